@@ -1,5 +1,32 @@
-"""circuitsim: SPICE-backed co-simulation of analog in-memory-computing crossbars."""
+"""circuitsim: SPICE-backed co-simulation of analog in-memory-computing crossbars.
+
+Public API
+----------
+Tile, TIA, simulate, characterize, Characterization, TileResult, and the errors
+CircuitsimError, ConfigError, NetlistError, SimulatorNotFoundError,
+SimulationError, ConvergenceError.
+
+Importing circuitsim loads numpy and scipy only; PySpice, matplotlib and dask are
+imported where they are used.
+"""
 
 from __future__ import annotations
 
 __version__ = "0.1.0"
+
+from .extract import Characterization, TileResult, characterize, simulate
+from .crossbar import TIA, Tile
+from .errors import (
+    CircuitsimError,
+    ConfigError,
+    ConvergenceError,
+    NetlistError,
+    SimulationError,
+    SimulatorNotFoundError,
+)
+
+__all__ = [
+    "Tile", "TIA", "simulate", "characterize", "Characterization", "TileResult",
+    "CircuitsimError", "ConfigError", "NetlistError", "SimulatorNotFoundError",
+    "SimulationError", "ConvergenceError",
+]

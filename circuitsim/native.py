@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
+from scipy.linalg import cho_factor, cho_solve
 
 from .circuit import Circuit
 from .errors import ConvergenceError, SimulationError
@@ -135,11 +136,54 @@ class _Reduced:
         fixed_rows = a[fixed]
         self.a_kf = fixed_rows[:, free].tocsr()
         self.a_kk = fixed_rows[:, fixed].tocsr()
+        self._lu = {}
+
+    def solve(self, rhs: np.ndarray, adjoint: bool = False) -> np.ndarray:
+        """Solve ``A_ff x = rhs`` (or ``A_ff^T x = rhs`` when ``adjoint``).
+
+        SuperLU's transposed solve is many times faster than its plain solve
+        with many right-hand sides, so ``A_ff x = rhs`` is solved as the
+        transposed system of the factorization of ``A_ff^T``.
+        """
+        if adjoint not in self._lu:
+            matrix = self.a_ff if adjoint else self.a_ff.T.tocsc()
+            self._lu[adjoint] = self._factor(matrix, "MMD_AT_PLUS_A", pivot=0.1)
+        return self._lu[adjoint].solve(np.asfortranarray(rhs), trans="T")
+
+    def port_schur(self, ports: np.ndarray) -> np.ndarray | None:
+        """Schur complement ``S`` of ``A_ff`` onto ``ports`` (dense), or None.
+
+        ``inv(S)`` is the block ``inv(A_ff)[ports][:, ports]``, obtained without
+        right-hand-side solves.
+
+        For a symmetric ``A_ff`` (resistive circuits, where it is positive
+        definite) the ports are ordered last after a fill-reducing ordering
+        and the matrix is factorized without pivoting; the trailing block of
+        ``L U`` is then the Schur complement onto the ports, whose inverse is
+        the wanted block's inverse. Returns None for non-symmetric matrices, many ports,
+        or when the factorization pivoted.
+        """
+        a = self.a_ff
+        m, n = len(ports), a.shape[0]
+        if m == 0 or m > 4000 or m >= n or abs(a - a.T).max() > 0:
+            return None
+        ordering = self._factor(a, "MMD_AT_PLUS_A", pivot=0.0)
+        order = np.argsort(ordering.perm_c)
+        is_port = np.zeros(n, bool)
+        is_port[ports] = True
+        order = np.concatenate([order[~is_port[order]], ports])
+        lu = self._factor(a[order][:, order].tocsc(), "NATURAL", pivot=0.0)
+        if not (np.array_equal(lu.perm_r, np.arange(n)) and np.array_equal(lu.perm_c, np.arange(n))):
+            return None
+        lower = lu.L[:, n - m:].tocsr()[n - m:]
+        upper = lu.U[:, n - m:].tocsr()[n - m:]
+        return (lower @ upper).toarray()
+
+    @staticmethod
+    def _factor(matrix, ordering: str, pivot: float):
         try:
-            self.lu = spla.splu(
-                self.a_ff, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.1,
-                options={"SymmetricMode": True},
-            )
+            return spla.splu(matrix, permc_spec=ordering, diag_pivot_thresh=pivot,
+                             options={"SymmetricMode": True})
         except RuntimeError as exc:  # "Factor is exactly singular"
             raise ConvergenceError(
                 f"native engine: singular circuit matrix ({exc}); "
@@ -160,7 +204,7 @@ def operating_point(circuit: Circuit) -> OperatingPoint:
     x = np.zeros(len(system.rhs))
     v_fixed = system.rhs[system.fixed_branches]
     x[system.fixed_nodes] = v_fixed
-    x[system.free] = red.lu.solve(system.rhs[system.free] - red.a_fk @ v_fixed)
+    x[system.free] = red.solve(system.rhs[system.free] - red.a_fk @ v_fixed)
     x[system.fixed_branches] = -(red.a_kf @ x[system.free] + red.a_kk @ v_fixed)
     n_v = system.n_voltages
     return OperatingPoint(circuit.node_names[1:], x[:n_v], system.source_names, x[n_v:])
@@ -211,10 +255,15 @@ def transfer_matrix(circuit: Circuit, inputs, outputs) -> np.ndarray:
     c_out = (c_out - pick @ red.a_kf).tocsr()
     e_out = -(pick @ red.a_kk)
 
-    if len(u_in) <= len(u_out):
-        through = c_out @ red.lu.solve(rhs_in.toarray())
+    ports = np.union1d(rhs_in.tocoo().row, c_out.tocoo().col)
+    schur = red.port_schur(ports)
+    if schur is not None:
+        # x_ports = S^-1 rhs_ports: the Schur complement S is symmetric positive definite
+        through = c_out[:, ports] @ cho_solve(cho_factor(schur), rhs_in[ports, :].toarray())
+    elif len(u_in) <= len(u_out):
+        through = c_out @ red.solve(rhs_in.toarray())
     else:
-        adjoint = red.lu.solve(np.asfortranarray(c_out.T.toarray()), trans="T")
+        adjoint = red.solve(c_out.T.toarray(), adjoint=True)
         through = (rhs_in.T @ adjoint).T
     return np.asarray(through + e_out @ v_in_fixed)
 

@@ -1,0 +1,178 @@
+"""The ``circuitsim`` command line.
+
+Sub-commands: ``doctor`` (is ngspice usable?), ``characterize`` (transfer
+matrix of a tile from a conductance file), ``main`` (the default job).
+Bad input ends with one ``error:`` line and exit status 2; an ngspice failure
+also prints ngspice's own message and where the failing deck was saved.
+
+Public API
+----------
+main
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from .errors import CircuitsimError, ConfigError, SimulationError, SimulatorNotFoundError
+
+
+def _load_conductances(path: str) -> np.ndarray:
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"conductance file {path} does not exist; give a .npy file of a rows x cols array in siemens")
+    try:
+        with open(file, "rb") as fh:
+            if fh.read(6) != b"\x93NUMPY":
+                raise ConfigError(f"{path} is not a numpy .npy file; save G with numpy.save")
+        return np.load(file, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read {path} as a numeric .npy array ({exc})") from None
+
+
+def _doctor(args) -> int:
+    from .spice.discovery import MIN_VERSION, find_ngspice, INSTALL_HINT
+
+    info = find_ngspice()
+    print(f"ngspice executable : {info.executable or 'not found'}"
+          + (f" (ngspice-{info.version})" if info.version else ""))
+    lib_version = "not loaded"
+    if info.library:
+        try:
+            from .spice import get_backend
+
+            lib_version = get_backend("shared").version
+        except CircuitsimError as exc:
+            lib_version = f"cannot load: {exc}"
+    print(f"ngspice library    : {info.library or 'not found'} ({lib_version})")
+    print(f"solver             : {info.solver}" + (" (.options klu)" if info.klu else ""))
+    try:
+        from importlib.metadata import version
+
+        pyspice = version("PySpice")
+    except Exception:  # noqa: BLE001 - any failure means "not installed"
+        pyspice = "not installed"
+    print(f"PySpice            : {pyspice}")
+    if info.executable is None or info.version is None or info.version < MIN_VERSION:
+        raise SimulatorNotFoundError(
+            f"ngspice >= {MIN_VERSION} is required (found {info.version or 'none'}); {INSTALL_HINT}"
+        )
+    if info.library is None or lib_version.startswith("cannot"):
+        raise SimulatorNotFoundError(f"libngspice is not usable; {INSTALL_HINT}")
+    print("status             : ok")
+    return 0
+
+
+def _characterize(args) -> int:
+    from .extract import characterize
+    from .crossbar import TIA, Tile
+
+    g = _load_conductances(args.conductances)
+    tia = TIA(gain=args.tia_gain, r_feedback=args.tia_r_feedback) if args.tia else None
+    tile = Tile(g, r_row=args.r_row, r_col=args.r_col, c_row=args.c_row, c_col=args.c_col,
+                r_driver=args.r_driver, tia=tia)
+    out = Path(args.out)
+    if not out.parent.exists():
+        raise ConfigError(f"output folder {out.parent} does not exist; create it first")
+    result = characterize(tile, engine=args.engine, backend=args.backend)
+    result.save(out)
+    meta = result.metadata
+    print(f"tile {tile.rows}x{tile.cols}, engine {meta['engine']}"
+          + (f" ({meta['ngspice_version']}, {meta['solver']})" if "solver" in meta else "")
+          + f": T ({tile.cols}x{tile.rows} S) in {meta['seconds']:.3f} s -> {out}")
+    return 0
+
+
+def _main_job(args) -> int:
+    from .extract import characterize
+    from .crossbar import Tile
+
+    rng = np.random.default_rng(args.seed)
+    g = rng.uniform(1e-6, 100e-6, size=(args.rows, args.cols))
+    tile = Tile(g, r_row=2.5, r_col=2.5)
+    print(f"default tile: {tile.rows}x{tile.cols}, G uniform in [1 uS, 100 uS] (seed {args.seed}), "
+          f"r_row = r_col = 2.5 ohm per segment")
+    fast = characterize(tile, engine="native")
+    ref = characterize(tile, engine="ngspice")
+    rel = np.abs(fast.T - ref.T).max() / np.abs(ref.T).max()
+    ideal = g.T
+    loss = 1 - fast.T.sum(axis=1) / ideal.sum(axis=1)
+    print(f"native engine : {fast.metadata['seconds']:.3f} s for the whole T")
+    print(f"ngspice       : {ref.metadata['seconds']:.3f} s ({tile.rows} operating points, "
+          f"{ref.metadata['ngspice_version']}, {ref.metadata['solver']})")
+    print(f"max |T_native - T_ngspice| / max |T| = {rel:.2e}")
+    print(f"IR drop: column sensitivity lost vs G.T: mean {loss.mean():.2%}, worst {loss.max():.2%}")
+    if args.out:
+        fast.save(args.out)
+        print(f"T written to {args.out}")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="circuitsim", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("doctor", help="check ngspice, its shared library, KLU and PySpice")
+
+    ch = sub.add_parser("characterize", help="extract the transfer matrix T of a tile")
+    ch.add_argument("--conductances", required=True, metavar="G.npy",
+                    help="rows x cols array of cell conductances in siemens (numpy .npy)")
+    ch.add_argument("--r-row", type=float, default=0.0, metavar="OHM", help="word-line resistance per segment")
+    ch.add_argument("--r-col", type=float, default=0.0, metavar="OHM", help="bit-line resistance per segment")
+    ch.add_argument("--c-row", type=float, default=0.0, metavar="F", help="word-line capacitance per node")
+    ch.add_argument("--c-col", type=float, default=0.0, metavar="F", help="bit-line capacitance per node")
+    ch.add_argument("--r-driver", type=float, default=0.0, metavar="OHM", help="input driver resistance")
+    ch.add_argument("--tia", action="store_true", help="read outputs through TIAs instead of ideal 0 V sources")
+    ch.add_argument("--tia-gain", type=float, default=1e5, help="TIA op-amp open-loop gain (V/V)")
+    ch.add_argument("--tia-r-feedback", type=float, default=10e3, metavar="OHM", help="TIA feedback resistance")
+    ch.add_argument("--engine", choices=["native", "ngspice"], default="native")
+    ch.add_argument("--backend", choices=["shared", "subprocess"], default="shared",
+                    help="ngspice backend (with --engine ngspice)")
+    ch.add_argument("--out", required=True, metavar="T.npz", help="output file")
+
+    mj = sub.add_parser("main", help="the default job: characterize a default tile with both engines")
+    mj.add_argument("--rows", type=int, default=64)
+    mj.add_argument("--cols", type=int, default=64)
+    mj.add_argument("--seed", type=int, default=0)
+    mj.add_argument("--out", default=None, metavar="T.npz")
+    return parser
+
+
+_COMMANDS = {"doctor": _doctor, "characterize": _characterize, "main": _main_job}
+
+
+def _report_simulation_error(exc: SimulationError) -> None:
+    print(f"error: {exc}", file=sys.stderr)
+    if exc.deck:
+        with tempfile.NamedTemporaryFile("w", prefix="circuitsim-failed-", suffix=".cir",
+                                         delete=False) as fh:
+            fh.write(exc.deck)
+        print(f"  deck kept in {fh.name}", file=sys.stderr)
+    lines = [ln for ln in exc.output.splitlines() if ln.strip()]
+    if lines:
+        print("  ngspice said:\n    " + "\n    ".join(lines[-15:]), file=sys.stderr)
+
+
+def main(argv=None) -> int:
+    """Run the command line; returns the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        return _COMMANDS[args.command](args)
+    except SimulationError as exc:
+        _report_simulation_error(exc)
+        return 2
+    except CircuitsimError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

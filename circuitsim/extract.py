@@ -1,0 +1,176 @@
+"""Simulate tiles and extract their transfer matrices with either engine.
+
+``engine="native"`` uses the sparse MNA engine; ``engine="ngspice"`` runs the
+very same circuit through an ngspice backend (``"shared"``: PySpice and
+libngspice in this process; ``"subprocess"``: ``ngspice -b``).
+
+Public API
+----------
+ENGINES, TileResult, Characterization, simulate, characterize
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import native
+from .crossbar import Tile, build_circuit, input_source_names, sense_source_names
+from .errors import ConfigError
+from .netlist import write_netlist
+from .results import OperatingPoint
+
+ENGINES = ("native", "ngspice")
+
+
+def _check_engine(engine: str) -> None:
+    if engine not in ENGINES:
+        raise ConfigError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+
+
+@dataclass(frozen=True, eq=False)
+class TileResult:
+    """DC response of a tile to one input vector."""
+
+    output_currents: np.ndarray
+    """Current of each output into its virtual-ground node, amperes, shape ``(cols,)``."""
+    output_voltages: np.ndarray | None
+    """TIA output voltages in volts, or None without a TIA."""
+    operating_point: OperatingPoint
+    """Every node voltage and source current."""
+
+
+def _ngspice_op(deck: str, backend: str) -> OperatingPoint:
+    from .spice import get_backend
+
+    (vectors,) = get_backend(backend).run(deck, [["op"]])
+    nodes = tuple(k[2:-1] for k in vectors if k.startswith("v("))
+    sources = tuple(k[2:-1] for k in vectors if k.startswith("i("))
+    return OperatingPoint(
+        nodes,
+        np.array([vectors[f"v({n})"][0] for n in nodes]),
+        sources,
+        np.array([vectors[f"i({s})"][0] for s in sources]),
+    )
+
+
+def simulate(tile: Tile, inputs, engine: str = "native", backend: str = "shared") -> TileResult:
+    """DC operating point of a tile for one input vector.
+
+    Parameters
+    ----------
+    tile : Tile
+        The tile.
+    inputs : array_like
+        Input voltages, volts, shape ``(rows,)``.
+    engine : {"native", "ngspice"}
+        Which engine solves the circuit.
+    backend : {"shared", "subprocess"}
+        ngspice backend (ignored by the native engine).
+
+    Returns
+    -------
+    TileResult
+    """
+    _check_engine(engine)
+    circuit = build_circuit(tile, inputs)
+    if engine == "native":
+        op = native.operating_point(circuit)
+    else:
+        op = _ngspice_op(write_netlist(circuit), backend)
+    currents = op.current(sense_source_names(tile.cols))
+    voltages = None
+    if tile.tia is not None:
+        voltages = op.voltage([f"tia{j}" for j in range(tile.cols)])
+    return TileResult(currents, voltages, op)
+
+
+@dataclass(frozen=True, eq=False)
+class Characterization:
+    """Transfer matrix of a tile and how it was obtained."""
+
+    T: np.ndarray
+    """Transfer matrix, siemens, shape ``(cols, rows)``: ``I_out = T @ V_in``."""
+    metadata: dict = field(default_factory=dict)
+    """Engine, ngspice version and solver, tile parameters, content hash, seconds."""
+
+    def save(self, path: str | Path) -> None:
+        """Write ``T`` and the metadata (as JSON) to an ``.npz`` file."""
+        path = Path(path)
+        tmp = path.with_name(path.name + ".part")
+        with open(tmp, "wb") as fh:
+            np.savez(fh, T=self.T, metadata=np.array(json.dumps(self.metadata, sort_keys=True)))
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Characterization":
+        """Read a file written by :meth:`save`."""
+        with np.load(path) as data:
+            return cls(data["T"], json.loads(str(data["metadata"])))
+
+
+def _ngspice_transfer(tile: Tile, backend_name: str) -> tuple[np.ndarray, dict]:
+    """One ngspice operating point per input (unit voltage, the others at 0 V)."""
+    from .spice import get_backend
+
+    backend = get_backend(backend_name)
+    deck = write_netlist(build_circuit(tile))
+    sources = [s.lower() for s in input_source_names(tile.rows)]
+    sensed = [f"i({s.lower()})" for s in sense_source_names(tile.cols)]
+    steps = []
+    for i, source in enumerate(sources):
+        step = [f"alter {sources[i - 1]} dc = 0"] if i else []
+        steps.append(step + [f"alter {source} dc = 1", "op"])
+    results = backend.run(deck, steps, save=sensed)
+    T = np.array([[r[name][0] for name in sensed] for r in results]).T
+    info = backend.info
+    return T, {
+        "ngspice_version": backend.version,
+        "ngspice_backend": backend.name,
+        "solver": info.solver,
+    }
+
+
+def characterize(tile: Tile, engine: str = "native", backend: str = "shared") -> Characterization:
+    """Extract the transfer matrix ``T`` of a tile.
+
+    Parameters
+    ----------
+    tile : Tile
+        The tile (linear cells; outputs at virtual ground).
+    engine : {"native", "ngspice"}
+        ``"native"``: one sparse factorization, ``min(rows, cols)`` solves;
+        ``"ngspice"``: one ngspice operating point per input.
+    backend : {"shared", "subprocess"}
+        ngspice backend (ignored by the native engine).
+
+    Returns
+    -------
+    Characterization
+        ``T`` (cols × rows, siemens) and its metadata.
+    """
+    _check_engine(engine)
+    start = time.perf_counter()
+    if engine == "native":
+        circuit = build_circuit(tile)
+        T = native.transfer_matrix(
+            circuit, input_source_names(tile.rows), sense_source_names(tile.cols)
+        )
+        extra = {}
+    else:
+        T, extra = _ngspice_transfer(tile, backend)
+    from . import __version__
+
+    metadata = {
+        "engine": engine,
+        **extra,
+        "parameters": tile.parameters(),
+        "content_hash": tile.content_hash(),
+        "seconds": time.perf_counter() - start,
+        "circuitsim_version": __version__,
+    }
+    return Characterization(T, metadata)
