@@ -1,0 +1,63 @@
+"""Benchmark: examples/amin2022.toml with a cold and a warm cache, and the evaluator alone.
+
+The evaluator timing runs one configuration ([16, 8, 8] / [8, 8, 1]) over 10,000
+images: the test split of the default MNIST sample repeated to 10,000 rows (a
+timing workload only; accuracies are not reported from it).
+
+Run: ``.venv/bin/python bench/bench_sweep.py``
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def timed_sweep(out: Path, cache: Path) -> float:
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "circuitsim.cli", "sweep", str(ROOT / "examples" / "amin2022.toml"),
+                    "--out", str(out), "--cache", str(cache)], check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    from circuitsim.datasets import load_dataset
+    from circuitsim.evaluator import CircuitConfig, TileCache, map_network
+    from circuitsim.devices import device_preset, wire_preset
+    from circuitsim.mapping import Partition
+    from circuitsim.mlp import MLPConfig, load_or_train
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        cold = timed_sweep(tmp / "cold", tmp / "cache")
+        warm = timed_sweep(tmp / "warm", tmp / "cache")
+        print(f"examples/amin2022.toml, cold cache (training + every tile): {cold:6.2f} s")
+        print(f"examples/amin2022.toml, warm cache:                          {warm:6.2f} s")
+
+        data = load_dataset("mnist", binarize=True)
+        net = load_or_train(data, MLPConfig(), tmp / "cache" / "networks")
+        circuit = CircuitConfig(device=device_preset("sot-mram-amin2022"), wires=wire_preset("imac-14nm"))
+        parts = [Partition(16, 8), Partition(8, 8), Partition(8, 1)]
+        mapped = map_network(net, parts, circuit, TileCache(tmp / "cache" / "tiles"))
+        reps = int(np.ceil(10_000 / len(data.y_test)))
+        x = np.tile(data.x_test, (reps, 1))[:10_000]
+        y = np.tile(data.y_test, reps)[:10_000]
+        best = min(_timed(lambda: mapped.accuracy(x, y)) for _ in range(3))
+        print(f"evaluator, 10,000 images, 16-8-8 / 8-8-1 ({mapped.n_tiles} tiles):     {best:6.3f} s")
+
+
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+if __name__ == "__main__":
+    main()
