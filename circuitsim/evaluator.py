@@ -7,8 +7,17 @@ content hash). With linear cells and virtual-ground readout a tile is exactly
 horizontal partitions added, equal ``h @ W_eff`` where ``W_eff`` is assembled from
 the tiles' ``T+ - T-`` divided by ``v_read · (g_max - g_min)`` (the normalization
 that makes ``W_eff = W`` for ideal wires). The differential amplifier's gain and
-the neuron then act as in the digital network, so the evaluator is an
-:class:`~circuitsim.mlp.MLP` whose weights are the effective ones.
+the neuron then act as in the digital network, so without ADCs the evaluator is
+an :class:`~circuitsim.mlp.MLP` whose weights are the effective ones.
+
+With an ADC (:class:`~circuitsim.adc.ADCConfig`), every tile output is converted
+before the partial sums of the horizontal partitions are added digitally. The
+ADC's input is the tile's normalized differential current (1 = one unit weight
+at full input); its range is calibrated per tile from the partial sums of a
+calibration batch (clipped at the bits' optimal multiple of their RMS, mid-tread
+from 2 bits on; see ``_adc_range``). Energy per inference adds the crossbar's supply energy
+over a read pulse (``t_read · V·Y·V`` from each tile's input admittance) and
+the ADC conversions (:mod:`circuitsim.energy`).
 
 Public API
 ----------
@@ -24,8 +33,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .adc import ADC, ADCConfig
 from .crossbar import Tile
 from .devices import Device, Wires
+from .energy import ISAAC_32NM, ADCEnergyTable, adc_energy
 from .errors import ConfigError
 from .extract import ENGINES, Characterization, characterize
 from .mapping import Partition, map_layer
@@ -49,8 +60,16 @@ class CircuitConfig:
     gains: tuple[float, ...] | None = None
     """Differential-amplifier gains per layer (dimensionless, applied to the normalized
     sums); ``None`` uses the gains the network was trained with."""
+    adc: ADCConfig | None = None
+    """ADC after every tile output (its range is calibrated per tile); None: no ADC."""
+    t_read: float = 10e-9
+    """Duration of the read pulse, seconds (crossbar energy = supply power × t_read)."""
+    adc_energy: ADCEnergyTable = ISAAC_32NM
+    """Energy per conversion by ADC resolution."""
 
     def __post_init__(self):
+        if not (0 < self.t_read < float("inf")):
+            raise ConfigError(f"circuit.t_read must be > 0 seconds, got {self.t_read!r}")
         if self.engine not in ENGINES:
             raise ConfigError(f"circuit.engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
         if not (0 < self.v_read < float("inf")):
@@ -68,29 +87,44 @@ class TileCache:
 
     def __init__(self, folder: str | Path | None = None):
         self.folder = Path(folder) if folder else None
-        self._memory: dict[str, np.ndarray] = {}
+        self._memory: dict[str, Characterization] = {}
         self.hits = 0
         self.misses = 0
 
-    def transfer(self, tile: Tile, engine: str = "native", backend: str = "shared") -> np.ndarray:
-        """Return ``T`` of ``tile``, characterizing it only when not cached."""
+    def transfer(self, tile: Tile, engine: str = "native", backend: str = "shared") -> Characterization:
+        """Return the characterization of ``tile``, extracting it only when not cached."""
         key = f"{tile.content_hash()}-{engine}"
         if key in self._memory:
             self.hits += 1
             return self._memory[key]
         path = self.folder / f"{key}.npz" if self.folder else None
         if path is not None and path.is_file():
-            T = Characterization.load(path).T
+            result = Characterization.load(path)
             self.hits += 1
         else:
             result = characterize(tile, engine=engine, backend=backend)
-            T = result.T
             self.misses += 1
             if path is not None:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 result.save(path)
-        self._memory[key] = T
-        return T
+        self._memory[key] = result
+        return result
+
+
+@dataclass(frozen=True, eq=False)
+class Block:
+    """One tile's place in its layer and what it computes."""
+
+    rows: slice
+    """Rows of the layer (inputs, then the bias row) the tile holds."""
+    outs: slice
+    """Outputs of the layer the tile holds."""
+    weights: np.ndarray
+    """Normalized effective weights, ``rows × outs``."""
+    admittance: np.ndarray
+    """Input admittance ``Y`` of the tile, siemens."""
+    adc: ADC | None = None
+    """The tile's ADC (one column per output), or None."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -98,24 +132,115 @@ class MappedNetwork:
     """A network as its crossbars compute it."""
 
     network: MLP
-    """Effective network: weights from the tiles' transfer matrices."""
+    """Effective network: weights from the tiles' transfer matrices (no ADC)."""
+    layers: tuple[tuple[Block, ...], ...]
+    """The tiles of each layer."""
     partitions: tuple[Partition, ...]
     """Partitions of each layer."""
-    n_tiles: int
-    """Number of tiles over all layers."""
+    circuit: CircuitConfig
+    """The circuit configuration."""
     seconds: float
     """Time spent mapping and characterizing (cache lookups included)."""
 
-    def accuracy(self, x, y) -> float:
-        """Fraction of images classified correctly."""
-        return self.network.accuracy(x, y)
+    @property
+    def n_tiles(self) -> int:
+        """Number of tiles over all layers."""
+        return sum(len(layer) for layer in self.layers)
+
+    @property
+    def conversions_per_inference(self) -> int:
+        """ADC conversions per image (one per tile output), 0 without ADCs."""
+        if self.circuit.adc is None:
+            return 0
+        return sum(b.outs.stop - b.outs.start for layer in self.layers for b in layer)
+
+    def forward(self, x, use_adc: bool = True) -> tuple[np.ndarray, float]:
+        """Class scores of images ``x`` and the mean crossbar energy per image (J)."""
+        h = np.asarray(x, dtype=float)
+        energy = 0.0
+        for k, layer in enumerate(self.layers):
+            h_aug = np.hstack([h, np.ones((len(h), 1))]) if self.network.config.bias else h
+            sums = np.zeros((len(h), self.network.weights[k].shape[1]))
+            for block in layer:
+                v = h_aug[:, block.rows]
+                part = v @ block.weights
+                if use_adc and block.adc is not None:
+                    part = block.adc.quantize(part)
+                sums[:, block.outs] += part
+                volts = self.circuit.v_read * v
+                energy += float(np.einsum("ni,ij,nj->", volts, block.admittance, volts)) / len(h)
+            h = self.network.activate(k, sums)
+        return h, energy * self.circuit.t_read
 
     def predict(self, x) -> np.ndarray:
-        """Predicted classes."""
-        return self.network.predict(x)
+        """Predicted classes (through the ADCs when configured)."""
+        if self.circuit.adc is None:
+            return self.network.predict(x)
+        return np.argmax(self.forward(x)[0], axis=-1)
+
+    def accuracy(self, x, y) -> float:
+        """Fraction of images classified correctly (through the ADCs when configured)."""
+        return float(np.mean(self.predict(x) == np.asarray(y)))
+
+    def energy_per_inference(self, x) -> dict:
+        """Crossbar, ADC and total energy per image (J), averaged over ``x``."""
+        _, crossbar = self.forward(x, use_adc=False)
+        adc = 0.0
+        if self.circuit.adc is not None:
+            adc = adc_energy(self.circuit.adc.bits, self.conversions_per_inference, self.circuit.adc_energy)
+        return {"crossbar_energy": crossbar, "adc_energy": adc, "energy_per_inference": crossbar + adc}
 
 
-def map_network(net: MLP, partitions, circuit: CircuitConfig, cache: TileCache | None = None) -> MappedNetwork:
+#: MSE-optimal clipping of a Gaussian signal, in standard deviations, by ADC bits
+#: (Banner et al., "Post-training 4-bit quantization", NeurIPS 2019; 1 bit: 2 E|x| / sigma)
+CLIP_SIGMAS = {1: 1.6, 2: 1.71, 3: 2.15, 4: 2.55, 5: 2.94, 6: 3.29, 7: 3.61, 8: 3.92}
+
+
+def _adc_range(partial_sums: np.ndarray, bits: int) -> tuple[float, float]:
+    """Input range for a tile's ADC from calibration partial sums.
+
+    The half-range ``a`` clips at ``CLIP_SIGMAS[bits]`` standard deviations (RMS) of
+    the partial sums, or at their largest magnitude when that is smaller (or beyond 8
+    bits). One bit is a sign decision over ``±a``; from 2 bits on the range is
+    mid-tread and symmetric: codes centred on ``-a, ..., 0, ..., +a`` (the top code
+    lies beyond ``+a`` and is reached only by clipping).
+    """
+    peak = float(np.abs(partial_sums).max(initial=0.0))
+    rms = float(np.sqrt(np.mean(np.square(partial_sums)))) if partial_sums.size else 0.0
+    half = min(peak, CLIP_SIGMAS[bits] * rms) if bits in CLIP_SIGMAS else peak
+    half = half or 1e-12
+    if bits == 1:
+        return -half, half
+    lsb = half / ((1 << (bits - 1)) - 1)
+    return -half - 0.5 * lsb, half + 1.5 * lsb
+
+
+def _calibrated_adcs(layers, net: MLP, config: ADCConfig, x_calibration) -> tuple:
+    """Give every block an ADC whose range is set by its partial sums on the batch."""
+    h = np.asarray(x_calibration, dtype=float)
+    out, index = [], 0
+    for k, layer in enumerate(layers):
+        h_aug = np.hstack([h, np.ones((len(h), 1))]) if net.config.bias else h
+        blocks = []
+        for block in layer:
+            v_min, v_max = _adc_range(h_aug[:, block.rows] @ block.weights, config.bits)
+            adc_config = config.replace(v_min=v_min, v_max=v_max, seed=config.seed + index)
+            blocks.append(dataclasses.replace(block, adc=ADC(adc_config, block.outs.stop - block.outs.start)))
+            index += 1
+        out.append(tuple(blocks))
+        h = net.activate(k, _layer_sums(layer, h_aug, net.weights[k].shape[1]))
+    return tuple(out)
+
+
+def _layer_sums(layer, h_aug, n_out) -> np.ndarray:
+    sums = np.zeros((len(h_aug), n_out))
+    for block in layer:
+        sums[:, block.outs] += h_aug[:, block.rows] @ block.weights
+    return sums
+
+
+def map_network(net: MLP, partitions, circuit: CircuitConfig, cache: TileCache | None = None,
+                x_calibration=None) -> MappedNetwork:
     """Map ``net`` onto partitioned tiles and build its effective network.
 
     Parameters
@@ -125,9 +250,11 @@ def map_network(net: MLP, partitions, circuit: CircuitConfig, cache: TileCache |
     partitions : sequence of Partition
         One per layer.
     circuit : CircuitConfig
-        Device, wires, read voltage and engine.
+        Device, wires, read voltage, engine and ADC.
     cache : TileCache, optional
         Where tiles' transfer matrices are kept.
+    x_calibration : array_like, optional
+        Images that set each tile's ADC range (required with an ADC).
     """
     start = time.perf_counter()
     cache = cache or TileCache()
@@ -136,16 +263,19 @@ def map_network(net: MLP, partitions, circuit: CircuitConfig, cache: TileCache |
         raise ConfigError(f"give one partition per layer: {len(net.weights)} layers, {len(partitions)} partitions")
     device, wires = circuit.device, circuit.wires
     scale = 1.0 / (device.g_max - device.g_min)
-    weights, biases, n_tiles = [], [], 0
+    weights, biases, layers = [], [], []
     for w, b, part in zip(net.weights, net.biases, partitions):
         layer = map_layer(w, b if net.config.bias else None, device, part)
         effective = np.zeros((layer.conductances.shape[0], w.shape[1]))
+        blocks = []
         for a, rows in enumerate(layer.row_slices):
             for c, outs in enumerate(layer.out_slices):
                 tile = Tile(layer.tile_conductances(a, c), **dataclasses.asdict(wires))
-                T = cache.transfer(tile, circuit.engine, circuit.backend)
+                result = cache.transfer(tile, circuit.engine, circuit.backend)
+                T = result.T
                 effective[rows, outs] = (T[0::2] - T[1::2]).T * scale
-                n_tiles += 1
+                blocks.append(Block(rows, outs, effective[rows, outs], result.input_admittance))
+        layers.append(tuple(blocks))
         weights.append(effective[: w.shape[0]])
         biases.append(effective[w.shape[0]] if net.config.bias else np.zeros(w.shape[1]))
     config = net.config
@@ -153,4 +283,10 @@ def map_network(net: MLP, partitions, circuit: CircuitConfig, cache: TileCache |
         if len(circuit.gains) != len(net.weights):
             raise ConfigError(f"circuit.gains needs {len(net.weights)} values, got {len(circuit.gains)}")
         config = dataclasses.replace(config, gains=tuple(circuit.gains))
-    return MappedNetwork(MLP(weights, biases, config), partitions, n_tiles, time.perf_counter() - start)
+    effective_net = MLP(weights, biases, config)
+    layers = tuple(layers)
+    if circuit.adc is not None:
+        if x_calibration is None:
+            raise ConfigError("an ADC needs calibration images (x_calibration) to set its range")
+        layers = _calibrated_adcs(layers, effective_net, circuit.adc, x_calibration)
+    return MappedNetwork(effective_net, layers, partitions, circuit, time.perf_counter() - start)

@@ -97,23 +97,30 @@ class Characterization:
     """Transfer matrix, siemens, shape ``(cols, rows)``: ``I_out = T @ V_in``."""
     metadata: dict = field(default_factory=dict)
     """Engine, ngspice version and solver, tile parameters, content hash, seconds."""
+    input_admittance: np.ndarray | None = None
+    """``Y`` (rows × rows, siemens): the power the input sources deliver is ``V @ Y @ V``
+    (``Y = -dI_source/dV``, from the sources' branch currents)."""
 
     def save(self, path: str | Path) -> None:
-        """Write ``T`` and the metadata (as JSON) to an ``.npz`` file."""
+        """Write ``T``, ``Y`` and the metadata (as JSON) to an ``.npz`` file, atomically."""
         path = Path(path)
         tmp = path.with_name(path.name + ".part")
+        arrays = {"T": self.T, "metadata": np.array(json.dumps(self.metadata, sort_keys=True))}
+        if self.input_admittance is not None:
+            arrays["Y"] = self.input_admittance
         with open(tmp, "wb") as fh:
-            np.savez(fh, T=self.T, metadata=np.array(json.dumps(self.metadata, sort_keys=True)))
+            np.savez(fh, **arrays)
         tmp.replace(path)
 
     @classmethod
     def load(cls, path: str | Path) -> "Characterization":
         """Read a file written by :meth:`save`."""
         with np.load(path) as data:
-            return cls(data["T"], json.loads(str(data["metadata"])))
+            y = data["Y"] if "Y" in data.files else None
+            return cls(data["T"], json.loads(str(data["metadata"])), y)
 
 
-def _ngspice_transfer(tile: Tile, backend_name: str) -> tuple[np.ndarray, dict]:
+def _ngspice_transfer(tile: Tile, backend_name: str) -> tuple[np.ndarray, np.ndarray, dict]:
     """One ngspice operating point per input (unit voltage, the others at 0 V)."""
     from .spice import get_backend
 
@@ -121,14 +128,16 @@ def _ngspice_transfer(tile: Tile, backend_name: str) -> tuple[np.ndarray, dict]:
     deck = write_netlist(build_circuit(tile))
     sources = [s.lower() for s in input_source_names(tile.rows)]
     sensed = [f"i({s.lower()})" for s in sense_source_names(tile.cols)]
+    supplies = [f"i({s})" for s in sources]
     steps = []
     for i, source in enumerate(sources):
         step = [f"alter {sources[i - 1]} dc = 0"] if i else []
         steps.append(step + [f"alter {source} dc = 1", "op"])
-    results = backend.run(deck, steps, save=sensed)
+    results = backend.run(deck, steps, save=sensed + supplies)
     T = np.array([[r[name][0] for name in sensed] for r in results]).T
+    Y = -np.array([[r[name][0] for name in supplies] for r in results]).T
     info = backend.info
-    return T, {
+    return T, Y, {
         "ngspice_version": backend.version,
         "ngspice_backend": backend.name,
         "solver": info.solver,
@@ -151,18 +160,16 @@ def characterize(tile: Tile, engine: str = "native", backend: str = "shared") ->
     Returns
     -------
     Characterization
-        ``T`` (cols × rows, siemens) and its metadata.
+        ``T`` (cols × rows, siemens), the input admittance ``Y`` and the metadata.
     """
     _check_engine(engine)
     start = time.perf_counter()
     if engine == "native":
-        circuit = build_circuit(tile)
-        T = native.transfer_matrix(
-            circuit, input_source_names(tile.rows), sense_source_names(tile.cols)
-        )
-        extra = {}
+        inputs = input_source_names(tile.rows)
+        both = native.transfer_matrix(build_circuit(tile), inputs, sense_source_names(tile.cols) + inputs)
+        T, Y, extra = both[: tile.cols], -both[tile.cols:], {}
     else:
-        T, extra = _ngspice_transfer(tile, backend)
+        T, Y, extra = _ngspice_transfer(tile, backend)
     from . import __version__
 
     metadata = {
@@ -173,4 +180,4 @@ def characterize(tile: Tile, engine: str = "native", backend: str = "shared") ->
         "seconds": time.perf_counter() - start,
         "circuitsim_version": __version__,
     }
-    return Characterization(T, metadata)
+    return Characterization(T, metadata, Y)

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .adc import KINDS, ADCConfig
 from .datasets import DATASETS
 from .devices import Device, Wires, device_preset, wire_preset
 from .errors import ConfigError
@@ -51,9 +52,10 @@ DATASET_KEYS = {"name", "path", "side", "crop", "binarize", "threshold", "test_f
 NETWORK_KEYS = {f.name for f in dataclasses.fields(MLPConfig)}
 DEVICE_KEYS = {"preset", "r_low", "r_high", "levels"}
 WIRE_KEYS = {"preset"} | {f.name for f in dataclasses.fields(Wires)}
-CIRCUIT_KEYS = {"v_read", "engine", "backend", "gains"}
+CIRCUIT_KEYS = {"v_read", "engine", "backend", "gains", "t_read"}
+ADC_KEYS = {f.name for f in dataclasses.fields(ADCConfig)} - {"v_min", "v_max"}
 SECTIONS = {"title": None, "dataset": DATASET_KEYS, "network": NETWORK_KEYS, "device": DEVICE_KEYS,
-            "wires": WIRE_KEYS, "circuit": CIRCUIT_KEYS, "sweep": None}
+            "wires": WIRE_KEYS, "circuit": CIRCUIT_KEYS, "adc": ADC_KEYS, "sweep": None}
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,7 @@ class SweepSpec:
     """A validated sweep specification."""
 
     base: dict
-    """Configuration sections (dataset, network, device, wires, circuit) as plain data."""
+    """Configuration sections (dataset, network, device, wires, circuit, adc) as plain data."""
     grid: dict
     """Swept fields (``section.key``) and their values."""
     partitions: tuple
@@ -133,7 +135,19 @@ def build_circuit_config(config: dict) -> CircuitConfig:
     circuit = dict(config["circuit"])
     if circuit.get("gains") is not None:
         circuit["gains"] = tuple(circuit["gains"])
-    return CircuitConfig(device=device, wires=wires, **circuit)
+    return CircuitConfig(device=device, wires=wires, adc=build_adc_config(config), **circuit)
+
+
+def build_adc_config(config: dict) -> ADCConfig | None:
+    """The ADC of a point: ``[adc]`` absent or ``kind = "none"`` means no ADC; otherwise the
+    kind's typical non-idealities (:meth:`ADCConfig.preset`) with the given fields on top."""
+    adc = dict(config.get("adc", {}))
+    kind = adc.pop("kind", "sar" if adc else "none")
+    if kind == "none":
+        return None
+    if kind not in KINDS:
+        raise ConfigError(f"unknown ADC kind {kind!r}; choose one of none, {', '.join(KINDS)}")
+    return ADCConfig.preset(kind, bits=adc.pop("bits", 8), v_min=-1.0, v_max=1.0, **adc)
 
 
 def _partitions(entry: dict, config: dict) -> tuple[Partition, ...]:
@@ -182,7 +196,7 @@ def parse_spec(text: str) -> SweepSpec:
         raise ConfigError(f"the spec is not valid TOML: {exc}") from None
     _check_keys("spec", data, set(SECTIONS))
     base = {}
-    for section in ("dataset", "network", "device", "wires", "circuit"):
+    for section in ("dataset", "network", "device", "wires", "circuit", "adc"):
         table = data.get(section, {})
         _check_keys(section, table, SECTIONS[section])
         base[section] = dict(table)

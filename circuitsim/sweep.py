@@ -31,6 +31,10 @@ from .provenance import provenance
 from .spec import Point, SweepSpec, build_circuit_config, build_network_config
 
 
+CALIBRATION_IMAGES = 512
+"""Training images that set each tile's ADC range."""
+
+
 def default_cache_dir() -> Path:
     """``$CIRCUITSIM_CACHE``, else ``$XDG_CACHE_HOME/circuitsim``, else ``~/.cache/circuitsim``."""
     if os.environ.get("CIRCUITSIM_CACHE"):
@@ -95,17 +99,25 @@ def run_point(point: Point, context: _Context) -> dict:
     """Evaluate one point; failures are recorded in ``status``/``error``, not raised."""
     row = {"point": point.index, **{_column(k): v for k, v in point.values.items()}}
     circuit = build_circuit_config(point.config)
+    adc = circuit.adc
     row.update(dataset=point.config["dataset"].get("name", "mnist"), device=circuit.device.name,
-               r_row=circuit.wires.r_row, r_col=circuit.wires.r_col, engine=circuit.engine)
+               r_row=circuit.wires.r_row, r_col=circuit.wires.r_col, engine=circuit.engine,
+               readout="current", adc_kind=adc.kind if adc else "none", adc_bits=adc.bits if adc else 0)
     try:
         net, digital = context.network(point.config)
         data = context.dataset(point.config)
-        mapped = map_network(net, point.partitions, circuit, context.tiles)
+        mapped = map_network(net, point.partitions, circuit, context.tiles,
+                             x_calibration=data.x_train[:CALIBRATION_IMAGES])
         start = time.perf_counter()
         accuracy = mapped.accuracy(data.x_test, data.y_test)
-        row.update(accuracy=accuracy, digital_accuracy=digital, n_tiles=mapped.n_tiles,
-                   n_images=len(data.y_test), characterization_seconds=mapped.seconds,
-                   evaluation_seconds=time.perf_counter() - start, status="ok", error="")
+        seconds = time.perf_counter() - start
+        analog = mapped.network.accuracy(data.x_test, data.y_test) if adc else accuracy
+        row.update(accuracy=accuracy, analog_accuracy=analog, digital_accuracy=digital,
+                   n_tiles=mapped.n_tiles, n_images=len(data.y_test),
+                   conversions_per_inference=mapped.conversions_per_inference,
+                   **mapped.energy_per_inference(data.x_test),
+                   characterization_seconds=mapped.seconds, evaluation_seconds=seconds,
+                   status="ok", error="")
     except CircuitsimError as exc:
         row.update(status="error", error=str(exc).splitlines()[0])
     return row

@@ -120,3 +120,41 @@ def test_amplifier_gains_are_configurable(small_net):
     assert mapped.network.config.gains == (1e-3, 1e-3)
     with pytest.raises(ConfigError, match="2 values"):
         map_network(net, PARTS[0], CircuitConfig(device=DEVICE, gains=(1.0,)))
+
+
+def test_adc_after_every_tile(small_net):
+    from circuitsim.adc import ADCConfig
+
+    data, net = small_net
+    circuit = CircuitConfig(device=DEVICE, wires=Wires(r_row=2.0, r_col=2.0))
+    analog = map_network(net, PARTS[1], circuit)
+    accuracies = {}
+    for bits in (1, 3, 8):
+        with_adc = dataclasses.replace(circuit, adc=ADCConfig.preset("ideal", bits=bits))
+        mapped = map_network(net, PARTS[1], with_adc, x_calibration=data.x_train[:256])
+        accuracies[bits] = mapped.accuracy(data.x_test, data.y_test)
+        assert mapped.conversions_per_inference == 24 + 10 * 2  # outputs of each tile
+        energy = mapped.energy_per_inference(data.x_test)
+        assert energy["adc_energy"] > 0 and energy["crossbar_energy"] > 0
+    assert accuracies[1] < accuracies[3] <= accuracies[8] + 0.02
+    assert abs(accuracies[8] - analog.accuracy(data.x_test, data.y_test)) <= 0.01
+    with pytest.raises(ConfigError, match="calibration"):
+        map_network(net, PARTS[1], dataclasses.replace(circuit, adc=ADCConfig(bits=4)))
+
+
+def test_crossbar_energy_matches_supply_power(small_net):
+    """The evaluator's crossbar energy is t_read times the power the sources deliver."""
+    from circuitsim.extract import simulate
+
+    _, net = small_net
+    circuit = CircuitConfig(device=DEVICE, wires=Wires(r_row=3.0, r_col=3.0), t_read=5e-9)
+    mapped = map_network(net, PARTS[0], circuit)
+    x = np.random.default_rng(1).uniform(0, 1, (1, 64))
+    layer = map_layer(net.weights[0], net.biases[0], DEVICE)
+    from circuitsim.crossbar import Tile
+
+    v = circuit.v_read * np.append(x[0], 1.0)
+    op = simulate(Tile(layer.conductances, r_row=3.0, r_col=3.0), v).operating_point
+    power = -np.sum(op.current([f"vin{i}" for i in range(65)]) * v)
+    block = mapped.layers[0][0]
+    assert circuit.t_read * v @ block.admittance @ v == pytest.approx(power * 5e-9, rel=1e-9)
