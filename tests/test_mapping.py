@@ -133,7 +133,7 @@ def test_adc_after_every_tile(small_net):
         with_adc = dataclasses.replace(circuit, adc=ADCConfig.preset("ideal", bits=bits))
         mapped = map_network(net, PARTS[1], with_adc, x_calibration=data.x_train[:256])
         accuracies[bits] = mapped.accuracy(data.x_test, data.y_test)
-        assert mapped.conversions_per_inference == 24 + 10 * 2  # outputs of each tile
+        assert mapped.conversions_per_inference == 3 * 24 + 2 * 10  # h x outputs per layer
         energy = mapped.energy_per_inference(data.x_test)
         assert energy["adc_energy"] > 0 and energy["crossbar_energy"] > 0
     assert accuracies[1] < accuracies[3] <= accuracies[8] + 0.02
