@@ -81,12 +81,20 @@ def _characterize(args) -> int:
     out = Path(args.out)
     if not out.parent.exists():
         raise ConfigError(f"output folder {out.parent} does not exist; create it first")
-    result = characterize(tile, engine=args.engine, backend=args.backend)
+    if args.readout == "current":
+        result = characterize(tile, engine=args.engine, backend=args.backend)
+    else:
+        from .charge import charge_characterize_from_args
+
+        mode = "integrator" if args.readout == "charge" else "passive"
+        result = charge_characterize_from_args(tile, mode, args.t_int, args.c_int, args.backend,
+                                               encoding=args.encoding)
     result.save(out)
     meta = result.metadata
+    unit = "S" if args.readout == "current" else "V/V"
     print(f"tile {tile.rows}x{tile.cols}, engine {meta['engine']}"
           + (f" ({meta['ngspice_version']}, {meta['solver']})" if "solver" in meta else "")
-          + f": T ({tile.cols}x{tile.rows} S) in {meta['seconds']:.3f} s -> {out}")
+          + f": T ({tile.cols}x{tile.rows} {unit}) in {meta['seconds']:.3f} s -> {out}")
     return 0
 
 
@@ -149,6 +157,14 @@ def _parser() -> argparse.ArgumentParser:
     ch.add_argument("--engine", choices=["native", "ngspice"], default="native")
     ch.add_argument("--backend", choices=["shared", "subprocess"], default="shared",
                     help="ngspice backend (with --engine ngspice)")
+    ch.add_argument("--readout", choices=["current", "charge", "charge-passive"], default="current",
+                    help="current mode (T in S), or charge mode by ngspice transient (T in V/V, "
+                         "V_out = Q / c_int): op-amp integrator or passive sampling capacitor")
+    ch.add_argument("--t-int", type=float, default=10e-9, metavar="SECONDS", help="charge-mode integration window")
+    ch.add_argument("--c-int", type=float, default=1e-12, metavar="FARADS",
+                    help="integration capacitor (charge) or sampling capacitor (charge-passive)")
+    ch.add_argument("--encoding", choices=["amplitude", "pulse"], default="amplitude",
+                    help="charge-mode input encoding")
     ch.add_argument("--out", required=True, metavar="T.npz", help="output file")
 
     sw = sub.add_parser("sweep", help="run a sweep spec (TOML) and write DIR/results.csv")

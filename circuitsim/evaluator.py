@@ -16,8 +16,9 @@ ADC's input is the tile's normalized differential current (1 = one unit weight
 at full input); its range is calibrated per tile from the partial sums of a
 calibration batch (clipped at the bits' optimal multiple of their RMS, mid-tread
 from 2 bits on; see ``_adc_range``). Energy per inference adds the crossbar's supply energy
-over a read pulse (``t_read · V·Y·V`` from each tile's input admittance) and
-the ADC conversions (:mod:`circuitsim.energy`).
+over a read pulse (``t_read · V·Y·V`` from each tile's input admittance; with a
+charge readout, the supply energy of the integration window measured in ngspice)
+and the ADC conversions (:mod:`circuitsim.energy`).
 
 Public API
 ----------
@@ -66,14 +67,29 @@ class CircuitConfig:
     """Duration of the read pulse, seconds (crossbar energy = supply power × t_read)."""
     adc_energy: ADCEnergyTable = ISAAC_32NM
     """Energy per conversion by ADC resolution."""
+    readout: str = "current"
+    """``"current"`` (virtual ground, tiles by ``engine``), ``"charge"`` (op-amp integrator)
+    or ``"charge-passive"`` (sampling capacitor); charge readouts run ngspice transients."""
+    t_int: float = 10e-9
+    """Charge-mode integration window, seconds."""
+    c_int: float = 1e-12
+    """Charge-mode integration (or sampling) capacitance, farads."""
 
     def __post_init__(self):
+        if self.readout not in READOUTS:
+            raise ConfigError(f"circuit.readout must be one of {', '.join(READOUTS)}, got {self.readout!r}")
+        for name in ("t_int", "c_int"):
+            if not (0 < getattr(self, name) < float("inf")):
+                raise ConfigError(f"circuit.{name} must be > 0, got {getattr(self, name)!r}")
         if not (0 < self.t_read < float("inf")):
             raise ConfigError(f"circuit.t_read must be > 0 seconds, got {self.t_read!r}")
         if self.engine not in ENGINES:
             raise ConfigError(f"circuit.engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
         if not (0 < self.v_read < float("inf")):
             raise ConfigError(f"circuit.v_read must be > 0 volts, got {self.v_read!r}")
+
+
+READOUTS = ("current", "charge", "charge-passive")
 
 
 class TileCache:
@@ -91,9 +107,13 @@ class TileCache:
         self.hits = 0
         self.misses = 0
 
-    def transfer(self, tile: Tile, engine: str = "native", backend: str = "shared") -> Characterization:
-        """Return the characterization of ``tile``, extracting it only when not cached."""
-        key = f"{tile.content_hash()}-{engine}"
+    def transfer(self, tile: Tile, circuit: CircuitConfig) -> Characterization:
+        """Return the characterization of ``tile`` under ``circuit``'s readout, extracting it
+        only when not cached."""
+        if circuit.readout == "current":
+            key = f"{tile.content_hash()}-{circuit.engine}"
+        else:
+            key = f"{tile.content_hash()}-{circuit.readout}-{circuit.t_int:.6g}-{circuit.c_int:.6g}"
         if key in self._memory:
             self.hits += 1
             return self._memory[key]
@@ -102,13 +122,29 @@ class TileCache:
             result = Characterization.load(path)
             self.hits += 1
         else:
-            result = characterize(tile, engine=engine, backend=backend)
+            result = _characterize(tile, circuit)
             self.misses += 1
             if path is not None:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 result.save(path)
         self._memory[key] = result
         return result
+
+
+def _characterize(tile: Tile, circuit: CircuitConfig) -> Characterization:
+    if circuit.readout == "current":
+        return characterize(tile, engine=circuit.engine, backend=circuit.backend)
+    from .charge import characterize_charge
+
+    mode = "integrator" if circuit.readout == "charge" else "passive"
+    return characterize_charge(tile, circuit.t_int, circuit.c_int, mode=mode, backend=circuit.backend)
+
+
+def _energy_matrix(result: Characterization, circuit: CircuitConfig) -> np.ndarray:
+    """Energy of one evaluation as a quadratic form of the input voltages."""
+    if circuit.readout == "current":
+        return circuit.t_read * result.input_admittance
+    return np.asarray(result.metadata["energy_matrix_J"])
 
 
 @dataclass(frozen=True, eq=False)
@@ -121,8 +157,8 @@ class Block:
     """Outputs of the layer the tile holds."""
     weights: np.ndarray
     """Normalized effective weights, ``rows × outs``."""
-    admittance: np.ndarray
-    """Input admittance ``Y`` of the tile, siemens."""
+    energy_matrix: np.ndarray
+    """``M`` (joules per volt²): one evaluation of input voltages ``v`` costs ``v @ M @ v``."""
     adc: ADC | None = None
     """The tile's ADC (one column per output), or None."""
 
@@ -168,9 +204,9 @@ class MappedNetwork:
                     part = block.adc.quantize(part)
                 sums[:, block.outs] += part
                 volts = self.circuit.v_read * v
-                energy += float(np.einsum("ni,ij,nj->", volts, block.admittance, volts)) / len(h)
+                energy += float(np.einsum("ni,ij,nj->", volts, block.energy_matrix, volts)) / len(h)
             h = self.network.activate(k, sums)
-        return h, energy * self.circuit.t_read
+        return h, energy
 
     def predict(self, x) -> np.ndarray:
         """Predicted classes (through the ADCs when configured)."""
@@ -263,6 +299,8 @@ def map_network(net: MLP, partitions, circuit: CircuitConfig, cache: TileCache |
         raise ConfigError(f"give one partition per layer: {len(net.weights)} layers, {len(partitions)} partitions")
     device, wires = circuit.device, circuit.wires
     scale = 1.0 / (device.g_max - device.g_min)
+    if circuit.readout != "current":  # T in V/V: V_out = Q / c_int = I t_int / c_int
+        scale *= circuit.c_int / circuit.t_int
     weights, biases, layers = [], [], []
     for w, b, part in zip(net.weights, net.biases, partitions):
         layer = map_layer(w, b if net.config.bias else None, device, part)
@@ -271,10 +309,10 @@ def map_network(net: MLP, partitions, circuit: CircuitConfig, cache: TileCache |
         for a, rows in enumerate(layer.row_slices):
             for c, outs in enumerate(layer.out_slices):
                 tile = Tile(layer.tile_conductances(a, c), **dataclasses.asdict(wires))
-                result = cache.transfer(tile, circuit.engine, circuit.backend)
+                result = cache.transfer(tile, circuit)
                 T = result.T
                 effective[rows, outs] = (T[0::2] - T[1::2]).T * scale
-                blocks.append(Block(rows, outs, effective[rows, outs], result.input_admittance))
+                blocks.append(Block(rows, outs, effective[rows, outs], _energy_matrix(result, circuit)))
         layers.append(tuple(blocks))
         weights.append(effective[: w.shape[0]])
         biases.append(effective[w.shape[0]] if net.config.bias else np.zeros(w.shape[1]))

@@ -94,7 +94,8 @@ class Characterization:
     """Transfer matrix of a tile and how it was obtained."""
 
     T: np.ndarray
-    """Transfer matrix, siemens, shape ``(cols, rows)``: ``I_out = T @ V_in``."""
+    """Transfer matrix, shape ``(cols, rows)``: siemens for current readout (``I_out = T @ V_in``),
+    V/V for charge readouts (``V_out = Q / c_int``; see ``metadata["units"]``)."""
     metadata: dict = field(default_factory=dict)
     """Engine, ngspice version and solver, tile parameters, content hash, seconds."""
     input_admittance: np.ndarray | None = None

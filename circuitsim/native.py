@@ -256,16 +256,26 @@ def transfer_matrix(circuit: Circuit, inputs, outputs) -> np.ndarray:
     e_out = -(pick @ red.a_kk)
 
     ports = np.union1d(rhs_in.tocoo().row, c_out.tocoo().col)
-    schur = red.port_schur(ports)
-    if schur is not None:
-        # x_ports = S^-1 rhs_ports: the Schur complement S is symmetric positive definite
-        through = c_out[:, ports] @ cho_solve(cho_factor(schur), rhs_in[ports, :].toarray())
-    elif len(u_in) <= len(u_out):
+    through = _through_ports(red, ports, c_out, rhs_in)
+    if through is None and len(u_in) <= len(u_out):
         through = c_out @ red.solve(rhs_in.toarray())
-    else:
+    elif through is None:
         adjoint = red.solve(c_out.T.toarray(), adjoint=True)
         through = (rhs_in.T @ adjoint).T
     return np.asarray(through + e_out @ v_in_fixed)
+
+
+def _through_ports(red: _Reduced, ports, c_out, rhs_in):
+    """``c_out A_ff^-1 rhs_in`` from the Schur complement onto the ports, or None when
+    it does not apply: ``x_ports = S^-1 rhs_ports`` needs ``S`` positive definite, true
+    when every source is grounded, not with a floating probe (e.g. above a sense resistor)."""
+    schur = red.port_schur(ports)
+    if schur is None:
+        return None
+    try:
+        return c_out[:, ports] @ cho_solve(cho_factor(schur), rhs_in[ports, :].toarray())
+    except np.linalg.LinAlgError:
+        return None
 
 
 def _selection(rows, cols, shape) -> sp.csr_matrix:

@@ -52,7 +52,7 @@ DATASET_KEYS = {"name", "path", "side", "crop", "binarize", "threshold", "test_f
 NETWORK_KEYS = {f.name for f in dataclasses.fields(MLPConfig)}
 DEVICE_KEYS = {"preset", "r_low", "r_high", "levels"}
 WIRE_KEYS = {"preset"} | {f.name for f in dataclasses.fields(Wires)}
-CIRCUIT_KEYS = {"v_read", "engine", "backend", "gains", "t_read"}
+CIRCUIT_KEYS = {"v_read", "engine", "backend", "gains", "t_read", "readout", "t_int", "c_int"}
 ADC_KEYS = {f.name for f in dataclasses.fields(ADCConfig)} - {"v_min", "v_max"}
 SECTIONS = {"title": None, "dataset": DATASET_KEYS, "network": NETWORK_KEYS, "device": DEVICE_KEYS,
             "wires": WIRE_KEYS, "circuit": CIRCUIT_KEYS, "adc": ADC_KEYS, "sweep": None}

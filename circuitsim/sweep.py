@@ -102,7 +102,8 @@ def run_point(point: Point, context: _Context) -> dict:
     adc = circuit.adc
     row.update(dataset=point.config["dataset"].get("name", "mnist"), device=circuit.device.name,
                r_row=circuit.wires.r_row, r_col=circuit.wires.r_col, engine=circuit.engine,
-               readout="current", adc_kind=adc.kind if adc else "none", adc_bits=adc.bits if adc else 0)
+               readout=circuit.readout, t_int=circuit.t_int if circuit.readout != "current" else 0.0,
+               adc_kind=adc.kind if adc else "none", adc_bits=adc.bits if adc else 0)
     try:
         net, digital = context.network(point.config)
         data = context.dataset(point.config)

@@ -96,3 +96,20 @@ def test_ascii_raw_file(tmp_path):
     (plot,) = read_raw(raw)
     assert plot.name == "Operating Point"
     assert plot.vectors["v(a)"][0] == 1.0 and plot.vectors["i(v1)"][0] == -1e-3
+
+
+def test_native_transfer_through_a_floating_probe():
+    """A 0 V probe between two nodes (not to ground) keeps the system symmetric but
+    indefinite; the native engine must still give the exact transfer."""
+    from circuitsim.circuit import CircuitBuilder
+    from circuitsim.native import operating_point, transfer_matrix
+
+    b = CircuitBuilder("probe")
+    n = b.nodes(["in", "a", "b"])
+    b.add("V", ["Vin"], [[n[0], 0]], [1.0])
+    b.add("R", ["R1", "R2"], [[n[0], n[1]], [n[2], 0]], [1e3, 3e3])
+    b.add("V", ["Vprobe"], [[n[1], n[2]]], [0.0])
+    circuit = b.build()
+    T = transfer_matrix(circuit, ["Vin"], ["Vprobe", "Vin"])
+    np.testing.assert_allclose(T[:, 0], [1 / 4e3, -1 / 4e3], rtol=1e-12)
+    assert operating_point(circuit).current("Vprobe") == pytest.approx(T[0, 0], rel=1e-12)

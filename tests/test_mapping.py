@@ -157,4 +157,19 @@ def test_crossbar_energy_matches_supply_power(small_net):
     op = simulate(Tile(layer.conductances, r_row=3.0, r_col=3.0), v).operating_point
     power = -np.sum(op.current([f"vin{i}" for i in range(65)]) * v)
     block = mapped.layers[0][0]
-    assert circuit.t_read * v @ block.admittance @ v == pytest.approx(power * 5e-9, rel=1e-9)
+    assert v @ block.energy_matrix @ v == pytest.approx(power * 5e-9, rel=1e-9)
+
+
+@pytest.mark.ngspice
+def test_charge_readout_with_a_long_window_matches_current_readout(small_net):
+    data, net = small_net
+    current = CircuitConfig(device=DEVICE, wires=Wires(r_row=2.0, r_col=2.0, c_row=1e-16, c_col=1e-16))
+    charge = dataclasses.replace(current, readout="charge", t_int=10e-9, c_int=1e-12)
+    parts = (Partition(8, 4), Partition(4, 2))
+    a, b = map_network(net, parts, current), map_network(net, parts, charge)
+    for wa, wb in zip(a.network.weights, b.network.weights):
+        assert np.abs(wa - wb).max() <= 0.01 * np.abs(wa).max()
+    assert b.accuracy(data.x_test, data.y_test) == pytest.approx(a.accuracy(data.x_test, data.y_test), abs=0.01)
+    assert b.energy_per_inference(data.x_test[:50])["crossbar_energy"] > 0
+    with pytest.raises(ConfigError, match="readout"):
+        CircuitConfig(readout="voltage")

@@ -1,0 +1,309 @@
+"""Charge-mode readout: bit-line charge integrated over a window, by ngspice transient.
+
+The array is the one of :func:`circuitsim.crossbar.build_circuit` (same names, the
+tile's wire R and C); each bit line ends in the 0 V probe ``Vsense<j>`` followed by
+
+- ``mode="integrator"``: an op-amp integrator, VCVS ``Eamp<j>`` of finite gain
+  (``V(int<j>) = -gain * V(out<j>)``) with ``Cint<j> = c_int`` from ``out<j>`` to
+  ``int<j>``; the bit line is held near virtual ground;
+- ``mode="passive"``: a sampling capacitor ``Csmp<j> = c_int`` from ``smp<j>`` to
+  ground; the bit line is not held, so it charges (with its wire capacitance)
+  towards the inputs and the cells see less and less voltage.
+
+Reset is the initial condition 0 V on every capacitor (``tran ... uic``).
+
+One evaluation, with edges of ``t_edge``: every input ``Vin<i>`` is a PWL source at
+0 V at ``t = 0``. ``encoding="amplitude"``: input ``a`` rises to ``a`` during
+``[0, t_edge]``, stays until ``t_int`` and is back at 0 at ``t_int + t_edge``
+(area ``a * t_int``). ``encoding="pulse"``: input ``u`` (an equivalent voltage,
+``|u| <= v_pulse``) is a pulse of amplitude ``±v_pulse`` and width
+``w = t_int * |u| / v_pulse`` between mid-edges (area ``u * t_int``; pulses shorter
+than ``t_edge`` become triangles of the same area). Outputs are read at
+``t_int + t_edge``, when every input is back at 0 V: ``V_out = Q / c_int`` with
+``Q`` the charge delivered through ``Vsense<j>`` (integrator: ``-V(int<j>)``;
+passive: ``V(smp<j>)``). With an ideal integrator and a fast tile
+``V_out = T_current @ u * t_int / c_int`` in both encodings. The simulation step is
+at most ``max_step`` (``t_int / 200`` by default; ngspice adds the PWL corners).
+
+Public API
+----------
+ChargeReadout, ChargeResult, charge_circuit, charge_deck, simulate_charge,
+characterize_charge, charge_characterize_from_args
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from .circuit import Circuit
+from .crossbar import Tile, input_source_names, sense_source_names
+from .errors import ConfigError
+from .extract import Characterization
+from .netlist import format_value, write_netlist
+from .readout import array_builder, check_positive
+
+MODES = ("integrator", "passive")
+ENCODINGS = ("amplitude", "pulse")
+
+
+@dataclass(frozen=True)
+class ChargeReadout:
+    """Charge-mode readout of every bit line (see the module docstring for timing)."""
+
+    mode: str = "integrator"
+    """``"integrator"`` (op-amp integrator) or ``"passive"`` (sampling capacitor)."""
+    encoding: str = "amplitude"
+    """``"amplitude"`` (constant voltage during ``t_int``) or ``"pulse"`` (width ∝ input)."""
+    t_int: float = 10e-9
+    """Integration window, seconds, > 0."""
+    c_int: float = 1e-12
+    """Integration capacitor (integrator feedback) or sampling capacitor (passive), farad, > 0."""
+    gain: float = 1e5
+    """Open-loop gain of the integrator op-amp, V/V, > 0."""
+    v_pulse: float = 1.0
+    """Pulse amplitude of the pulse encoding (the full-width input value), volts, > 0."""
+    t_edge: float | None = None
+    """Rise and fall time of the inputs, seconds, in (0, t_int); ``None``: ``t_int / 1000``."""
+    max_step: float | None = None
+    """Largest simulation step, seconds, <= t_int; ``None``: ``t_int / 200``."""
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise ConfigError(f"unknown charge readout mode {self.mode!r}; choose one of {', '.join(MODES)}")
+        if self.encoding not in ENCODINGS:
+            raise ConfigError(f"unknown input encoding {self.encoding!r}; choose one of {', '.join(ENCODINGS)}")
+        for name in ("t_int", "c_int", "gain", "v_pulse"):
+            object.__setattr__(self, name, check_positive(name, getattr(self, name)))
+        t_int = self.t_int
+        edge = t_int / 1000 if self.t_edge is None else check_positive("t_edge", self.t_edge)
+        if edge >= t_int:
+            raise ConfigError(f"t_edge = {edge:g} s must be shorter than the window t_int = {t_int:g} s")
+        step = t_int / 200 if self.max_step is None else check_positive("max_step", self.max_step)
+        if step > t_int:
+            raise ConfigError(
+                f"integration window t_int = {t_int:g} s is shorter than one simulation step "
+                f"(max_step = {step:g} s); lengthen t_int or lower max_step"
+            )
+        object.__setattr__(self, "t_edge", edge)
+        object.__setattr__(self, "max_step", step)
+
+    @property
+    def t_sample(self) -> float:
+        """Time at which outputs are read, ``t_int + t_edge``, seconds."""
+        return self.t_int + self.t_edge
+
+    def waveform(self, value: float) -> list[float]:
+        """PWL corner list ``[t0, v0, t1, v1, ...]`` of one input value."""
+        te, t_int, value = self.t_edge, self.t_int, float(value)
+        if value == 0:
+            return [0.0, 0.0, te, 0.0]
+        if self.encoding == "amplitude":
+            return [0.0, 0.0, te, value, t_int, value, t_int + te, 0.0]
+        amp = np.copysign(self.v_pulse, value)
+        width = t_int * abs(value) / self.v_pulse
+        if width <= te:
+            return [0.0, 0.0, te, amp * width / te, 2 * te, 0.0]
+        return [0.0, 0.0, te, amp, width, amp, width + te, 0.0]
+
+
+@dataclass(frozen=True, eq=False)
+class ChargeResult:
+    """Outputs and energies of charge-mode evaluations."""
+
+    v_out: np.ndarray
+    """Output voltages ``Q / c_int``, volts, shape ``(n, cols)``."""
+    energy: np.ndarray
+    """Energy delivered by the input sources (``-∫ V·I dt``), joules, shape ``(n,)``."""
+    opamp_energy: np.ndarray
+    """Energy delivered by the integrator op-amp outputs, joules, shape ``(n,)`` (0 when passive)."""
+    input_charge: np.ndarray
+    """Charge drawn from the input sources, coulombs, shape ``(n,)``."""
+
+
+def charge_circuit(tile: Tile, readout: ChargeReadout) -> Circuit:
+    """The tile's array with the charge readout; the input sources are left out (see :func:`charge_deck`)."""
+    b = array_builder(tile.with_wires(tia=None), None, drop=("Vin", "Vsense"))
+    cols = tile.cols
+    b.header.append(f"readout: charge {readout.mode}, c_int = {format_value(readout.c_int)} F")
+    end = b.nodes([f"blend{j}" for j in range(cols)])
+    zeros = np.zeros(cols)
+    if readout.mode == "integrator":
+        out, amp = b.nodes([f"out{j}" for j in range(cols)]), b.nodes([f"int{j}" for j in range(cols)])
+        b.add("V", sense_source_names(cols), np.stack([end, out], 1), 0.0, "bit-line current probes (0 V)")
+        b.add("E", [f"Eamp{j}" for j in range(cols)], np.stack([amp, zeros, zeros, out], 1),
+              readout.gain, "integrator op-amps (VCVS, inverting input at out<j>)")
+        b.add("C", [f"Cint{j}" for j in range(cols)], np.stack([out, amp], 1), readout.c_int,
+              "integration capacitors (reset: 0 V initial condition)")
+    else:
+        smp = b.nodes([f"smp{j}" for j in range(cols)])
+        b.add("V", sense_source_names(cols), np.stack([end, smp], 1), 0.0, "bit-line current probes (0 V)")
+        b.add("C", [f"Csmp{j}" for j in range(cols)], np.stack([smp, zeros], 1), readout.c_int,
+              "sampling capacitors (no virtual ground; reset: 0 V initial condition)")
+    return b.build()
+
+
+def charge_deck(tile: Tile, readout: ChargeReadout) -> str:
+    """ngspice deck of :func:`charge_circuit` with PWL input sources ``Vin<i>`` at 0 V."""
+    te = format_value(readout.t_edge)
+    lines = ["* input sources (PWL; each evaluation sets them with alter)"]
+    lines += [f"Vin{i} in{i} 0 DC 0 PWL(0 0 {te} 0)" for i in range(tile.rows)]
+    return write_netlist(charge_circuit(tile, readout), options=tuple(lines))
+
+
+def _integral(y: np.ndarray, t: np.ndarray) -> float:
+    """Trapezoidal integral of samples ``y`` over times ``t``."""
+    return float(np.sum((y[1:] + y[:-1]) * np.diff(t)) / 2)
+
+
+def _run(tile: Tile, readout: ChargeReadout, waves, t_stop: float, step: float, backend: str) -> list[dict]:
+    """One transient per evaluation; ``waves[n][i]`` is the PWL corner list of input i."""
+    from .spice import get_backend
+
+    rows, cols = tile.shape
+    save = ["time"] + [f"v(in{i})" for i in range(rows)] + [f"i({s.lower()})" for s in input_source_names(rows)]
+    save += [f"i({s.lower()})" for s in sense_source_names(cols)]
+    if readout.mode == "integrator":
+        save += [f"v(int{j})" for j in range(cols)] + [f"i(eamp{j})" for j in range(cols)]
+    else:
+        save += [f"v(smp{j})" for j in range(cols)]
+    steps = []
+    for wave in waves:
+        alters = [f"alter @vin{i}[pwl] = [ {' '.join(map(format_value, w))} ]" for i, w in enumerate(wave)]
+        steps.append(alters + [f"tran {format_value(step)} {format_value(t_stop)} 0 {format_value(step)} uic"])
+    return get_backend(backend).run(charge_deck(tile, readout), steps, save=save)
+
+
+def _summary(r: dict, tile: Tile, readout: ChargeReadout) -> tuple[np.ndarray, float, float, float]:
+    t, rows, cols = r["time"], tile.rows, tile.cols
+    currents = np.array([r[f"i(vin{i})"] for i in range(rows)])
+    voltages = np.array([r[f"v(in{i})"] for i in range(rows)])
+    energy = _integral(-np.sum(voltages * currents, 0), t)
+    charge = _integral(-currents.sum(0), t)
+    if readout.mode == "integrator":
+        v_out = -np.array([r[f"v(int{j})"][-1] for j in range(cols)])
+        op = sum(_integral(-r[f"v(int{j})"] * r[f"i(eamp{j})"], t) for j in range(cols))
+    else:
+        v_out, op = np.array([r[f"v(smp{j})"][-1] for j in range(cols)]), 0.0
+    return v_out, energy, float(op), charge
+
+
+def simulate_charge(tile: Tile, readout: ChargeReadout, inputs, backend: str = "shared") -> ChargeResult:
+    """Charge-mode outputs for input vectors (volts; equivalent volts for pulses).
+
+    ``inputs`` has shape ``(rows,)`` or ``(n, rows)``; one ngspice transient per vector.
+    """
+    v = np.asarray(inputs, dtype=float)
+    if v.ndim not in (1, 2) or v.shape[-1] != tile.rows or not np.all(np.isfinite(v)):
+        raise ConfigError(f"inputs must be finite with shape ({tile.rows},) or (n, {tile.rows}), got {v.shape}")
+    if readout.encoding == "pulse" and np.abs(v).max() > readout.v_pulse * (1 + 1e-12):
+        raise ConfigError(f"pulse inputs must satisfy |u| <= v_pulse = {readout.v_pulse:g} V (a full-width pulse)")
+    x = np.atleast_2d(v)
+    results = _run(tile, readout, [[readout.waveform(a) for a in row] for row in x],
+                   readout.t_sample, readout.max_step, backend)
+    out, energy, op, charge = zip(*(_summary(r, tile, readout) for r in results))
+    return ChargeResult(np.array(out), np.array(energy), np.array(op), np.array(charge))
+
+
+def _settling(t: np.ndarray, y: np.ndarray, final: float) -> float:
+    """Time after which ``y`` stays within 1 % of ``final`` (interpolated; inf if never)."""
+    tol = 0.01 * abs(final)
+    err = np.abs(y - final)
+    bad = np.nonzero(err > tol)[0]
+    if tol == 0 or len(bad) == 0:
+        return float(t[0])
+    k = bad[-1]
+    if k + 1 >= len(t):
+        return float("inf")
+    return float(t[k] + (t[k + 1] - t[k]) * (err[k] - tol) / (err[k] - err[k + 1]))
+
+
+def _passive_settling(tile: Tile, readout: ChargeReadout, backend: str) -> float:
+    """Settling of the sampling voltages for a held full-scale step on every input."""
+    g = tile.conductances.sum(axis=0)
+    if not np.any(g > 0):
+        return 0.0
+    r = 1 / g[g > 0] + tile.r_driver + tile.cols * tile.r_row + tile.rows * tile.r_col
+    tau = (readout.c_int + tile.rows * tile.c_col) * r.max()
+    t_stop = max(readout.t_sample, 20 * tau)
+    (res,) = _run(tile, readout, [[[0.0, 0.0, readout.t_edge, 1.0]] * tile.rows], t_stop,
+                  min(readout.max_step * t_stop / readout.t_sample, t_stop / 200), backend)
+    return max(_settling(res["time"], res[f"v(smp{j})"], res[f"v(smp{j})"][-1]) for j in range(tile.cols))
+
+
+def characterize_charge(tile: Tile, t_int: float, c_int: float, mode: str = "integrator",
+                        encoding: str = "amplitude", backend: str = "shared", **options) -> Characterization:
+    """Charge-mode transfer matrix ``T`` (V/V, ``V_out = T @ u``, ``V_out = Q / c_int``).
+
+    One transient per input (unit input, the others 0) plus one full-scale
+    evaluation (every input at 1 V, or full-width pulses) that checks superposition
+    and gives the energy and, for the integrator, the settling time of the
+    bit-line currents; the passive readout runs one more transient, a held step,
+    for the settling time of the sampling voltages.
+
+    Parameters
+    ----------
+    tile : Tile
+        The tile (its wire R and C are simulated; its TIA, if any, is replaced).
+    t_int, c_int : float
+        Integration window (s) and integration or sampling capacitance (F).
+    mode : {"integrator", "passive"}
+    encoding : {"amplitude", "pulse"}
+    backend : {"shared", "subprocess"}
+    **options
+        Other :class:`ChargeReadout` fields (``gain``, ``v_pulse``, ``t_edge``, ``max_step``).
+
+    Returns
+    -------
+    Characterization
+        ``T`` (cols × rows, V/V) and metadata: engine, ngspice version, readout,
+        t_int, c_int, settling time (s), energies (J) of the full-scale evaluation, and
+        for amplitude encoding ``energy_matrix_J`` (``E(u) = u @ M @ u``).
+    """
+    from . import __version__
+    from .spice import get_backend
+
+    readout = ChargeReadout(mode=mode, encoding=encoding, t_int=t_int, c_int=c_int, **options)
+    start, rows = time.perf_counter(), tile.rows
+    unit = 1.0 if encoding == "amplitude" else readout.v_pulse
+    x = np.vstack([np.eye(rows), np.ones((1, rows))]) * unit
+    results = _run(tile, readout, [[readout.waveform(a) for a in row] for row in x],
+                   readout.t_sample, readout.max_step, backend)
+    out = np.array([_summary(r, tile, readout)[0] for r in results])
+    T = out[:rows].T / unit
+    full = results[rows]
+    v_full, energy, op_energy, charge = _summary(full, tile, readout)
+    superposition = float(np.abs(v_full - T.sum(1) * unit).max() / (np.abs(v_full).max() or 1.0))
+    if mode == "integrator":
+        t, window = full["time"], full["time"] <= readout.t_int
+        currents = [full[f"i(vsense{j})"] for j in range(tile.cols)]
+        settle = max(_settling(t[window], i[window], np.interp(readout.t_int, t, i)) for i in currents)
+    else:
+        settle = _passive_settling(tile, readout, backend)
+    metadata = {
+        "engine": "ngspice", "readout": f"charge-{mode}", "encoding": encoding,
+        "t_int": readout.t_int, "c_int": readout.c_int, "gain": readout.gain,
+        "v_pulse": readout.v_pulse, "t_edge": readout.t_edge, "max_step": readout.max_step,
+        "units": "T in V/V: V_out = Q / c_int", "settling_time_s": settle,
+        "energy_J": energy, "energy_opamp_J": op_energy, "input_charge_C": charge,
+        "superposition_max_rel_diff": superposition,
+    }
+    if encoding == "amplitude":
+        m = np.array([[_integral(-r[f"v(in{k})"] * r[f"i(vin{i})"], r["time"]) for i in range(rows)]
+                      for k, r in enumerate(results[:rows])]).T
+        metadata["energy_matrix_J"] = ((m + m.T) / 2).tolist()
+    runner = get_backend(backend)
+    metadata.update(
+        ngspice_version=runner.version, ngspice_backend=runner.name, solver=runner.info.solver,
+        parameters=tile.parameters(), content_hash=tile.content_hash(),
+        seconds=time.perf_counter() - start, circuitsim_version=__version__,
+    )
+    return Characterization(T, metadata)
+
+
+def charge_characterize_from_args(tile: Tile, readout: str, t_int: float, c_int: float,
+                                  backend: str = "shared", encoding: str = "amplitude") -> Characterization:
+    """Command-line entry: ``readout`` is ``"integrator"`` or ``"passive"`` (see :func:`characterize_charge`)."""
+    return characterize_charge(tile, t_int, c_int, mode=readout, encoding=encoding, backend=backend)
