@@ -5,7 +5,7 @@ style (:func:`paper_style`: 3.5 in wide, 8 pt text, thin lines, constrained
 layout, TrueType fonts in PDF). Figures use the object-oriented API, not pyplot:
 no GUI backend is ever needed (files are rendered by Agg and the PDF backend,
 with or without a display), batch plotting leaves nothing in pyplot's registry,
-and notebooks display a returned figure as usual. ``import circuitsim`` does not
+and a notebook displays a returned figure once `%matplotlib inline` is active. ``import circuitsim`` does not
 import this module, hence not matplotlib.
 
 Sweep results are tidy DataFrames, one row per point: ``h_partitions`` and
