@@ -22,13 +22,19 @@ than ``t_edge`` become triangles of the same area). Outputs are read at
 ``t_int + t_edge``, when every input is back at 0 V: ``V_out = Q / c_int`` with
 ``Q`` the charge delivered through ``Vsense<j>`` (integrator: ``-V(int<j>)``;
 passive: ``V(smp<j>)``). With an ideal integrator and a fast tile
-``V_out = T_current @ u * t_int / c_int`` in both encodings. The simulation step is
-at most ``max_step`` (``t_int / 200`` by default; ngspice adds the PWL corners).
+``V_out = T_current @ u * t_int / c_int`` in both encodings.
+
+ngspice lands on every PWL corner and restarts with small steps after each (a time
+point costs two matrix factorizations), so the edges are resolved whatever the largest
+step (:meth:`ChargeReadout.step_for`): by default ``t_int`` for the integrator on fast
+wires (:func:`wire_time_constant` <= ``t_int / 500``: the output is then a ramp between
+edges, which the trapezoidal rule integrates exactly), else ``t_int / 200``. Energies
+integrate ``V * I`` exactly for vectors linear between time points.
 
 Public API
 ----------
-ChargeReadout, ChargeResult, charge_circuit, charge_deck, simulate_charge,
-characterize_charge, charge_characterize_from_args
+ChargeReadout, ChargeResult, wire_time_constant, charge_circuit, charge_deck,
+simulate_charge, characterize_charge, charge_characterize_from_args
 """
 
 from __future__ import annotations
@@ -68,7 +74,7 @@ class ChargeReadout:
     t_edge: float | None = None
     """Rise and fall time of the inputs, seconds, in (0, t_int); ``None``: ``t_int / 1000``."""
     max_step: float | None = None
-    """Largest simulation step, seconds, <= t_int; ``None``: ``t_int / 200``."""
+    """Largest simulation step, seconds, <= t_int; ``None``: per tile (:meth:`step_for`)."""
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -81,14 +87,21 @@ class ChargeReadout:
         edge = t_int / 1000 if self.t_edge is None else check_positive("t_edge", self.t_edge)
         if edge >= t_int:
             raise ConfigError(f"t_edge = {edge:g} s must be shorter than the window t_int = {t_int:g} s")
-        step = t_int / 200 if self.max_step is None else check_positive("max_step", self.max_step)
-        if step > t_int:
-            raise ConfigError(
-                f"integration window t_int = {t_int:g} s is shorter than one simulation step "
-                f"(max_step = {step:g} s); lengthen t_int or lower max_step"
-            )
         object.__setattr__(self, "t_edge", edge)
-        object.__setattr__(self, "max_step", step)
+        if self.max_step is not None:
+            object.__setattr__(self, "max_step", check_positive("max_step", self.max_step))
+            if self.max_step > t_int:
+                raise ConfigError(f"integration window t_int = {t_int:g} s is shorter than one simulation step "
+                                  f"(max_step = {self.max_step:g} s); lengthen t_int or lower max_step")
+
+    def step_for(self, tile: Tile) -> float:
+        """Largest simulation step for ``tile``: ``max_step`` if set, else ``t_int`` for the
+        integrator on a fast tile (:func:`wire_time_constant` <= ``t_int / 500``), else ``t_int / 200``."""
+        if self.max_step is not None:
+            return self.max_step
+        if self.mode == "integrator" and wire_time_constant(tile) <= self.t_int / 500:
+            return self.t_int
+        return self.t_int / 200
 
     @property
     def t_sample(self) -> float:
@@ -153,9 +166,23 @@ def charge_deck(tile: Tile, readout: ChargeReadout) -> str:
     return write_netlist(charge_circuit(tile, readout), options=tuple(lines))
 
 
-def _integral(y: np.ndarray, t: np.ndarray) -> float:
-    """Trapezoidal integral of samples ``y`` over times ``t``."""
-    return float(np.sum((y[1:] + y[:-1]) * np.diff(t)) / 2)
+def wire_time_constant(tile: Tile) -> float:
+    """Upper bound (s) on the slowest wire time constant, outputs held: the trace of ``R C``,
+    ``sum(C * R_path)`` with ``R_path`` along the word line to its source or the bit line to its output."""
+    rows, cols = tile.shape
+    word = tile.c_row * rows * (cols * tile.r_driver + tile.r_row * cols * (cols + 1) / 2)
+    return word + tile.c_col * cols * tile.r_col * rows * (rows + 1) / 2
+
+
+def _integral(y: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Trapezoidal integral of samples ``y`` (last axis) over times ``t``."""
+    return np.sum((y[..., 1:] + y[..., :-1]) * np.diff(t), axis=-1) / 2
+
+
+def _product_integral(u: np.ndarray, v: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Integral of ``u * v`` (last axis), both linear between samples (exact for that)."""
+    u0, u1, v0, v1 = u[..., :-1], u[..., 1:], v[..., :-1], v[..., 1:]
+    return np.sum((u0 * (2 * v0 + v1) + u1 * (v0 + 2 * v1)) * np.diff(t), axis=-1) / 6
 
 
 def _run(tile: Tile, readout: ChargeReadout, waves, t_stop: float, step: float, backend: str) -> list[dict]:
@@ -176,18 +203,26 @@ def _run(tile: Tile, readout: ChargeReadout, waves, t_stop: float, step: float, 
     return get_backend(backend).run(charge_deck(tile, readout), steps, save=save)
 
 
+def _stack(r: dict, name: str, n: int) -> np.ndarray:
+    """Vectors ``name.format(k)`` for ``k < n``, shape ``(n, points)``."""
+    return np.array([r[name.format(k)] for k in range(n)])
+
+
+def _v_out(r: dict, mode: str, cols: int) -> np.ndarray:
+    """Output voltages ``Q / c_int`` at the end of the transient."""
+    integrator = mode == "integrator"
+    return (-1 if integrator else 1) * _stack(r, "v(int{})" if integrator else "v(smp{})", cols)[:, -1]
+
+
 def _summary(r: dict, tile: Tile, readout: ChargeReadout) -> tuple[np.ndarray, float, float, float]:
     t, rows, cols = r["time"], tile.rows, tile.cols
-    currents = np.array([r[f"i(vin{i})"] for i in range(rows)])
-    voltages = np.array([r[f"v(in{i})"] for i in range(rows)])
-    energy = _integral(-np.sum(voltages * currents, 0), t)
-    charge = _integral(-currents.sum(0), t)
+    currents = _stack(r, "i(vin{})", rows)
+    energy = -_product_integral(_stack(r, "v(in{})", rows), currents, t).sum()
+    charge = -_integral(currents.sum(0), t)
+    op = 0.0
     if readout.mode == "integrator":
-        v_out = -np.array([r[f"v(int{j})"][-1] for j in range(cols)])
-        op = sum(_integral(-r[f"v(int{j})"] * r[f"i(eamp{j})"], t) for j in range(cols))
-    else:
-        v_out, op = np.array([r[f"v(smp{j})"][-1] for j in range(cols)]), 0.0
-    return v_out, energy, float(op), charge
+        op = -_product_integral(_stack(r, "v(int{})", cols), _stack(r, "i(eamp{})", cols), t).sum()
+    return _v_out(r, readout.mode, cols), float(energy), float(op), float(charge)
 
 
 def simulate_charge(tile: Tile, readout: ChargeReadout, inputs, backend: str = "shared") -> ChargeResult:
@@ -202,7 +237,7 @@ def simulate_charge(tile: Tile, readout: ChargeReadout, inputs, backend: str = "
         raise ConfigError(f"pulse inputs must satisfy |u| <= v_pulse = {readout.v_pulse:g} V (a full-width pulse)")
     x = np.atleast_2d(v)
     results = _run(tile, readout, [[readout.waveform(a) for a in row] for row in x],
-                   readout.t_sample, readout.max_step, backend)
+                   readout.t_sample, readout.step_for(tile), backend)
     out, energy, op, charge = zip(*(_summary(r, tile, readout) for r in results))
     return ChargeResult(np.array(out), np.array(energy), np.array(op), np.array(charge))
 
@@ -229,7 +264,7 @@ def _passive_settling(tile: Tile, readout: ChargeReadout, backend: str) -> float
     tau = (readout.c_int + tile.rows * tile.c_col) * r.max()
     t_stop = max(readout.t_sample, 20 * tau)
     (res,) = _run(tile, readout, [[[0.0, 0.0, readout.t_edge, 1.0]] * tile.rows], t_stop,
-                  min(readout.max_step * t_stop / readout.t_sample, t_stop / 200), backend)
+                  min(readout.step_for(tile) * t_stop / readout.t_sample, t_stop / 200), backend)
     return max(_settling(res["time"], res[f"v(smp{j})"], res[f"v(smp{j})"][-1]) for j in range(tile.cols))
 
 
@@ -269,10 +304,9 @@ def characterize_charge(tile: Tile, t_int: float, c_int: float, mode: str = "int
     start, rows = time.perf_counter(), tile.rows
     unit = 1.0 if encoding == "amplitude" else readout.v_pulse
     x = np.vstack([np.eye(rows), np.ones((1, rows))]) * unit
-    results = _run(tile, readout, [[readout.waveform(a) for a in row] for row in x],
-                   readout.t_sample, readout.max_step, backend)
-    out = np.array([_summary(r, tile, readout)[0] for r in results])
-    T = out[:rows].T / unit
+    step = readout.step_for(tile)
+    results = _run(tile, readout, [[readout.waveform(a) for a in row] for row in x], readout.t_sample, step, backend)
+    T = np.array([_v_out(r, mode, tile.cols) for r in results[:rows]]).T / unit
     full = results[rows]
     v_full, energy, op_energy, charge = _summary(full, tile, readout)
     superposition = float(np.abs(v_full - T.sum(1) * unit).max() / (np.abs(v_full).max() or 1.0))
@@ -285,13 +319,13 @@ def characterize_charge(tile: Tile, t_int: float, c_int: float, mode: str = "int
     metadata = {
         "engine": "ngspice", "readout": f"charge-{mode}", "encoding": encoding,
         "t_int": readout.t_int, "c_int": readout.c_int, "gain": readout.gain,
-        "v_pulse": readout.v_pulse, "t_edge": readout.t_edge, "max_step": readout.max_step,
+        "v_pulse": readout.v_pulse, "t_edge": readout.t_edge, "max_step": step,
         "units": "T in V/V: V_out = Q / c_int", "settling_time_s": settle,
         "energy_J": energy, "energy_opamp_J": op_energy, "input_charge_C": charge,
         "superposition_max_rel_diff": superposition,
     }
     if encoding == "amplitude":
-        m = np.array([[_integral(-r[f"v(in{k})"] * r[f"i(vin{i})"], r["time"]) for i in range(rows)]
+        m = np.array([-_product_integral(r[f"v(in{k})"], _stack(r, "i(vin{})", rows), r["time"])
                       for k, r in enumerate(results[:rows])]).T
         metadata["energy_matrix_J"] = ((m + m.T) / 2).tolist()
     runner = get_backend(backend)

@@ -11,6 +11,7 @@ from circuitsim.charge import (
     charge_deck,
     characterize_charge,
     simulate_charge,
+    wire_time_constant,
 )
 from circuitsim.crossbar import Tile
 from circuitsim.errors import ConfigError
@@ -55,7 +56,12 @@ def test_charge_readout_rejects_bad_values(kwargs, message):
 
 def test_defaults_and_deck(tile):
     readout = ChargeReadout(t_int=T_INT, c_int=C_INT)
-    assert readout.max_step == pytest.approx(T_INT / 200) and readout.t_edge == pytest.approx(T_INT / 1000)
+    assert readout.max_step is None and readout.t_edge == pytest.approx(T_INT / 1000)
+    # the step is limited to t_int for the integrator on a fast tile, else to t_int / 200
+    assert wire_time_constant(tile) == pytest.approx(4 * 1e-15 * 5.0 * 6 + 3 * 1e-15 * 5.0 * 10)
+    assert readout.step_for(tile) == T_INT and ChargeReadout(max_step=1e-10).step_for(tile) == 1e-10
+    slow = Tile(tile.conductances, r_row=5e3, r_col=5e3, c_row=1e-13, c_col=1e-13)
+    assert readout.step_for(slow) == ChargeReadout(mode="passive").step_for(tile) == pytest.approx(T_INT / 200)
     assert readout.waveform(0.5) == pytest.approx([0, 0, 1e-11, 0.5, 1e-8, 0.5, 1.001e-8, 0])
     pulse = ChargeReadout(encoding="pulse", t_int=T_INT, v_pulse=0.8)
     assert pulse.waveform(-0.4) == pytest.approx([0, 0, 1e-11, -0.8, 5e-9, -0.8, 5.01e-9, 0])
@@ -94,6 +100,20 @@ def test_integrator_matches_current_mode_t(tile, tmp_path):
     assert md["energy_opamp_J"] > 0 and md["input_charge_C"] > 0
     result.save(tmp_path / "q.npz")
     assert Characterization.load(tmp_path / "q.npz").metadata["settling_time_s"] == md["settling_time_s"]
+
+
+@pytest.mark.ngspice
+@pytest.mark.parametrize("r_wire, c_wire", [(5.0, 1e-15), (140.0, 2.5e-15)])
+def test_fast_tile_step_keeps_accuracy(tile, r_wire, c_wire):
+    # the default step of a fast tile (t_int; the second one is near the limit t_int / 500)
+    # gives what the step t_int / 200 gives
+    tile = Tile(tile.conductances, r_row=r_wire, r_col=r_wire, c_row=c_wire, c_col=c_wire)
+    fast = characterize_charge(tile, T_INT, C_INT)
+    fine = characterize_charge(tile, T_INT, C_INT, max_step=T_INT / 200)
+    assert fast.metadata["max_step"] == T_INT and wire_time_constant(tile) < T_INT / 500
+    np.testing.assert_allclose(fast.T, fine.T, rtol=1e-6)
+    for key in ("energy_J", "energy_opamp_J", "input_charge_C", "settling_time_s"):
+        assert fast.metadata[key] == pytest.approx(fine.metadata[key], rel=1e-2 if "settling" in key else 1e-4)
 
 
 @pytest.mark.ngspice
