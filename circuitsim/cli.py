@@ -1,8 +1,11 @@
 """The ``circuitsim`` command line.
 
 Sub-commands: ``doctor`` (is ngspice usable?), ``characterize`` (transfer
-matrix of a tile from a conductance file), ``sweep`` (a TOML sweep spec),
-``plot`` (figures of a results folder), ``main`` (the default job: the
+matrix of a tile from a conductance file), ``sweep`` (a TOML sweep spec;
+``--workers N`` local processes, default 1, or ``--scheduler`` a Dask cluster),
+``results`` (summary of a results folder),
+``plot`` (figures of a results folder), ``validate`` (whole-circuit ngspice
+runs of every point of a spec against the evaluator), ``main`` (the default job: the
 partition sweep of ``examples/amin2022.toml``, with its plots).
 Bad input ends with one ``error:`` line and exit status 2; an ngspice failure
 also prints ngspice's own message and where the failing deck was saved.
@@ -103,16 +106,36 @@ def _sweep(args) -> int:
     from .sweep import run_sweep
 
     spec = load_spec(args.spec)
-    frame = run_sweep(spec, args.out, cache_dir=args.cache, force=args.force, log=print)
+    frame = run_sweep(spec, args.out, cache_dir=args.cache, force=args.force,
+                      log=lambda line: print(line, flush=True), workers=args.workers, scheduler=args.scheduler)
     _print_summary(frame)
     print(f"results: {Path(args.out) / 'results.csv'}")
     return 0 if (frame["status"] == "ok").all() else 1
 
 
-def _print_summary(frame) -> None:
-    columns = [c for c in ("h_partitions", "v_partitions", "n_tiles", "accuracy", "digital_accuracy",
+def _print_summary(frame, swept=()) -> None:
+    columns = [c for c in (*swept, "h_partitions", "v_partitions", "n_tiles", "accuracy", "digital_accuracy",
                            "status") if c in frame]
-    print(frame[columns].to_string(index=False))
+    print(frame[list(dict.fromkeys(columns))].to_string(index=False))
+
+
+def _results(args) -> int:
+    from .sweep import read_results
+
+    frame, meta = read_results(args.dir)
+    total = meta.get("points")
+    state = "complete" if meta.get("complete") else "incomplete" if total else "total unknown"
+    failed = int((frame["status"] != "ok").sum()) if "status" in frame else 0
+    print(f"{args.dir}: {len(frame)}/{total or '?'} points done, {state}"
+          + (f", {failed} failed" if failed else "")
+          + (f" — {meta['spec_title']}" if meta.get("spec_title") else ""))
+    _print_summary(frame, meta.get("swept", ()))
+    if "accuracy" in frame and frame["accuracy"].notna().any():
+        best = frame.loc[frame["accuracy"].idxmax()]
+        where = ", ".join(f"{c}={best[c]}" for c in dict.fromkeys([*meta.get("swept", ()), "h_partitions",
+                                                                  "v_partitions"]) if c in frame)
+        print(f"best accuracy: {best['accuracy']:.4f} ({where})")
+    return 0
 
 
 def _plot(args) -> int:
@@ -123,6 +146,28 @@ def _plot(args) -> int:
         print(file)
     print(f"{len(files)} files in {Path(args.dir) / 'plots'}")
     return 0
+
+
+def _validate(args) -> int:
+    from .fullcircuit import FullCircuitConfig
+    from .spec import load_spec
+    from .validate import run_validation
+
+    spec = load_spec(args.spec)
+    points = None
+    if args.points:
+        try:
+            points = [int(p) for p in args.points.split(",")]
+        except ValueError:
+            raise ConfigError(f"--points takes point indices like 4,6, got {args.points!r}") from None
+    config = FullCircuitConfig(scope=args.scope, analysis=args.analysis)
+    frame = run_validation(spec, args.out, n_images=args.images, cache_dir=args.cache, config=config,
+                           model=args.neuron, points=points, log=print)
+    columns = [c for c in ("h_partitions", "v_partitions", "agreement", "accuracy_circuit", "accuracy_evaluator",
+                           "max_output_error", "circuit_seconds", "energy_per_inference", "status") if c in frame]
+    print(frame[columns].to_string(index=False))
+    print(f"results: {Path(args.out) / 'validation.csv'}")
+    return 0 if (frame["status"] == "ok").all() else 1
 
 
 def _main_job(args) -> int:
@@ -171,8 +216,25 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("spec", metavar="SPEC", help="sweep specification (TOML)")
     _sweep_options(sw, required=True)
 
+    rs = sub.add_parser("results", help="summarize the results of a sweep folder")
+    rs.add_argument("dir", metavar="DIR", help="results folder of a sweep")
+
     pl = sub.add_parser("plot", help="plot the results of a sweep into DIR/plots (PDF and PNG)")
     pl.add_argument("dir", metavar="DIR", help="results folder of a sweep")
+
+    va = sub.add_parser("validate", help="whole-circuit ngspice runs against the evaluator (DIR/validation.csv)")
+    va.add_argument("spec", metavar="SPEC", help="sweep specification (TOML); every point is validated")
+    va.add_argument("--images", type=int, default=200, metavar="N", help="test images per point (default 200)")
+    va.add_argument("--out", required=True, metavar="DIR", help="results folder")
+    va.add_argument("--cache", default=None, metavar="DIR",
+                    help="cache of networks and tiles (default: $CIRCUITSIM_CACHE or ~/.cache/circuitsim)")
+    va.add_argument("--neuron", choices=["transistor", "behavioural"], default="transistor",
+                    help="neuron circuits: BSIM4 transistors or B-sources")
+    va.add_argument("--scope", choices=["network", "layer"], default="network",
+                    help="one deck for the whole network, or one deck per layer")
+    va.add_argument("--analysis", choices=["dc", "op"], default="dc",
+                    help="one .dc sweep over the images, or alter + op per image (small circuits only)")
+    va.add_argument("--points", default=None, metavar="I,J", help="validate only these point indices")
 
     mj = sub.add_parser("main", help="the default job: the partition sweep of examples/amin2022.toml")
     _sweep_options(mj, required=False)
@@ -185,9 +247,15 @@ def _sweep_options(parser, required: bool) -> None:
     parser.add_argument("--cache", default=None, metavar="DIR",
                         help="cache of networks and tiles (default: $CIRCUITSIM_CACHE or ~/.cache/circuitsim)")
     parser.add_argument("--force", action="store_true", help="replace results of a different spec in DIR")
+    parser.add_argument("--workers", type=int, default=1, metavar="N",
+                        help="local worker processes computing points (default 1: this process)")
+    parser.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                        help="compute points on the workers of this Dask scheduler instead "
+                             "(--cache must be a folder they all reach)")
 
 
-_COMMANDS = {"doctor": _doctor, "characterize": _characterize, "sweep": _sweep, "plot": _plot, "main": _main_job}
+_COMMANDS = {"doctor": _doctor, "characterize": _characterize, "sweep": _sweep, "results": _results,
+             "plot": _plot, "main": _main_job, "validate": _validate}
 
 
 def _report_simulation_error(exc: SimulationError) -> None:

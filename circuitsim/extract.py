@@ -104,14 +104,22 @@ class Characterization:
 
     def save(self, path: str | Path) -> None:
         """Write ``T``, ``Y`` and the metadata (as JSON) to an ``.npz`` file, atomically."""
+        import os
+        import uuid
+
         path = Path(path)
-        tmp = path.with_name(path.name + ".part")
+        # a temporary name of its own, so that processes saving the same tile at once
+        # (parallel sweeps sharing a cache) never write into each other's file
+        tmp = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:12]}.part")
         arrays = {"T": self.T, "metadata": np.array(json.dumps(self.metadata, sort_keys=True))}
         if self.input_admittance is not None:
             arrays["Y"] = self.input_admittance
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
-        tmp.replace(path)
+        try:
+            with open(tmp, "xb") as fh:
+                np.savez(fh, **arrays)
+            tmp.replace(path)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     @classmethod
     def load(cls, path: str | Path) -> "Characterization":

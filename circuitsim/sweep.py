@@ -1,14 +1,20 @@
 """Run a sweep: every point of a spec through mapping, tile extraction and evaluation.
 
 Results go to ``DIR``: ``points/<key>.json`` (one file per finished point, written
-atomically), ``results.csv`` (all finished points, rewritten atomically after each
-one), ``spec.toml`` and ``provenance.json`` (``"complete": true`` once every point
-is done). Re-running the same spec into the same folder computes only the missing
-points; a folder holding a different spec is refused unless ``force`` is given.
+atomically), ``results.csv`` and ``results.parquet`` (all finished points, rewritten
+atomically after each one), ``spec.toml`` and ``provenance.json`` (``"complete":
+true`` once every point is done; ``"computed"``: points computed by the last run).
+Re-running the same spec into the same folder computes only the missing points, so
+a sweep stopped by Ctrl-C or ``kill -9`` loses no finished point; a folder holding
+a different spec is refused unless ``force`` is given.
+
+Points run in this process, in local worker processes or on a Dask cluster
+(:mod:`circuitsim.parallel`); networks are trained here before any point is sent
+out, and this process alone writes the results folder.
 
 Public API
 ----------
-run_sweep, default_cache_dir
+run_sweep, read_results, default_cache_dir
 """
 
 from __future__ import annotations
@@ -17,8 +23,9 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 import time
+import uuid
+from contextlib import closing
 from pathlib import Path
 
 import pandas as pd
@@ -34,6 +41,9 @@ from .spec import Point, SweepSpec, build_circuit_config, build_network_config
 CALIBRATION_IMAGES = 512
 """Training images that set each tile's ADC range."""
 
+TEMP_PREFIX = ".part-"
+"""Names of files being written (left behind only by a killed sweep, removed by the next)."""
+
 
 def default_cache_dir() -> Path:
     """``$CIRCUITSIM_CACHE``, else ``$XDG_CACHE_HOME/circuitsim``, else ``~/.cache/circuitsim``."""
@@ -43,15 +53,15 @@ def default_cache_dir() -> Path:
     return Path(base) / "circuitsim"
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+def write_atomic(path: Path, data: str | bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file of its own and a rename."""
+    tmp = path.with_name(f"{TEMP_PREFIX}{path.name}.{os.getpid()}-{uuid.uuid4().hex[:12]}")
     try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
+        with open(tmp, "xb") as fh:
+            fh.write(data.encode() if isinstance(data, str) else data)
         os.replace(tmp, path)
     finally:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
 
 
 def _prepare(out: Path, spec: SweepSpec, force: bool) -> None:
@@ -65,6 +75,8 @@ def _prepare(out: Path, spec: SweepSpec, force: bool) -> None:
     elif out.exists() and not out.is_dir():
         raise ConfigError(f"{out} exists and is not a folder")
     (out / "points").mkdir(parents=True, exist_ok=True)
+    for leftover in [*out.glob(TEMP_PREFIX + "*"), *(out / "points").glob(TEMP_PREFIX + "*")]:
+        leftover.unlink(missing_ok=True)  # from a sweep killed while writing
     write_atomic(out / "spec.toml", spec.text)
 
 
@@ -133,7 +145,8 @@ def _progress(total: int, done: int):
 
 
 def run_sweep(spec: SweepSpec, out: str | Path, cache_dir: str | Path | None = None,
-              force: bool = False, log=print) -> pd.DataFrame:
+              force: bool = False, log=print, workers: int = 1,
+              scheduler: str | None = None) -> pd.DataFrame:
     """Run every point of ``spec`` not yet in ``out``; return all results.
 
     Parameters
@@ -144,17 +157,30 @@ def run_sweep(spec: SweepSpec, out: str | Path, cache_dir: str | Path | None = N
         Results folder.
     cache_dir : str or Path, optional
         Cache of trained networks and tile transfer matrices (:func:`default_cache_dir`).
+        With ``scheduler``, a path every Dask worker can reach.
     force : bool
         Replace results of a different spec in ``out``.
     log : callable
         Receives one line per finished point when no progress bar is shown.
+    workers : int
+        Local worker processes computing points (1: points run in this process).
+    scheduler : str, optional
+        Address of a Dask scheduler (``tcp://HOST:PORT``) whose workers compute the points.
     """
+    from .parallel import Runner
+
+    _require_parquet()
     out = Path(out)
-    context = _Context(Path(cache_dir) if cache_dir else default_cache_dir())
+    context = _Context(Path(cache_dir or default_cache_dir()).resolve())
     points = spec.points()
     for point in points:  # a missing dataset stops the sweep before anything is written
         context.dataset(point.config)
-    _prepare(out, spec, force)
+    with Runner(context.cache_dir, workers, scheduler) as runner:  # so does a bad --workers/--scheduler
+        _prepare(out, spec, force)
+        return _run(spec, points, out, context, runner, log)
+
+
+def _run(spec: SweepSpec, points: list[Point], out: Path, context: _Context, runner, log) -> pd.DataFrame:
     rows, todo = {}, []
     for point in points:
         file = out / "points" / f"{point.key}.json"
@@ -162,30 +188,92 @@ def run_sweep(spec: SweepSpec, out: str | Path, cache_dir: str | Path | None = N
             rows[point.index] = json.loads(file.read_text())
         else:
             todo.append(point)
-    meta = {"spec_title": spec.title, "points": len(points), **provenance()}
+    for point in todo:  # train here, once: workers only load the networks from the cache
+        try:
+            context.network(point.config)
+        except CircuitsimError:
+            pass  # the point records the error
+    by_index = {point.index: point for point in todo}
+    meta = {"spec_title": spec.title, "points": len(points),
+            "swept": [_column(name) for name in spec.grid] + ["h_partitions", "v_partitions"],
+            "workers": runner.workers, "scheduler": runner.scheduler, **provenance()}
+    computed = 0
+    _write_provenance(out, meta, len(rows), computed)  # what is being run, before any new point
     bar = _progress(len(points), len(rows))
     try:
-        for point in todo:
-            row = run_point(point, context)
-            write_atomic(out / "points" / f"{point.key}.json", json.dumps(row))
-            rows[point.index] = row
-            _write_results(out, rows, meta, complete=len(rows) == len(points))
-            if bar is not None:
-                bar.update()
-                bar.set_postfix_str(f"{row['h_partitions']}/{row['v_partitions']} acc={row.get('accuracy', float('nan')):.3f}")
-            else:
-                log(f"[{len(rows)}/{len(points)}] h={row['h_partitions']} v={row['v_partitions']} "
-                    f"status={row['status']} accuracy={row.get('accuracy', float('nan')):.4f}"
-                    + (f" error={row['error']}" if row["status"] != "ok" else ""))
+        with closing(runner.map(todo, context)) as results:
+            for row in results:
+                write_atomic(out / "points" / f"{by_index[row['point']].key}.json", json.dumps(row))
+                rows[row["point"]] = row
+                computed += 1
+                _write_results(out, rows, meta, computed)
+                if bar is not None:
+                    bar.update()
+                    bar.set_postfix_str(f"{row['h_partitions']}/{row['v_partitions']} "
+                                        f"acc={row.get('accuracy', float('nan')):.3f}")
+                else:
+                    log(f"[{len(rows)}/{len(points)}] h={row['h_partitions']} v={row['v_partitions']} "
+                        f"status={row['status']} accuracy={row.get('accuracy', float('nan')):.4f}"
+                        + (f" error={row['error']}" if row["status"] != "ok" else ""))
     finally:
         if bar is not None:
             bar.close()
-    return _write_results(out, rows, meta, complete=len(rows) == len(points))
+    return _write_results(out, rows, meta, computed)
 
 
-def _write_results(out: Path, rows: dict, meta: dict, complete: bool) -> pd.DataFrame:
+def _require_parquet() -> None:
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        raise ConfigError("writing results.parquet needs pyarrow; install it with pip install pyarrow") from None
+
+
+def _write_results(out: Path, rows: dict, meta: dict, computed: int) -> pd.DataFrame:
     frame = pd.DataFrame([rows[k] for k in sorted(rows)])
     write_atomic(out / "results.csv", frame.to_csv(index=False))
-    write_atomic(out / "provenance.json",
-                 json.dumps({**meta, "finished_points": len(rows), "complete": complete}, indent=2))
+    write_atomic(out / "results.parquet", _parquet_bytes(frame))
+    _write_provenance(out, meta, len(rows), computed)
     return frame
+
+
+def _write_provenance(out: Path, meta: dict, finished: int, computed: int) -> None:
+    write_atomic(out / "provenance.json",
+                 json.dumps({**meta, "finished_points": finished, "computed": computed,
+                             "complete": finished == meta["points"]}, indent=2))
+
+
+def _parquet_bytes(frame: pd.DataFrame) -> bytes:
+    """``frame`` as Parquet; columns pyarrow cannot type (mixed values) are written as text."""
+    try:
+        return frame.to_parquet(index=False)
+    except (TypeError, ValueError):  # pyarrow's ArrowTypeError / ArrowInvalid
+        mixed = {c: frame[c].map(lambda v: v if isinstance(v, str) or v is None else json.dumps(v))
+                 for c in frame.columns if frame[c].dtype == object}
+        return frame.assign(**mixed).to_parquet(index=False)
+
+
+def read_results(out: str | Path) -> tuple[pd.DataFrame, dict]:
+    """The results table of a sweep folder and its provenance (empty when absent).
+
+    Reads ``results.parquet``, else ``results.csv``, or the point files when they hold
+    more points (a sweep killed between writing a point and the tables); raises
+    :class:`ConfigError` when ``out`` holds no finished point.
+    """
+    out = Path(out)
+    meta_file = out / "provenance.json"
+    meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
+    frame = None
+    if (out / "results.parquet").is_file():
+        frame = pd.read_parquet(out / "results.parquet")
+    elif (out / "results.csv").is_file():
+        frame = pd.read_csv(out / "results.csv", dtype={"h_partitions": str, "v_partitions": str})
+    files = sorted((out / "points").glob("*.json")) if (out / "points").is_dir() else []
+    if len(files) > (0 if frame is None else len(frame)):
+        rows = sorted((json.loads(file.read_text()) for file in files), key=lambda row: row["point"])
+        frame = pd.DataFrame(rows)
+    if frame is None:
+        raise ConfigError(f"{out} holds no sweep results (no results.parquet, results.csv or points/); "
+                          "run circuitsim sweep SPEC --out DIR first")
+    if meta.get("points"):
+        meta = {**meta, "finished_points": len(frame), "complete": len(frame) == meta["points"]}
+    return frame, meta
