@@ -1,0 +1,340 @@
+"""Whole-circuit decks: every tile of a layer with its amplifiers and neurons, in ngspice.
+
+A layer ``k`` of the deck holds, for inputs ``x<k>_<i>`` (node voltages ``v_read·h``):
+
+- every tile of the layer (:func:`circuitsim.crossbar.build_circuit`, the same circuit
+  whose ``T`` the evaluator uses; wire capacitors are left out: they are open at DC), each
+  bit line read at virtual ground by a TIA (VCVS op-amp of gain ``tia_gain`` and feedback
+  ``r_tia = v_amp / (rows · v_read · g_max)``, so that with inputs up to ``v_read`` no TIA
+  output exceeds ``±v_amp``);
+- per output ``o`` a summing difference amplifier ``Bd<k>_<o>`` (B-source) adding the
+  ``V_tia- - V_tia+`` of every horizontal partition: ``V_amp = clip(A·Σ, ±v_amp)`` with
+  ``A`` such that ``V_amp = k·s`` for the normalized sum ``s`` (:mod:`circuitsim.neurons`);
+- the neuron (:class:`~circuitsim.neurons.Neuron`) with its offset source;
+- the next layer's input drivers ``Ex<k+1>_<o>`` (VCVS): ``v_read·(V_o - v_zero)/(v_one -
+  v_zero)``, and a bias row held at ``v_read``.
+
+The first layer's inputs are B-sources ``pwl(v(idx), ...)`` of a dummy source ``Vidx``:
+image ``n`` is applied at ``V(idx) = n``, so one ``.dc`` sweep of ``Vidx`` over ``0 … N-1``
+gives one DC operating point per image, each starting from the previous image's solution.
+``analysis="op"`` instead alters ``Vidx`` and runs one ``op`` per image (same deck, same
+points within the Newton tolerance), for small circuits only: ngspice 46 tears the circuit
+down before every further analysis, deleting each branch equation by a linear search of
+the node list — O(sources × nodes), minutes per image for the decks of
+``examples/amin2022.toml``. ``scope="network"`` puts every layer in one deck (the
+default: one ngspice run per configuration); ``scope="layer"`` runs one deck per layer,
+driven by the previous deck's neuron outputs (through the same driver map).
+
+Power per image: crossbars ``Σ -V·I`` of every word-line driver (inputs, bias rows, next-
+layer drivers); neurons ``Σ -V·I`` of their supplies and offset sources; amplifiers (TIAs
+and difference amplifiers, behavioural) ``v_amp·Σ|I_out|`` — each output current drawn
+from the rail on its side, no quiescent current. A TIA's output current is its bit line's
+current, and every bit-line current flows from word lines at ``>= 0 V`` into a virtual
+ground, so their sum is the drivers' total current (KCL); a difference amplifier's output
+current is its neuron's offset-source current. Only those source currents are saved:
+ngspice 46 looks every saved vector up by a linear search over all nodes when an analysis
+starts, so thousands of saved TIA currents would cost minutes. Energy = power × ``t_read``.
+
+Public API
+----------
+FullCircuitConfig, Deck, FullCircuitResult, network_deck, simulate_network
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .crossbar import TIA, Tile, build_circuit
+from .errors import ConfigError, SimulationError
+from .mapping import map_layer
+from .netlist import format_value as _f
+from .neurons import NeuronDesign, supply_lines
+
+_INPUT = re.compile(r"in(\d+)$")
+
+
+@dataclass(frozen=True)
+class FullCircuitConfig:
+    """How the whole circuit is simulated."""
+
+    tia_gain: float = 1e5
+    """Open-loop gain of the TIA op-amps (VCVS), V/V."""
+    v_amp: float = 0.8
+    """Rails of the amplifiers (TIAs, difference amplifiers), ``±v_amp`` volts."""
+    scope: str = "network"
+    """``"network"``: one deck for the whole network; ``"layer"``: one deck per layer."""
+    analysis: str = "dc"
+    """``"dc"``: one ``.dc`` sweep over the images; ``"op"``: ``alter`` + ``op`` per image."""
+    extra_lines: tuple[str, ...] = ()
+    """Extra lines appended to every deck (e.g. ``".options reltol=1e-4"``, or elements)."""
+
+    def __post_init__(self):
+        if self.scope not in ("network", "layer"):
+            raise ConfigError(f"scope must be 'network' or 'layer', got {self.scope!r}")
+        if self.analysis not in ("dc", "op"):
+            raise ConfigError(f"analysis must be 'dc' or 'op', got {self.analysis!r}")
+        for name in ("tia_gain", "v_amp"):
+            if not (0 < getattr(self, name) < float("inf")):
+                raise ConfigError(f"{name} must be > 0, got {getattr(self, name)!r}")
+
+
+@dataclass(frozen=True, eq=False)
+class Deck:
+    """An ngspice deck of one or more layers and the names needed to read it back."""
+
+    text: str
+    """The deck (ends with ``.end``)."""
+    outputs: dict[int, list[str]]
+    """Neuron output nodes by layer."""
+    drivers: list[tuple[str, object]]
+    """Word-line drivers ``(source name, voltage)``; the voltage is a number, a column of
+    the inputs (``("input", i)``) or a neuron output through a driver (``("neuron", k, o)``)."""
+    inputs: np.ndarray
+    """First-layer input voltages, ``(n_images, n_in)``."""
+    driver_maps: dict[int, tuple[float, float]]
+    """Per layer ``k``: ``(gain, v_zero)`` of the drivers it feeds (``gain·(V_o - v_zero)``)."""
+    neuron_sources: dict[str, float]
+    """Neuron supplies and offset sources (offsets: the difference-amplifier output
+    currents), with their DC voltages."""
+    n_elements: int
+    """Element lines in the deck."""
+
+    @property
+    def save(self) -> list[str]:
+        """Vectors to keep."""
+        names = [f"v({n})" for nodes in self.outputs.values() for n in nodes]
+        sources = [s for s, _ in self.drivers] + list(self.neuron_sources)
+        return names + [f"i({s.lower()})" for s in sources]
+
+
+def _pwl(name: str, node: str, values: np.ndarray) -> str:
+    if np.all(values == values[0]):
+        return f"{name.replace('B', 'V', 1)} {node} 0 DC {_f(values[0])}"
+    change = np.flatnonzero(np.diff(values)) + 1
+    starts = np.concatenate([[0], change])
+    ends = np.concatenate([change - 1, [len(values) - 1]])
+    pts = []
+    for s, e in zip(starts, ends):
+        pts += [f"{s}, {_f(values[s])}"] + ([f"{e}, {_f(values[e])}"] if e > s else [])
+    body = ",\n+ ".join(", ".join(pts[i:i + 8]) for i in range(0, len(pts), 8))
+    return f"{name} {node} 0 V = pwl(v(idx),\n+ {body})"
+
+
+def _tile_lines(tile: Tile, prefix: str, inputs: list[str], out: list[str]) -> list[str]:
+    """Elements of ``tile`` with node and element names made unique by ``prefix``."""
+    circuit = build_circuit(tile)
+    names = []
+    for name in circuit.node_names:
+        match = _INPUT.match(name)
+        names.append(inputs[int(match.group(1))] if match else ("0" if name == "0" else f"{prefix}{name}"))
+    names = np.array(names, dtype=object)
+    for group in circuit.groups:
+        if group.kind == "C" or group.names[0].startswith("Vin"):
+            continue
+        dc = "DC " if group.kind == "V" else ""
+        nodes = [" ".join(row) for row in names[group.nodes]]
+        out.append(f"* {prefix}: {group.comment}")
+        out.extend(f"{n[0]}{prefix}{n[1:]} {nd} {dc}{_f(v)}" for n, nd, v in zip(group.names, nodes, group.values))
+    return out
+
+
+def network_deck(net, partitions, circuit, designs: tuple[NeuronDesign, ...], inputs: np.ndarray,
+                 config: FullCircuitConfig = FullCircuitConfig(), layers=None) -> Deck:
+    """Write the deck of ``layers`` (all by default) driven by ``inputs`` (one row per image).
+
+    Parameters
+    ----------
+    net : MLP
+        Trained network (weights in [-1, 1]).
+    partitions : sequence of Partition
+        One per layer.
+    circuit : CircuitConfig
+        Device, wires and ``v_read``.
+    designs : tuple of NeuronDesign
+        One per layer.
+    inputs : ndarray
+        ``(n_images, n_in)`` input voltages of the first layer of the deck, volts.
+    config : FullCircuitConfig
+        TIA, rails, extra lines.
+    layers : sequence of int, optional
+        Consecutive layer indices.
+
+    Returns
+    -------
+    Deck
+        The deck text and what :func:`simulate_network` needs to read it back.
+    """
+    layers = list(range(len(net.weights))) if layers is None else list(layers)
+    inputs = np.asarray(inputs, dtype=float)
+    device, wires, v_read = circuit.device, circuit.wires, circuit.v_read
+    dg = device.g_max - device.g_min
+    first = layers[0]
+    lines = [f"circuitsim whole circuit: layers {layers} of {net.config.layers}, {len(inputs)} images",
+             f"* v_read = {v_read} V, device {device.name}, wires {wires}", "Vidx idx 0 DC 0",
+             "* first-layer inputs: image n at V(idx) = n"]
+    drivers, maps, outputs, sources = [], {}, {}, {}
+    for i in range(inputs.shape[1]):
+        line = _pwl(f"Bx{first}_{i}", f"x{first}_{i}", inputs[:, i])
+        drivers.append((line.split()[0], ("input", i)))
+        lines.append(line)
+    for k in layers:
+        w, b, design = net.weights[k], net.biases[k], designs[k]
+        n_in, n_out = w.shape
+        if net.config.bias:
+            lines.append(f"Vx{k}_{n_in} x{k}_{n_in} 0 DC {_f(v_read)}")
+            drivers.append((f"Vx{k}_{n_in}", v_read))
+        layer = map_layer(w, b if net.config.bias else None, device, partitions[k])
+        rows = max(s.stop - s.start for s in layer.row_slices)
+        r_tia = config.v_amp / (rows * v_read * device.g_max)
+        tia = TIA(config.tia_gain, r_tia)
+        terms = [[] for _ in range(n_out)]
+        for a, rs in enumerate(layer.row_slices):
+            for c, os_ in enumerate(layer.out_slices):
+                prefix = f"{k}_{a}_{c}_"
+                tile = Tile(layer.tile_conductances(a, c), r_row=wires.r_row, r_col=wires.r_col,
+                            r_driver=wires.r_driver, tia=tia)
+                _tile_lines(tile, prefix, [f"x{k}_{i}" for i in range(rs.start, rs.stop)], lines)
+                for j, o in enumerate(range(os_.start, os_.stop)):
+                    terms[o].append(f"v({prefix}tia{2 * j + 1})-v({prefix}tia{2 * j})")
+        scale = design.volts_per_unit / (r_tia * config.tia_gain / (1 + config.tia_gain) * v_read * dg)
+        lines.append(f"* layer {k}: difference amplifiers (V = k*s, clipped at the rails) and neurons")
+        vmax = _f(config.v_amp)
+        outputs[k] = []
+        for o in range(n_out):
+            total = "\n+ +".join("+".join(terms[o][i:i + 4]) for i in range(0, len(terms[o]), 4))
+            lines.append(f"Bd{k}_{o} d{k}_{o} 0 V = max(-{vmax}, min({vmax}, {_f(scale)}*(\n+ {total})))")
+            lines.extend(design.neuron.lines(f"{k}_{o}", f"d{k}_{o}", f"o{k}_{o}"))
+            sources[f"Voff{k}_{o}"] = design.offset
+            outputs[k].append(f"o{k}_{o}")
+        if k + 1 in layers:
+            gain = v_read / (design.v_one - design.v_zero)
+            maps[k] = (gain, design.v_zero)
+            lines += [f"* layer {k + 1} input drivers: v_read*(V(o) - v_zero)/(v_one - v_zero)",
+                      f"Vz{k} z{k} 0 DC {_f(design.v_zero)}"]
+            for o in range(n_out):
+                lines.append(f"Ex{k + 1}_{o} x{k + 1}_{o} 0 o{k}_{o} z{k} {_f(gain)}")
+                drivers.append((f"Ex{k + 1}_{o}", ("neuron", k, o)))
+    for k in layers:
+        sources.update(designs[k].neuron.supplies)
+    lines += supply_lines(*(designs[k].neuron for k in layers))
+    lines += list(config.extra_lines) + [".end", ""]
+    n_elements = sum(1 for ln in lines if ln[:1].isalpha() and not ln.startswith("circuitsim"))
+    return Deck("\n".join(lines), outputs, drivers, inputs, maps, sources, n_elements)
+
+
+@dataclass(frozen=True, eq=False)
+class FullCircuitResult:
+    """Outputs and power of the whole circuit over a batch of images."""
+
+    outputs: dict[int, np.ndarray]
+    """Neuron output voltages by layer, ``(n_images, n_out)``, volts."""
+    power: dict[str, np.ndarray]
+    """``crossbar``, ``amplifiers``, ``neurons`` and ``total`` power per image, watts."""
+    seconds: float
+    """Wall time: writing decks and running ngspice."""
+    n_elements: int
+    """Element lines over all decks."""
+    metadata: dict = field(default_factory=dict)
+    """ngspice version and backend, analysis, scope."""
+
+
+def _run(deck: Deck, n: int, config: FullCircuitConfig, backend, keep_dir: Path | None, tag: str):
+    steps = ([[f"dc vidx 0 {n - 1} 1"]] if config.analysis == "dc"
+             else [[f"alter vidx dc = {i}", "op"] for i in range(n)])
+    try:
+        results = backend.run(deck.text, steps, save=deck.save)
+        vectors = {k: np.concatenate([r[k] for r in results]) for k in results[0]}
+        if any(len(v) != n for v in vectors.values()):
+            raise SimulationError(f"ngspice returned {len(next(iter(vectors.values())))} points for "
+                                  f"{n} images", deck.text)
+    except SimulationError as exc:  # ConvergenceError included: keep the deck for inspection
+        folder = Path(keep_dir) if keep_dir else Path(tempfile.mkdtemp(prefix="circuitsim-"))
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"failed-{tag}.cir"
+        path.write_text(exc.deck or deck.text)
+        raise type(exc)(f"{exc}; deck kept in {path}", exc.deck, exc.output, exc.version) from None
+    return vectors
+
+
+def _power(deck: Deck, r: dict, v_amp: float) -> dict[str, np.ndarray]:
+    def cur(name):
+        return r[f"i({name.lower()})"]
+
+    def volts(spec):
+        if not isinstance(spec, tuple):
+            return spec
+        if spec[0] == "input":
+            return deck.inputs[:, spec[1]]
+        gain, zero = deck.driver_maps[spec[1]]
+        return gain * (r[f"v(o{spec[1]}_{spec[2]})"] - zero)
+
+    crossbar = -sum(volts(v) * cur(s) for s, v in deck.drivers)
+    tias = -sum(cur(s) for s, _ in deck.drivers)  # = sum of the bit-line currents (all >= 0)
+    amps = v_amp * (np.abs(tias) + sum(np.abs(cur(s)) for s in deck.neuron_sources if s.startswith("Voff")))
+    neurons = -sum(v * cur(s) for s, v in deck.neuron_sources.items()) + 0 * crossbar
+    return {"crossbar": crossbar, "amplifiers": amps, "neurons": neurons, "total": crossbar + amps + neurons}
+
+
+def simulate_network(net, partitions, circuit, designs: tuple[NeuronDesign, ...], images,
+                     config: FullCircuitConfig = FullCircuitConfig(), keep_dir=None) -> FullCircuitResult:
+    """Run the whole circuit on ``images`` (activations in [0, 1], one row per image).
+
+    Parameters
+    ----------
+    net : MLP
+        Trained network (weights in [-1, 1]).
+    partitions : sequence of Partition
+        One per layer.
+    circuit : CircuitConfig
+        Device, wires, ``v_read`` and the ngspice ``backend``.
+    designs : tuple of NeuronDesign
+        One per layer (:func:`circuitsim.validate.design_network`).
+    images : array_like
+        ``(n_images, n_in)`` activations; the inputs are ``v_read`` times these.
+    config : FullCircuitConfig
+        Scope, analysis, TIA and rails.
+    keep_dir : str or Path, optional
+        Where a failing deck is kept (a new temporary folder otherwise).
+
+    Returns
+    -------
+    FullCircuitResult
+
+    Raises
+    ------
+    ConvergenceError
+        When ngspice does not converge; the message names the file the deck was kept in.
+    SimulationError
+        For other ngspice failures (deck kept likewise).
+    """
+    from .spice import get_backend
+
+    x = np.asarray(images, dtype=float)
+    if x.ndim != 2 or x.shape[1] != net.weights[0].shape[0] or not len(x):
+        raise ConfigError(f"images must have shape (n, {net.weights[0].shape[0]}), got {x.shape}")
+    if len(designs) != len(net.weights):
+        raise ConfigError(f"give one neuron design per layer ({len(net.weights)}), got {len(designs)}")
+    start = time.perf_counter()
+    backend = get_backend(circuit.backend)
+    groups = [list(range(len(net.weights)))] if config.scope == "network" else [[k] for k in range(len(net.weights))]
+    volts = x * circuit.v_read
+    outputs, power, n_elements = {}, {}, 0
+    for layers in groups:
+        deck = network_deck(net, partitions, circuit, designs, volts, config, layers)
+        n_elements += deck.n_elements
+        r = _run(deck, len(x), config, backend, keep_dir, f"layers-{'-'.join(map(str, layers))}")
+        for k, nodes in deck.outputs.items():
+            outputs[k] = np.stack([r[f"v({n})"] for n in nodes], axis=1)
+        for key, value in _power(deck, r, config.v_amp).items():
+            power[key] = power.get(key, 0.0) + value
+        d = designs[layers[-1]]
+        volts = circuit.v_read * (outputs[layers[-1]] - d.v_zero) / (d.v_one - d.v_zero)
+    meta = {"ngspice_version": backend.version, "ngspice_backend": backend.name, "solver": backend.info.solver,
+            "analysis": config.analysis, "scope": config.scope}
+    return FullCircuitResult(outputs, power, time.perf_counter() - start, n_elements, meta)
