@@ -277,7 +277,7 @@ def _power(deck: Deck, r: dict, v_amp: float) -> dict[str, np.ndarray]:
     crossbar = -sum(volts(v) * cur(s) for s, v in deck.drivers)
     tias = -sum(cur(s) for s, _ in deck.drivers)  # = sum of the bit-line currents (all >= 0)
     amps = v_amp * (np.abs(tias) + sum(np.abs(cur(s)) for s in deck.neuron_sources if s.startswith("Voff")))
-    neurons = -sum(v * cur(s) for s, v in deck.neuron_sources.items()) + 0 * crossbar
+    neurons = -sum((v * cur(s) for s, v in deck.neuron_sources.items()), np.zeros_like(crossbar))
     return {"crossbar": crossbar, "amplifiers": amps, "neurons": neurons, "total": crossbar + amps + neurons}
 
 

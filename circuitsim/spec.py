@@ -94,18 +94,22 @@ class SweepSpec:
     title: str = ""
     """Free-form title."""
 
-    def points(self) -> list[Point]:
-        """Every point: the grid's product times the partition entries."""
-        names = list(self.grid)
-        points = []
-        for combo in itertools.product(*(self.grid[n] for n in names)):
+    def configs(self):
+        """Yield ``(swept values, configuration)`` for every combination of the grid."""
+        for combo in itertools.product(*self.grid.values()):
             config = json.loads(json.dumps(self.base))
-            for name, value in zip(names, combo):
+            for name, value in zip(self.grid, combo):
                 section, key = name.split(".")
                 config[section][key] = value
+            yield dict(zip(self.grid, combo)), config
+
+    def points(self) -> list[Point]:
+        """Every point: the grid's product times the partition entries."""
+        points = []
+        for swept, config in self.configs():
             for entry in self.partitions:
                 parts = _partitions(entry, config)
-                values = dict(zip(names, combo))
+                values = dict(swept)
                 values["h_partitions"] = format_partitions(p.h for p in parts)
                 values["v_partitions"] = format_partitions(p.v for p in parts)
                 points.append(Point(len(points), values, config, parts))
@@ -218,11 +222,7 @@ def parse_spec(text: str) -> SweepSpec:
         grid[name] = values
     spec = SweepSpec(base, grid, tuple(partitions), text, str(data.get("title", "")))
     # build every point's configuration now, so that a bad value fails before anything runs
-    for combo in itertools.product(*grid.values()) if grid else [()]:
-        config = json.loads(json.dumps(base))
-        for name, value in zip(grid, combo):
-            section, key = name.split(".")
-            config[section][key] = value
+    for _, config in spec.configs():
         try:
             net = build_network_config(config)
             build_circuit_config(config)
