@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from circuitsim.adc import ADC, KINDS, ADCConfig
+from circuitsim.periphery.adc import ADC, KINDS, ADCConfig
 
 N_SAMPLES = 10**7
 BITS = 8

@@ -64,9 +64,9 @@ def timed_sweep(spec: Path, out: Path, cache: Path, workers: int) -> tuple[float
 
 def warm_networks(spec: Path, folder: Path) -> None:
     """Train the spec's network into ``folder`` (as a sweep's cache would hold it)."""
-    from circuitsim.datasets import load_dataset
-    from circuitsim.mlp import load_or_train
-    from circuitsim.spec import build_network_config, load_spec
+    from circuitsim.network.datasets import load_dataset
+    from circuitsim.network.mlp import load_or_train
+    from circuitsim.study.spec import build_network_config, load_spec
 
     base = load_spec(spec).base
     load_or_train(load_dataset(**base["dataset"]), build_network_config(base), folder)

@@ -28,11 +28,13 @@ def timed_sweep(out: Path, cache: Path) -> float:
 
 
 def main() -> None:
-    from circuitsim.datasets import load_dataset
-    from circuitsim.evaluator import CircuitConfig, TileCache, map_network
     from circuitsim.devices import device_preset, wire_preset
-    from circuitsim.mapping import Partition
-    from circuitsim.mlp import MLPConfig, load_or_train
+    from circuitsim.network.circuit_config import CircuitConfig
+    from circuitsim.network.datasets import load_dataset
+    from circuitsim.network.evaluator import map_network
+    from circuitsim.network.mapping import Partition
+    from circuitsim.network.mlp import MLPConfig, load_or_train
+    from circuitsim.network.tile_cache import TileCache
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

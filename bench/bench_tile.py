@@ -17,9 +17,9 @@ import time
 
 import numpy as np
 
-from circuitsim.extract import characterize, simulate
-from circuitsim.crossbar import Tile
 from circuitsim.spice import find_ngspice
+from circuitsim.tile.crossbar import Tile
+from circuitsim.tile.extract import characterize, simulate
 
 
 def bench(rows: int, cols: int, backend: str, seed: int = 0) -> dict:

@@ -29,14 +29,19 @@ def main() -> None:
 
     from importlib.resources import files
 
-    from circuitsim.evaluator import map_network
-    from circuitsim.fullcircuit import FullCircuitConfig, network_deck, simulate_network
-    from circuitsim.spec import build_circuit_config, load_spec
-    from circuitsim.sweep import _Context, default_cache_dir
-    from circuitsim.validate import CALIBRATION_IMAGES, NeuronMLP, design_network
+    from circuitsim.network.evaluator import map_network
+    from circuitsim.study.points import CALIBRATION_IMAGES, PointContext
+    from circuitsim.study.spec import build_circuit_config, load_spec
+    from circuitsim.study.storage import default_cache_dir
+    from circuitsim.study.validation import NeuronMLP, design_network
+    from circuitsim.study.whole_circuit import (
+        FullCircuitConfig,
+        network_deck,
+        simulate_network,
+    )
 
     spec = load_spec(files("circuitsim") / "specs" / "amin2022.toml")
-    context = _Context(default_cache_dir())
+    context = PointContext(default_cache_dir())
     wanted = [int(p) for p in args.points.split(",")]
     rows = []
     for point in (p for p in spec.points() if p.index in wanted):

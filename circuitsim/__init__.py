@@ -12,10 +12,7 @@ imported where they are used.
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
-from .extract import Characterization, TileResult, characterize, simulate
-from .crossbar import TIA, Tile
+from ._version import __version__
 from .errors import (
     CircuitsimError,
     ConfigError,
@@ -24,9 +21,11 @@ from .errors import (
     SimulationError,
     SimulatorNotFoundError,
 )
+from .tile.crossbar import TIA, Tile
+from .tile.extract import Characterization, TileResult, characterize, simulate
 
 __all__ = [
     "Tile", "TIA", "simulate", "characterize", "Characterization", "TileResult",
     "CircuitsimError", "ConfigError", "NetlistError", "SimulatorNotFoundError",
-    "SimulationError", "ConvergenceError",
+    "SimulationError", "ConvergenceError", "__version__",
 ]

@@ -24,7 +24,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import CircuitsimError, ConfigError, SimulationError, SimulatorNotFoundError
+from ._version import __version__
+from .errors import (
+    CircuitsimError,
+    ConfigError,
+    SimulationError,
+    SimulatorNotFoundError,
+)
 
 
 def _load_conductances(path: str) -> np.ndarray:
@@ -41,7 +47,7 @@ def _load_conductances(path: str) -> np.ndarray:
 
 
 def _doctor(args) -> int:
-    from .spice.discovery import MIN_VERSION, find_ngspice, INSTALL_HINT
+    from .spice.discovery import INSTALL_HINT, MIN_VERSION, find_ngspice
 
     info = find_ngspice()
     print(f"ngspice executable : {info.executable or 'not found'}"
@@ -74,8 +80,8 @@ def _doctor(args) -> int:
 
 
 def _characterize(args) -> int:
-    from .extract import characterize
-    from .crossbar import TIA, Tile
+    from .tile.crossbar import TIA, Tile
+    from .tile.extract import characterize
 
     g = _load_conductances(args.conductances)
     tia = TIA(gain=args.tia_gain, r_feedback=args.tia_r_feedback) if args.tia else None
@@ -87,7 +93,7 @@ def _characterize(args) -> int:
     if args.readout == "current":
         result = characterize(tile, engine=args.engine, backend=args.backend)
     else:
-        from .charge import charge_characterize_from_args
+        from .tile.charge import charge_characterize_from_args
 
         mode = "integrator" if args.readout == "charge" else "passive"
         result = charge_characterize_from_args(tile, mode, args.t_int, args.c_int, args.backend,
@@ -102,8 +108,8 @@ def _characterize(args) -> int:
 
 
 def _sweep(args) -> int:
-    from .spec import load_spec
-    from .sweep import run_sweep
+    from .study.spec import load_spec
+    from .study.sweep import run_sweep
 
     spec = load_spec(args.spec)
     frame = run_sweep(spec, args.out, cache_dir=args.cache, force=args.force,
@@ -120,7 +126,7 @@ def _print_summary(frame, swept=()) -> None:
 
 
 def _results(args) -> int:
-    from .sweep import read_results
+    from .study.sweep import read_results
 
     frame, meta = read_results(args.dir)
     total = meta.get("points")
@@ -149,9 +155,9 @@ def _plot(args) -> int:
 
 
 def _validate(args) -> int:
-    from .fullcircuit import FullCircuitConfig
-    from .spec import load_spec
-    from .validate import run_validation
+    from .study.spec import load_spec
+    from .study.validation import run_validation
+    from .study.whole_circuit import FullCircuitConfig
 
     spec = load_spec(args.spec)
     points = None
@@ -183,7 +189,14 @@ def _main_job(args) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="circuitsim", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="circuitsim",
+        description="SPICE-backed co-simulation of analog in-memory-computing crossbars: "
+                    "tiles with wire parasitics through ngspice or the native engine, "
+                    "partitioned networks, readout circuits and ADCs, sweeps and plots.",
+        epilog="Bad input ends with one 'error:' line and exit status 2. "
+               "Run 'circuitsim COMMAND --help' for the options of a command.")
+    parser.add_argument("--version", action="version", version=f"circuitsim {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     sub.add_parser("doctor", help="check ngspice, its shared library, KLU and PySpice")

@@ -8,11 +8,14 @@ import tomllib
 import numpy as np
 import pytest
 
-from circuitsim.adc import ADC, KINDS, ADCConfig, cco_frequency, cco_power
-from circuitsim.adc_characterize import (code_density_test, linearity_from_transitions,
-                                         transfer_sweep_test)
-from circuitsim.energy import ISAAC_32NM, ADCEnergyTable, adc_energy
 from circuitsim.errors import ConfigError
+from circuitsim.periphery.adc import ADC, KINDS, ADCConfig, cco_frequency, cco_power
+from circuitsim.periphery.adc_linearity import (
+    code_density_test,
+    linearity_from_transitions,
+    transfer_sweep_test,
+)
+from circuitsim.periphery.energy import ISAAC_32NM, ADCEnergyTable, adc_energy
 
 IDEAL3 = ADCConfig(kind="ideal", bits=3, v_min=0.0, v_max=1.0)  # LSB = 0.125 V
 

@@ -5,17 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from circuitsim.charge import (
+from circuitsim.errors import ConfigError
+from circuitsim.tile.charge import (
     ChargeReadout,
+    characterize_charge,
     charge_characterize_from_args,
     charge_deck,
-    characterize_charge,
     simulate_charge,
     wire_time_constant,
 )
-from circuitsim.crossbar import Tile
-from circuitsim.errors import ConfigError
-from circuitsim.extract import Characterization, characterize
+from circuitsim.tile.crossbar import Tile
+from circuitsim.tile.extract import Characterization, characterize
 
 T_INT, C_INT = 10e-9, 10e-12
 

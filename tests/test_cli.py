@@ -8,8 +8,8 @@ import sys
 import numpy as np
 import pytest
 
-from circuitsim.extract import Characterization
 from circuitsim.cli import main
+from circuitsim.tile.extract import Characterization
 
 
 def run_cli(*args):

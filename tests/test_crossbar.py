@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from circuitsim import extract as ch
-from circuitsim.crossbar import TIA, Tile, build_circuit
+from circuitsim.tile import extract as ch
 from circuitsim.errors import ConfigError
-from circuitsim.netlist import write_netlist
+from circuitsim.tile.crossbar import TIA, Tile, build_circuit
+from circuitsim.tile.netlist import write_netlist
 
 GOLDEN = Path(__file__).parent / "golden"
 ENGINES = [

@@ -1,4 +1,4 @@
-"""Tests of circuitsim.datasets: splits, preprocessing, IDX parsing and errors."""
+"""Tests of circuitsim.network.datasets: splits, preprocessing, IDX parsing and errors."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from circuitsim import datasets
-from circuitsim.datasets import Dataset, load_dataset
+from circuitsim.network import datasets
 from circuitsim.errors import ConfigError
+from circuitsim.network.datasets import Dataset, load_dataset
 
 FASHION_INSTALLED = any(
     (d / "train-images-idx3-ubyte.gz").is_file() for d in datasets.FASHION_MNIST_DIRS

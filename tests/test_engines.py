@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from circuitsim import extract as ch
-from circuitsim.crossbar import TIA, Tile
+from circuitsim.tile import extract as ch
 from circuitsim.errors import ConvergenceError, SimulationError
 from circuitsim.spice import get_backend
 from circuitsim.spice.rawfile import read_raw
+from circuitsim.tile.crossbar import TIA, Tile
 
 pytestmark = pytest.mark.ngspice
 
@@ -101,8 +101,8 @@ def test_ascii_raw_file(tmp_path):
 def test_native_transfer_through_a_floating_probe():
     """A 0 V probe between two nodes (not to ground) keeps the system symmetric but
     indefinite; the native engine must still give the exact transfer."""
-    from circuitsim.circuit import CircuitBuilder
-    from circuitsim.native import operating_point, transfer_matrix
+    from circuitsim.tile.circuit import CircuitBuilder
+    from circuitsim.tile.native import operating_point, transfer_matrix
 
     b = CircuitBuilder("probe")
     n = b.nodes(["in", "a", "b"])

@@ -7,12 +7,14 @@ import dataclasses
 import numpy as np
 import pytest
 
-from circuitsim.datasets import load_dataset
 from circuitsim.devices import Device, Wires, device_preset
 from circuitsim.errors import ConfigError
-from circuitsim.evaluator import CircuitConfig, TileCache, map_network
-from circuitsim.mapping import Partition, auto_partition, map_layer, quantize
-from circuitsim.mlp import MLPConfig, train_mlp
+from circuitsim.network.circuit_config import CircuitConfig
+from circuitsim.network.datasets import load_dataset
+from circuitsim.network.evaluator import map_network
+from circuitsim.network.mapping import Partition, auto_partition, map_layer, quantize
+from circuitsim.network.mlp import MLPConfig, train_mlp
+from circuitsim.network.tile_cache import TileCache
 
 DEVICE = device_preset("sot-mram-amin2022")
 
@@ -123,7 +125,7 @@ def test_amplifier_gains_are_configurable(small_net):
 
 
 def test_adc_after_every_tile(small_net):
-    from circuitsim.adc import ADCConfig
+    from circuitsim.periphery.adc import ADCConfig
 
     data, net = small_net
     circuit = CircuitConfig(device=DEVICE, wires=Wires(r_row=2.0, r_col=2.0))
@@ -144,14 +146,14 @@ def test_adc_after_every_tile(small_net):
 
 def test_crossbar_energy_matches_supply_power(small_net):
     """The evaluator's crossbar energy is t_read times the power the sources deliver."""
-    from circuitsim.extract import simulate
+    from circuitsim.tile.extract import simulate
 
     _, net = small_net
     circuit = CircuitConfig(device=DEVICE, wires=Wires(r_row=3.0, r_col=3.0), t_read=5e-9)
     mapped = map_network(net, PARTS[0], circuit)
     x = np.random.default_rng(1).uniform(0, 1, (1, 64))
     layer = map_layer(net.weights[0], net.biases[0], DEVICE)
-    from circuitsim.crossbar import Tile
+    from circuitsim.tile.crossbar import Tile
 
     v = circuit.v_read * np.append(x[0], 1.0)
     op = simulate(Tile(layer.conductances, r_row=3.0, r_col=3.0), v).operating_point

@@ -1,4 +1,4 @@
-"""Tests of circuitsim.mlp: configuration, quantization, training, persistence."""
+"""Tests of circuitsim.network.mlp: configuration, quantization, training, persistence."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import math
 import numpy as np
 import pytest
 
-from circuitsim import mlp as mlp_module
-from circuitsim.datasets import load_dataset
+from circuitsim.network import mlp as mlp_module
 from circuitsim.errors import ConfigError
-from circuitsim.mlp import MLP, MLPConfig, load_or_train, train_mlp
+from circuitsim.network.datasets import load_dataset
+from circuitsim.network.mlp import MLP, MLPConfig, load_or_train, train_mlp
 
 SMALL = dict(layers=(64, 64, 10), epochs=40)
 

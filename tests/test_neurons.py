@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 
 from circuitsim.errors import ConfigError
-from circuitsim.neurons import Neuron, design_neuron, extract_curve, model_card
+from circuitsim.periphery.neurons import (
+    Neuron,
+    design_neuron,
+    extract_curve,
+    model_card,
+)
 
 #: largest |behavioural - transistor| over u in [-1.2, 1.2] V (sigmoid swing is ~1.54 V)
 SIGMOID_TOLERANCE = 0.030

@@ -16,12 +16,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from test_sweep import SPEC, run_cli
 
 from circuitsim.errors import ConfigError, SimulationError
-from circuitsim.extract import Characterization
-from circuitsim.spec import parse_spec
-from circuitsim.sweep import run_sweep
-from test_sweep import SPEC, run_cli
+from circuitsim.study.spec import parse_spec
+from circuitsim.study.sweep import run_sweep
+from circuitsim.tile.extract import Characterization
 
 TIMING = ["characterization_seconds", "evaluation_seconds"]
 #: 12 points whose tiles go through ngspice (about 0.3 s each): long enough to be killed midway
@@ -74,16 +74,16 @@ def test_bad_workers_and_scheduler(tmp_path):
 
 def test_failing_point_is_recorded_and_the_sweep_goes_on(tmp_path, monkeypatch):
     """A simulated ngspice failure (map_network patched to raise) on the 4-2 points."""
-    import circuitsim.sweep as sweep
+    import circuitsim.study.points as points
 
-    real = sweep.map_network
+    real = points.map_network
 
     def failing_map_network(net, partitions, *args, **kwargs):
         if [p.h for p in partitions] == [4, 2]:
             raise SimulationError("ngspice: timestep too small (simulated failure)\nmore details")
         return real(net, partitions, *args, **kwargs)
 
-    monkeypatch.setattr(sweep, "map_network", failing_map_network)
+    monkeypatch.setattr(points, "map_network", failing_map_network)
     frame = run_sweep(parse_spec(SPEC), tmp_path / "out", cache_dir=tmp_path / "cache", log=quiet)
     assert len(frame) == 6
     failed = frame[frame["status"] == "error"]

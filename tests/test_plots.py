@@ -16,11 +16,10 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from circuitsim import Tile, simulate
-from circuitsim import plots
-from circuitsim.adc import ADC, ADCConfig
-from circuitsim.adc_characterize import linearity_from_transitions
+from circuitsim import Tile, plots, simulate
 from circuitsim.errors import ConfigError
+from circuitsim.periphery.adc import ADC, ADCConfig
+from circuitsim.periphery.adc_linearity import linearity_from_transitions
 
 PREFIX = {"": 1.0, "m": 1e-3, "µ": 1e-6, "n": 1e-9}
 

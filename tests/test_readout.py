@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from circuitsim import native
-from circuitsim.crossbar import Tile
+from circuitsim.tile import native
 from circuitsim.errors import ConfigError
-from circuitsim.extract import characterize
-from circuitsim.readout import (
+from circuitsim.tile.crossbar import Tile
+from circuitsim.tile.extract import characterize
+from circuitsim.tile.readout import (
     SwingLimitedTIA,
     characterize_sense_resistor,
     readout_deck,

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from circuitsim.errors import ConfigError
-from circuitsim.spec import parse_spec
-from circuitsim.sweep import run_sweep
+from circuitsim.study.spec import parse_spec
+from circuitsim.study.sweep import run_sweep
 
 SPEC = """
 title = "small"

@@ -17,13 +17,18 @@ import pytest
 
 from circuitsim.cli import main as cli_main
 from circuitsim.errors import ConfigError, ConvergenceError
-from circuitsim.evaluator import CircuitConfig, map_network
-from circuitsim.fullcircuit import FullCircuitConfig, network_deck, simulate_network
-from circuitsim.mapping import Partition
-from circuitsim.mlp import MLP, MLPConfig
-from circuitsim.spec import build_circuit_config, parse_spec
-from circuitsim.sweep import _Context
-from circuitsim.validate import NeuronMLP, design_network, run_validation
+from circuitsim.network.circuit_config import CircuitConfig
+from circuitsim.network.evaluator import map_network
+from circuitsim.network.mapping import Partition
+from circuitsim.network.mlp import MLP, MLPConfig
+from circuitsim.study.points import PointContext
+from circuitsim.study.spec import build_circuit_config, parse_spec
+from circuitsim.study.validation import NeuronMLP, design_network, run_validation
+from circuitsim.study.whole_circuit import (
+    FullCircuitConfig,
+    network_deck,
+    simulate_network,
+)
 
 SPEC = """
 title = "small whole-circuit validation"
@@ -52,7 +57,7 @@ def cache(tmp_path_factory):
 @pytest.fixture(scope="module")
 def setup(cache):
     """Network, data, circuit and neuron designs of the 4-2 / 2-2 point."""
-    context = _Context(cache)
+    context = PointContext(cache)
     point = parse_spec(SPEC).points()[1]
     circuit = build_circuit_config(point.config)
     net, _ = context.network(point.config)

@@ -1,4 +1,4 @@
-"""Static linearity tests of an :class:`~circuitsim.adc.ADC` (IEEE 1241 style).
+"""Static linearity tests of an :class:`~circuitsim.periphery.adc.ADC` (IEEE 1241 style).
 
 Two measurements drive one column of a behavioural ADC with a known stimulus and
 estimate its transition levels ``T_k`` (k = 1 .. N-1, ``N = 2**bits``) from the
@@ -33,8 +33,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import ConfigError
 from .adc import ADC
-from .errors import ConfigError
 
 
 @dataclass(frozen=True, eq=False)

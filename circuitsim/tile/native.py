@@ -1,6 +1,6 @@
 """Native DC engine: modified nodal analysis with scipy.sparse.
 
-Solves the same :class:`~circuitsim.circuit.Circuit` that the netlist writer
+Solves the same :class:`~circuitsim.tile.circuit.Circuit` that the netlist writer
 gives ngspice (resistors, independent and voltage-controlled voltage sources;
 capacitors are open at DC). Voltage sources from a node to ground fix that
 node's voltage, so their node and branch unknowns are eliminated before the
@@ -25,9 +25,9 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from scipy.linalg import cho_factor, cho_solve
 
+from ..errors import ConvergenceError, SimulationError
 from .circuit import Circuit
-from .errors import ConvergenceError, SimulationError
-from .results import OperatingPoint
+from .operating_point import OperatingPoint
 
 
 @dataclass(frozen=True, eq=False)

@@ -1,19 +1,19 @@
 """Validate the evaluator against whole-circuit ngspice runs, point by point of a spec.
 
-For every point of a sweep spec (:func:`circuitsim.spec.load_spec`), on the first ``N``
+For every point of a sweep spec (:func:`circuitsim.study.spec.load_spec`), on the first ``N``
 test images:
 
-- **neurons** (:mod:`circuitsim.neurons`): the circuit neuron for the network's hidden
+- **neurons** (:mod:`circuitsim.periphery.neurons`): the circuit neuron for the network's hidden
   activation, and a sigmoid circuit for the output layer (the trained softmax matters only
   through its argmax; a monotonic neuron keeps it), are extracted once by ngspice and
   fitted per layer to ``sigmoid(g·s)`` (or ``relu``), ``g`` the layer's trained gain; the
   output layer's ``g`` is chosen so that the largest output sum of 95 % of the
   calibration images maps to ``g·s = 3`` (a sigmoid neuron saturated on two classes would
   make their argmax a coin toss);
-- **evaluator path**: the network as its tiles compute it (:func:`~circuitsim.evaluator.map_network`,
+- **evaluator path**: the network as its tiles compute it (:func:`~circuitsim.network.evaluator.map_network`,
   transfer matrices cached) with :class:`NeuronMLP`: every activation is the extracted
   neuron curve behind the fitted amplifier mapping instead of the ideal sigmoid;
-- **circuit path**: the whole circuit in ngspice (:func:`circuitsim.fullcircuit.simulate_network`).
+- **circuit path**: the whole circuit in ngspice (:func:`circuitsim.study.whole_circuit.simulate_network`).
 
 ``DIR/validation.csv`` gets one row per point: the swept values, ``agreement`` (share of
 images both paths classify alike), ``accuracy_circuit``, ``accuracy_evaluator``,
@@ -22,7 +22,7 @@ images both paths classify alike), ``accuracy_circuit``, ``accuracy_evaluator``,
 ``circuit_seconds``, ``evaluator_seconds``, energies per inference (J) from the ngspice
 source currents (``energy_per_inference`` = ``energy_crossbar`` + ``energy_amplifiers`` +
 ``energy_neurons``: the mean ``power`` in W over the images, times ``circuit.t_read``; see
-:mod:`circuitsim.fullcircuit`) and ``energy_crossbar_evaluator`` (the evaluator's
+:mod:`circuitsim.study.whole_circuit`) and ``energy_crossbar_evaluator`` (the evaluator's
 ``V·Y·V·t_read``, which ``energy_crossbar`` should equal).
 ADC sections are ignored (the whole circuit is fully analog); charge readouts are refused.
 
@@ -41,14 +41,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import CircuitsimError, ConfigError
-from .evaluator import MappedNetwork, map_network
-from .fullcircuit import FullCircuitConfig, simulate_network
-from .mlp import MLP
-from .neurons import Neuron, NeuronDesign, design_neuron, extract_curve
-
-CALIBRATION_IMAGES = 512
-"""Training images that set the output layer's amplifier gain."""
+from ..errors import CircuitsimError, ConfigError
+from ..network.evaluator import MappedNetwork, map_network
+from ..network.mlp import MLP
+from ..periphery.neurons import Neuron, NeuronDesign, design_neuron, extract_curve
+from .points import CALIBRATION_IMAGES, PointContext
+from .provenance import provenance
+from .spec import build_circuit_config
+from .storage import default_cache_dir, write_atomic
+from .whole_circuit import FullCircuitConfig, simulate_network
 
 _CURVES: dict = {}
 
@@ -120,7 +121,7 @@ def validate_point(point, context, n_images: int, config: FullCircuitConfig = Fu
     ----------
     point : Point
         A point of :meth:`SweepSpec.points`.
-    context : circuitsim.sweep._Context
+    context : circuitsim.study.points.PointContext
         Datasets, trained networks and the tile cache.
     n_images : int
         The first ``n_images`` test images are run through both paths.
@@ -136,8 +137,6 @@ def validate_point(point, context, n_images: int, config: FullCircuitConfig = Fu
     dict
         One row of ``validation.csv`` (see the module docstring).
     """
-    from .spec import build_circuit_config
-
     row = _row_base(point)
     try:
         circuit = dataclasses.replace(build_circuit_config(point.config), adc=None)
@@ -193,16 +192,13 @@ def run_validation(spec, out, n_images: int = 200, cache_dir=None,
     Writes ``out/validation.csv`` (after every point), ``out/spec.toml`` and
     ``out/provenance.json``; decks that do not converge are kept in ``out/decks``.
     """
-    from .provenance import provenance
-    from .sweep import _Context, default_cache_dir, write_atomic
-
     if not isinstance(n_images, int) or n_images < 1:
         raise ConfigError(f"--images must be a positive integer, got {n_images!r}")
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{out} exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
-    context = _Context(Path(cache_dir) if cache_dir else default_cache_dir())
+    context = PointContext(Path(cache_dir) if cache_dir else default_cache_dir())
     chosen = spec.points()
     if points is not None:
         unknown = sorted(set(points) - {p.index for p in chosen})

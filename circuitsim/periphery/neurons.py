@@ -45,8 +45,8 @@ from importlib.resources import files
 
 import numpy as np
 
-from .errors import ConfigError
-from .netlist import format_value as _f
+from ..errors import ConfigError
+from ..tile.netlist import format_value as _f
 
 MODEL_CARD = "generic_bsim4.lib"
 """File name (in ``circuitsim/models``) of the generic BSIM4 cards ``nch`` and ``pch``."""
@@ -57,7 +57,7 @@ MODELS = ("transistor", "behavioural")
 
 def model_card() -> str:
     """Text of the shipped generic BSIM4 (level=54) model cards (not a foundry model)."""
-    return (files("circuitsim") / "models" / MODEL_CARD).read_text()
+    return (files("circuitsim.periphery") / "models" / MODEL_CARD).read_text()
 
 
 @dataclass(frozen=True)
@@ -194,7 +194,7 @@ def extract_curve(neuron: Neuron, u_min: float = -1.2, u_max: float = 1.2, step:
     backend : {"shared", "subprocess"}
         ngspice backend.
     """
-    from .spice import get_backend
+    from ..spice import get_backend
 
     if not (u_min < u_max and step > 0):
         raise ConfigError(f"neuron sweep needs u_min < u_max and step > 0, got {u_min}, {u_max}, {step}")

@@ -1,6 +1,6 @@
 """Readout circuits beyond the ideal virtual ground: swing-limited TIAs and sense resistors.
 
-Both readouts reuse the array of :func:`circuitsim.crossbar.build_circuit` (same
+Both readouts reuse the array of :func:`circuitsim.tile.crossbar.build_circuit` (same
 node and element names) and replace its outputs:
 
 - :class:`SwingLimitedTIA` keeps the TIA feedback resistor ``Rfb<j>`` but its
@@ -35,9 +35,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import ConfigError
 from .circuit import GROUND, Circuit, CircuitBuilder
 from .crossbar import TIA, Tile, build_circuit, input_source_names, sense_source_names
-from .errors import ConfigError
 from .netlist import format_value, write_netlist
 
 
@@ -77,7 +77,7 @@ class SwingLimitedTIA:
 
     @property
     def tia(self) -> TIA:
-        """The unclamped :class:`~circuitsim.crossbar.TIA` with the same gain and feedback."""
+        """The unclamped :class:`~circuitsim.tile.crossbar.TIA` with the same gain and feedback."""
         return TIA(gain=self.gain, r_feedback=self.r_feedback)
 
     def clip(self, v) -> np.ndarray:
@@ -196,7 +196,7 @@ def simulate_readout(tile: Tile, readout, inputs, cell_v0: float | None = None,
     ``(cols,)`` or ``(n, cols)``. All vectors run in one ngspice session (one
     ``op`` per vector, the inputs set with ``alter``).
     """
-    from .spice import get_backend
+    from ..spice import get_backend
 
     v = _inputs(tile, inputs)
     deck, outputs = readout_deck(tile, readout, cell_v0)
@@ -291,7 +291,7 @@ def characterize_sense_resistor(tile: Tile, r_sense: float, samples: int = 64, s
     -------
     SenseFit
     """
-    from .spice import get_backend
+    from ..spice import get_backend
 
     r_sense, v_max = check_positive("r_sense", r_sense), check_positive("v_max", v_max)
     if int(degree) != degree or degree < 1:
@@ -308,7 +308,7 @@ def characterize_sense_resistor(tile: Tile, r_sense: float, samples: int = 64, s
     train = _errors(fit.predict(X[:samples]), Y[:samples])
     test = _errors(fit.predict(X[samples:]), Y[samples:])
     runner = get_backend(backend)
-    from . import __version__
+    from .._version import __version__
 
     metadata = {
         "engine": "ngspice", "ngspice_version": runner.version, "ngspice_backend": runner.name,

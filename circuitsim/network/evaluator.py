@@ -1,6 +1,6 @@
 """Run a network through its crossbar tiles: the numpy DNN evaluator.
 
-Each layer is mapped onto differential conductance pairs (:mod:`circuitsim.mapping`),
+Each layer is mapped onto differential conductance pairs (:mod:`circuitsim.network.mapping`),
 cut into tiles, and every tile's transfer matrix ``T`` is extracted (and cached by
 content hash). With linear cells and virtual-ground readout a tile is exactly
 ``I = T @ V``, so the differential currents of a layer, with partial sums of the
@@ -8,9 +8,9 @@ horizontal partitions added, equal ``h @ W_eff`` where ``W_eff`` is assembled fr
 the tiles' ``T+ - T-`` divided by ``v_read · (g_max - g_min)`` (the normalization
 that makes ``W_eff = W`` for ideal wires). The differential amplifier's gain and
 the neuron then act as in the digital network, so without ADCs the evaluator is
-an :class:`~circuitsim.mlp.MLP` whose weights are the effective ones.
+an :class:`~circuitsim.network.mlp.MLP` whose weights are the effective ones.
 
-With an ADC (:class:`~circuitsim.adc.ADCConfig`), every tile output is converted
+With an ADC (:class:`~circuitsim.periphery.adc.ADCConfig`), every tile output is converted
 before the partial sums of the horizontal partitions are added digitally. The
 ADC's input is the tile's normalized differential current (1 = one unit weight
 at full input); its range is calibrated per tile from the partial sums of a
@@ -18,126 +18,30 @@ calibration batch (clipped at the bits' optimal multiple of their RMS, mid-tread
 from 2 bits on; see ``_adc_range``). Energy per inference adds the crossbar's supply energy
 over a read pulse (``t_read · V·Y·V`` from each tile's input admittance; with a
 charge readout, the supply energy of the integration window measured in ngspice)
-and the ADC conversions (:mod:`circuitsim.energy`).
+and the ADC conversions (:mod:`circuitsim.periphery.energy`).
 
 Public API
 ----------
-CircuitConfig, TileCache, MappedNetwork, map_network
+Block, MappedNetwork, map_network
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 
-from .adc import ADC, ADCConfig
-from .crossbar import Tile
-from .devices import Device, Wires
-from .energy import ISAAC_32NM, ADCEnergyTable, adc_energy
-from .errors import ConfigError
-from .extract import ENGINES, Characterization, characterize
+from ..errors import ConfigError
+from ..periphery.adc import ADC, ADCConfig
+from ..periphery.energy import adc_energy
+from ..tile.crossbar import Tile
+from ..tile.extract import Characterization
+from .circuit_config import CircuitConfig
 from .mapping import Partition, map_layer
 from .mlp import MLP
-
-
-@dataclass(frozen=True)
-class CircuitConfig:
-    """How a network becomes circuits."""
-
-    device: Device = field(default_factory=lambda: Device(8.49e3, 25.46e3, 2, "sot-mram-amin2022"))
-    """Memory cell (conductance range and levels)."""
-    wires: Wires = field(default_factory=Wires)
-    """Interconnect parasitics per segment."""
-    v_read: float = 0.8
-    """Input voltage for an activation of 1 (the supply, Vdd), volts."""
-    engine: str = "native"
-    """Engine extracting each tile's ``T``: ``"native"`` or ``"ngspice"``."""
-    backend: str = "shared"
-    """ngspice backend when ``engine == "ngspice"``."""
-    gains: tuple[float, ...] | None = None
-    """Differential-amplifier gains per layer (dimensionless, applied to the normalized
-    sums); ``None`` uses the gains the network was trained with."""
-    adc: ADCConfig | None = None
-    """ADC after every tile output (its range is calibrated per tile); None: no ADC."""
-    t_read: float = 10e-9
-    """Duration of the read pulse, seconds (crossbar energy = supply power × t_read)."""
-    adc_energy: ADCEnergyTable = ISAAC_32NM
-    """Energy per conversion by ADC resolution."""
-    readout: str = "current"
-    """``"current"`` (virtual ground, tiles by ``engine``), ``"charge"`` (op-amp integrator)
-    or ``"charge-passive"`` (sampling capacitor); charge readouts run ngspice transients."""
-    t_int: float = 10e-9
-    """Charge-mode integration window, seconds."""
-    c_int: float = 1e-12
-    """Charge-mode integration (or sampling) capacitance, farads."""
-
-    def __post_init__(self):
-        if self.readout not in READOUTS:
-            raise ConfigError(f"circuit.readout must be one of {', '.join(READOUTS)}, got {self.readout!r}")
-        for name in ("t_int", "c_int"):
-            if not (0 < getattr(self, name) < float("inf")):
-                raise ConfigError(f"circuit.{name} must be > 0, got {getattr(self, name)!r}")
-        if not (0 < self.t_read < float("inf")):
-            raise ConfigError(f"circuit.t_read must be > 0 seconds, got {self.t_read!r}")
-        if self.engine not in ENGINES:
-            raise ConfigError(f"circuit.engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
-        if not (0 < self.v_read < float("inf")):
-            raise ConfigError(f"circuit.v_read must be > 0 volts, got {self.v_read!r}")
-
-
-READOUTS = ("current", "charge", "charge-passive")
-
-
-class TileCache:
-    """Transfer matrices by tile content hash, in memory and optionally on disk.
-
-    Parameters
-    ----------
-    folder : str or Path, optional
-        Where ``<hash>-<engine>.npz`` files are kept; memory only when None.
-    """
-
-    def __init__(self, folder: str | Path | None = None):
-        self.folder = Path(folder) if folder else None
-        self._memory: dict[str, Characterization] = {}
-        self.hits = 0
-        self.misses = 0
-
-    def transfer(self, tile: Tile, circuit: CircuitConfig) -> Characterization:
-        """Return the characterization of ``tile`` under ``circuit``'s readout, extracting it
-        only when not cached."""
-        if circuit.readout == "current":
-            key = f"{tile.content_hash()}-{circuit.engine}"
-        else:
-            key = f"{tile.content_hash()}-{circuit.readout}-{circuit.t_int:.6g}-{circuit.c_int:.6g}"
-        if key in self._memory:
-            self.hits += 1
-            return self._memory[key]
-        path = self.folder / f"{key}.npz" if self.folder else None
-        if path is not None and path.is_file():
-            result = Characterization.load(path)
-            self.hits += 1
-        else:
-            result = _characterize(tile, circuit)
-            self.misses += 1
-            if path is not None:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                result.save(path)
-        self._memory[key] = result
-        return result
-
-
-def _characterize(tile: Tile, circuit: CircuitConfig) -> Characterization:
-    if circuit.readout == "current":
-        return characterize(tile, engine=circuit.engine, backend=circuit.backend)
-    from .charge import characterize_charge
-
-    mode = "integrator" if circuit.readout == "charge" else "passive"
-    return characterize_charge(tile, circuit.t_int, circuit.c_int, mode=mode, backend=circuit.backend)
+from .tile_cache import TileCache
 
 
 def _energy_matrix(result: Characterization, circuit: CircuitConfig) -> np.ndarray:

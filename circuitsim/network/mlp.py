@@ -40,10 +40,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from circuitsim.errors import ConfigError
+from ..configs import check_fields
+from ..errors import ConfigError
 
 if TYPE_CHECKING:
-    from circuitsim.datasets import Dataset
+    from .datasets import Dataset
 
 TERNARY_THRESHOLD = 0.5
 """Latent weights with ``|w| < TERNARY_THRESHOLD`` become 0 in a ternary network."""
@@ -117,10 +118,7 @@ class MLPConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> MLPConfig:
         """Build a configuration from :meth:`to_dict` output (unknown keys are an error)."""
-        unknown = set(data) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ConfigError(f"unknown MLPConfig keys {sorted(unknown)}; "
-                              f"valid keys are {sorted(cls.__dataclass_fields__)}")
+        check_fields(cls, data)
         return cls(**data)
 
 

@@ -32,7 +32,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .errors import ConfigError
+from ..configs import check_fields
+from ..errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -91,10 +92,7 @@ class ADCEnergyTable:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ADCEnergyTable:
         """Build a table from :meth:`to_dict` output (unknown keys are an error)."""
-        unknown = set(data) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ConfigError(f"unknown ADCEnergyTable keys {sorted(unknown)}; "
-                              f"valid keys are {sorted(cls.__dataclass_fields__)}")
+        check_fields(cls, data)
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
 

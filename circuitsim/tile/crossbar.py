@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import ConfigError
 from .circuit import GROUND, Circuit, CircuitBuilder
-from .errors import ConfigError
 
 
 def _check_nonnegative(name: str, value: float) -> float:

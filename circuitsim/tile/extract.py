@@ -18,11 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import ConfigError
 from . import native
 from .crossbar import Tile, build_circuit, input_source_names, sense_source_names
-from .errors import ConfigError
 from .netlist import write_netlist
-from .results import OperatingPoint
+from .operating_point import OperatingPoint
 
 ENGINES = ("native", "ngspice")
 
@@ -45,7 +45,7 @@ class TileResult:
 
 
 def _ngspice_op(deck: str, backend: str) -> OperatingPoint:
-    from .spice import get_backend
+    from ..spice import get_backend
 
     (vectors,) = get_backend(backend).run(deck, [["op"]])
     nodes = tuple(k[2:-1] for k in vectors if k.startswith("v("))
@@ -131,7 +131,7 @@ class Characterization:
 
 def _ngspice_transfer(tile: Tile, backend_name: str) -> tuple[np.ndarray, np.ndarray, dict]:
     """One ngspice operating point per input (unit voltage, the others at 0 V)."""
-    from .spice import get_backend
+    from ..spice import get_backend
 
     backend = get_backend(backend_name)
     deck = write_netlist(build_circuit(tile))
@@ -179,7 +179,7 @@ def characterize(tile: Tile, engine: str = "native", backend: str = "shared") ->
         T, Y, extra = both[: tile.cols], -both[tile.cols:], {}
     else:
         T, Y, extra = _ngspice_transfer(tile, backend)
-    from . import __version__
+    from .._version import __version__
 
     metadata = {
         "engine": engine,

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .devices import Device
-from .errors import ConfigError
+from ..devices import Device
+from ..errors import ConfigError
 
 
 @dataclass(frozen=True)

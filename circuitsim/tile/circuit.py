@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import NetlistError
+from ..errors import NetlistError
 
 GROUND = "0"
 """Name of the reference node (index 0)."""

@@ -37,7 +37,8 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
-from .errors import CircuitsimError, ConfigError
+from ..errors import CircuitsimError, ConfigError
+from .points import PointContext, run_point
 from .spec import Point
 
 CONNECT_TIMEOUT = 10.0
@@ -77,12 +78,10 @@ class Runner:
     def map(self, points: Iterable[Point], context) -> Iterator[dict]:
         """Yield the result row of every point as it finishes.
 
-        ``context`` (a :class:`circuitsim.sweep._Context`) is used as is when points run
+        ``context`` (a :class:`~circuitsim.study.points.PointContext`) is used as is when points run
         in this process. Close the generator (``contextlib.closing``) when stopping
         early: that cancels the points not yet started and stops the local workers.
         """
-        from .sweep import run_point
-
         points = list(points)
         if not points:
             return
@@ -109,11 +108,9 @@ class Runner:
 
 def run_in_worker(point: Point, cache_dir: str) -> dict:
     """Compute one point in a worker process, with that process's cached context."""
-    from .sweep import _Context, run_point
-
     with _lock:  # one point at a time per process: libngspice is one per process
         if cache_dir not in _contexts:
-            _contexts[cache_dir] = _Context(Path(cache_dir))
+            _contexts[cache_dir] = PointContext(Path(cache_dir))
         return run_point(point, _contexts[cache_dir])
 
 

@@ -1,12 +1,4 @@
-"""Publication figures: sweep results, tile IR drop and ADC characteristics.
-
-Every function returns a :class:`matplotlib.figure.Figure` in the shipped paper
-style (:func:`paper_style`: 3.5 in wide, 8 pt text, thin lines, constrained
-layout, TrueType fonts in PDF). Figures use the object-oriented API, not pyplot:
-no GUI backend is ever needed (files are rendered by Agg and the PDF backend,
-with or without a display), batch plotting leaves nothing in pyplot's registry,
-and a notebook displays a returned figure once `%matplotlib inline` is active. ``import circuitsim`` does not
-import this module, hence not matplotlib.
+"""Figures of sweep results: accuracy against partitions, wires and ADC bits, Pareto fronts.
 
 Sweep results are tidy DataFrames, one row per point: ``h_partitions`` and
 ``v_partitions`` ("16-8-8": one count per layer), ``accuracy`` and
@@ -18,34 +10,24 @@ a point is the mean over seeds and its error bar one std across seeds (ddof=1).
 
 Public API
 ----------
-STYLE, COLUMN_WIDTH, PARAMETERS, paper_style, pareto_mask,
-accuracy_vs_partitions, partition_heatmap, accuracy_vs_wire_resistance,
-accuracy_vs_adc_bits, pareto_front, ir_drop_map, adc_transfer, adc_linearity,
-save_figure, plot_results
+PARAMETERS, pareto_mask, accuracy_vs_partitions, partition_heatmap,
+accuracy_vs_wire_resistance, accuracy_vs_adc_bits, pareto_front, plot_results
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
-import uuid
-from collections.abc import Iterator, Sequence
-from importlib import resources
+from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib.style
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from .errors import ConfigError
+from ..errors import ConfigError
+from .style import paper_style, save_figure, si_prefix
 
-STYLE = "paper.mplstyle"
-"""Name of the style file shipped in the package."""
-COLUMN_WIDTH = 3.5
-"""Single-column figure width of a two-column paper, inches."""
 PARAMETERS = ("h_partitions", "v_partitions", "n_tiles", "r_row", "r_col", "adc_bits",
               "adc_kind", "readout")
 """Columns that identify a configuration (the points of :func:`pareto_front`)."""
@@ -57,35 +39,13 @@ _QUANTITIES = {  # column: (axis name, unit)
     "energy_per_inference": ("Energy per inference", "J"), "adc_kind": ("ADC", ""),
     "readout": ("Readout", ""), "partitions": ("Partitions h / v", ""),
 }
-_PREFIXES = ((1e6, "M"), (1e3, "k"), (1.0, ""), (1e-3, "m"), (1e-6, "µ"), (1e-9, "n"),
-             (1e-12, "p"), (1e-15, "f"))
-
-
-@contextlib.contextmanager
-def paper_style() -> Iterator[None]:
-    """Context manager applying the shipped ``paper.mplstyle`` (found with importlib.resources)."""
-    with resources.as_file(resources.files("circuitsim") / STYLE) as path:
-        with matplotlib.style.context(str(path)):
-            yield
-
-
-def _si(values, unit: str, log: bool = False) -> tuple[float, str]:
-    """Factor and prefixed unit putting the largest (log: smallest) |value| in [1, 1000)."""
-    v = np.abs(np.asarray(values, float))
-    v = v[np.isfinite(v) & (v > 0)]
-    peak = (v.min() if log else v.max()) if v.size else 0.0
-    if peak == 0:
-        return 1.0, unit
-    factor, prefix = next((fp for fp in _PREFIXES if peak >= fp[0] * (1 - 1e-9)), _PREFIXES[-1])
-    return factor, prefix + unit
-
 
 def _scale(col: str, values) -> tuple[float, str]:
     """Factor to divide ``values`` by and the axis label with its unit."""
     name, unit = _QUANTITIES.get(col, (col.replace("_", " ").capitalize(), ""))
     if unit in ("%", "bits", ""):
         return (0.01 if unit == "%" else 1.0), f"{name} ({unit})" if unit else name
-    factor, unit = _si(values, unit, log=_axis_scale(values)[0] != "linear")
+    factor, unit = si_prefix(values, unit, log=_axis_scale(values)[0] != "linear")
     return factor, f"{name} ({unit})" if unit else name
 
 
@@ -291,133 +251,6 @@ def pareto_front(df: pd.DataFrame, x: str = "energy_per_inference",
         ax.set_ylabel(ylabel)
         ax.legend()
     return fig
-
-
-def ir_drop_map(result, rows: int | None = None, cols: int | None = None,
-                drop: bool = False) -> Figure:
-    """Word-line and bit-line voltages of a tile over (row, column), two panels.
-
-    Parameters
-    ----------
-    result : TileResult or OperatingPoint
-        Operating point of a canonical tile (nodes ``wl<i>_<j>``, ``bl<i>_<j>``,
-        ``in<i>``, ``drv<i>``, ``blend<j>``; merged nodes of zero-resistance wires
-        fall back to the driver or bit-line end).
-    rows, cols : int, optional
-        Tile shape; inferred from the ``in<i>`` and ``blend<j>`` nodes by default.
-    drop : bool
-        Show the word-line IR drop ``V(in_i) - V(wl_ij)`` instead of the voltage.
-    """
-    op = getattr(result, "operating_point", result)
-    names = {n.lower() for n in getattr(op, "node_names", ())}
-    index = {p: [int(m[1]) for n in names if (m := re.fullmatch(p + r"(\d+)", n))]
-             for p in ("in", "blend")}
-    if not index["in"] or not index["blend"]:
-        raise ConfigError("ir_drop_map needs the operating point of a circuitsim tile "
-                          "(nodes in<i>, wl<i>_<j>, bl<i>_<j>, blend<j>)")
-    rows = max(index["in"]) + 1 if rows is None else rows
-    cols = max(index["blend"]) + 1 if cols is None else cols
-
-    def grid(prefix, fallback):  # zero-ohm wires merge cell nodes into their neighbour
-        return op.voltage([f"{prefix}{i}_{j}" if f"{prefix}{i}_{j}" in names else fallback(i, j)
-                           for i in range(rows) for j in range(cols)]).reshape(rows, cols)
-
-    wl = grid("wl", lambda i, j: f"drv{i}" if f"drv{i}" in names else f"in{i}")
-    bl = grid("bl", lambda i, j: f"blend{j}")
-    if drop:
-        wl = op.voltage([f"in{i}" for i in range(rows)])[:, None] - wl
-    aspect = "equal" if 0.25 <= rows / cols <= 4 else "auto"
-    with paper_style():
-        fig = Figure(figsize=(COLUMN_WIDTH, 1.9))
-        panels = (("Word-line IR drop" if drop else "Word lines", wl), ("Bit lines", bl))
-        for k, (title, vals) in enumerate(panels):
-            ax = fig.add_subplot(1, 2, k + 1)
-            factor, unit = _si(vals, "V")
-            im = ax.imshow(vals / factor, aspect=aspect)
-            ax.set_title(title)
-            ax.set_xlabel("Column")
-            ax.set_ylabel("Row" if k == 0 else "")
-            ax.grid(False)
-            ax.spines[:].set_visible(True)
-            for axis in (ax.xaxis, ax.yaxis):
-                axis.set_major_locator(MaxNLocator(5, integer=True))
-            name = "IR drop" if drop and k == 0 else "Voltage"
-            fig.colorbar(im, ax=ax, label=f"{name} ({unit})", shrink=0.8)
-    return fig
-
-
-def adc_transfer(adc, columns: int | Sequence[int] = 0, ideal: bool = True) -> Figure:
-    """Static (noise-free) transfer characteristic, code against input, of ADC columns.
-
-    Drawn exactly from the columns' transition levels, with the ideal quantiser
-    dashed when ``ideal``. Inputs are volts, or amperes for ``kind="cco"``.
-    """
-    cfg = adc.config
-    cols = [columns] if isinstance(columns, (int, np.integer)) else list(columns)
-    th = adc.thresholds[cols]
-    lo = min(cfg.v_min, th[:, 0].min() - cfg.lsb)
-    hi = max(cfg.v_max, th[:, -1].max() + cfg.lsb)
-    unit, what = ("A", "current") if cfg.kind == "cco" else ("V", "voltage")
-    factor, unit = _si([lo, hi], unit)
-    codes = np.arange(cfg.n_codes)
-    with paper_style():
-        fig = Figure()
-        ax = fig.add_subplot()
-        for k, (c, t) in enumerate(zip(cols, th)):
-            ax.stairs(codes, np.r_[lo, t, hi] / factor, baseline=None, color=f"C{k}",
-                      label=f"Column {c}" if len(cols) > 1 else cfg.kind.upper())
-        if ideal:
-            t = cfg.v_min + cfg.lsb * np.arange(1, cfg.n_codes)
-            ax.stairs(codes, np.r_[lo, t, hi] / factor, baseline=None, color="k", ls="--",
-                      lw=0.6, label="Ideal")
-        ax.set_xlabel(f"Input {what} ({unit})")
-        ax.set_ylabel("Output code")
-        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.legend()
-    return fig
-
-
-def adc_linearity(linearity) -> Figure:
-    """DNL and INL (LSB) against output code, two stacked panels sharing the code axis."""
-    codes = np.arange(linearity.dnl.size)
-    with paper_style():
-        fig = Figure(figsize=(COLUMN_WIDTH, 2.8))
-        axes = fig.subplots(2, 1, sharex=True)
-        for ax, name, vals in zip(axes, ("DNL", "INL"), (linearity.dnl, linearity.inl)):
-            if name == "DNL":
-                ax.vlines(codes, 0, np.nan_to_num(vals), lw=0.6, color="C0")
-            else:
-                ax.plot(codes, vals, marker="none", lw=0.8, color="C0")
-            ax.axhline(0, color="0.4", lw=0.5)
-            ax.set_ylabel(f"{name} (LSB)")
-            ax.text(0.99, 0.96, f"max |{name}| = {np.nanmax(np.abs(vals)):.2f} LSB",
-                    transform=ax.transAxes, ha="right", va="top", fontsize=7,
-                    bbox=dict(fc="w", ec="none", alpha=0.8, pad=1))
-        axes[1].set_xlabel("Output code")
-        axes[1].xaxis.set_major_locator(MaxNLocator(integer=True))
-    return fig
-
-
-def save_figure(fig: Figure, folder: str | Path, name: str) -> list[Path]:
-    """Write ``name.pdf`` and ``name.png`` (300 dpi) into ``folder`` (created), atomically.
-
-    Each file is rendered to a hidden temporary name in the same folder and renamed
-    into place, so readers never see a partial file. Returns the two paths.
-    """
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for ext, meta in (("pdf", {"CreationDate": None}), ("png", {})):
-        path = folder / f"{name}.{ext}"
-        tmp = folder / f".{name}.{uuid.uuid4().hex[:8]}.{ext}.part"
-        try:
-            with paper_style():
-                fig.savefig(tmp, format=ext, dpi=300, metadata=meta)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
-        paths.append(path)
-    return paths
 
 
 def plot_results(results_dir: str | Path) -> list[Path]:

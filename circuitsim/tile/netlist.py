@@ -1,4 +1,4 @@
-"""Write a :class:`~circuitsim.circuit.Circuit` as a readable ngspice deck.
+"""Write a :class:`~circuitsim.tile.circuit.Circuit` as a readable ngspice deck.
 
 Public API
 ----------

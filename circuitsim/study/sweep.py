@@ -9,59 +9,30 @@ a sweep stopped by Ctrl-C or ``kill -9`` loses no finished point; a folder holdi
 a different spec is refused unless ``force`` is given.
 
 Points run in this process, in local worker processes or on a Dask cluster
-(:mod:`circuitsim.parallel`); networks are trained here before any point is sent
+(:mod:`circuitsim.study.workers`); networks are trained here before any point is sent
 out, and this process alone writes the results folder.
 
 Public API
 ----------
-run_sweep, read_results, default_cache_dir
+run_sweep, read_results
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sys
-import time
-import uuid
 from contextlib import closing
 from pathlib import Path
 
 import pandas as pd
 
-from .datasets import load_dataset
-from .errors import CircuitsimError, ConfigError
-from .evaluator import TileCache, map_network
-from .mlp import load_or_train
+from ..errors import CircuitsimError, ConfigError
+from .points import PointContext, column_name
 from .provenance import provenance
-from .spec import Point, SweepSpec, build_circuit_config, build_network_config
-
-
-CALIBRATION_IMAGES = 512
-"""Training images that set each tile's ADC range."""
-
-TEMP_PREFIX = ".part-"
-"""Names of files being written (left behind only by a killed sweep, removed by the next)."""
-
-
-def default_cache_dir() -> Path:
-    """``$CIRCUITSIM_CACHE``, else ``$XDG_CACHE_HOME/circuitsim``, else ``~/.cache/circuitsim``."""
-    if os.environ.get("CIRCUITSIM_CACHE"):
-        return Path(os.environ["CIRCUITSIM_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "circuitsim"
-
-
-def write_atomic(path: Path, data: str | bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file of its own and a rename."""
-    tmp = path.with_name(f"{TEMP_PREFIX}{path.name}.{os.getpid()}-{uuid.uuid4().hex[:12]}")
-    try:
-        with open(tmp, "xb") as fh:
-            fh.write(data.encode() if isinstance(data, str) else data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+from .spec import Point, SweepSpec
+from .storage import TEMP_PREFIX, default_cache_dir, write_atomic
+from .workers import Runner
 
 
 def _prepare(out: Path, spec: SweepSpec, force: bool) -> None:
@@ -78,62 +49,6 @@ def _prepare(out: Path, spec: SweepSpec, force: bool) -> None:
     for leftover in [*out.glob(TEMP_PREFIX + "*"), *(out / "points").glob(TEMP_PREFIX + "*")]:
         leftover.unlink(missing_ok=True)  # from a sweep killed while writing
     write_atomic(out / "spec.toml", spec.text)
-
-
-class _Context:
-    """Datasets, networks and tiles shared by the points of one sweep."""
-
-    def __init__(self, cache_dir: Path):
-        self.cache_dir = cache_dir
-        self.tiles = TileCache(cache_dir / "tiles")
-        self._datasets, self._networks = {}, {}
-
-    def dataset(self, config: dict):
-        key = json.dumps(config["dataset"], sort_keys=True)
-        if key not in self._datasets:
-            self._datasets[key] = load_dataset(**config["dataset"])
-        return self._datasets[key]
-
-    def network(self, config: dict):
-        data = self.dataset(config)
-        key = json.dumps([config["dataset"], config["network"]], sort_keys=True)
-        if key not in self._networks:
-            net = load_or_train(data, build_network_config(config), self.cache_dir / "networks")
-            self._networks[key] = (net, net.accuracy(data.x_test, data.y_test))
-        return self._networks[key]
-
-
-def _column(name: str) -> str:
-    return name.split(".")[-1]
-
-
-def run_point(point: Point, context: _Context) -> dict:
-    """Evaluate one point; failures are recorded in ``status``/``error``, not raised."""
-    row = {"point": point.index, **{_column(k): v for k, v in point.values.items()}}
-    circuit = build_circuit_config(point.config)
-    adc = circuit.adc
-    row.update(dataset=point.config["dataset"].get("name", "mnist"), device=circuit.device.name,
-               r_row=circuit.wires.r_row, r_col=circuit.wires.r_col, engine=circuit.engine,
-               readout=circuit.readout, t_int=circuit.t_int if circuit.readout != "current" else 0.0,
-               adc_kind=adc.kind if adc else "none", adc_bits=adc.bits if adc else 0)
-    try:
-        net, digital = context.network(point.config)
-        data = context.dataset(point.config)
-        mapped = map_network(net, point.partitions, circuit, context.tiles,
-                             x_calibration=data.x_train[:CALIBRATION_IMAGES])
-        start = time.perf_counter()
-        accuracy = mapped.accuracy(data.x_test, data.y_test)
-        seconds = time.perf_counter() - start
-        analog = mapped.network.accuracy(data.x_test, data.y_test) if adc else accuracy
-        row.update(accuracy=accuracy, analog_accuracy=analog, digital_accuracy=digital,
-                   n_tiles=mapped.n_tiles, n_images=len(data.y_test),
-                   conversions_per_inference=mapped.conversions_per_inference,
-                   **mapped.energy_per_inference(data.x_test),
-                   characterization_seconds=mapped.seconds, evaluation_seconds=seconds,
-                   status="ok", error="")
-    except CircuitsimError as exc:
-        row.update(status="error", error=str(exc).splitlines()[0])
-    return row
 
 
 def _progress(total: int, done: int):
@@ -167,11 +82,9 @@ def run_sweep(spec: SweepSpec, out: str | Path, cache_dir: str | Path | None = N
     scheduler : str, optional
         Address of a Dask scheduler (``tcp://HOST:PORT``) whose workers compute the points.
     """
-    from .parallel import Runner
-
     _require_parquet()
     out = Path(out)
-    context = _Context(Path(cache_dir or default_cache_dir()).resolve())
+    context = PointContext(Path(cache_dir or default_cache_dir()).resolve())
     points = spec.points()
     for point in points:  # a missing dataset stops the sweep before anything is written
         context.dataset(point.config)
@@ -180,7 +93,7 @@ def run_sweep(spec: SweepSpec, out: str | Path, cache_dir: str | Path | None = N
         return _run(spec, points, out, context, runner, log)
 
 
-def _run(spec: SweepSpec, points: list[Point], out: Path, context: _Context, runner, log) -> pd.DataFrame:
+def _run(spec: SweepSpec, points: list[Point], out: Path, context: PointContext, runner, log) -> pd.DataFrame:
     rows, todo = {}, []
     for point in points:
         file = out / "points" / f"{point.key}.json"
@@ -195,7 +108,7 @@ def _run(spec: SweepSpec, points: list[Point], out: Path, context: _Context, run
             pass  # the point records the error
     by_index = {point.index: point for point in todo}
     meta = {"spec_title": spec.title, "points": len(points),
-            "swept": [_column(name) for name in spec.grid] + ["h_partitions", "v_partitions"],
+            "swept": [column_name(name) for name in spec.grid] + ["h_partitions", "v_partitions"],
             "workers": runner.workers, "scheduler": runner.scheduler, **provenance()}
     computed = 0
     _write_provenance(out, meta, len(rows), computed)  # what is being run, before any new point

@@ -1,6 +1,6 @@
 """Charge-mode readout: bit-line charge integrated over a window, by ngspice transient.
 
-The array is the one of :func:`circuitsim.crossbar.build_circuit` (same names, the
+The array is the one of :func:`circuitsim.tile.crossbar.build_circuit` (same names, the
 tile's wire R and C); each bit line ends in the 0 V probe ``Vsense<j>`` followed by
 
 - ``mode="integrator"``: an op-amp integrator, VCVS ``Eamp<j>`` of finite gain
@@ -44,9 +44,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import ConfigError
 from .circuit import Circuit
 from .crossbar import Tile, input_source_names, sense_source_names
-from .errors import ConfigError
 from .extract import Characterization
 from .netlist import format_value, write_netlist
 from .readout import array_builder, check_positive
@@ -187,7 +187,7 @@ def _product_integral(u: np.ndarray, v: np.ndarray, t: np.ndarray) -> np.ndarray
 
 def _run(tile: Tile, readout: ChargeReadout, waves, t_stop: float, step: float, backend: str) -> list[dict]:
     """One transient per evaluation; ``waves[n][i]`` is the PWL corner list of input i."""
-    from .spice import get_backend
+    from ..spice import get_backend
 
     rows, cols = tile.shape
     save = ["time"] + [f"v(in{i})" for i in range(rows)] + [f"i({s.lower()})" for s in input_source_names(rows)]
@@ -297,8 +297,8 @@ def characterize_charge(tile: Tile, t_int: float, c_int: float, mode: str = "int
         t_int, c_int, settling time (s), energies (J) of the full-scale evaluation, and
         for amplitude encoding ``energy_matrix_J`` (``E(u) = u @ M @ u``).
     """
-    from . import __version__
-    from .spice import get_backend
+    from .._version import __version__
+    from ..spice import get_backend
 
     readout = ChargeReadout(mode=mode, encoding=encoding, t_int=t_int, c_int=c_int, **options)
     start, rows = time.perf_counter(), tile.rows

@@ -33,7 +33,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from circuitsim.errors import ConfigError
+from ..errors import ConfigError
 
 DATASETS = ("mnist", "digits", "fashion-mnist", "idx")
 """Names accepted by :func:`load_dataset`."""

@@ -2,15 +2,15 @@
 
 A layer ``k`` of the deck holds, for inputs ``x<k>_<i>`` (node voltages ``v_read·h``):
 
-- every tile of the layer (:func:`circuitsim.crossbar.build_circuit`, the same circuit
+- every tile of the layer (:func:`circuitsim.tile.crossbar.build_circuit`, the same circuit
   whose ``T`` the evaluator uses; wire capacitors are left out: they are open at DC), each
   bit line read at virtual ground by a TIA (VCVS op-amp of gain ``tia_gain`` and feedback
   ``r_tia = v_amp / (rows · v_read · g_max)``, so that with inputs up to ``v_read`` no TIA
   output exceeds ``±v_amp``);
 - per output ``o`` a summing difference amplifier ``Bd<k>_<o>`` (B-source) adding the
   ``V_tia- - V_tia+`` of every horizontal partition: ``V_amp = clip(A·Σ, ±v_amp)`` with
-  ``A`` such that ``V_amp = k·s`` for the normalized sum ``s`` (:mod:`circuitsim.neurons`);
-- the neuron (:class:`~circuitsim.neurons.Neuron`) with its offset source;
+  ``A`` such that ``V_amp = k·s`` for the normalized sum ``s`` (:mod:`circuitsim.periphery.neurons`);
+- the neuron (:class:`~circuitsim.periphery.neurons.Neuron`) with its offset source;
 - the next layer's input drivers ``Ex<k+1>_<o>`` (VCVS): ``v_read·(V_o - v_zero)/(v_one -
   v_zero)``, and a bias row held at ``v_read``.
 
@@ -50,11 +50,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .crossbar import TIA, Tile, build_circuit
-from .errors import ConfigError, SimulationError
-from .mapping import map_layer
-from .netlist import format_value as _f
-from .neurons import NeuronDesign, supply_lines
+from ..errors import ConfigError, SimulationError
+from ..network.mapping import map_layer
+from ..periphery.neurons import NeuronDesign, supply_lines
+from ..tile.crossbar import TIA, Tile, build_circuit
+from ..tile.netlist import format_value as _f
 
 _INPUT = re.compile(r"in(\d+)$")
 
@@ -294,7 +294,7 @@ def simulate_network(net, partitions, circuit, designs: tuple[NeuronDesign, ...]
     circuit : CircuitConfig
         Device, wires, ``v_read`` and the ngspice ``backend``.
     designs : tuple of NeuronDesign
-        One per layer (:func:`circuitsim.validate.design_network`).
+        One per layer (:func:`circuitsim.study.validation.design_network`).
     images : array_like
         ``(n_images, n_in)`` activations; the inputs are ``v_read`` times these.
     config : FullCircuitConfig
@@ -313,7 +313,7 @@ def simulate_network(net, partitions, circuit, designs: tuple[NeuronDesign, ...]
     SimulationError
         For other ngspice failures (deck kept likewise).
     """
-    from .spice import get_backend
+    from ..spice import get_backend
 
     x = np.asarray(images, dtype=float)
     if x.ndim != 2 or x.shape[1] != net.weights[0].shape[0] or not len(x):

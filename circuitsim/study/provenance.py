@@ -30,8 +30,8 @@ def provenance() -> dict:
     import numpy
     import scipy
 
-    from . import __version__
-    from .spice import find_ngspice
+    from .._version import __version__
+    from ..spice import find_ngspice
 
     info = find_ngspice()
     return {

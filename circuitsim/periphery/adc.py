@@ -71,7 +71,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .errors import ConfigError
+from ..configs import check_fields
+from ..errors import ConfigError
 
 KINDS = ("ideal", "sar", "flash", "ramp", "cco")
 _CCO_VTH, _CCO_VREF = 0.35, 0.8  # V: threshold and reference supply of the knee law
@@ -200,10 +201,7 @@ class ADCConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ADCConfig:
         """Build a configuration from :meth:`to_dict` output (unknown keys are an error)."""
-        unknown = set(data) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ConfigError(f"unknown ADCConfig keys {sorted(unknown)}; "
-                              f"valid keys are {sorted(cls.__dataclass_fields__)}")
+        check_fields(cls, data)
         return cls(**data)
 
 

@@ -40,13 +40,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .adc import KINDS, ADCConfig
-from .datasets import DATASETS
-from .devices import Device, Wires, device_preset, wire_preset
-from .errors import ConfigError
-from .evaluator import CircuitConfig
-from .mapping import Partition, auto_partition, format_partitions
-from .mlp import MLPConfig
+from ..devices import Device, Wires, device_preset, wire_preset
+from ..errors import ConfigError
+from ..network.circuit_config import CircuitConfig
+from ..network.datasets import DATASETS
+from ..network.mapping import Partition, auto_partition, format_partitions
+from ..network.mlp import MLPConfig
+from ..periphery.adc import KINDS, ADCConfig
 
 DATASET_KEYS = {"name", "path", "side", "crop", "binarize", "threshold", "test_fraction", "limit", "seed"}
 NETWORK_KEYS = {f.name for f in dataclasses.fields(MLPConfig)}

@@ -1,0 +1,42 @@
+"""Networks on crossbars: data, training, mapping onto tiles, evaluation.
+
+A trained network's weights become differential conductance pairs, are cut into
+partitioned tiles, each tile's transfer matrix is extracted (and cached by content),
+and the evaluator runs the test images through the network as its tiles compute it.
+
+Modules
+-------
+datasets
+    One loader for the MNIST sample, digits, Fashion-MNIST and IDX files.
+mlp
+    The numpy multilayer perceptron with float, ternary or binary weights, its
+    training (straight-through estimator) and its cache.
+mapping
+    Weights to conductances (differential pairs, bias rows) and partitions.
+circuit_config
+    ``CircuitConfig``: how a network becomes circuits (device, wires, engine,
+    readout, gains, ADC).
+tile_cache
+    Tile transfer matrices cached by tile content.
+evaluator
+    ``map_network`` and the ``MappedNetwork`` it returns (accuracy, energy).
+
+Public API
+----------
+Dataset, load_dataset, DATASETS, MLPConfig, MLP, train_mlp, load_or_train,
+Partition, LayerMapping, map_layer, auto_partition, CircuitConfig, TileCache,
+MappedNetwork, map_network
+"""
+
+from .circuit_config import CircuitConfig
+from .datasets import DATASETS, Dataset, load_dataset
+from .evaluator import MappedNetwork, map_network
+from .mapping import LayerMapping, Partition, auto_partition, map_layer
+from .mlp import MLP, MLPConfig, load_or_train, train_mlp
+from .tile_cache import TileCache
+
+__all__ = [
+    "Dataset", "load_dataset", "DATASETS", "MLPConfig", "MLP", "train_mlp", "load_or_train",
+    "Partition", "LayerMapping", "map_layer", "auto_partition", "CircuitConfig", "TileCache",
+    "MappedNetwork", "map_network",
+]

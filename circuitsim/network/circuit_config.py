@@ -1,0 +1,69 @@
+"""How a network becomes circuits: the circuit configuration of a study.
+
+One frozen dataclass gathers what the evaluator needs to turn a trained network into
+tiles and read them: the memory cell, the wires, the read voltage and pulse, the engine
+that extracts each tile's transfer matrix, the readout (current or charge mode), the
+amplifier gains and the ADC after every tile.
+
+Public API
+----------
+CircuitConfig, READOUTS
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..devices import Device, Wires
+from ..errors import ConfigError
+from ..periphery.adc import ADCConfig
+from ..periphery.energy import ISAAC_32NM, ADCEnergyTable
+from ..tile.extract import ENGINES
+
+
+@dataclass(frozen=True)
+class CircuitConfig:
+    """How a network becomes circuits."""
+
+    device: Device = field(default_factory=lambda: Device(8.49e3, 25.46e3, 2, "sot-mram-amin2022"))
+    """Memory cell (conductance range and levels)."""
+    wires: Wires = field(default_factory=Wires)
+    """Interconnect parasitics per segment."""
+    v_read: float = 0.8
+    """Input voltage for an activation of 1 (the supply, Vdd), volts."""
+    engine: str = "native"
+    """Engine extracting each tile's ``T``: ``"native"`` or ``"ngspice"``."""
+    backend: str = "shared"
+    """ngspice backend when ``engine == "ngspice"``."""
+    gains: tuple[float, ...] | None = None
+    """Differential-amplifier gains per layer (dimensionless, applied to the normalized
+    sums); ``None`` uses the gains the network was trained with."""
+    adc: ADCConfig | None = None
+    """ADC after every tile output (its range is calibrated per tile); None: no ADC."""
+    t_read: float = 10e-9
+    """Duration of the read pulse, seconds (crossbar energy = supply power × t_read)."""
+    adc_energy: ADCEnergyTable = ISAAC_32NM
+    """Energy per conversion by ADC resolution."""
+    readout: str = "current"
+    """``"current"`` (virtual ground, tiles by ``engine``), ``"charge"`` (op-amp integrator)
+    or ``"charge-passive"`` (sampling capacitor); charge readouts run ngspice transients."""
+    t_int: float = 10e-9
+    """Charge-mode integration window, seconds."""
+    c_int: float = 1e-12
+    """Charge-mode integration (or sampling) capacitance, farads."""
+
+    def __post_init__(self):
+        if self.readout not in READOUTS:
+            raise ConfigError(f"circuit.readout must be one of {', '.join(READOUTS)}, got {self.readout!r}")
+        for name in ("t_int", "c_int"):
+            if not (0 < getattr(self, name) < float("inf")):
+                raise ConfigError(f"circuit.{name} must be > 0, got {getattr(self, name)!r}")
+        if not (0 < self.t_read < float("inf")):
+            raise ConfigError(f"circuit.t_read must be > 0 seconds, got {self.t_read!r}")
+        if self.engine not in ENGINES:
+            raise ConfigError(f"circuit.engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
+        if not (0 < self.v_read < float("inf")):
+            raise ConfigError(f"circuit.v_read must be > 0 volts, got {self.v_read!r}")
+
+
+READOUTS = ("current", "charge", "charge-passive")

@@ -1,0 +1,82 @@
+"""One point of a sweep: its dataset, trained network, mapped tiles and figures.
+
+A point is computed wherever it runs (this process, a local worker, a Dask worker)
+from a :class:`PointContext`, which keeps the datasets, networks and tile transfer
+matrices that the points of one sweep share.
+
+Public API
+----------
+CALIBRATION_IMAGES, PointContext, run_point, column_name
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from ..errors import CircuitsimError
+from ..network.datasets import load_dataset
+from ..network.evaluator import map_network
+from ..network.mlp import load_or_train
+from ..network.tile_cache import TileCache
+from .spec import Point, build_circuit_config, build_network_config
+
+CALIBRATION_IMAGES = 512
+"""Training images that set each tile's ADC range."""
+
+class PointContext:
+    """Datasets, networks and tiles shared by the points of one sweep."""
+
+    def __init__(self, cache_dir: Path):
+        self.cache_dir = cache_dir
+        self.tiles = TileCache(cache_dir / "tiles")
+        self._datasets, self._networks = {}, {}
+
+    def dataset(self, config: dict):
+        key = json.dumps(config["dataset"], sort_keys=True)
+        if key not in self._datasets:
+            self._datasets[key] = load_dataset(**config["dataset"])
+        return self._datasets[key]
+
+    def network(self, config: dict):
+        data = self.dataset(config)
+        key = json.dumps([config["dataset"], config["network"]], sort_keys=True)
+        if key not in self._networks:
+            net = load_or_train(data, build_network_config(config), self.cache_dir / "networks")
+            self._networks[key] = (net, net.accuracy(data.x_test, data.y_test))
+        return self._networks[key]
+
+
+def column_name(name: str) -> str:
+    """The results column of a spec field (``"wires.r_row"`` → ``"r_row"``)."""
+    return name.split(".")[-1]
+
+
+def run_point(point: Point, context: PointContext) -> dict:
+    """Evaluate one point; failures are recorded in ``status``/``error``, not raised."""
+    row = {"point": point.index, **{column_name(k): v for k, v in point.values.items()}}
+    circuit = build_circuit_config(point.config)
+    adc = circuit.adc
+    row.update(dataset=point.config["dataset"].get("name", "mnist"), device=circuit.device.name,
+               r_row=circuit.wires.r_row, r_col=circuit.wires.r_col, engine=circuit.engine,
+               readout=circuit.readout, t_int=circuit.t_int if circuit.readout != "current" else 0.0,
+               adc_kind=adc.kind if adc else "none", adc_bits=adc.bits if adc else 0)
+    try:
+        net, digital = context.network(point.config)
+        data = context.dataset(point.config)
+        mapped = map_network(net, point.partitions, circuit, context.tiles,
+                             x_calibration=data.x_train[:CALIBRATION_IMAGES])
+        start = time.perf_counter()
+        accuracy = mapped.accuracy(data.x_test, data.y_test)
+        seconds = time.perf_counter() - start
+        analog = mapped.network.accuracy(data.x_test, data.y_test) if adc else accuracy
+        row.update(accuracy=accuracy, analog_accuracy=analog, digital_accuracy=digital,
+                   n_tiles=mapped.n_tiles, n_images=len(data.y_test),
+                   conversions_per_inference=mapped.conversions_per_inference,
+                   **mapped.energy_per_inference(data.x_test),
+                   characterization_seconds=mapped.seconds, evaluation_seconds=seconds,
+                   status="ok", error="")
+    except CircuitsimError as exc:
+        row.update(status="error", error=str(exc).splitlines()[0])
+    return row

@@ -1,0 +1,47 @@
+"""Circuits of one crossbar tile, and what they compute.
+
+A tile is plain data (:class:`Tile`: conductances, wire parasitics, drivers and
+readout). It becomes a :class:`~circuitsim.tile.circuit.Circuit`, which either the
+ngspice deck writer or the native sparse engine solves; extraction turns the
+solution into the tile's transfer matrix ``T`` (``I_out = T @ V_in``).
+
+Modules
+-------
+circuit
+    Plain-data circuits (elements by kind, node names) and their builder.
+crossbar
+    The canonical tile of DESIGN.md and its options (``Tile``, ``TIA``).
+netlist
+    The ngspice deck writer.
+native
+    The native sparse MNA engine (operating points, whole transfer matrices).
+operating_point
+    Node voltages and branch currents of one solution.
+extract
+    ``simulate`` (one input vector) and ``characterize`` (the whole ``T``), by
+    either engine.
+readout
+    Readout circuits of current mode: swing-limited TIA, passive sense resistor.
+charge
+    Charge-mode readout (integrator or sampling capacitor) by ngspice transients.
+
+Public API
+----------
+Tile, TIA, Circuit, OperatingPoint, TileResult, Characterization, ENGINES,
+simulate, characterize, write_netlist, SwingLimitedTIA, characterize_sense_resistor,
+ChargeReadout, characterize_charge
+"""
+
+from .charge import ChargeReadout, characterize_charge
+from .circuit import Circuit
+from .crossbar import TIA, Tile
+from .extract import ENGINES, Characterization, TileResult, characterize, simulate
+from .netlist import write_netlist
+from .operating_point import OperatingPoint
+from .readout import SwingLimitedTIA, characterize_sense_resistor
+
+__all__ = [
+    "Tile", "TIA", "Circuit", "OperatingPoint", "TileResult", "Characterization", "ENGINES",
+    "simulate", "characterize", "write_netlist", "SwingLimitedTIA", "characterize_sense_resistor",
+    "ChargeReadout", "characterize_charge",
+]
