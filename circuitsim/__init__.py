@@ -3,7 +3,7 @@
 Public API
 ----------
 Tile, TIA, simulate, characterize, Characterization, TileResult, and the errors
-CircuitsimError, ConfigError, NetlistError, SimulatorNotFoundError,
+CircuitsimError, ConfigError, EnvironmentFailure, NetlistError, SimulatorNotFoundError,
 SimulationError, ConvergenceError.
 
 Importing circuitsim loads numpy and scipy only; PySpice, matplotlib and dask are
@@ -17,6 +17,7 @@ from .errors import (
     CircuitsimError,
     ConfigError,
     ConvergenceError,
+    EnvironmentFailure,
     NetlistError,
     SimulationError,
     SimulatorNotFoundError,
@@ -26,6 +27,6 @@ from .tile.extract import Characterization, TileResult, characterize, simulate
 
 __all__ = [
     "Tile", "TIA", "simulate", "characterize", "Characterization", "TileResult",
-    "CircuitsimError", "ConfigError", "NetlistError", "SimulatorNotFoundError",
+    "CircuitsimError", "ConfigError", "EnvironmentFailure", "NetlistError", "SimulatorNotFoundError",
     "SimulationError", "ConvergenceError", "__version__",
 ]

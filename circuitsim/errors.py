@@ -5,8 +5,8 @@ so callers (and the command line) can catch one class and print one line.
 
 Public API
 ----------
-CircuitsimError, ConfigError, NetlistError, SimulatorNotFoundError,
-SimulationError, ConvergenceError
+CircuitsimError, ConfigError, EnvironmentFailure, NetlistError,
+SimulatorNotFoundError, SimulationError, ConvergenceError
 """
 
 from __future__ import annotations
@@ -20,11 +20,20 @@ class ConfigError(CircuitsimError, ValueError):
     """A configuration value or an input file is invalid; the message says how to fix it."""
 
 
+class EnvironmentFailure(CircuitsimError):
+    """The machine, not the configuration, failed: simulator missing, a folder not writable,
+    disk full, out of memory, another run holding the results folder.
+
+    A sweep stops at once on it and never records it as a point result: the same command
+    succeeds once the environment is fixed.
+    """
+
+
 class NetlistError(CircuitsimError):
     """A circuit cannot be written as a netlist."""
 
 
-class SimulatorNotFoundError(CircuitsimError):
+class SimulatorNotFoundError(EnvironmentFailure):
     """ngspice (executable or shared library) is missing or too old."""
 
 

@@ -4,6 +4,11 @@ A point is computed wherever it runs (this process, a local worker, a Dask worke
 from a :class:`PointContext`, which keeps the datasets, networks and tile transfer
 matrices that the points of one sweep share.
 
+A failure of the configuration (e.g. ngspice does not converge on a tile) is the point's
+result: ``status = "error"``, the first line of the message and, for ngspice, the deck.
+A failure of the environment (:class:`~circuitsim.errors.EnvironmentFailure`, and the
+``OSError``/``MemoryError`` it stands for) is raised instead: it is never a result.
+
 Public API
 ----------
 CALIBRATION_IMAGES, PointContext, run_point, column_name
@@ -15,7 +20,7 @@ import json
 import time
 from pathlib import Path
 
-from ..errors import CircuitsimError
+from ..errors import CircuitsimError, EnvironmentFailure, SimulationError
 from ..network.datasets import load_dataset
 from ..network.evaluator import map_network
 from ..network.mlp import load_or_train
@@ -47,6 +52,32 @@ class PointContext:
             self._networks[key] = (net, net.accuracy(data.x_test, data.y_test))
         return self._networks[key]
 
+    def train(self, config: dict) -> None:
+        """Train (or load) the network of ``config`` now; a configuration failure is left for
+        the point to record, an environment failure is raised."""
+        try:
+            with environment_failures():
+                self.network(config)
+        except EnvironmentFailure:
+            raise
+        except CircuitsimError:
+            pass
+
+
+class environment_failures:
+    """Context manager turning ``OSError`` and ``MemoryError`` into :class:`EnvironmentFailure`."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        if kind is not None and issubclass(kind, MemoryError):
+            raise EnvironmentFailure("out of memory; run fewer --workers or smaller tiles") from None
+        if kind is not None and issubclass(kind, OSError):
+            where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+            raise EnvironmentFailure(f"{exc.strerror or exc}{where}; fix the folder or free disk space") from None
+        return False
+
 
 def column_name(name: str) -> str:
     """The results column of a spec field (``"wires.r_row"`` → ``"r_row"``)."""
@@ -54,7 +85,8 @@ def column_name(name: str) -> str:
 
 
 def run_point(point: Point, context: PointContext) -> dict:
-    """Evaluate one point; failures are recorded in ``status``/``error``, not raised."""
+    """Evaluate one point; configuration failures are recorded in ``status``/``error`` (and
+    ``deck``, the failing ngspice deck), environment failures raised."""
     row = {"point": point.index, **{column_name(k): v for k, v in point.values.items()}}
     circuit = build_circuit_config(point.config)
     adc = circuit.adc
@@ -63,20 +95,25 @@ def run_point(point: Point, context: PointContext) -> dict:
                readout=circuit.readout, t_int=circuit.t_int if circuit.readout != "current" else 0.0,
                adc_kind=adc.kind if adc else "none", adc_bits=adc.bits if adc else 0)
     try:
-        net, digital = context.network(point.config)
-        data = context.dataset(point.config)
-        mapped = map_network(net, point.partitions, circuit, context.tiles,
-                             x_calibration=data.x_train[:CALIBRATION_IMAGES])
-        start = time.perf_counter()
-        accuracy = mapped.accuracy(data.x_test, data.y_test)
-        seconds = time.perf_counter() - start
-        analog = mapped.network.accuracy(data.x_test, data.y_test) if adc else accuracy
-        row.update(accuracy=accuracy, analog_accuracy=analog, digital_accuracy=digital,
-                   n_tiles=mapped.n_tiles, n_images=len(data.y_test),
-                   conversions_per_inference=mapped.conversions_per_inference,
-                   **mapped.energy_per_inference(data.x_test),
-                   characterization_seconds=mapped.seconds, evaluation_seconds=seconds,
-                   status="ok", error="")
+        with environment_failures():
+            net, digital = context.network(point.config)
+            data = context.dataset(point.config)
+            mapped = map_network(net, point.partitions, circuit, context.tiles,
+                                 x_calibration=data.x_train[:CALIBRATION_IMAGES])
+            start = time.perf_counter()
+            accuracy = mapped.accuracy(data.x_test, data.y_test)
+            seconds = time.perf_counter() - start
+            analog = mapped.network.accuracy(data.x_test, data.y_test) if adc else accuracy
+            row.update(accuracy=accuracy, analog_accuracy=analog, digital_accuracy=digital,
+                       n_tiles=mapped.n_tiles, n_images=len(data.y_test),
+                       conversions_per_inference=mapped.conversions_per_inference,
+                       **mapped.energy_per_inference(data.x_test),
+                       characterization_seconds=mapped.seconds, evaluation_seconds=seconds,
+                       status="ok", error="")
+    except EnvironmentFailure:
+        raise
     except CircuitsimError as exc:
         row.update(status="error", error=str(exc).splitlines()[0])
+        if isinstance(exc, SimulationError) and exc.deck:
+            row["deck"] = exc.deck
     return row

@@ -22,11 +22,16 @@ Example (``examples/amin2022.toml``)::
     "wires.r_row" = [2.0, 9.24]      # a grid over any field, as section.key
 
 Every point of the sweep is one combination of the grid values and one
-partition entry. Everything is checked before anything runs.
+partition entry. Everything is checked before anything runs: TOML types (a boolean
+field takes ``true``/``false``, an integer field an integer, a number field a number
+that is not a boolean), keys that no point would use (``[adc]`` options without an
+ADC, charge-mode options when no point reads out charge, ``threshold`` without
+``binarize``), partitions, and (:func:`check_dataset`) the network's layers against the
+dataset.
 
 Public API
 ----------
-SweepSpec, Point, load_spec, parse_spec
+SweepSpec, Point, load_spec, parse_spec, check_dataset, MAX_POINTS
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ import dataclasses
 import hashlib
 import itertools
 import json
+import math
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +60,24 @@ DEVICE_KEYS = {"preset", "r_low", "r_high", "levels"}
 WIRE_KEYS = {"preset"} | {f.name for f in dataclasses.fields(Wires)}
 CIRCUIT_KEYS = {"v_read", "engine", "backend", "gains", "t_read", "readout", "t_int", "c_int"}
 ADC_KEYS = {f.name for f in dataclasses.fields(ADCConfig)} - {"v_min", "v_max"}
+MAX_POINTS = 10_000
+"""Largest grid :func:`parse_spec` accepts unless told otherwise (``--yes``)."""
+
+
+def _field_types(*classes) -> dict:
+    return {f.name: f.type for c in classes for f in dataclasses.fields(c)}
+
+
+TYPES = {
+    "dataset": {"name": "str", "path": "str", "side": "int", "crop": "bool", "binarize": "bool",
+                "threshold": "float", "test_fraction": "float", "limit": "int", "seed": "int"},
+    "network": _field_types(MLPConfig),
+    "device": {**_field_types(Device), "preset": "str"},
+    "wires": {**_field_types(Wires), "preset": "str"},
+    "circuit": _field_types(CircuitConfig),
+    "adc": _field_types(ADCConfig),
+}
+"""Declared type of every spec key (the dataclass annotations), by section."""
 SECTIONS = {"title": None, "dataset": DATASET_KEYS, "network": NETWORK_KEYS, "device": DEVICE_KEYS,
             "wires": WIRE_KEYS, "circuit": CIRCUIT_KEYS, "adc": ADC_KEYS, "sweep": None}
 
@@ -102,6 +126,11 @@ class SweepSpec:
                 section, key = name.split(".")
                 config[section][key] = value
             yield dict(zip(self.grid, combo)), config
+
+    @property
+    def n_points(self) -> int:
+        """Number of points (grid combinations times partition entries)."""
+        return math.prod(len(v) for v in self.grid.values()) * len(self.partitions)
 
     def points(self) -> list[Point]:
         """Every point: the grid's product times the partition entries."""
@@ -162,6 +191,63 @@ def _partitions(entry: dict, config: dict) -> tuple[Partition, ...]:
     return tuple(Partition(h, v) for h, v in zip(entry["h"], entry["v"]))
 
 
+def check_dataset(config: dict, data) -> None:
+    """Refuse a network whose first layer is not the dataset's input size or whose last
+    layer has fewer outputs than the dataset has classes."""
+    layers = config["network"].get("layers", MLPConfig().layers)
+    n_in = int(data.x_train.shape[1])
+    if layers[0] != n_in:
+        raise ConfigError(f"network.layers[0] = {layers[0]} but dataset {data.name!r} has {n_in} inputs per image; "
+                          f"set layers[0] = {n_in} (or change dataset.side)")
+    if layers[-1] < data.n_classes:
+        raise ConfigError(f"network.layers[-1] = {layers[-1]} outputs but dataset {data.name!r} has "
+                          f"{data.n_classes} classes; set layers[-1] = {data.n_classes}")
+
+
+def _type_error(name: str, value: Any, declared: str) -> str | None:
+    """Why ``value`` does not fit the declared type, or None."""
+    kind = declared.replace(" | None", "")
+    if kind.startswith("tuple["):
+        item = kind[len("tuple["):].split(",")[0]
+        if not isinstance(value, list):
+            return f"{name} must be a list of {item} values, got {value!r}"
+        bad = [v for v in value if _type_error(name, v, item)]
+        return f"{name} must be a list of {item} values, got {bad[0]!r} in it" if bad else None
+    checks = {"bool": lambda v: isinstance(v, bool),
+              "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+              "float": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+              "str": lambda v: isinstance(v, str)}
+    if kind not in checks or checks[kind](value):
+        return None
+    words = {"bool": "true or false", "int": "an integer", "float": "a number", "str": "a string"}
+    return f"{name} must be {words[kind]}, got {value!r} ({type(value).__name__})"
+
+
+def _check_types(section: str, table: dict) -> None:
+    for key, value in table.items():
+        declared = TYPES.get(section, {}).get(key)
+        problem = _type_error(f"{section}.{key}", value, declared) if declared else None
+        if problem:
+            raise ConfigError(problem)
+
+
+def _check_used(spec: "SweepSpec") -> None:
+    """Refuse keys that no point of the spec uses."""
+    configs = [config for _, config in spec.configs()]
+    adc_options = {k for config in configs for k in config.get("adc", {}) if k != "kind"}
+    if adc_options and all(config.get("adc", {}).get("kind", "sar" if config.get("adc") else "none") == "none"
+                           for config in configs):
+        raise ConfigError(f"[adc] {sorted(adc_options)[0]} is ignored with kind = \"none\"; "
+                          "remove it or choose an ADC kind")
+    for key in ("t_int", "c_int"):
+        if any(key in c["circuit"] for c in configs) and all(
+                c["circuit"].get("readout", "current") == "current" for c in configs):
+            raise ConfigError(f"circuit.{key} is ignored with readout = \"current\"; "
+                              "remove it or choose a charge readout")
+    if any("threshold" in c["dataset"] for c in configs) and not any(c["dataset"].get("binarize") for c in configs):
+        raise ConfigError("dataset.threshold is ignored without binarize = true; remove it or binarize")
+
+
 def _check_keys(where: str, table: Any, allowed: set) -> None:
     if not isinstance(table, dict):
         raise ConfigError(f"[{where}] must be a table")
@@ -192,8 +278,8 @@ def _check_partition_entry(entry: Any, layers: tuple, bias: bool) -> None:
                                   f"fewer than {value} partitions")
 
 
-def parse_spec(text: str) -> SweepSpec:
-    """Parse and validate a spec given as TOML text."""
+def parse_spec(text: str, max_points: int | None = None) -> SweepSpec:
+    """Parse and validate a spec given as TOML text (refused above ``max_points`` points)."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -203,6 +289,7 @@ def parse_spec(text: str) -> SweepSpec:
     for section in ("dataset", "network", "device", "wires", "circuit", "adc"):
         table = data.get(section, {})
         _check_keys(section, table, SECTIONS[section])
+        _check_types(section, table)
         base[section] = dict(table)
     if base["dataset"].get("name", "mnist") not in DATASETS:
         raise ConfigError(f"unknown dataset {base['dataset']['name']!r}; choose one of {', '.join(DATASETS)}")
@@ -212,6 +299,9 @@ def parse_spec(text: str) -> SweepSpec:
     if not isinstance(sweep, dict):
         raise ConfigError("[sweep] must be a table")
     partitions = sweep.pop("partitions", [{"h": None, "v": None}])
+    if not isinstance(partitions, list) or not partitions:
+        raise ConfigError("sweep.partitions needs a non-empty list of entries such as {h = [1, 1], v = [1, 1]}; "
+                          "leave it out for one tile per layer")
     grid = {}
     for name, values in sweep.items():
         section, _, key = name.partition(".")
@@ -219,8 +309,13 @@ def parse_spec(text: str) -> SweepSpec:
             raise ConfigError(f"unknown sweep key {name!r}; sweep a field as \"section.key\", e.g. \"wires.r_row\"")
         if not isinstance(values, list) or not values:
             raise ConfigError(f"sweep key {name!r} needs a non-empty list of values")
+        for value in values:
+            _check_types(section, {key: value})
         grid[name] = values
     spec = SweepSpec(base, grid, tuple(partitions), text, str(data.get("title", "")))
+    if max_points is not None and spec.n_points > max_points:
+        raise ConfigError(f"the spec has {spec.n_points} points (more than {max_points}); "
+                          "pass --yes to run them all, or sweep fewer values")
     # build every point's configuration now, so that a bad value fails before anything runs
     for _, config in spec.configs():
         try:
@@ -232,14 +327,15 @@ def parse_spec(text: str) -> SweepSpec:
             if entry == {"h": None, "v": None}:
                 continue
             _check_partition_entry(entry, net.layers, net.bias)
+    _check_used(spec)
     if spec.partitions == ({"h": None, "v": None},):
         n = len(build_network_config(base).layers) - 1
         spec = dataclasses.replace(spec, partitions=({"h": [1] * n, "v": [1] * n},))
     return spec
 
 
-def load_spec(path: str | Path) -> SweepSpec:
-    """Read and validate a spec file."""
+def load_spec(path: str | Path, max_points: int | None = None) -> SweepSpec:
+    """Read and validate a spec file (refused above ``max_points`` points)."""
     file = Path(path)
     if not file.is_file():
         raise ConfigError(f"spec file {path} does not exist")
@@ -247,4 +343,4 @@ def load_spec(path: str | Path) -> SweepSpec:
         text = file.read_text()
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read spec file {path}: {exc}") from None
-    return parse_spec(text)
+    return parse_spec(text, max_points)

@@ -1,18 +1,30 @@
-"""Files a study writes: atomic writes and the cache folder.
+"""Files a study writes: atomic writes, verified point files, the cache folder.
 
 Public API
 ----------
-TEMP_PREFIX, default_cache_dir, write_atomic
+TEMP_PREFIX, OWN_FILES, default_cache_dir, write_atomic, read_point_file, remove_own_files
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import math
 import os
+import re
 import uuid
 from pathlib import Path
 
+from ..errors import EnvironmentFailure
+
 TEMP_PREFIX = ".part-"
 """Names of files being written (left behind only by a killed sweep, removed by the next)."""
+
+OWN_FILES = ("results.csv", "results.parquet", "provenance.json", "spec.toml")
+"""Files of a results folder that a sweep writes (besides ``points/``)."""
+
+_POINT_FILE = re.compile(r"^[0-9a-f]{16}\.(json|cir)$")
+_log = logging.getLogger("circuitsim")
 
 
 def default_cache_dir() -> Path:
@@ -24,11 +36,74 @@ def default_cache_dir() -> Path:
 
 
 def write_atomic(path: Path, data: str | bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file of its own and a rename."""
+    """Write ``data`` to ``path`` through a temporary file of its own and a rename.
+
+    Raises
+    ------
+    EnvironmentFailure
+        The folder is not writable or the disk is full (nothing is left half-written).
+    """
     tmp = path.with_name(f"{TEMP_PREFIX}{path.name}.{os.getpid()}-{uuid.uuid4().hex[:12]}")
     try:
         with open(tmp, "xb") as fh:
             fh.write(data.encode() if isinstance(data, str) else data)
         os.replace(tmp, path)
+    except OSError as exc:
+        raise EnvironmentFailure(f"cannot write {path}: {exc.strerror or exc}; "
+                                 "free disk space or choose a writable folder") from None
     finally:
-        tmp.unlink(missing_ok=True)
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+
+
+def read_point_file(file: Path, index: int, values: dict) -> dict | None:
+    """The result row stored in ``file`` for point ``index`` with swept ``values``
+    (by results column), or None after one warning line when the file is damaged or
+    belongs to another point (the caller computes the point again)."""
+    try:
+        row = json.loads(file.read_text())
+        problem = _check_row(row, index, values)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        problem = f"unreadable ({type(exc).__name__})"
+    if problem is None:
+        return row
+    _log.warning(f"warning: point file {file} is damaged ({problem}); computing the point again")
+    return None
+
+
+def _check_row(row, index: int, values: dict) -> str | None:
+    if not isinstance(row, dict):
+        return "not a result row"
+    if row.get("point") != index:
+        return f"it is for point {row.get('point')!r}, not {index}"
+    for name, value in values.items():
+        if name not in row or row[name] != value:
+            return f"{name} = {row.get(name)!r}, expected {value!r}"
+    status = row.get("status")
+    if status not in ("ok", "error"):
+        return f"status {status!r}"
+    accuracy = row.get("accuracy")
+    if status == "ok" and not (isinstance(accuracy, float | int) and math.isfinite(accuracy)
+                               and 0 <= accuracy <= 1):
+        return f"accuracy {accuracy!r}"
+    return None
+
+
+def remove_own_files(out: Path) -> list[Path]:
+    """Remove the files a sweep wrote in ``out`` (point files named by their key, the tables,
+    provenance and spec); anything else is left alone and returned."""
+    points = out / "points"
+    kept = []
+    if points.is_dir():
+        for file in points.iterdir():
+            if file.is_file() and (_POINT_FILE.match(file.name) or file.name.startswith(TEMP_PREFIX)):
+                file.unlink()
+            else:
+                kept.append(file)
+        if not kept:
+            points.rmdir()
+    for name in OWN_FILES:
+        (out / name).unlink(missing_ok=True)
+    return kept

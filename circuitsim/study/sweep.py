@@ -1,12 +1,19 @@
 """Run a sweep: every point of a spec through mapping, tile extraction and evaluation.
 
 Results go to ``DIR``: ``points/<key>.json`` (one file per finished point, written
-atomically), ``results.csv`` and ``results.parquet`` (all finished points, rewritten
-atomically after each one), ``spec.toml`` and ``provenance.json`` (``"complete":
-true`` once every point is done; ``"computed"``: points computed by the last run).
+atomically; a configuration failure also keeps its ngspice deck as ``points/<key>.cir``),
+``results.csv`` and ``results.parquet`` (all finished points, rewritten atomically now
+and then — the time spent on them stays a fixed fraction of the run — and at the end),
+``spec.toml`` and ``provenance.json`` (``"complete": true`` once every point is done;
+``"computed"``: points computed by the last run).
+
+One run at a time writes a folder (:class:`~circuitsim.study.lock.FolderLock`).
 Re-running the same spec into the same folder computes only the missing points, so
-a sweep stopped by Ctrl-C or ``kill -9`` loses no finished point; a folder holding
-a different spec is refused unless ``force`` is given.
+a sweep stopped by Ctrl-C or ``kill -9`` loses no finished point; a damaged point file
+is reported and computed again; ``retry_failed`` computes failed points again. A folder
+holding a different spec is refused unless ``force`` is given, which removes only the
+files a sweep wrote. A failure of the environment (:class:`EnvironmentFailure`: no
+simulator, a folder not writable, disk full, memory) stops the run and is never stored.
 
 Points run in this process, in local worker processes or on a Dask cluster
 (:mod:`circuitsim.study.workers`); networks are trained here before any point is sent
@@ -20,19 +27,35 @@ run_sweep, read_results
 from __future__ import annotations
 
 import json
-import shutil
+import logging
 import sys
+import time
 from contextlib import closing
 from pathlib import Path
 
 import pandas as pd
 
-from ..errors import CircuitsimError, ConfigError
+from ..errors import ConfigError, EnvironmentFailure
+from .lock import FolderLock
 from .points import PointContext, column_name
 from .provenance import provenance
-from .spec import Point, SweepSpec
-from .storage import TEMP_PREFIX, default_cache_dir, write_atomic
+from .spec import MAX_POINTS, Point, SweepSpec, check_dataset
+from .storage import TEMP_PREFIX, default_cache_dir, read_point_file, remove_own_files, write_atomic
 from .workers import Runner
+
+_log = logging.getLogger("circuitsim")
+
+
+def _check_out(out) -> Path:
+    if str(out).strip() == "":
+        raise ConfigError("--out is empty; give the results folder, e.g. --out results/run1")
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out} exists and is not a folder; choose another --out")
+    for parent in out.parents:
+        if parent.exists() and not parent.is_dir():
+            raise ConfigError(f"{parent} is a file, so {out} cannot be a folder; choose another --out")
+    return out
 
 
 def _prepare(out: Path, spec: SweepSpec, force: bool) -> None:
@@ -40,15 +63,15 @@ def _prepare(out: Path, spec: SweepSpec, force: bool) -> None:
     if previous.is_file() and previous.read_text() != spec.text:
         if not force:
             raise ConfigError(f"{out} holds results of a different spec; choose another --out or pass --force")
-        shutil.rmtree(out / "points", ignore_errors=True)
-        for name in ("results.csv", "results.parquet", "provenance.json"):
-            (out / name).unlink(missing_ok=True)
-    elif out.exists() and not out.is_dir():
-        raise ConfigError(f"{out} exists and is not a folder")
-    (out / "points").mkdir(parents=True, exist_ok=True)
+        kept = remove_own_files(out)
+        if kept:
+            _log.warning(f"warning: --force kept {len(kept)} file(s) circuitsim did not write in {out / 'points'}")
     for leftover in [*out.glob(TEMP_PREFIX + "*"), *(out / "points").glob(TEMP_PREFIX + "*")]:
         leftover.unlink(missing_ok=True)  # from a sweep killed while writing
-    write_atomic(out / "spec.toml", spec.text)
+    if not (out / "points").is_dir():
+        (out / "points").mkdir(parents=True)
+    if not previous.is_file() or previous.read_text() != spec.text:
+        write_atomic(previous, spec.text)
 
 
 def _progress(total: int, done: int):
@@ -61,7 +84,7 @@ def _progress(total: int, done: int):
 
 def run_sweep(spec: SweepSpec, out: str | Path, cache_dir: str | Path | None = None,
               force: bool = False, log=print, workers: int = 1,
-              scheduler: str | None = None) -> pd.DataFrame:
+              scheduler: str | None = None, retry_failed: bool = False, yes: bool = False) -> pd.DataFrame:
     """Run every point of ``spec`` not yet in ``out``; return all results.
 
     Parameters
@@ -74,52 +97,75 @@ def run_sweep(spec: SweepSpec, out: str | Path, cache_dir: str | Path | None = N
         Cache of trained networks and tile transfer matrices (:func:`default_cache_dir`).
         With ``scheduler``, a path every Dask worker can reach.
     force : bool
-        Replace results of a different spec in ``out``.
+        Replace results of a different spec in ``out`` (only files a sweep wrote are removed).
     log : callable
         Receives one line per finished point when no progress bar is shown.
     workers : int
         Local worker processes computing points (1: points run in this process).
     scheduler : str, optional
         Address of a Dask scheduler (``tcp://HOST:PORT``) whose workers compute the points.
+    retry_failed : bool
+        Compute again the points stored with ``status = "error"``.
+    yes : bool
+        Run a grid of more than :data:`MAX_POINTS` points.
+
+    Raises
+    ------
+    ConfigError
+        Bad input (before the results folder is touched).
+    EnvironmentFailure
+        Another run holds ``out``, or the machine failed (the finished points are kept).
     """
     _require_parquet()
-    out = Path(out)
+    out = _check_out(out)
+    if spec.n_points > MAX_POINTS and not yes:
+        raise ConfigError(f"the spec has {spec.n_points} points (more than {MAX_POINTS}); "
+                          "pass --yes (yes=True) to run them all, or sweep fewer values")
     context = PointContext(Path(cache_dir or default_cache_dir()).resolve())
     points = spec.points()
-    for point in points:  # a missing dataset stops the sweep before anything is written
-        context.dataset(point.config)
+    for point in points:  # a missing dataset or a layer mismatch stops the sweep before anything is written
+        check_dataset(point.config, context.dataset(point.config))
     with Runner(context.cache_dir, workers, scheduler) as runner:  # so does a bad --workers/--scheduler
-        _prepare(out, spec, force)
-        return _run(spec, points, out, context, runner, log)
+        with FolderLock(out):
+            _prepare(out, spec, force)
+            return _run(spec, points, out, context, runner, log, retry_failed)
 
 
-def _run(spec: SweepSpec, points: list[Point], out: Path, context: PointContext, runner, log) -> pd.DataFrame:
+def _run(spec: SweepSpec, points: list[Point], out: Path, context: PointContext, runner, log,
+         retry_failed: bool) -> pd.DataFrame:
     rows, todo = {}, []
     for point in points:
         file = out / "points" / f"{point.key}.json"
+        row = None
         if file.is_file():
-            rows[point.index] = json.loads(file.read_text())
+            row = read_point_file(file, point.index, {column_name(k): v for k, v in point.values.items()})
+        if row is not None and not (retry_failed and row["status"] != "ok"):
+            rows[point.index] = row
         else:
             todo.append(point)
     for point in todo:  # train here, once: workers only load the networks from the cache
-        try:
-            context.network(point.config)
-        except CircuitsimError:
-            pass  # the point records the error
+        context.train(point.config)
     by_index = {point.index: point for point in todo}
     meta = {"spec_title": spec.title, "points": len(points),
             "swept": [column_name(name) for name in spec.grid] + ["h_partitions", "v_partitions"],
             "workers": runner.workers, "scheduler": runner.scheduler, **provenance()}
-    computed = 0
-    _write_provenance(out, meta, len(rows), computed)  # what is being run, before any new point
+    tables = _Tables(out, meta)
+    if not todo and tables.current(len(rows)):
+        return tables.frame(rows)  # nothing to do, nothing rewritten (a read-only folder is fine)
+    tables.write_provenance(len(rows))  # what is being run, before any new point
     bar = _progress(len(points), len(rows))
     try:
         with closing(runner.map(todo, context)) as results:
             for row in results:
-                write_atomic(out / "points" / f"{by_index[row['point']].key}.json", json.dumps(row))
+                point = by_index[row["point"]]
+                deck = row.pop("deck", "")
+                if deck:
+                    write_atomic(out / "points" / f"{point.key}.cir", deck)
+                    row["deck_file"] = f"points/{point.key}.cir"
+                write_atomic(out / "points" / f"{point.key}.json", json.dumps(row))
                 rows[row["point"]] = row
-                computed += 1
-                _write_results(out, rows, meta, computed)
+                tables.computed += 1
+                tables.maybe_write(rows)
                 if bar is not None:
                     bar.update()
                     bar.set_postfix_str(f"{row['h_partitions']}/{row['v_partitions']} "
@@ -128,10 +174,67 @@ def _run(spec: SweepSpec, points: list[Point], out: Path, context: PointContext,
                     log(f"[{len(rows)}/{len(points)}] h={row['h_partitions']} v={row['v_partitions']} "
                         f"status={row['status']} accuracy={row.get('accuracy', float('nan')):.4f}"
                         + (f" error={row['error']}" if row["status"] != "ok" else ""))
+    except BaseException:
+        if tables.computed:
+            try:  # keep the tables in step with the point files when the folder still takes writes
+                tables.write(rows)
+            except EnvironmentFailure:
+                pass
+        raise
     finally:
         if bar is not None:
             bar.close()
-    return _write_results(out, rows, meta, computed)
+    return tables.write(rows)
+
+
+class _Tables:
+    """results.csv, results.parquet and provenance.json of a run.
+
+    The tables are rewritten after a point only when the time since the last rewrite is at
+    least ``SPACING`` times what that rewrite took, so they cost a bounded fraction of the
+    run (linear in the points) however many points there are.
+    """
+
+    SPACING = 10.0
+
+    def __init__(self, out: Path, meta: dict):
+        self.out, self.meta, self.computed = out, meta, 0
+        self._last, self._cost = time.perf_counter(), 0.0
+
+    def current(self, finished: int) -> bool:
+        """Whether the folder's tables and provenance already record ``finished`` points, complete."""
+        try:
+            old = json.loads((self.out / "provenance.json").read_text())
+        except (OSError, ValueError):
+            return False
+        return (isinstance(old, dict) and old.get("complete") is True and old.get("finished_points") == finished
+                and finished == self.meta["points"] and (self.out / "results.csv").is_file()
+                and (self.out / "results.parquet").is_file())
+
+    def frame(self, rows: dict) -> pd.DataFrame:
+        return pd.DataFrame([rows[k] for k in sorted(rows)])
+
+    def maybe_write(self, rows: dict) -> None:
+        now = time.perf_counter()
+        if now - self._last >= self.SPACING * self._cost:
+            self.write(rows)
+        else:
+            self.write_provenance(len(rows))
+
+    def write(self, rows: dict) -> pd.DataFrame:
+        start = time.perf_counter()
+        frame = self.frame(rows)
+        write_atomic(self.out / "results.csv", frame.to_csv(index=False))
+        write_atomic(self.out / "results.parquet", _parquet_bytes(frame))
+        self.write_provenance(len(rows))
+        self._last = time.perf_counter()
+        self._cost = self._last - start
+        return frame
+
+    def write_provenance(self, finished: int) -> None:
+        write_atomic(self.out / "provenance.json",
+                     json.dumps({**self.meta, "finished_points": finished, "computed": self.computed,
+                                 "complete": finished == self.meta["points"]}, indent=2))
 
 
 def _require_parquet() -> None:
@@ -139,20 +242,6 @@ def _require_parquet() -> None:
         import pyarrow  # noqa: F401
     except ImportError:
         raise ConfigError("writing results.parquet needs pyarrow; install it with pip install pyarrow") from None
-
-
-def _write_results(out: Path, rows: dict, meta: dict, computed: int) -> pd.DataFrame:
-    frame = pd.DataFrame([rows[k] for k in sorted(rows)])
-    write_atomic(out / "results.csv", frame.to_csv(index=False))
-    write_atomic(out / "results.parquet", _parquet_bytes(frame))
-    _write_provenance(out, meta, len(rows), computed)
-    return frame
-
-
-def _write_provenance(out: Path, meta: dict, finished: int, computed: int) -> None:
-    write_atomic(out / "provenance.json",
-                 json.dumps({**meta, "finished_points": finished, "computed": computed,
-                             "complete": finished == meta["points"]}, indent=2))
 
 
 def _parquet_bytes(frame: pd.DataFrame) -> bytes:
@@ -173,8 +262,8 @@ def read_results(out: str | Path) -> tuple[pd.DataFrame, dict]:
     :class:`ConfigError` when ``out`` holds no finished point.
     """
     out = Path(out)
-    meta_file = out / "provenance.json"
-    meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
+    meta = _read_json(out / "provenance.json")
+    meta = meta if isinstance(meta, dict) else {}
     frame = None
     if (out / "results.parquet").is_file():
         frame = pd.read_parquet(out / "results.parquet")
@@ -182,11 +271,19 @@ def read_results(out: str | Path) -> tuple[pd.DataFrame, dict]:
         frame = pd.read_csv(out / "results.csv", dtype={"h_partitions": str, "v_partitions": str})
     files = sorted((out / "points").glob("*.json")) if (out / "points").is_dir() else []
     if len(files) > (0 if frame is None else len(frame)):
-        rows = sorted((json.loads(file.read_text()) for file in files), key=lambda row: row["point"])
-        frame = pd.DataFrame(rows)
+        rows = [row for row in map(_read_json, files) if isinstance(row, dict) and isinstance(row.get("point"), int)]
+        if len(rows) > (0 if frame is None else len(frame)):  # damaged point files are left out
+            frame = pd.DataFrame(sorted(rows, key=lambda row: row["point"]))
     if frame is None:
         raise ConfigError(f"{out} holds no sweep results (no results.parquet, results.csv or points/); "
                           "run circuitsim sweep SPEC --out DIR first")
     if meta.get("points"):
         meta = {**meta, "finished_points": len(frame), "complete": len(frame) == meta["points"]}
     return frame, meta
+
+
+def _read_json(file: Path):
+    try:
+        return json.loads(file.read_text())
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None

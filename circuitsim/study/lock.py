@@ -1,0 +1,95 @@
+"""One writer per results folder: an advisory lock held for the whole run.
+
+The lock is ``DIR/.circuitsim.lock``, locked with ``fcntl.flock``. The kernel releases it
+when the holding process ends in any way (``kill -9`` included), so a lock left by a
+killed run is recovered by the next run without any clean-up; the file itself records
+who holds it (process id, host, start time) so that a refused run can name the holder.
+
+Public API
+----------
+LOCK_NAME, FolderLock
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import socket
+import time
+from pathlib import Path
+
+from ..errors import EnvironmentFailure
+
+LOCK_NAME = ".circuitsim.lock"
+"""Name of the lock file in a results folder."""
+
+
+class FolderLock:
+    """Exclusive lock of a results folder, as a context manager.
+
+    Parameters
+    ----------
+    folder : str or Path
+        The results folder (created when missing).
+
+    Raises
+    ------
+    EnvironmentFailure
+        Another process holds the folder (the message names it), or the folder cannot
+        be created or written.
+    """
+
+    def __init__(self, folder: str | Path):
+        self.folder = Path(folder)
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        """Take the lock, or raise at once when another run holds it."""
+        path = self.folder / LOCK_NAME
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise EnvironmentFailure(f"cannot write the results folder {self.folder}: "
+                                     f"{exc.strerror or exc}; choose a writable --out") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _read_holder(fd)
+            os.close(fd)
+            raise EnvironmentFailure(f"{self.folder} is being written by another circuitsim run ({holder}); "
+                                     "wait for it to finish or choose another --out") from None
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                      "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}).encode(), 0)
+        except OSError as exc:
+            os.close(fd)
+            raise EnvironmentFailure(f"cannot write the results folder {self.folder}: "
+                                     f"{exc.strerror or exc}; free space or choose another --out") from None
+        self._fd = fd
+
+    def release(self) -> None:
+        """Release the lock (the file stays: removing it would race with a waiting run)."""
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> "FolderLock":
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def _read_holder(fd: int) -> str:
+    try:
+        info = json.loads(os.pread(fd, 4096, 0).decode() or "{}")
+    except (OSError, ValueError):
+        info = {}
+    if not info:
+        return "holder unknown"
+    return f"pid {info.get('pid')} on {info.get('host')}, started {info.get('started')}"
