@@ -18,6 +18,7 @@ main
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -28,6 +29,7 @@ from ._version import __version__
 from .errors import (
     CircuitsimError,
     ConfigError,
+    EnvironmentFailure,
     SimulationError,
     SimulatorNotFoundError,
 )
@@ -87,11 +89,10 @@ def _characterize(args) -> int:
     tia = TIA(gain=args.tia_gain, r_feedback=args.tia_r_feedback) if args.tia else None
     tile = Tile(g, r_row=args.r_row, r_col=args.r_col, c_row=args.c_row, c_col=args.c_col,
                 r_driver=args.r_driver, tia=tia)
-    out = Path(args.out)
-    if not out.parent.exists():
-        raise ConfigError(f"output folder {out.parent} does not exist; create it first")
+    out = _writable_file(args.out)
+    limit = None if args.memory_limit is None else args.memory_limit * 2**30
     if args.readout == "current":
-        result = characterize(tile, engine=args.engine, backend=args.backend)
+        result = characterize(tile, engine=args.engine, backend=args.backend, memory_limit=limit)
     else:
         from .tile.charge import charge_characterize_from_args
 
@@ -107,13 +108,32 @@ def _characterize(args) -> int:
     return 0
 
 
+def _writable_file(path: str) -> Path:
+    """``path`` when a file can be written there, checked before any work is done."""
+    if not path.strip():
+        raise ConfigError("--out is empty; give the output file, e.g. --out T.npz")
+    out = Path(path)
+    if out.is_dir():
+        raise ConfigError(f"--out {path} is a folder; give a file name, e.g. {out / 'T.npz'}")
+    if not out.parent.is_dir():
+        raise ConfigError(f"output folder {out.parent} does not exist (or is a file); create it first")
+    probe = out.parent / f".circuitsim-probe-{os.getpid()}"
+    try:
+        probe.open("xb").close()
+        probe.unlink()
+    except OSError as exc:
+        raise EnvironmentFailure(f"cannot write in {out.parent}: {exc.strerror or exc}; choose a writable --out") from None
+    return out
+
+
 def _sweep(args) -> int:
-    from .study.spec import load_spec
+    from .study.spec import MAX_POINTS, load_spec
     from .study.sweep import run_sweep
 
-    spec = load_spec(args.spec)
+    spec = load_spec(args.spec, max_points=None if args.yes else MAX_POINTS)
     frame = run_sweep(spec, args.out, cache_dir=args.cache, force=args.force,
-                      log=lambda line: print(line, flush=True), workers=args.workers, scheduler=args.scheduler)
+                      log=lambda line: print(line, flush=True), workers=args.workers, scheduler=args.scheduler,
+                      retry_failed=args.retry_failed, yes=args.yes)
     _print_summary(frame)
     print(f"results: {Path(args.out) / 'results.csv'}")
     return 0 if (frame["status"] == "ok").all() else 1
@@ -223,6 +243,9 @@ def _parser() -> argparse.ArgumentParser:
                     help="integration capacitor (charge) or sampling capacitor (charge-passive)")
     ch.add_argument("--encoding", choices=["amplitude", "pulse"], default="amplitude",
                     help="charge-mode input encoding")
+    ch.add_argument("--memory-limit", type=float, default=None, metavar="GIB",
+                    help="memory the extraction may use (default: what the machine has available); "
+                         "larger tiles are refused before they start")
     ch.add_argument("--out", required=True, metavar="T.npz", help="output file")
 
     sw = sub.add_parser("sweep", help="run a sweep spec (TOML) and write DIR/results.csv")
@@ -259,7 +282,11 @@ def _sweep_options(parser, required: bool) -> None:
                         metavar="DIR", help="results folder")
     parser.add_argument("--cache", default=None, metavar="DIR",
                         help="cache of networks and tiles (default: $CIRCUITSIM_CACHE or ~/.cache/circuitsim)")
-    parser.add_argument("--force", action="store_true", help="replace results of a different spec in DIR")
+    parser.add_argument("--force", action="store_true",
+                        help="replace results of a different spec in DIR (only files circuitsim wrote)")
+    parser.add_argument("--retry-failed", action="store_true",
+                        help="compute again the points stored as failed (status=error)")
+    parser.add_argument("--yes", action="store_true", help="run a grid of more than 10,000 points")
     parser.add_argument("--workers", type=int, default=1, metavar="N",
                         help="local worker processes computing points (default 1: this process)")
     parser.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
@@ -287,12 +314,24 @@ def main(argv=None) -> int:
     """Run the command line; returns the exit status."""
     args = _parser().parse_args(argv)
     try:
-        return _COMMANDS[args.command](args)
+        status = _COMMANDS[args.command](args)
+        sys.stdout.flush()  # here, so that a closed pipe is caught below
+        return status
     except SimulationError as exc:
         _report_simulation_error(exc)
         return 2
     except CircuitsimError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # e.g. circuitsim results DIR | head: the reader has gone
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except OSError as exc:  # the environment: a folder not writable, disk full
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"error: {exc.strerror or exc}{where}; choose a writable folder or free disk space", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print("error: out of memory; use smaller tiles or fewer --workers", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -18,6 +18,8 @@ from ..devices import Device, Wires
 from ..errors import ConfigError
 from ..periphery.adc import ADCConfig
 from ..periphery.energy import ISAAC_32NM, ADCEnergyTable
+from ..spice import BACKENDS
+from ..tile.checks import V_MAX
 from ..tile.extract import ENGINES
 
 
@@ -62,8 +64,10 @@ class CircuitConfig:
             raise ConfigError(f"circuit.t_read must be > 0 seconds, got {self.t_read!r}")
         if self.engine not in ENGINES:
             raise ConfigError(f"circuit.engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
-        if not (0 < self.v_read < float("inf")):
-            raise ConfigError(f"circuit.v_read must be > 0 volts, got {self.v_read!r}")
+        if not (0 < self.v_read <= V_MAX):
+            raise ConfigError(f"circuit.v_read must be > 0 and <= {V_MAX:g} volts, got {self.v_read!r}")
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"circuit.backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
 
 
 READOUTS = ("current", "charge", "charge-passive")

@@ -28,6 +28,7 @@ Block, MappedNetwork, map_network
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 from dataclasses import dataclass
 
@@ -206,6 +207,7 @@ def map_network(net: MLP, partitions, circuit: CircuitConfig, cache: TileCache |
     if circuit.readout != "current":  # T in V/V: V_out = Q / c_int = I t_int / c_int
         scale *= circuit.c_int / circuit.t_int
     weights, biases, layers = [], [], []
+    bar = _tile_progress(sum(p.h * p.v for p in partitions))
     for w, b, part in zip(net.weights, net.biases, partitions):
         layer = map_layer(w, b if net.config.bias else None, device, part)
         effective = np.zeros((layer.conductances.shape[0], w.shape[1]))
@@ -214,12 +216,14 @@ def map_network(net: MLP, partitions, circuit: CircuitConfig, cache: TileCache |
             for c, outs in enumerate(layer.out_slices):
                 tile = Tile(layer.tile_conductances(a, c), **dataclasses.asdict(wires))
                 result = cache.transfer(tile, circuit)
+                bar.update()
                 T = result.T
                 effective[rows, outs] = (T[0::2] - T[1::2]).T * scale
                 blocks.append(Block(rows, outs, effective[rows, outs], _energy_matrix(result, circuit)))
         layers.append(tuple(blocks))
         weights.append(effective[: w.shape[0]])
         biases.append(effective[w.shape[0]] if net.config.bias else np.zeros(w.shape[1]))
+    bar.close()
     config = net.config
     if circuit.gains is not None:
         if len(circuit.gains) != len(net.weights):
@@ -232,3 +236,11 @@ def map_network(net: MLP, partitions, circuit: CircuitConfig, cache: TileCache |
             raise ConfigError("an ADC needs calibration images (x_calibration) to set its range")
         layers = _calibrated_adcs(layers, effective_net, circuit.adc, x_calibration)
     return MappedNetwork(effective_net, layers, partitions, circuit, time.perf_counter() - start)
+
+
+def _tile_progress(total: int):
+    """A progress bar of tile characterization on a terminal (nothing in logs)."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="tiles", unit="tile", leave=False, file=sys.stderr,
+                disable=not sys.stderr.isatty() or total < 2)

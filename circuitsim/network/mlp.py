@@ -29,11 +29,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import os
 import re
+import sys
 import tempfile
 import zipfile
+import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..configs import check_fields
-from ..errors import ConfigError
+from ..errors import ConfigError, EnvironmentFailure
 
 if TYPE_CHECKING:
     from .datasets import Dataset
@@ -195,10 +198,13 @@ class MLP:
         """Return the fraction of inputs whose predicted class equals the label ``y``."""
         return float(np.mean(self.predict(x) == np.asarray(y)))
 
-    def save(self, path: str | Path) -> None:
-        """Write weights, biases and the JSON configuration to an ``.npz`` file."""
+    def save(self, path: str | Path, cache_key: str = "") -> None:
+        """Write weights, biases and the JSON configuration to an ``.npz`` file (with the
+        :func:`load_or_train` key it was cached under, when given)."""
         arrays = {f"W{k}": w for k, w in enumerate(self.weights)}
         arrays |= {f"b{k}": b for k, b in enumerate(self.biases)}
+        if cache_key:
+            arrays["cache_key"] = np.array(cache_key)
         np.savez(path, config=np.array(json.dumps(self.config.to_dict())), **arrays)
 
     @classmethod
@@ -322,7 +328,15 @@ def load_or_train(dataset: Dataset, config: MLPConfig, cache_dir: str | Path) ->
     """Return the network :func:`train_mlp` would train, from ``cache_dir`` when cached.
 
     The cache key hashes the dataset name, the training arrays (shapes and contents),
-    the configuration and the training-code version; a new network is saved atomically.
+    the configuration and the training-code version; a new network is saved atomically,
+    with its key. A cached file is used only when it is readable, holds this key and this
+    configuration, and has weights of the configured shapes; otherwise one warning line
+    is logged and the network is trained again.
+
+    Raises
+    ------
+    EnvironmentFailure
+        The cache folder cannot be written.
     """
     h = hashlib.sha256(f"v{_TRAINING_VERSION}|{dataset.name}|{dataset.n_classes}|".encode())
     h.update(json.dumps(config.to_dict(), sort_keys=True).encode())
@@ -332,21 +346,36 @@ def load_or_train(dataset: Dataset, config: MLPConfig, cache_dir: str | Path) ->
     cache = Path(cache_dir)
     target = cache / f"mlp-{re.sub(r'[^A-Za-z0-9_.-]', '_', dataset.name)}-{h.hexdigest()[:20]}.npz"
     if target.is_file():
-        try:
-            return MLP.load(target)
-        except ConfigError:
-            pass  # a damaged cache entry: train again and overwrite it
-    net = train_mlp(dataset, config)
+        cached = _load_cached(target, h.hexdigest(), config)
+        if cached is not None:
+            return cached
+    net = train_mlp(dataset, config, progress=sys.stderr.isatty())  # a bar on a terminal, quiet in logs
     try:
         cache.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=cache, suffix=".npz")
         os.close(fd)
         try:
-            net.save(tmp)
+            net.save(tmp, cache_key=h.hexdigest())
             os.replace(tmp, target)
         finally:
             Path(tmp).unlink(missing_ok=True)
     except OSError as exc:
-        raise ConfigError(f"cannot write the MLP cache in {cache}: {exc}; "
-                          "pass a writable cache_dir") from None
+        raise EnvironmentFailure(f"cannot write the network cache in {cache}: {exc.strerror or exc}; "
+                                 "pass a writable --cache") from None
     return net
+
+
+def _load_cached(target: Path, key: str, config: MLPConfig) -> MLP | None:
+    try:
+        net = MLP.load(target)
+        with np.load(target, allow_pickle=False) as f:
+            stored = str(f["cache_key"]) if "cache_key" in f.files else ""
+        problem = ("it holds another network's key" if stored != key
+                   else "another configuration" if net.config.to_dict() != config.to_dict() else None)
+    except (ConfigError, OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile, zlib.error) as exc:
+        problem = f"unreadable: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+    if problem is None:
+        return net
+    logging.getLogger("circuitsim").warning(
+        f"warning: network cache entry {target} is damaged ({problem}); training it again")
+    return None

@@ -2,7 +2,10 @@
 
 A tile is identified by its content hash (conductances, wires, readout options) and
 the way it was characterized (engine, or charge-mode window and capacitor); each entry
-is one ``Characterization`` file, ``<key>.npz``.
+is one ``Characterization`` file, ``<key>.npz``. An entry is verified when it is read:
+it must be a readable ``.npz`` whose metadata names this tile's content hash and this
+characterization, with ``T`` (and ``Y``) of this tile's shape and finite; a bad entry is
+reported on one warning line and extracted again (never used).
 
 Public API
 ----------
@@ -11,11 +14,19 @@ TileCache
 
 from __future__ import annotations
 
+import logging
+import math
+import zipfile
+import zlib
 from pathlib import Path
+
+import numpy as np
 
 from ..tile.crossbar import Tile
 from ..tile.extract import Characterization, characterize
 from .circuit_config import CircuitConfig
+
+_log = logging.getLogger("circuitsim")
 
 
 class TileCache:
@@ -44,8 +55,8 @@ class TileCache:
             self.hits += 1
             return self._memory[key]
         path = self.folder / f"{key}.npz" if self.folder else None
-        if path is not None and path.is_file():
-            result = Characterization.load(path)
+        result = _load_verified(path, tile, circuit) if path is not None and path.is_file() else None
+        if result is not None:
             self.hits += 1
         else:
             result = _characterize(tile, circuit)
@@ -55,6 +66,38 @@ class TileCache:
                 result.save(path)
         self._memory[key] = result
         return result
+
+
+def _load_verified(path: Path, tile: Tile, circuit: CircuitConfig) -> Characterization | None:
+    """The entry at ``path`` when it is what it claims to be for ``tile``, else None (one warning)."""
+    try:
+        result = Characterization.load(path)
+        problem = _mismatch(result, tile, circuit)
+    except (OSError, EOFError, ValueError, KeyError, TypeError, zipfile.BadZipFile, zlib.error) as exc:
+        problem = f"unreadable: {type(exc).__name__}"
+    if problem is None:
+        return result
+    _log.warning(f"warning: tile cache entry {path} is damaged ({problem}); extracting the tile again")
+    return None
+
+
+def _mismatch(result: Characterization, tile: Tile, circuit: CircuitConfig) -> str | None:
+    meta = result.metadata
+    if not isinstance(meta, dict) or meta.get("content_hash") != tile.content_hash():
+        return "its content hash is not this tile's"
+    if circuit.readout == "current" and meta.get("engine") != circuit.engine:
+        return f"extracted by {meta.get('engine')!r}, not {circuit.engine!r}"
+    if circuit.readout != "current" and not (
+            meta.get("readout") == f"charge-{'integrator' if circuit.readout == 'charge' else 'passive'}"
+            and math.isclose(meta.get("t_int", -1), circuit.t_int, rel_tol=1e-6)
+            and math.isclose(meta.get("c_int", -1), circuit.c_int, rel_tol=1e-6)):
+        return "another charge readout"
+    if np.shape(result.T) != (tile.cols, tile.rows) or not np.all(np.isfinite(result.T)):
+        return f"T has shape {np.shape(result.T)} or non-finite values, expected {(tile.cols, tile.rows)}"
+    y = result.input_admittance
+    if y is not None and (np.shape(y) != (tile.rows, tile.rows) or not np.all(np.isfinite(y))):
+        return "Y has the wrong shape or non-finite values"
+    return None
 
 
 def _characterize(tile: Tile, circuit: CircuitConfig) -> Characterization:

@@ -42,9 +42,11 @@ class SharedBackend(SpiceBackend):
             raise SimulatorNotFoundError(f"PySpice is not installed ({exc}); pip install PySpice") from None
         try:
             self.ngspice = NgSpiceShared.new_instance()
-        except (OSError, NameError) as exc:
+        except (OSError, NameError, AttributeError) as exc:  # AttributeError: not libngspice
+            library = os.environ.get("NGSPICE_LIBRARY_PATH", self.info.library)
             raise SimulatorNotFoundError(
-                f"cannot load libngspice from {self.info.library}: {exc}"
+                f"cannot load libngspice from {library}: {str(exc).splitlines()[0]}; "
+                "point NGSPICE_LIBRARY_PATH at libngspice.so.0 or unset it"
             ) from None
         self._output: list[str] = []
 

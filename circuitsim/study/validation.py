@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -211,7 +212,10 @@ def run_validation(spec, out, n_images: int = 200, cache_dir=None,
     meta = {"spec_title": spec.title, "images": n_images, "neuron_model": model,
             "full_circuit": dataclasses.asdict(config), **provenance()}
     rows = []
-    for point in chosen:
+    from tqdm import tqdm
+
+    for point in tqdm(chosen, desc="validate", unit="point", leave=False, file=sys.stderr,
+                      disable=not sys.stderr.isatty()):  # a bar on a terminal, quiet in logs
         rows.append(validate_point(point, context, n_images, config, model, out / "decks"))
         frame = pd.DataFrame(rows)
         write_atomic(out / "validation.csv", frame.to_csv(index=False))

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import ConfigError
+from .checks import C_MAX, G_MAX, R_MAX, R_MIN, check_array, check_range
 from .circuit import GROUND, Circuit, CircuitBuilder
 
 
@@ -60,6 +61,8 @@ class TIA:
         for name in ("gain", "r_feedback"):
             if _check_nonnegative(f"TIA {name}", getattr(self, name)) == 0:
                 raise ConfigError(f"TIA {name} must be > 0")
+        check_range("TIA r_feedback", float(self.r_feedback), R_MAX, R_MIN, "ohm", zero_ok=False)
+        check_range("TIA gain", float(self.gain), 1e12, 1e-3, "V/V", zero_ok=False)
 
 
 @dataclass(frozen=True, eq=False)
@@ -87,11 +90,7 @@ class Tile:
     _hash: str = field(default="", init=False, repr=False, compare=False)
 
     def __post_init__(self):
-        g = self.conductances
-        try:
-            g = np.array(g, dtype=float)
-        except (TypeError, ValueError):
-            raise ConfigError("conductances must be a numeric rows x cols array") from None
+        g = check_array("conductances", self.conductances)
         if g.ndim != 2:
             raise ConfigError(
                 f"conductances must be a 2-D array (rows x cols), got shape {g.shape}"
@@ -104,10 +103,18 @@ class Tile:
         if np.any(g < 0):
             i, j = np.argwhere(g < 0)[0]
             raise ConfigError(f"conductance G[{i}, {j}] = {g[i, j]:g} S is negative; all must be >= 0")
+        if np.any(g > G_MAX):
+            i, j = np.argwhere(g > G_MAX)[0]
+            check_range(f"conductance G[{i}, {j}]", g[i, j], G_MAX, unit="S")
         g.setflags(write=False)
         object.__setattr__(self, "conductances", g)
         for name in ("r_row", "r_col", "c_row", "c_col", "r_driver"):
-            object.__setattr__(self, name, _check_nonnegative(name, getattr(self, name)))
+            value = _check_nonnegative(name, getattr(self, name))
+            if name.startswith("c_"):
+                check_range(name, value, C_MAX, unit="F")
+            else:
+                check_range(name, value, R_MAX, R_MIN, "ohm")
+            object.__setattr__(self, name, value)
         if self.tia is not None and not isinstance(self.tia, TIA):
             raise ConfigError("tia must be a circuitsim.TIA or None")
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from . import native
+from .checks import check_memory, memory_estimate
 from .crossbar import Tile, build_circuit, input_source_names, sense_source_names
 from .netlist import write_netlist
 from .operating_point import OperatingPoint
@@ -153,7 +154,8 @@ def _ngspice_transfer(tile: Tile, backend_name: str) -> tuple[np.ndarray, np.nda
     }
 
 
-def characterize(tile: Tile, engine: str = "native", backend: str = "shared") -> Characterization:
+def characterize(tile: Tile, engine: str = "native", backend: str = "shared",
+                 memory_limit: float | None = None) -> Characterization:
     """Extract the transfer matrix ``T`` of a tile.
 
     Parameters
@@ -165,13 +167,23 @@ def characterize(tile: Tile, engine: str = "native", backend: str = "shared") ->
         ``"ngspice"``: one ngspice operating point per input.
     backend : {"shared", "subprocess"}
         ngspice backend (ignored by the native engine).
+    memory_limit : float, optional
+        Bytes the extraction may use (default: the memory available); a tile whose
+        estimate (:func:`~circuitsim.tile.checks.memory_estimate`) exceeds it is refused
+        before anything is built.
 
     Returns
     -------
     Characterization
         ``T`` (cols × rows, siemens), the input admittance ``Y`` and the metadata.
+
+    Raises
+    ------
+    EnvironmentFailure
+        The tile needs more memory than ``memory_limit``.
     """
     _check_engine(engine)
+    check_memory(memory_estimate(tile.rows, tile.cols, tile.r_row, tile.r_col, tile.tia is not None), memory_limit)
     start = time.perf_counter()
     if engine == "native":
         inputs = input_source_names(tile.rows)

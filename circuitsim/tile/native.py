@@ -26,6 +26,7 @@ import scipy.sparse.linalg as spla
 from scipy.linalg import cho_factor, cho_solve
 
 from ..errors import ConvergenceError, SimulationError
+from . import checks
 from .circuit import Circuit
 from .operating_point import OperatingPoint
 
@@ -204,7 +205,9 @@ def operating_point(circuit: Circuit) -> OperatingPoint:
     x = np.zeros(len(system.rhs))
     v_fixed = system.rhs[system.fixed_branches]
     x[system.fixed_nodes] = v_fixed
-    x[system.free] = red.solve(system.rhs[system.free] - red.a_fk @ v_fixed)
+    b_free = system.rhs[system.free] - red.a_fk @ v_fixed
+    x[system.free] = red.solve(b_free)
+    checks.check_residual(red.a_ff, x[system.free], b_free)
     x[system.fixed_branches] = -(red.a_kf @ x[system.free] + red.a_kk @ v_fixed)
     n_v = system.n_voltages
     return OperatingPoint(circuit.node_names[1:], x[:n_v], system.source_names, x[n_v:])
@@ -262,6 +265,7 @@ def transfer_matrix(circuit: Circuit, inputs, outputs) -> np.ndarray:
     elif through is None:
         adjoint = red.solve(c_out.T.toarray(), adjoint=True)
         through = (rhs_in.T @ adjoint).T
+    checks.check_transfer(red.a_ff, red.solve, rhs_in, c_out, through)
     return np.asarray(through + e_out @ v_in_fixed)
 
 

@@ -1,0 +1,162 @@
+"""Guards of the tile engines: physical ranges, array kinds, solve accuracy, memory.
+
+Values outside the ranges below are not circuits a crossbar study means (and with
+double precision they make the MNA matrix too ill-conditioned to solve): they are
+refused with the range named rather than solved into a wrong ``T``.
+
+Public API
+----------
+G_MAX, R_MIN, R_MAX, C_MAX, V_MAX, SPREAD_MAX, RESIDUAL_TOLERANCE, BYTES_PER_FILL,
+check_array, check_range, check_residual, memory_estimate, check_memory, available_memory
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from ..errors import ConfigError, ConvergenceError, EnvironmentFailure
+
+G_MAX = 1e3
+"""Largest cell conductance, siemens (a 1 mΩ cell; memory cells are below 1 S)."""
+R_MIN = 1e-6
+"""Smallest non-zero wire, driver or feedback resistance, ohm (0 means no resistor)."""
+R_MAX = 1e12
+"""Largest wire, driver or feedback resistance, ohm (1 TΩ)."""
+C_MAX = 1.0
+"""Largest wire capacitance, farad."""
+V_MAX = 1e3
+"""Largest read voltage, volt."""
+SPREAD_MAX = 1e14
+"""Largest ratio of the largest to the smallest non-zero entry of an MNA matrix: beyond it
+double precision (1e-16) leaves fewer than two significant digits in the smallest currents."""
+RESIDUAL_TOLERANCE = 1e-9
+"""Largest relative residual ``|A x - b| / (|A| |x| + |b|)`` (infinity norms) accepted from the
+native engine; a solve that misses it is refused (double precision gives about 1e-16)."""
+BYTES_PER_FILL = 12.0
+"""Bytes of a sparse LU entry (8-byte value and 4-byte index)."""
+
+
+def check_array(name: str, values) -> np.ndarray:
+    """``values`` as a float array; complex, boolean and non-numeric arrays are refused."""
+    raw = np.asarray(values)
+    if raw.dtype.kind == "c" or (raw.dtype.kind == "O" and any(isinstance(v, complex) for v in raw.flat)):
+        raise ConfigError(f"{name} must be real numbers, got a complex array; pass the real part in siemens")
+    if raw.dtype.kind == "b":
+        raise ConfigError(f"{name} must be numbers in siemens, got a boolean array; "
+                          "map it to conductances first (e.g. G = g_on * mask)")
+    try:
+        return np.array(raw, dtype=float)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be a numeric array") from None
+
+
+def check_range(name: str, value: float, high: float, low: float = 0.0, unit: str = "",
+                zero_ok: bool = True) -> float:
+    """``value`` when ``low <= value <= high`` (or 0 when ``zero_ok``), else ConfigError naming
+    the range."""
+    if (zero_ok and value == 0) or low <= value <= high:
+        return value
+    span = f"{low:g} {unit} to {high:g} {unit}".replace("  ", " ")
+    raise ConfigError(f"{name} = {value:g} {unit} is outside the physical range {span}"
+                      + (" (or 0)" if zero_ok and low > 0 else "")
+                      + "; the engines cannot solve it accurately")
+
+
+def check_residual(matrix, x: np.ndarray, rhs: np.ndarray, what: str = "native engine") -> float:
+    """Relative residual of ``matrix @ x = rhs`` (columns of ``x`` and ``rhs`` are systems);
+    raises :class:`ConvergenceError` above :data:`RESIDUAL_TOLERANCE`, or when the matrix
+    entries spread over more than :data:`SPREAD_MAX` (a small residual means nothing then)."""
+    _check_spread(matrix, what)
+    x = np.asarray(x).reshape(len(rhs), -1) if np.ndim(x) == 1 else np.asarray(x)
+    rhs = np.asarray(rhs).reshape(x.shape)
+    norm_a = float(abs(matrix).sum(axis=1).max()) if matrix.shape[0] else 0.0
+    residual = np.abs(matrix @ x - rhs).max(axis=0) if x.size else np.zeros(0)
+    scale = norm_a * np.abs(x).max(axis=0) + np.abs(rhs).max(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        relative = np.where(scale > 0, residual / np.where(scale > 0, scale, 1), 0.0)
+    worst = float(np.nanmax(relative)) if relative.size else 0.0
+    if not np.isfinite(worst) or worst > RESIDUAL_TOLERANCE or not np.all(np.isfinite(x)):
+        raise ConvergenceError(f"{what}: the solve is inaccurate (relative residual {worst:.2g} > "
+                               f"{RESIDUAL_TOLERANCE:g}): conductances and wire resistances differ by too "
+                               "many orders of magnitude; bring them into range or use --engine ngspice")
+    return worst
+
+
+def _check_spread(matrix, what: str) -> None:
+    values = np.abs(getattr(matrix, "data", np.asarray(matrix).ravel()))
+    values = values[values > 0]
+    if values.size and values.max() > SPREAD_MAX * values.min():
+        raise ConvergenceError(f"{what}: circuit values span {values.max() / values.min():.1g} "
+                               f"(more than {SPREAD_MAX:g}), beyond what double precision solves; "
+                               "bring conductances and wire resistances closer in range")
+
+
+def memory_estimate(rows: int, cols: int, r_row: float, r_col: float, tia: bool = False) -> dict:
+    """Nodes, matrix non-zeros and estimated LU fill (bytes) of characterizing a tile.
+
+    The canonical tile has a word-line node per cell when ``r_row > 0`` and a bit-line node
+    per cell when ``r_col > 0``; SuperLU's fill of that grid is about ``nnz · log2(nodes)``
+    entries (within 1.4x of ``L.nnz + U.nnz`` measured on 64², 128², 256² and 400×120 tiles),
+    plus the dense port block (``ports²``). ``bytes`` counts two factorizations (the native
+    engine's transfer solve and its accuracy probe) and the dense ``T``, ``Y`` and port arrays.
+    """
+    cells = rows * cols
+    nodes = rows + (cells if r_row > 0 else rows) + (cells if r_col > 0 else cols) + (2 * cols if tia else 0)
+    nnz = nodes + 2 * (cells * (r_row > 0) + cells * (r_col > 0) + cells)
+    ports = rows + cols
+    fill = nnz * max(1.0, np.log2(max(nodes, 2))) + ports * ports
+    return {"nodes": int(nodes), "nonzeros": int(nnz), "fill": int(fill),
+            "bytes": int(2 * fill * BYTES_PER_FILL + 8 * (ports * ports + 2 * rows * cols))}
+
+
+def available_memory() -> int:
+    """Bytes of memory available to this process (MemAvailable, or the address-space limit)."""
+    limit = None
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+        limit = None if soft == resource.RLIM_INFINITY else soft
+    except (ImportError, ValueError, OSError):
+        pass
+    try:
+        with open("/proc/meminfo") as fh:
+            info = dict(line.split(":", 1) for line in fh)
+        avail = int(info["MemAvailable"].split()[0]) * 1024
+    except (OSError, KeyError, ValueError):
+        avail = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+    return min(avail, limit) if limit else avail
+
+
+def check_memory(estimate: dict, limit: float | None = None) -> None:
+    """Raise :class:`EnvironmentFailure` when ``estimate["bytes"]`` exceeds ``limit`` bytes
+    (default: :func:`available_memory`)."""
+    limit = available_memory() if limit is None else limit
+    if estimate["bytes"] > limit:
+        raise EnvironmentFailure(
+            f"characterizing this tile needs about {estimate['bytes'] / 2**30:.1f} GiB "
+            f"({estimate['nodes']} nodes, {estimate['nonzeros']} non-zeros, ~{estimate['fill']} LU entries), "
+            f"more than the {limit / 2**30:.1f} GiB available; use a smaller tile or raise the limit "
+            "(--memory-limit GIB)")
+
+
+def check_transfer(matrix, solve, rhs_in, c_out, through, what: str = "native engine") -> None:
+    """Check a transfer block ``through = c_out A^-1 rhs_in`` on one probe input (all inputs
+    at 1): the probe's solve must meet :data:`RESIDUAL_TOLERANCE` and give the same outputs."""
+    n_in = rhs_in.shape[1]
+    if n_in == 0 or matrix.shape[0] == 0:
+        return
+    probe = np.ones(n_in)
+    b = np.asarray(rhs_in @ probe).ravel()
+    x = np.asarray(solve(b[:, None])).reshape(-1, 1)
+    check_residual(matrix, x, b[:, None], what)
+    direct = np.asarray(c_out @ x).ravel()
+    got = np.asarray(through @ probe).ravel()
+    scale = float(max(np.abs(direct).max(), np.abs(got).max())) if direct.size else 0.0
+    error = float(np.abs(direct - got).max() / scale) if scale > 0 else 0.0
+    if not np.isfinite(error) or error > 1e-6:
+        raise ConvergenceError(f"{what}: the transfer matrix disagrees with a direct solve by {error:.2g} "
+                               "(relative); conductances and wire resistances differ by too many orders of "
+                               "magnitude; bring them into range or use --engine ngspice")
