@@ -47,12 +47,16 @@ class FolderLock:
     def acquire(self) -> None:
         """Take the lock, or raise at once when another run holds it."""
         path = self.folder / LOCK_NAME
+        writable = True
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
-            raise EnvironmentFailure(f"cannot write the results folder {self.folder}: "
-                                     f"{exc.strerror or exc}; choose a writable --out") from None
+            try:  # a read-only folder of a finished run can still be read under its lock
+                fd, writable = os.open(path, os.O_RDONLY), False
+            except OSError:
+                raise EnvironmentFailure(f"cannot write the results folder {self.folder}: "
+                                         f"{exc.strerror or exc}; choose a writable --out") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -60,15 +64,17 @@ class FolderLock:
             os.close(fd)
             raise EnvironmentFailure(f"{self.folder} is being written by another circuitsim run ({holder}); "
                                      "wait for it to finish or choose another --out") from None
+        self._fd = fd
+        if not writable:
+            return
         try:
             os.ftruncate(fd, 0)
             os.pwrite(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
                                       "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}).encode(), 0)
         except OSError as exc:
-            os.close(fd)
+            self.release()
             raise EnvironmentFailure(f"cannot write the results folder {self.folder}: "
                                      f"{exc.strerror or exc}; free space or choose another --out") from None
-        self._fd = fd
 
     def release(self) -> None:
         """Release the lock (the file stays: removing it would race with a waiting run)."""
