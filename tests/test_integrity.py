@@ -41,9 +41,9 @@ partitions = [{h = [1, 1], v = [1, 1]}, {h = [2, 1], v = [2, 1]}]
 #: four points whose tiles go through ngspice (``ngspice -b``)
 NGSPICE_SPEC = SPEC.replace("[sweep]", '[circuit]\nengine = "ngspice"\nbackend = "subprocess"\n[sweep]') + \
     '"wires.r_col" = [5.0, 6.0]\n'
-#: 12 points through ngspice: long enough to be caught running
+#: 6 points through ngspice: long enough to be caught running
 SLOW_SPEC = SPEC.replace("[sweep]", '[circuit]\nengine = "ngspice"\n[sweep]') + \
-    '"wires.r_row" = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]\n'
+    '"wires.r_row" = [1.0, 2.0, 3.0]\n'
 
 
 def sweep(spec: Path, out: Path, cache: Path, *extra, env=None, **kwargs):
@@ -173,19 +173,19 @@ def test_second_writer_is_refused_and_kill_9_lock_is_recovered(tmp_path, spec_fi
             line = one_error_line(sweep(args[0], out, cache, *args[1:]))
             assert "being written by another circuitsim run" in line and f"pid {first.pid}" in line
         assert (out / "spec.toml").read_text() == SLOW_SPEC
-        _wait_for(lambda: len(point_files(out)) >= 2, first, "two points")
+        _wait_for(lambda: len(point_files(out)) >= 1, first, "a point")
         os.kill(first.pid, signal.SIGKILL)
         first.wait(timeout=10)
     finally:
         if first.poll() is None:
             first.kill()
     done = len(point_files(out))
-    assert 0 < done < 12
+    assert 0 < done < 6
     again = sweep(spec, out, cache)  # the lock died with its holder
     assert again.returncode == 0, again.stderr
     frame = pd.read_parquet(out / "results.parquet")
-    assert len(frame) == 12 and (frame["status"] == "ok").all()
-    assert len(re.findall(r"^\[\d+/12\]", again.stdout, flags=re.M)) == 12 - done
+    assert len(frame) == 6 and (frame["status"] == "ok").all()
+    assert len(re.findall(r"^\[\d+/6\]", again.stdout, flags=re.M)) == 6 - done
 
 
 def test_force_removes_only_circuitsims_files(tmp_path, spec_file):
@@ -251,9 +251,9 @@ def test_complete_folder_is_not_rewritten(tmp_path, spec_file):
 def test_tables_are_not_rewritten_after_every_point(tmp_path):
     from circuitsim.study.sweep import _Tables
 
-    tables = _Tables(tmp_path, {"points": 2000})
+    tables = _Tables(tmp_path, {"points": 600})
     rows, rewrites, last = {}, 0, None
-    for k in range(2000):
+    for k in range(600):
         rows[k] = {"point": k, "h_partitions": "1-1", "accuracy": 0.5, "status": "ok"}
         tables.computed += 1
         tables.maybe_write(rows)
@@ -261,6 +261,6 @@ def test_tables_are_not_rewritten_after_every_point(tmp_path):
         rewrites += (stat.st_ino, stat.st_mtime_ns, stat.st_size) != last
         last = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
     tables.write(rows)
-    assert 1 <= rewrites < 200  # one rewrite per point would be 2000
-    assert len(pd.read_csv(tmp_path / "results.csv")) == 2000
-    assert json.loads((tmp_path / "provenance.json").read_text())["finished_points"] == 2000
+    assert 1 <= rewrites < 100  # one rewrite per point would be 600
+    assert len(pd.read_csv(tmp_path / "results.csv")) == 600
+    assert json.loads((tmp_path / "provenance.json").read_text())["finished_points"] == 600
