@@ -21,7 +21,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from circuitsim.study.lock import LOCK_NAME
 
 SPEC = """
 title = "integrity"
@@ -236,6 +235,8 @@ def test_damaged_point_files_are_recomputed(tmp_path, spec_file):
 def test_complete_folder_is_not_rewritten(tmp_path, spec_file):
     """What makes a read-only finished folder usable (root ignores permissions, so the
     test checks that a second run writes nothing but reads the lock)."""
+    from circuitsim.study.lock import LOCK_NAME
+
     spec, out, cache = spec_file(), tmp_path / "out", tmp_path / "cache"
     assert sweep(spec, out, cache).returncode == 0
     files = [p for p in out.rglob("*") if p.is_file() and p.name != LOCK_NAME]

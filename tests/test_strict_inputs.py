@@ -15,11 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from circuitsim.errors import ConfigError, ConvergenceError, EnvironmentFailure
+from circuitsim.errors import ConfigError, ConvergenceError
 from circuitsim.study.spec import parse_spec
 from circuitsim.study.sweep import run_sweep
 from circuitsim.tile import native
-from circuitsim.tile.checks import check_memory, memory_estimate
 from circuitsim.tile.circuit import CircuitBuilder
 from circuitsim.tile.crossbar import Tile
 from test_integrity import SPEC, one_error_line
@@ -120,6 +119,9 @@ def test_native_engine_refuses_what_it_cannot_solve_accurately():
 
 
 def test_characterize_refuses_a_tile_larger_than_memory(tmp_path):
+    from circuitsim.errors import EnvironmentFailure
+    from circuitsim.tile.checks import check_memory, memory_estimate
+
     estimate = memory_estimate(5000, 5000, 1.0, 1.0)
     assert estimate["nodes"] == 5000 + 2 * 5000 * 5000 and estimate["bytes"] > 4 * 2**30
     with pytest.raises(EnvironmentFailure, match="more than the 4.0 GiB available"):
