@@ -25,19 +25,16 @@ import numpy as np
 import scipy.sparse as sp
 
 from .crossbar import Tile
+from .ordering import HORIZONTAL, VERTICAL, grid_nested_dissection
 
-HORIZONTAL, VERTICAL = 0, 1
-"""Kinds of free node: on a horizontal wire (drivers, word lines) or a vertical one
-(bit lines, TIA inputs); a column of horizontal nodes or a row of vertical ones
-separates the grid (used by :mod:`circuitsim.tile.ordering`)."""
 
 
 @dataclass(frozen=True, eq=False)
 class GridSystem:
     """Reduced DC system of a tile: ``A_ff x_f = -A_fk v_k``.
 
-    Node numbers: ``0 .. n_free-1`` free nodes, then the fixed nodes (``rows``
-    inputs, then ``cols`` bit-line ends without a TIA), then ground (``-1``).
+    Node numbers: ``0 .. n_free-1`` free nodes in elimination order, then the
+    fixed nodes (``rows`` inputs, then ``cols`` bit-line ends without a TIA).
     """
 
     tile: Tile
@@ -56,11 +53,10 @@ class GridSystem:
     """Node after each driver, ``(rows,)`` (the input node without a driver)."""
     end: np.ndarray
     """Bit-line end node of each output, ``(cols,)``."""
-    kind: np.ndarray
-    """``HORIZONTAL`` or ``VERTICAL`` per free node."""
-    position: np.ndarray
-    """Grid position ``(row, col)`` per free node, shape ``(n_free, 2)`` (drivers at
-    column -1, TIA inputs at row ``rows``)."""
+    ports: np.ndarray | None
+    """Free nodes wired to a fixed node or carrying an output, numbered last
+    (``n_free - len(ports)`` …); None when they are too many (more than
+    ``rows + cols``) for a Schur complement onto them to pay, and not ordered last."""
     g_tia: float
     """TIA input conductance ``(1 + A) / R_f`` (0 without a TIA), siemens."""
 
@@ -68,14 +64,6 @@ class GridSystem:
     def n_free(self) -> int:
         """Number of free nodes."""
         return self.a_ff.shape[0]
-
-    @property
-    def ports(self) -> np.ndarray:
-        """Free nodes coupled to a fixed node or carrying an output (sorted)."""
-        coupled = np.flatnonzero(np.diff(self.a_fk.tocsr().indptr))
-        if self.g_tia:
-            coupled = np.union1d(coupled, self.end)
-        return coupled
 
     def output_rows(self) -> tuple[sp.csr_matrix, sp.csr_matrix]:
         """``(C_f, C_k)`` with output currents ``I = C_f x_f + C_k v_k``, amperes."""
@@ -90,20 +78,11 @@ class GridSystem:
         return -self.a_fk.T.tocsr()[out], -self.a_kk[out]
 
 
-def _laplacian(a, b, g, n: int) -> sp.csr_matrix:
-    """Conductance matrix of two-terminal elements between nodes ``a`` and ``b``
-    (``-1`` is ground), shape ``(n, n)``."""
-    a, b, g = (np.concatenate(x) for x in (a, b, g))
-    keep_a, keep_b = a >= 0, b >= 0
-    both = keep_a & keep_b
-    r = np.concatenate([a[keep_a], b[keep_b], a[both], b[both]])
-    c = np.concatenate([a[keep_a], b[keep_b], b[both], a[both]])
-    v = np.concatenate([g[keep_a], g[keep_b], -g[both], -g[both]])
-    return sp.csr_matrix((v, (r, c)), shape=(n, n))
-
-
 def assemble_tile(tile: Tile) -> GridSystem:
     """Assemble the reduced system of a tile (every option of :class:`Tile`).
+
+    Free nodes are numbered in their elimination order (nested dissection along
+    the grid, the ports last), so the matrices are ready to factorize.
 
     Parameters
     ----------
@@ -160,18 +139,41 @@ def assemble_tile(tile: Tile) -> GridSystem:
         wire(bl, np.concatenate([bl[1:], end[None, :]], 0), 1.0 / tile.r_col)
     on = tile.conductances > 0
     wire(wl[on], bl[on], tile.conductances[on])
-    g_tia = 0.0
-    if tile.tia is not None:
-        g_tia = (1.0 + tile.tia.gain) / tile.tia.r_feedback
-        wire(end, -1, g_tia)
-    full = _laplacian(a, b, g, n_all)
-    free_rows, fixed_rows = full[:n_free], full[n_free:]
+    a, b, g = (np.concatenate(x) for x in (a, b, g))
+    g_tia = 0.0 if tile.tia is None else (1.0 + tile.tia.gain) / tile.tia.r_feedback
+
+    # ports: free nodes wired to a fixed one, and the TIA inputs; the Schur complement
+    # onto them pays while they are the grid's edges (with zero-ohm word lines and
+    # no driver every bit-line node touches an input)
+    fa, fb = a >= n_free, b >= n_free
+    ports = np.unique(np.concatenate([a[~fa & fb], b[fa & ~fb], end if g_tia else []]).astype(np.int64))
+    schur = len(ports) <= rows + cols
     kind = np.concatenate(kinds) if kinds else np.zeros(0, np.int8)
     position = np.concatenate(positions) if positions else np.zeros((0, 2), np.int64)
+    order = grid_nested_dissection(kind, position, ports if schur else ())
+    step = np.arange(n_all)
+    step[order] = np.arange(n_free)
+    a, b, wl, bl, drv, end, ports = (step[x] for x in (a, b, wl, bl, drv, end, ports))
+
+    diag = np.bincount(a, g, n_all) + np.bincount(b, g, n_all)
+    if g_tia:
+        diag[end] += g_tia
+    both_free, both_fixed = ~fa & ~fb, fa & fb
+    idx = np.arange(n_free)
+    a_ff = sp.csc_matrix(
+        (np.concatenate([-g[both_free], -g[both_free], diag[:n_free]]),
+         (np.concatenate([a[both_free], b[both_free], idx]),
+          np.concatenate([b[both_free], a[both_free], idx]))), shape=(n_free, n_free))
+    mixed = ~both_free & ~both_fixed
+    f_end, k_end = np.where(fa[mixed], b[mixed], a[mixed]), np.where(fa[mixed], a[mixed], b[mixed])
+    a_fk = sp.csc_matrix((-g[mixed], (f_end, k_end - n_free)), shape=(n_free, n_all - n_free))
+    kk_a, kk_b, kk_g = a[both_fixed] - n_free, b[both_fixed] - n_free, g[both_fixed]
+    kdx = np.arange(n_all - n_free)
+    a_kk = sp.csr_matrix(
+        (np.concatenate([-kk_g, -kk_g, diag[n_free:]]),
+         (np.concatenate([kk_a, kk_b, kdx]), np.concatenate([kk_b, kk_a, kdx]))),
+        shape=(n_all - n_free,) * 2)
     return GridSystem(
-        tile=tile,
-        a_ff=free_rows[:, :n_free].tocsc(),
-        a_fk=free_rows[:, n_free:].tocsc(),
-        a_kk=fixed_rows[:, n_free:].tocsr(),
-        wl=wl, bl=bl, drv=drv, end=end, kind=kind, position=position, g_tia=g_tia,
+        tile=tile, a_ff=a_ff, a_fk=a_fk, a_kk=a_kk,
+        wl=wl, bl=bl, drv=drv, end=end, ports=ports if schur else None, g_tia=g_tia,
     )

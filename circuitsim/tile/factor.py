@@ -15,7 +15,7 @@ Backends
 
 Public API
 ----------
-BACKENDS, available_backends, default_backend, SPDFactor
+BACKENDS, available_backends, default_backend, resolve_backend, SPDFactor
 """
 
 from __future__ import annotations
@@ -44,6 +44,18 @@ def default_backend() -> str:
     return available_backends()[0]
 
 
+def resolve_backend(backend: str | None) -> str:
+    """The backend named (checked to be available here), or the default one."""
+    if backend is None:
+        return default_backend()
+    if backend not in available_backends():
+        raise ConfigError(
+            f"factorization backend {backend!r} is not available here; choose one of "
+            f"{', '.join(available_backends())} (cholmod needs scikit-sparse)"
+        )
+    return backend
+
+
 def _singular(exc) -> ConvergenceError:
     return ConvergenceError(
         f"native engine: singular circuit matrix ({exc}); check for floating nodes"
@@ -57,23 +69,20 @@ class SPDFactor:
     ----------
     matrix : scipy.sparse matrix
         Symmetric positive definite, shape ``(n, n)``.
-    order : numpy.ndarray
-        Elimination order: ``order[k]`` is the unknown eliminated ``k``-th.
+    order : numpy.ndarray, optional
+        Elimination order: ``order[k]`` is the unknown eliminated ``k``-th;
+        None when the matrix is numbered in elimination order already.
     backend : {"cholmod", "superlu"}, optional
         Defaults to :func:`default_backend`.
     """
 
-    def __init__(self, matrix, order: np.ndarray, backend: str | None = None):
-        backend = default_backend() if backend is None else backend
-        if backend not in available_backends():
-            raise ConfigError(
-                f"factorization backend {backend!r} is not available here; choose one of "
-                f"{', '.join(available_backends())} (cholmod needs scikit-sparse)"
-            )
-        self.backend = backend
-        self.order = np.asarray(order, dtype=np.int64)
+    def __init__(self, matrix, order: np.ndarray | None = None, backend: str | None = None):
+        self.backend = backend = resolve_backend(backend)
+        self.order = None if order is None else np.asarray(order, dtype=np.int64)
         self.n = matrix.shape[0]
-        permuted = sp.csc_matrix(matrix)[self.order][:, self.order].tocsc()
+        permuted = sp.csc_matrix(matrix)
+        if self.order is not None:
+            permuted = permuted[self.order][:, self.order].tocsc()
         if backend == "cholmod":
             try:
                 self._f = _cholmod.cholesky(permuted, ordering_method="natural")
@@ -90,11 +99,15 @@ class SPDFactor:
 
     def solve(self, rhs: np.ndarray) -> np.ndarray:
         """Solve ``A x = rhs`` for one (``(n,)``) or many (``(n, k)``) right-hand sides."""
-        b = np.asarray(rhs, dtype=float)[self.order]
+        b = np.asarray(rhs, dtype=float)
+        if self.order is not None:
+            b = b[self.order]
         if self.backend == "cholmod":
             y = self._f.solve_A(b)
         else:  # the transposed solve of SuperLU is the fast one; A is symmetric
             y = self._f.solve(np.asfortranarray(b), trans="T")
+        if self.order is None:
+            return y
         x = np.empty_like(y)
         x[self.order] = y
         return x

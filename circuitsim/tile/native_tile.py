@@ -30,9 +30,8 @@ from scipy.linalg import cho_factor, cho_solve
 from ..errors import ConfigError
 from .assembly import assemble_tile
 from .crossbar import Tile, input_source_names, sense_source_names
-from .factor import SPDFactor
+from .factor import SPDFactor, resolve_backend
 from .operating_point import OperatingPoint
-from .ordering import grid_nested_dissection
 
 CHUNK = 32
 """Right-hand sides solved at once when the ports are too many for a Schur complement."""
@@ -51,21 +50,11 @@ class TileSolver:
 
     def __init__(self, tile: Tile, backend: str | None = None):
         self.tile = tile
-        self.system = system = assemble_tile(tile)
-        ports = system.ports
-        rows, cols = tile.shape
-        # the Schur complement pays while the ports are the grid's edges; with
-        # zero-ohm word lines and no driver every bit-line node touches an input
-        self.ports = ports if len(ports) <= rows + cols else None
-        last = () if self.ports is None else self.ports
-        order = grid_nested_dissection(system.kind, system.position, last)
-        self.factor = SPDFactor(system.a_ff, order, backend) if system.n_free else None
+        self.backend = resolve_backend(backend)
+        """The factorization backend."""
+        self.system = system = assemble_tile(tile)  # numbered in elimination order
+        self.factor = SPDFactor(system.a_ff, None, self.backend) if system.n_free else None
         self._transfer = None
-
-    @property
-    def backend(self) -> str:
-        """The factorization backend used (``"none"`` when no node is free)."""
-        return self.factor.backend if self.factor is not None else "none"
 
     def transfer(self) -> tuple[np.ndarray, np.ndarray]:
         """``(T, Y)``: ``I_out = T @ V_in`` (cols × rows) and the input admittance
@@ -82,8 +71,8 @@ class TileSolver:
         y_direct = s.a_kk[:rows, :rows].toarray()
         if self.factor is None:
             return t_direct, y_direct
-        if self.ports is not None:
-            ports = self.ports
+        if s.ports is not None:  # ports numbered last: the factor's trailing block
+            ports = s.ports
             schur = self.factor.trailing_schur(len(ports))
             a_pi = a_fi.tocsr()[ports].toarray()
             z = cho_solve(cho_factor(schur), a_pi)  # A_ff^-1 A_fI on the ports

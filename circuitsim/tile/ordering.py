@@ -11,14 +11,17 @@ trailing block of the factor is the Schur complement onto them.
 
 Public API
 ----------
-grid_nested_dissection
+HORIZONTAL, VERTICAL, grid_nested_dissection
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .assembly import HORIZONTAL, VERTICAL
+HORIZONTAL, VERTICAL = 0, 1
+"""Kinds of grid node: on a horizontal wire (drivers, word lines) or a vertical one
+(bit lines, TIA inputs); a column of horizontal nodes or a row of vertical ones
+separates the grid."""
 
 LEAF = 256
 """Boxes with at most this many nodes are not divided further."""
