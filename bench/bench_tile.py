@@ -65,7 +65,7 @@ def worker(rows: int, cols: int, readout: str, solver: str, ngspice_max_cells: i
     out = {
         "tile": f"{rows}x{cols}", "readout": readout, "solver": backend,
         "T_s": min(seconds), "sim_s": sim_seconds, "peak_gb": peak / 1e9,
-        "predicted_gb": (before + estimate_peak_bytes(rows, cols, 2.5, 2.5, tia is not None)) / 1e9,
+        "predicted_gb": (before + estimate_peak_bytes(rows, cols, 2.5, 2.5, tia is not None, backend)) / 1e9,
         "ngspice_s": None, "max_rel_diff": None,
     }
     if rows * cols <= ngspice_max_cells:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from circuitsim.errors import ConfigError
-from circuitsim.tile import extract, factor, native
+from circuitsim.tile import extract, factor, native, native_tile
 from circuitsim.tile.assembly import assemble_tile
 from circuitsim.tile.crossbar import TIA, Tile, build_circuit, input_source_names, sense_source_names
 from circuitsim.tile.native_tile import TileSolver, estimate_peak_bytes
@@ -40,7 +40,8 @@ def _rel(a, b, scale=None):
 
 @pytest.mark.parametrize("backend", factor.available_backends())
 @pytest.mark.parametrize("r_row, r_col, r_driver, tia", OPTIONS)
-def test_direct_assembly_matches_netlist_path(r_row, r_col, r_driver, tia, backend, rng):
+def test_direct_assembly_matches_netlist_path(r_row, r_col, r_driver, tia, backend, rng, monkeypatch):
+    monkeypatch.setattr(native_tile, "CHUNK", 3)  # several chunks when the ports are too many
     tile = _tile(rng, r_row, r_col, r_driver, tia)
     v = rng.uniform(-0.8, 0.8, tile.rows)
     T_ref, Y_ref, op_ref = _netlist_path(tile, v)

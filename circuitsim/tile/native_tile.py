@@ -17,7 +17,7 @@ the peak memory of ``T`` of a tile before building it.
 
 Public API
 ----------
-TileSolver, TileOperatingPoint, estimate_peak_bytes
+TileSolver, TileOperatingPoint, factor_entries, estimate_peak_bytes
 """
 
 from __future__ import annotations
@@ -77,13 +77,12 @@ class TileSolver:
             a_pi = a_fi.tocsr()[ports].toarray()
             z = cho_solve(cho_factor(schur), a_pi)  # A_ff^-1 A_fI on the ports
             return t_direct - c_f.tocsc()[:, ports] @ z, y_direct - a_pi.T @ z
-        T, Y = t_direct, y_direct
+        T, Y, a_if = t_direct, y_direct, a_fi.T.tocsr()
         for start in range(0, rows, CHUNK):
             cols = slice(start, min(start + CHUNK, rows))
-            block = a_fi[:, cols]
-            z = self.factor.solve(block.toarray())
+            z = self.factor.solve(a_fi[:, cols].toarray())
             T[:, cols] -= c_f @ z
-            Y[:, cols] -= (block.T @ z)
+            Y[:, cols] -= a_if @ z
         return T, Y
 
     def node_voltages(self, inputs) -> np.ndarray:
@@ -190,19 +189,28 @@ class TileOperatingPoint:
         return self._full().current(names)
 
 
-#: fitted to the benchmark's peak RSS (bytes per free node and per entry of L)
-_BASE, _PER_NODE, _PER_ENTRY = 150e6, 400.0, 20.0
+#: bytes per free node and per entry of the factor at the peak, by backend (fitted to
+#: bench/bench_tile.py's peak RSS above the process's RSS before the tile)
+_BYTES = {"cholmod": (600.0, 16.0), "superlu": (600.0, 28.0)}
+
+
+def factor_entries(n_free: int) -> float:
+    """Entries of ``L`` of ``n_free`` grid nodes in nested-dissection order, about
+    ``n (4 log2 sqrt(n) + 1)`` (measured from 64² to 1024² R-only tiles: 27–43 per node)."""
+    n = max(n_free, 1)
+    return n * (4.0 * math.log2(math.sqrt(n)) + 1.0)
 
 
 def estimate_peak_bytes(rows: int, cols: int, r_row: float = 1.0, r_col: float = 1.0,
-                        tia: bool = False) -> float:
-    """Predicted peak memory (bytes) of ``T`` of a ``rows × cols`` tile by :class:`TileSolver`.
+                        tia: bool = False, backend: str | None = None) -> float:
+    """Predicted peak memory (bytes, above what the process held before) of ``T`` of a
+    ``rows × cols`` tile by :class:`TileSolver`.
 
-    The factor of a grid ordered by nested dissection has about
-    ``n (5.5 log2(sqrt(n)) - 12)`` entries for ``n`` free nodes (fitted on
-    64² … 1024² tiles); the peak holds the assembled system, the factor and one
-    copy of it while the ports' block is read out.
+    The peak holds the assembled system, the factor (:func:`factor_entries`
+    entries) and one copy of it while its trailing block is read out; SuperLU
+    keeps ``L`` and ``U``. Each R-only tile of 2.5 Ω segments from 64² to 1024²
+    of ``bench/bench_tile.py`` lies within the prediction's 25 %.
     """
     n = rows * cols * ((r_row > 0) + (r_col > 0)) + (cols if tia else 0) + rows
-    entries = n * max(5.5 * math.log2(math.sqrt(n)) - 12.0, 4.0)
-    return _BASE + _PER_NODE * n + _PER_ENTRY * entries
+    per_node, per_entry = _BYTES[resolve_backend(backend)]
+    return per_node * n + per_entry * factor_entries(n)
