@@ -10,7 +10,7 @@ included, the grid ordering excluded: it is part of assembly) and the entries of
 the factor (L + U for SuperLU, L for CHOLMOD).
 
 Run: ``OPENBLAS_NUM_THREADS=1 taskset -c 0 .venv/bin/python bench/bench_factor.py
-[--sizes 256x256,512x512]``
+[--sizes 256x256,512x512] [--only "grid ND,AMD"]``
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ def _cholmod(a, ordering):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="256x256,512x512,1024x1024")
+    parser.add_argument("--only", default="", help="comma-separated parts of method names to run")
     args = parser.parse_args()
     print(f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}, "
           f"cpus allowed: {len(os.sched_getaffinity(0))}, load average {os.getloadavg()[0]:.1f}")
@@ -54,6 +55,8 @@ def main() -> None:
     if "cholmod" in available_backends():
         methods += [("CHOLMOD, AMD", _cholmod, "amd"), ("CHOLMOD, METIS", _cholmod, "metis"),
                     ("CHOLMOD, grid ND", _cholmod, "natural")]
+    if args.only:
+        methods = [m for m in methods if any(k in m[0] for k in args.only.split(","))]
     for size in args.sizes.split(","):
         rows, cols = (int(x) for x in size.split("x"))
         rng = np.random.default_rng(0)
