@@ -22,6 +22,7 @@ TileSolver, TileOperatingPoint, factor_entries, estimate_peak_bytes
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import numpy as np
@@ -35,6 +36,24 @@ from .operating_point import OperatingPoint
 
 CHUNK = 32
 """Right-hand sides solved at once when the ports are too many for a Schur complement."""
+
+SMALL = 200_000
+"""Systems with fewer free nodes factorize with one BLAS thread: their dense blocks are
+too small to share, and on a busy machine waiting threads cost ten times the work."""
+
+_controller = None
+
+
+def _blas_threads(n_free: int):
+    """Context limiting BLAS to one thread for small systems (a no-op for large ones)."""
+    global _controller
+    if n_free >= SMALL:
+        return contextlib.nullcontext()
+    if _controller is None:
+        from threadpoolctl import ThreadpoolController
+
+        _controller = ThreadpoolController()
+    return _controller.limit(limits=1, user_api="blas")
 
 
 class TileSolver:
@@ -53,14 +72,16 @@ class TileSolver:
         self.backend = resolve_backend(backend)
         """The factorization backend."""
         self.system = system = assemble_tile(tile)  # numbered in elimination order
-        self.factor = SPDFactor(system.a_ff, None, self.backend) if system.n_free else None
+        with _blas_threads(system.n_free):
+            self.factor = SPDFactor(system.a_ff, None, self.backend) if system.n_free else None
         self._transfer = None
 
     def transfer(self) -> tuple[np.ndarray, np.ndarray]:
         """``(T, Y)``: ``I_out = T @ V_in`` (cols × rows) and the input admittance
         (rows × rows, ``Y = -dI_source/dV``), siemens."""
         if self._transfer is None:
-            self._transfer = self._compute_transfer()
+            with _blas_threads(self.system.n_free):
+                self._transfer = self._compute_transfer()
         return self._transfer
 
     def _compute_transfer(self):
@@ -105,7 +126,10 @@ class TileSolver:
                               f"got shape {v.shape}")
         vk = np.zeros((s.a_fk.shape[1],) + v.shape[:-1][::-1])
         vk[:rows] = v.T
-        x_f = -self.factor.solve(s.a_fk @ vk) if self.factor is not None else np.zeros((0,) + vk.shape[1:])
+        if self.factor is None:
+            return np.concatenate([np.zeros((0,) + vk.shape[1:]), vk])
+        with _blas_threads(s.n_free):
+            x_f = -self.factor.solve(s.a_fk @ vk)
         return np.concatenate([x_f, vk])
 
     def output_currents(self, inputs) -> np.ndarray:
