@@ -231,9 +231,10 @@ def estimate_peak_bytes(rows: int, cols: int, r_row: float = 1.0, r_col: float =
     ``rows × cols`` tile by :class:`TileSolver`.
 
     The peak holds the assembled system, the factor (:func:`factor_entries`
-    entries) and one copy of it while its trailing block is read out; SuperLU
-    keeps ``L`` and ``U``. Each R-only tile of 2.5 Ω segments from 64² to 1024²
-    of ``bench/bench_tile.py`` lies within the prediction's 25 %.
+    entries) and one copy of it while its trailing block is read out. With CHOLMOD,
+    the peak RSS of ``bench/bench_tile.py`` (64² … 1024², R and R+TIA) was within
+    15 % of the RSS before the tile plus this estimate; SuperLU
+    keeps ``L`` and ``U``, and its figure is a rougher bound.
     """
     n = rows * cols * ((r_row > 0) + (r_col > 0)) + (cols if tia else 0) + rows
     per_node, per_entry = _BYTES[resolve_backend(backend)]
