@@ -14,7 +14,10 @@ crossbar
 netlist
     The ngspice deck writer.
 native
-    The native sparse MNA engine (operating points, whole transfer matrices).
+    The native sparse MNA engine of any linear circuit (operating points, transfer matrices).
+assembly, ordering, factor, native_tile
+    The native engine on the tile grid: the reduced system assembled from the grid,
+    nested dissection along it, CHOLMOD or SuperLU, ``TileSolver`` (whole ``T``, many vectors).
 operating_point
     Node voltages and branch currents of one solution.
 extract
@@ -29,13 +32,14 @@ Public API
 ----------
 Tile, TIA, Circuit, OperatingPoint, TileResult, Characterization, ENGINES,
 simulate, characterize, write_netlist, SwingLimitedTIA, characterize_sense_resistor,
-ChargeReadout, characterize_charge
+ChargeReadout, characterize_charge, TileSolver
 """
 
 from .charge import ChargeReadout, characterize_charge
 from .circuit import Circuit
 from .crossbar import TIA, Tile
 from .extract import ENGINES, Characterization, TileResult, characterize, simulate
+from .native_tile import TileSolver
 from .netlist import write_netlist
 from .operating_point import OperatingPoint
 from .readout import SwingLimitedTIA, characterize_sense_resistor
@@ -43,5 +47,5 @@ from .readout import SwingLimitedTIA, characterize_sense_resistor
 __all__ = [
     "Tile", "TIA", "Circuit", "OperatingPoint", "TileResult", "Characterization", "ENGINES",
     "simulate", "characterize", "write_netlist", "SwingLimitedTIA", "characterize_sense_resistor",
-    "ChargeReadout", "characterize_charge",
+    "ChargeReadout", "characterize_charge", "TileSolver",
 ]

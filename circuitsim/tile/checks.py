@@ -6,17 +6,20 @@ refused with the range named rather than solved into a wrong ``T``.
 
 Public API
 ----------
-G_MAX, R_MIN, R_MAX, C_MAX, V_MAX, SPREAD_MAX, RESIDUAL_TOLERANCE, BYTES_PER_FILL,
-check_array, check_range, check_residual, memory_estimate, check_memory, available_memory
+G_MAX, R_MIN, R_MAX, C_MAX, V_MAX, SPREAD_MAX, RESIDUAL_TOLERANCE,
+check_array, check_range, check_residual, factor_entries, estimate_peak_bytes, memory_estimate,
+check_memory, available_memory
 """
 
 from __future__ import annotations
 
+import math
 import os
 
 import numpy as np
 
 from ..errors import ConfigError, ConvergenceError, EnvironmentFailure
+from .factor import resolve_backend
 
 G_MAX = 1e3
 """Largest cell conductance, siemens (a 1 mΩ cell; memory cells are below 1 S)."""
@@ -34,8 +37,6 @@ double precision (1e-16) leaves fewer than two significant digits in the smalles
 RESIDUAL_TOLERANCE = 1e-9
 """Largest relative residual ``|A x - b| / (|A| |x| + |b|)`` (infinity norms) accepted from the
 native engine; a solve that misses it is refused (double precision gives about 1e-16)."""
-BYTES_PER_FILL = 12.0
-"""Bytes of a sparse LU entry (8-byte value and 4-byte index)."""
 
 
 def check_array(name: str, values) -> np.ndarray:
@@ -93,22 +94,20 @@ def _check_spread(matrix, what: str) -> None:
                                "bring conductances and wire resistances closer in range")
 
 
-def memory_estimate(rows: int, cols: int, r_row: float, r_col: float, tia: bool = False) -> dict:
-    """Nodes, matrix non-zeros and estimated LU fill (bytes) of characterizing a tile.
+def memory_estimate(rows: int, cols: int, r_row: float, r_col: float, tia: bool = False,
+                    backend: str | None = None) -> dict:
+    """Nodes, matrix non-zeros, factor entries and peak bytes of characterizing a tile.
 
     The canonical tile has a word-line node per cell when ``r_row > 0`` and a bit-line node
-    per cell when ``r_col > 0``; SuperLU's fill of that grid is about ``nnz · log2(nodes)``
-    entries (within 1.4x of ``L.nnz + U.nnz`` measured on 64², 128², 256² and 400×120 tiles),
-    plus the dense port block (``ports²``). ``bytes`` counts two factorizations (the native
-    engine's transfer solve and its accuracy probe) and the dense ``T``, ``Y`` and port arrays.
+    per cell when ``r_col > 0``; the factor's size is :func:`factor_entries` and the peak
+    memory :func:`estimate_peak_bytes` (the native engine's one factorization).
     """
     cells = rows * cols
     nodes = rows + (cells if r_row > 0 else rows) + (cells if r_col > 0 else cols) + (2 * cols if tia else 0)
     nnz = nodes + 2 * (cells * (r_row > 0) + cells * (r_col > 0) + cells)
-    ports = rows + cols
-    fill = nnz * max(1.0, np.log2(max(nodes, 2))) + ports * ports
-    return {"nodes": int(nodes), "nonzeros": int(nnz), "fill": int(fill),
-            "bytes": int(2 * fill * BYTES_PER_FILL + 8 * (ports * ports + 2 * rows * cols))}
+    n_free = cells * ((r_row > 0) + (r_col > 0)) + (cols if tia else 0) + rows
+    return {"nodes": int(nodes), "nonzeros": int(nnz), "fill": int(factor_entries(n_free)),
+            "bytes": int(estimate_peak_bytes(rows, cols, r_row, r_col, tia, backend))}
 
 
 def available_memory() -> int:
@@ -137,7 +136,7 @@ def check_memory(estimate: dict, limit: float | None = None) -> None:
     if estimate["bytes"] > limit:
         raise EnvironmentFailure(
             f"characterizing this tile needs about {estimate['bytes'] / 2**30:.1f} GiB "
-            f"({estimate['nodes']} nodes, {estimate['nonzeros']} non-zeros, ~{estimate['fill']} LU entries), "
+            f"({estimate['nodes']} nodes, {estimate['nonzeros']} non-zeros, ~{estimate['fill']} factor entries), "
             f"more than the {limit / 2**30:.1f} GiB available; use a smaller tile or raise the limit "
             "(--memory-limit GIB)")
 
@@ -160,3 +159,31 @@ def check_transfer(matrix, solve, rhs_in, c_out, through, what: str = "native en
         raise ConvergenceError(f"{what}: the transfer matrix disagrees with a direct solve by {error:.2g} "
                                "(relative); conductances and wire resistances differ by too many orders of "
                                "magnitude; bring them into range or use --engine ngspice")
+
+
+#: bytes per free node and per entry of the factor at the peak, by backend (fitted to
+#: bench/bench_tile.py's peak RSS above the process's RSS before the tile)
+_BYTES = {"cholmod": (600.0, 16.0), "superlu": (600.0, 28.0)}
+
+
+def factor_entries(n_free: int) -> float:
+    """Entries of ``L`` of ``n_free`` grid nodes in nested-dissection order, about
+    ``n (4 log2 sqrt(n) + 1)`` (measured from 64² to 1024² R-only tiles: 27–43 per node)."""
+    n = max(n_free, 1)
+    return n * (4.0 * math.log2(math.sqrt(n)) + 1.0)
+
+
+def estimate_peak_bytes(rows: int, cols: int, r_row: float = 1.0, r_col: float = 1.0,
+                        tia: bool = False, backend: str | None = None) -> float:
+    """Predicted peak memory (bytes, above what the process held before) of ``T`` of a
+    ``rows × cols`` tile by :class:`~circuitsim.tile.native_tile.TileSolver`.
+
+    The peak holds the assembled system, the factor (:func:`factor_entries`
+    entries) and one copy of it while its trailing block is read out. With CHOLMOD,
+    the peak RSS of ``bench/bench_tile.py`` (64² … 1024², R and R+TIA) was within
+    15 % of the RSS before the tile plus this estimate; SuperLU
+    keeps ``L`` and ``U``, and its figure is a rougher bound.
+    """
+    n = rows * cols * ((r_row > 0) + (r_col > 0)) + (cols if tia else 0) + rows
+    per_node, per_entry = _BYTES[resolve_backend(backend)]
+    return per_node * n + per_entry * factor_entries(n)

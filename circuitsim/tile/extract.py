@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError
-from . import native
 from .checks import check_memory, memory_estimate
 from .crossbar import Tile, build_circuit, input_source_names, sense_source_names
+from .native_tile import TileSolver
 from .netlist import write_netlist
 from .operating_point import OperatingPoint
 
@@ -78,11 +78,13 @@ def simulate(tile: Tile, inputs, engine: str = "native", backend: str = "shared"
     TileResult
     """
     _check_engine(engine)
-    circuit = build_circuit(tile, inputs)
-    if engine == "native":
-        op = native.operating_point(circuit)
-    else:
-        op = _ngspice_op(write_netlist(circuit), backend)
+    if engine == "native":  # assembled from the grid; no deck, no node names
+        v = np.asarray(inputs, dtype=float)
+        if v.shape != (tile.rows,):
+            raise ConfigError(f"inputs must have shape ({tile.rows},), got {v.shape}")
+        op = TileSolver(tile).operating_point(v)
+        return TileResult(op.output_currents, op.tia_voltages, op)
+    op = _ngspice_op(write_netlist(build_circuit(tile, inputs)), backend)
     currents = op.current(sense_source_names(tile.cols))
     voltages = None
     if tile.tia is not None:
@@ -163,7 +165,9 @@ def characterize(tile: Tile, engine: str = "native", backend: str = "shared",
     tile : Tile
         The tile (linear cells; outputs at virtual ground).
     engine : {"native", "ngspice"}
-        ``"native"``: one sparse factorization, ``min(rows, cols)`` solves;
+        ``"native"``: the system assembled from the grid, one sparse factorization
+        in nested-dissection order and the Schur complement onto the ports
+        (:class:`~circuitsim.tile.native_tile.TileSolver`);
         ``"ngspice"``: one ngspice operating point per input.
     backend : {"shared", "subprocess"}
         ngspice backend (ignored by the native engine).
@@ -186,9 +190,8 @@ def characterize(tile: Tile, engine: str = "native", backend: str = "shared",
     check_memory(memory_estimate(tile.rows, tile.cols, tile.r_row, tile.r_col, tile.tia is not None), memory_limit)
     start = time.perf_counter()
     if engine == "native":
-        inputs = input_source_names(tile.rows)
-        both = native.transfer_matrix(build_circuit(tile), inputs, sense_source_names(tile.cols) + inputs)
-        T, Y, extra = both[: tile.cols], -both[tile.cols:], {}
+        solver = TileSolver(tile)
+        (T, Y), extra = solver.transfer(), {"native_solver": solver.backend}
     else:
         T, Y, extra = _ngspice_transfer(tile, backend)
     from .._version import __version__
