@@ -151,3 +151,40 @@ def test_shape_mismatch_with_the_dataset(tmp_path, rng):
     net = circuitsim.load_network(_lenet_like(tmp_path / "model.onnx", rng))
     with pytest.raises(ConfigError, match=r"expects inputs of shape \(1, 12, 12\); load the dataset with side = 12"):
         net.forward(np.zeros((3, 400)))
+
+
+def test_export_round_trip_equals_onnxruntime(tmp_path, rng):
+    """Every layer type written as ONNX runs in onnxruntime like in circuitsim, and imports back."""
+    from circuitsim.network.layers import Activation, Add, AvgPool, Flatten, GlobalAvgPool, MaxPool, Reshape
+    from circuitsim.network.network import Network
+    from circuitsim.network.onnx_export import save_onnx
+
+    layers = [Conv2d(rng.normal(size=(3, 1, 3, 3)), rng.normal(size=3), stride=1, padding=1, gain=0.5),
+              BatchNorm(rng.uniform(0.5, 2, 3), rng.normal(size=3), rng.normal(size=3), rng.uniform(0.5, 2, 3)),
+              Activation("hardtanh"), Add(), MaxPool((2, 2)), AvgPool((3, 3), (1, 1), (1, 1, 1, 1)),
+              Activation("sigmoid"), Add(rng.normal(size=(3, 1, 1))), GlobalAvgPool(), Flatten(),
+              Dense(rng.normal(size=(3, 6)), rng.normal(size=6), gain=1.7), Activation("tanh"),
+              Reshape((0, 2, 3)), Flatten(), Dense(rng.normal(size=(6, 4)), None), Activation("relu"),
+              Activation("softmax")]
+    sources = [(k,) for k in range(len(layers))]
+    sources[3] = (3, 1)
+    net = Network(layers, (1, 8, 8), sources, name="all-layers")
+    path = save_onnx(net, tmp_path / "net.onnx")
+    x = rng.uniform(size=(5, 1, 8, 8))
+    _close(net.forward(x), _reference(path, x))
+    back = circuitsim.load_network(path)
+    _close(back.forward(x), net.forward(x))
+
+
+def test_export_onnx_command(tmp_path, rng):
+    from circuitsim.cli import main
+    from circuitsim.network.datasets import load_dataset
+    from circuitsim.network.mlp import MLPConfig, train_mlp
+
+    data = load_dataset("digits", side=8)
+    mlp = train_mlp(data, MLPConfig(layers=(64, 16, 10), epochs=2))
+    mlp.save(tmp_path / "mlp.npz")
+    assert main([ "export-onnx", str(tmp_path / "mlp.npz"), "--out", str(tmp_path / "mlp.onnx")]) == 0
+    _close(_reference(tmp_path / "mlp.onnx", data.x_test), mlp.forward(data.x_test))
+    assert main(["export-onnx", str(tmp_path / "missing.npz"), "--out", str(tmp_path / "x.onnx")]) == 2
+    assert not (tmp_path / "x.onnx").exists()

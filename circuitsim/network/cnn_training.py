@@ -64,7 +64,7 @@ class CNNConfig:
     """Passes over the training set."""
     batch_size: int = 50
     """Images per Adam step."""
-    learning_rate: float = 0.002
+    learning_rate: float = 0.005
     """Initial Adam step (cosine decay to 1 %)."""
     seed: int = 0
     """Seed of the initialisation and the shuffling."""

@@ -4,7 +4,7 @@ Supported operators (:data:`SUPPORTED_OPS`): Gemm, MatMul (with a constant right
 Add, Conv (groups = 1, dilation 1, explicit pads or ``auto_pad`` NOTSET/VALID), Relu,
 Sigmoid, Tanh, MaxPool, AveragePool (``ceil_mode`` 0), GlobalAveragePool, Flatten, Reshape
 (constant shape), BatchNormalization (inference), Softmax, Identity (and Constant tensors
-feeding them). Any other operator,
+feeding them, and Clip to [-1, 1] as hard-tanh). Any other operator,
 or an unsupported attribute, is one :class:`~circuitsim.errors.ConfigError` line naming
 the operator and its node.
 
@@ -46,7 +46,8 @@ SUPPORTED_OPS = ("Gemm", "MatMul", "Add", "Conv", "Relu", "Sigmoid", "Tanh", "Ma
 
 
 def load_network(path: str | Path) -> Network:
-    """Load a network from an ONNX model (``.onnx``) or a circuitsim weights file (``.npz``).
+    """Load a network from an ONNX model (``.onnx``) or a circuitsim weights file (``.npz``,
+    from :meth:`Network.save` or :meth:`MLP.save`).
 
     Parameters
     ----------
@@ -63,7 +64,7 @@ def load_network(path: str | Path) -> Network:
     if not file.is_file():
         raise ConfigError(f"network file {path} does not exist")
     if file.suffix == ".npz":
-        return Network.load(file)
+        return _load_weights(file)
     try:
         import onnx
     except ImportError:
@@ -75,6 +76,20 @@ def load_network(path: str | Path) -> Network:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigError(f"{path} is not a valid ONNX model: {first}") from None
     return network_from_onnx(model, name=file.stem)
+
+
+def _load_weights(file: Path) -> Network:
+    """A circuitsim weights file: a :class:`Network` or an MLP (``MLP.save``)."""
+    try:
+        with np.load(file, allow_pickle=False) as f:
+            is_mlp = "config" in f.files and "network" not in f.files
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read weights file {file}: {exc}") from None
+    if is_mlp:
+        from .mlp import MLP
+
+        return Network.from_mlp(MLP.load(file))
+    return Network.load(file)
 
 
 def _float(a: np.ndarray) -> np.ndarray:
@@ -272,6 +287,19 @@ def _identity(b: _Builder, node, a: dict) -> None:
         b.value[node.output[0]] = b.computed(node, node.input[0])
 
 
+def _clip(b: _Builder, node, a: dict):
+    def bound(i, attr):
+        if len(node.input) > i and node.input[i]:
+            return float(b.const(node, node.input[i]).ravel()[0])
+        return a.get(attr)
+    low, high = bound(1, "min"), bound(2, "max")
+    if (low, high) == (-1.0, 1.0):
+        return Activation("hardtanh")
+    if low == 0.0 and high is None:
+        return Activation("relu")
+    b.fail(node, f"only Clip to [-1, 1] (hard-tanh) or [0, inf) (relu) is supported, got [{low}, {high}]")
+
+
 def _constant(b: _Builder, node, a: dict) -> None:
     from onnx import numpy_helper
 
@@ -295,5 +323,5 @@ _HANDLERS = {
     "Softmax": _simple(lambda b, n, a: Activation("softmax", int(a.get("axis", -1)))),
     "GlobalAveragePool": _simple(lambda b, n, a: GlobalAvgPool()),
     "Flatten": _simple(lambda b, n, a: Flatten(int(a.get("axis", 1)))),
-    "Reshape": _simple(_reshape),
+    "Reshape": _simple(_reshape), "Clip": _simple(_clip),
 }
