@@ -181,9 +181,13 @@ def _pool_grad(layer, x: np.ndarray, out: np.ndarray, grad: np.ndarray) -> np.nd
 
 def _gradients(net: Network, x: np.ndarray, y: np.ndarray) -> tuple[list, float, int]:
     """Cross-entropy gradients of every crossbar layer's weights and bias, summed loss, hits."""
-    values = [x]
-    for layer in net.layers:
-        values.append(layer(values[-1]))
+    values, fields = [x], {}
+    for k, layer in enumerate(net.layers):
+        if isinstance(layer, Conv2d):  # keep the receptive fields for the backward pass
+            fields[k] = layer.rows(values[-1])
+            values.append(layer.output(fields[k]))
+        else:
+            values.append(layer(values[-1]))
     probs = values[-1]
     rows = np.arange(len(y))
     loss = float(-np.log(probs[rows, y] + 1e-12).sum())
@@ -206,13 +210,13 @@ def _gradients(net: Network, x: np.ndarray, y: np.ndarray) -> tuple[list, float,
             grads[k] = (inp.T @ ds, ds.sum(axis=0))
             grad = ds @ layer.weight.T
         else:  # Conv2d
-            fields = layer.rows(inp)
+            field = fields[k]
             ds = layer.gain * grad.transpose(0, 2, 3, 1).reshape(-1, grad.shape[1])
             w, _ = layer.matrix()
-            dw = (fields.reshape(-1, fields.shape[-1]).T @ ds).T.reshape(layer.weight.shape)
+            dw = (field.reshape(-1, field.shape[-1]).T @ ds).T.reshape(layer.weight.shape)
             grads[k] = (dw, ds.sum(axis=0))
             if k:
-                grad = col2im((ds @ w.T).reshape(fields.shape), inp.shape, layer.kernel, layer.stride, layer.padding)
+                grad = col2im((ds @ w.T).reshape(field.shape), inp.shape, layer.kernel, layer.stride, layer.padding)
     flat = [g for k in net.crossbar_layers for g in grads[k]]
     return flat, loss, correct
 

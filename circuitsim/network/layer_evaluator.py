@@ -88,19 +88,33 @@ class CrossbarLayer:
     positions: int
     """Evaluations per image (output positions of a convolution, 1 for a dense layer)."""
 
-    def sums(self, rows: np.ndarray, use_adc: bool = True) -> tuple[np.ndarray, float]:
-        """``rows @ W + b`` as the tiles compute it, and the crossbar energy (J, summed over rows)."""
-        rows_aug = np.hstack([rows, np.ones((len(rows), 1))]) if self.bias else rows
+    def sums(self, rows: np.ndarray, use_adc: bool = True, energy: bool = True) -> tuple[np.ndarray, float]:
+        """``rows @ W + b`` as the tiles compute it, and the crossbar energy (J per volt² of
+        ``v_read``, summed over rows; 0 unless ``energy``)."""
+        n_in = rows.shape[1]
         sums = np.zeros((len(rows), self.n_out))
-        energy = 0.0
+        joules = 0.0
         for block in self.blocks:
-            v = rows_aug[:, block.rows]
-            part = v @ block.weights
+            start, stop = block.rows.start, block.rows.stop
+            has_bias = self.bias and stop == n_in + 1  # the bias row (input 1) is the layer's last row
+            v = rows[:, start:n_in] if has_bias else rows[:, start:stop]
+            w = block.weights
+            part = v @ w[:-1] + w[-1] if has_bias else v @ w
             if use_adc and block.adc is not None:
                 part = block.adc.quantize(part)
             sums[:, block.outs] += part
-            energy += float(np.sum((v @ block.energy_matrix) * v))
-        return self.scale * sums, energy
+            if energy:
+                joules += _quadratic(v, block.energy_matrix, has_bias)
+        return self.scale * sums, joules
+
+
+def _quadratic(v: np.ndarray, m: np.ndarray, has_bias: bool) -> float:
+    """``sum_n u_n @ m @ u_n`` with ``u_n = [v_n, 1]`` when ``has_bias``, else ``u_n = v_n``."""
+    if not has_bias:
+        return float(np.sum((v @ m) * v))
+    k = v.shape[1]
+    cross = m[:k, k] + m[k, :k]
+    return float(np.sum((v @ m[:k, :k]) * v) + np.sum(v @ cross) + len(v) * m[k, k])
 
 
 @dataclass(frozen=True, eq=False)
@@ -130,24 +144,23 @@ class MappedLayers:
             return 0
         return sum(c.positions * (b.outs.stop - b.outs.start) for c in self.crossbars for b in c.blocks)
 
-    def forward(self, x, use_adc: bool = True, batch: int = 250) -> tuple[np.ndarray, float]:
-        """Outputs for images ``x`` and the mean crossbar energy per image (J)."""
+    def forward(self, x, use_adc: bool = True, batch: int = 500, energy: bool = True) -> tuple[np.ndarray, float]:
+        """Outputs for images ``x`` and the mean crossbar energy per image (J; 0 unless ``energy``)."""
         x = self.network.fit_input(x)
         by_index = {c.index: c for c in self.crossbars}
-        energy = [0.0]
+        energy_sum = [0.0]
 
         def mac(k, rows):
-            sums, joules = by_index[k].sums(rows, use_adc)
-            energy[0] += joules
+            sums, joules = by_index[k].sums(rows, use_adc, energy)
+            energy_sum[0] += joules
             return sums
 
         outs = [self.network.forward(x[i:i + batch], mac) for i in range(0, len(x), batch)]
-        volts2 = self.circuit.v_read ** 2
-        return np.concatenate(outs), energy[0] * volts2 / max(len(x), 1)
+        return np.concatenate(outs), energy_sum[0] * self.circuit.v_read ** 2 / max(len(x), 1)
 
     def predict(self, x) -> np.ndarray:
         """Predicted classes (through the ADCs when configured)."""
-        return np.argmax(self.forward(x)[0].reshape(len(x), -1), axis=-1)
+        return np.argmax(self.forward(x, energy=False)[0].reshape(len(x), -1), axis=-1)
 
     def accuracy(self, x, y) -> float:
         """Fraction of images classified correctly (through the ADCs when configured)."""
@@ -155,7 +168,7 @@ class MappedLayers:
 
     def analog_accuracy(self, x, y) -> float:
         """Accuracy without the ADCs (the tiles' analog sums)."""
-        out = self.forward(x, use_adc=False)[0]
+        out = self.forward(x, use_adc=False, energy=False)[0]
         return float(np.mean(np.argmax(out.reshape(len(x), -1), axis=-1) == np.asarray(y)))
 
     def energy_per_inference(self, x) -> dict:
@@ -246,7 +259,7 @@ def _calibrated(net: Network, crossbars: list[CrossbarLayer], circuit: CircuitCo
 
     def mac(k, rows):
         layer = by_index[k]
-        rows_aug = np.hstack([rows, np.ones((len(rows), 1))]) if layer.bias else rows
+        rows_aug = np.hstack([rows, np.ones((len(rows), 1))]) if layer.bias else rows  # a calibration batch
         blocks = []
         for block in layer.blocks:
             v_min, v_max = adc_range(rows_aug[:, block.rows] @ block.weights, config.bits)
@@ -254,7 +267,7 @@ def _calibrated(net: Network, crossbars: list[CrossbarLayer], circuit: CircuitCo
             blocks.append(dataclasses.replace(block, adc=ADC(adc_config, block.outs.stop - block.outs.start)))
             counter[0] += 1
         done[k] = dataclasses.replace(layer, blocks=tuple(blocks))
-        return layer.sums(rows, use_adc=False)[0]
+        return layer.sums(rows, use_adc=False, energy=False)[0]
 
     net.forward(x, mac)
     return [done[c.index] for c in crossbars]

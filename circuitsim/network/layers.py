@@ -138,7 +138,10 @@ class Conv2d:
 
     def apply(self, x: np.ndarray, mac: Mac | None = None) -> np.ndarray:
         """Run the layer; ``mac(rows)`` (rows ``(M, c_in·k_h·k_w)``) replaces the float product."""
-        fields = self.rows(x)
+        return self.output(self.rows(x), mac)
+
+    def output(self, fields: np.ndarray, mac: Mac | None = None) -> np.ndarray:
+        """The layer's ``(N, c_out, H_out, W_out)`` output from its receptive fields (:meth:`rows`)."""
         flat = fields.reshape(-1, fields.shape[-1])
         w, b = self.matrix()
         sums = mac(flat) if mac is not None else _mac(flat, w, b)
