@@ -77,3 +77,24 @@ def test_onnx_spec_feeds_the_dataset_in_the_model_shape(tmp_path):
         parse_spec(text.replace("side = 8", "side = 20"))
     with pytest.raises(ConfigError, match="does not exist"):
         parse_spec(text.replace(str(path), str(tmp_path / "nothing.onnx")))
+
+
+@pytest.mark.ngspice
+def test_validate_scope_layer_on_a_cnn(tmp_path):
+    """Every crossbar layer's tiles in ngspice (a sample of conv positions) against the evaluator."""
+    from circuitsim.cli import main
+
+    spec = tmp_path / "cnn.toml"
+    spec.write_text(CNN.replace('"adc.bits" = [6]', "").replace("r_row = 0.0", "r_row = 5.0")
+                    .replace("r_col = 0.0", "r_col = 5.0").replace("{auto = 32}, ", ""))
+    out = tmp_path / "out"
+    status = main(["validate", str(spec), "--scope", "layer", "--images", "10", "--out", str(out),
+                   "--cache", str(tmp_path / "cache")])
+    assert status == 0
+    import pandas as pd
+
+    row = pd.read_csv(out / "validation.csv").iloc[0]
+    assert row["agreement"] >= 0.99 and row["max_output_error"] < 1e-6
+    # tiles per layer 1, 2, 3 x 2, 1: 4 sampled positions per image in the convolutions
+    assert row["n_operating_points"] == 10 * 4 * 1 + 10 * 4 * 2 + 10 * 6 + 10 * 1
+    assert main(["validate", str(spec), "--images", "10", "--out", str(out), "--cache", str(tmp_path / "cache")]) == 2

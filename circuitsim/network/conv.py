@@ -84,15 +84,31 @@ def _pool_windows(x, kernel, stride, padding, fill):
     return cols.reshape(n, c, cols.shape[1], cols.shape[2], -1)
 
 
+def _tiled(x, kernel, stride, padding):
+    """Non-overlapping unpadded windows as axes 3 and 5 (no copy), or None."""
+    (kh, kw), (n, c, height, width) = kernel, x.shape
+    if tuple(stride) != tuple(kernel) or any(padding):
+        return None
+    ho, wo = output_size(height, kh, kh, 0, 0), output_size(width, kw, kw, 0, 0)
+    return x[:, :, :ho * kh, :wo * kw].reshape(n, c, ho, kh, wo, kw)
+
+
 def max_pool(x: np.ndarray, kernel, stride, padding=(0, 0, 0, 0)) -> np.ndarray:
     """Maximum over each window (padded pixels never win), ``(N, C, H_out, W_out)``."""
-    return _pool_windows(np.asarray(x, dtype=np.float64), kernel, stride, padding, -np.inf).max(axis=-1)
+    x = np.asarray(x, dtype=np.float64)
+    tiled = _tiled(x, kernel, stride, padding)
+    if tiled is not None:
+        return tiled.max(axis=(3, 5))
+    return _pool_windows(x, kernel, stride, padding, -np.inf).max(axis=-1)
 
 
 def avg_pool(x: np.ndarray, kernel, stride, padding=(0, 0, 0, 0), count_include_pad: bool = False) -> np.ndarray:
     """Mean over each window, ``(N, C, H_out, W_out)``; padded pixels count only with
     ``count_include_pad``."""
     x = np.asarray(x, dtype=np.float64)
+    tiled = _tiled(x, kernel, stride, padding)
+    if tiled is not None:
+        return tiled.mean(axis=(3, 5))
     total = _pool_windows(x, kernel, stride, padding, 0.0).sum(axis=-1)
     if count_include_pad or not any(padding):
         return total / (kernel[0] * kernel[1])

@@ -25,6 +25,8 @@ source currents (``energy_per_inference`` = ``energy_crossbar`` + ``energy_ampli
 :mod:`circuitsim.study.whole_circuit`) and ``energy_crossbar_evaluator`` (the evaluator's
 ``V·Y·V·t_read``, which ``energy_crossbar`` should equal).
 ADC sections are ignored (the whole circuit is fully analog); charge readouts are refused.
+CNN and ONNX networks are validated layer by layer (``--scope layer``), their tiles in ngspice
+at a sample of output positions (:mod:`circuitsim.study.layer_validation`).
 
 Public API
 ----------
@@ -45,6 +47,8 @@ from ..errors import CircuitsimError, ConfigError
 from ..network.evaluator import MappedNetwork, map_network
 from ..network.mlp import MLP
 from ..periphery.neurons import Neuron, NeuronDesign, design_neuron, extract_curve
+from .layer_validation import validate_layer_point
+from .network_spec import network_kind
 from .points import CALIBRATION_IMAGES, PointContext
 from .provenance import provenance
 from .spec import build_circuit_config
@@ -212,7 +216,12 @@ def run_validation(spec, out, n_images: int = 200, cache_dir=None,
             "full_circuit": dataclasses.asdict(config), **provenance()}
     rows = []
     for point in chosen:
-        rows.append(validate_point(point, context, n_images, config, model, out / "decks"))
+        if network_kind(point.config["network"]) != "mlp":  # a CNN or an ONNX model: tiles in ngspice
+            if config.scope != "layer":
+                raise ConfigError("CNN and ONNX networks are validated layer by layer: use --scope layer")
+            rows.append(validate_layer_point(point, context, n_images))
+        else:
+            rows.append(validate_point(point, context, n_images, config, model, out / "decks"))
         frame = pd.DataFrame(rows)
         write_atomic(out / "validation.csv", frame.to_csv(index=False))
         write_atomic(out / "provenance.json", json.dumps({**meta, "finished_points": len(rows),
