@@ -19,7 +19,7 @@ whole-circuit validation).
 
 Public API
 ----------
-validate_layer_point
+validate_layer_point, validation_inputs
 """
 
 from __future__ import annotations
@@ -62,16 +62,22 @@ def _ngspice_currents(tile: Tile, volts: np.ndarray, backend: str) -> np.ndarray
     return np.array([[r[name][0] for name in sensed] for r in results])
 
 
+def validation_inputs(point, context, n_images: int):
+    """``(circuit without ADC, network, dataset, x, y)`` of a point to validate on its first
+    ``n_images`` test images (current readout only)."""
+    circuit = dataclasses.replace(build_circuit_config(point.config), adc=None)
+    if circuit.readout != "current":
+        raise ConfigError(f"validate needs circuit.readout = 'current', got {circuit.readout!r}")
+    net, _ = context.network(point.config)
+    data = context.dataset(point.config)
+    return circuit, net, data, data.x_test[:n_images], data.y_test[:n_images]
+
+
 def validate_layer_point(point, context, n_images: int, positions: int = 4, seed: int = 0) -> dict:
     """Validate one point of a CNN or ONNX spec layer by layer (see the module notes)."""
     row = {"point": point.index, **{k.split(".")[-1]: v for k, v in point.values.items()}}
     try:
-        circuit = dataclasses.replace(build_circuit_config(point.config), adc=None)
-        if circuit.readout != "current":
-            raise ConfigError(f"validate needs circuit.readout = 'current', got {circuit.readout!r}")
-        net, _ = context.network(point.config)
-        data = context.dataset(point.config)
-        x, y = data.x_test[:n_images], data.y_test[:n_images]
+        circuit, net, data, x, y = validation_inputs(point, context, n_images)
         mapped = map_layers(net, point.partitions, circuit, context.tiles)
         start = time.perf_counter()
         pred_eval = mapped.predict(x)

@@ -47,11 +47,10 @@ from ..errors import CircuitsimError, ConfigError
 from ..network.evaluator import MappedNetwork, map_network
 from ..network.mlp import MLP
 from ..periphery.neurons import Neuron, NeuronDesign, design_neuron, extract_curve
-from .layer_validation import validate_layer_point
+from .layer_validation import validate_layer_point, validation_inputs
 from .network_spec import network_kind
 from .points import CALIBRATION_IMAGES, PointContext
 from .provenance import provenance
-from .spec import build_circuit_config
 from .storage import default_cache_dir, write_atomic
 from .whole_circuit import FullCircuitConfig, simulate_network
 
@@ -143,12 +142,7 @@ def validate_point(point, context, n_images: int, config: FullCircuitConfig = Fu
     """
     row = _row_base(point)
     try:
-        circuit = dataclasses.replace(build_circuit_config(point.config), adc=None)
-        if circuit.readout != "current":
-            raise ConfigError(f"validate needs circuit.readout = 'current', got {circuit.readout!r}")
-        net, _ = context.network(point.config)
-        data = context.dataset(point.config)
-        x, y = data.x_test[:n_images], data.y_test[:n_images]
+        circuit, net, data, x, y = validation_inputs(point, context, n_images)
         mapped = map_network(net, point.partitions, circuit, context.tiles)
         start = time.perf_counter()
         designs = design_network(mapped, model, data.x_train[:CALIBRATION_IMAGES], backend=circuit.backend)
