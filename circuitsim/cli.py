@@ -6,7 +6,8 @@ matrix of a tile from a conductance file), ``sweep`` (a TOML sweep spec;
 ``results`` (summary of a results folder),
 ``plot`` (figures of a results folder), ``validate`` (whole-circuit ngspice
 runs of every point of a spec against the evaluator), ``main`` (the default job: the
-partition sweep of ``examples/amin2022.toml``, with its plots).
+partition sweep of ``examples/amin2022.toml``, with its plots), ``export-onnx`` (a network
+as an ONNX model).
 Bad input ends with one ``error:`` line and exit status 2; an ngspice failure
 also prints ngspice's own message and where the failing deck was saved.
 
@@ -196,6 +197,25 @@ def _validate(args) -> int:
     return 0 if (frame["status"] == "ok").all() else 1
 
 
+def _export_onnx(args) -> int:
+    from .network.onnx_export import save_onnx
+    from .network.onnx_import import load_network
+
+    source = Path(args.source)
+    if source.suffix == ".toml":  # the network of the spec's first point, trained or from the cache
+        from .study.points import PointContext
+        from .study.spec import load_spec
+        from .study.storage import default_cache_dir
+
+        config = load_spec(source).points()[0].config
+        net, _ = PointContext(Path(args.cache) if args.cache else default_cache_dir()).network(config)
+    else:
+        net = load_network(source)
+    path = save_onnx(net, args.out)
+    print(f"{net!r} -> {path}")
+    return 0
+
+
 def _main_job(args) -> int:
     from importlib.resources import files
 
@@ -272,6 +292,14 @@ def _parser() -> argparse.ArgumentParser:
                     help="one .dc sweep over the images, or alter + op per image (small circuits only)")
     va.add_argument("--points", default=None, metavar="I,J", help="validate only these point indices")
 
+    ex = sub.add_parser("export-onnx", help="write a network (weights file or a spec's network) as ONNX")
+    ex.add_argument("source", metavar="SOURCE",
+                    help="weights file (.npz from Network.save or MLP.save, or .onnx) or a spec (.toml): "
+                         "the network of its first point")
+    ex.add_argument("--out", required=True, metavar="MODEL.onnx", help="ONNX file to write")
+    ex.add_argument("--cache", default=None, metavar="DIR",
+                    help="cache of trained networks (default: $CIRCUITSIM_CACHE or ~/.cache/circuitsim)")
+
     mj = sub.add_parser("main", help="the default job: the partition sweep of examples/amin2022.toml")
     _sweep_options(mj, required=False)
     return parser
@@ -295,7 +323,8 @@ def _sweep_options(parser, required: bool) -> None:
 
 
 _COMMANDS = {"doctor": _doctor, "characterize": _characterize, "sweep": _sweep, "results": _results,
-             "plot": _plot, "main": _main_job, "validate": _validate}
+             "plot": _plot, "main": _main_job, "validate": _validate,
+             "export-onnx": _export_onnx}
 
 
 def _report_simulation_error(exc: SimulationError) -> None:

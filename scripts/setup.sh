@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Idempotent set-up: ngspice >= 42 with libngspice, a virtual environment in
-# .venv, and circuitsim installed in it (editable, with the test extras).
+# Idempotent set-up: ngspice >= 42 with libngspice, Debian's Fashion-MNIST package,
+# a virtual environment in .venv, and circuitsim installed in it (editable, with the
+# test extras).
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$here"
 
 bash scripts/install-ngspice.sh
+bash scripts/install-datasets.sh
 
 python=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_import_is_light():
     code = (
         "import sys, circuitsim; "
-        "heavy = [m for m in ('matplotlib', 'PySpice', 'dask', 'pandas') if m in sys.modules]; "
+        "heavy = [m for m in ('matplotlib', 'PySpice', 'dask', 'pandas', 'onnx', 'onnxruntime') if m in sys.modules]; "
         "print(','.join(heavy))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

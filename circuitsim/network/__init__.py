@@ -20,23 +20,39 @@ tile_cache
     Tile transfer matrices cached by tile content.
 evaluator
     ``map_network`` and the ``MappedNetwork`` it returns (accuracy, energy).
+conv
+    im2col unrolling of convolutions and pooling windows.
+layers
+    Layer types: Dense and Conv2d (on crossbars), pooling, flatten, reshape,
+    batch-norm, activations, residual add.
+network
+    ``Network``: a sequence of layers (today's MLP is one), its ``.npz`` weights file.
+layer_evaluator
+    ``map_layers``: a layer network on partitioned tiles (convolutions weight-stationary).
 
 Public API
 ----------
 Dataset, load_dataset, DATASETS, MLPConfig, MLP, train_mlp, load_or_train,
 Partition, LayerMapping, map_layer, auto_partition, CircuitConfig, TileCache,
-MappedNetwork, map_network
+MappedNetwork, map_network, Network, Dense, Conv2d, MaxPool, AvgPool, GlobalAvgPool, Flatten,
+Reshape, BatchNorm, Activation, Add, MappedLayers, map_layers, auto_partition_layers
 """
 
 from .circuit_config import CircuitConfig
 from .datasets import DATASETS, Dataset, load_dataset
 from .evaluator import MappedNetwork, map_network
+from .layer_evaluator import MappedLayers, auto_partition_layers, map_layers
+from .layers import (Activation, Add, AvgPool, BatchNorm, Conv2d, Dense, Flatten, GlobalAvgPool, MaxPool,
+                     Reshape)
 from .mapping import LayerMapping, Partition, auto_partition, map_layer
 from .mlp import MLP, MLPConfig, load_or_train, train_mlp
+from .network import Network
 from .tile_cache import TileCache
 
 __all__ = [
     "Dataset", "load_dataset", "DATASETS", "MLPConfig", "MLP", "train_mlp", "load_or_train",
     "Partition", "LayerMapping", "map_layer", "auto_partition", "CircuitConfig", "TileCache",
-    "MappedNetwork", "map_network",
+    "MappedNetwork", "map_network", "Network", "Dense", "Conv2d", "MaxPool", "AvgPool", "GlobalAvgPool",
+    "Flatten", "Reshape", "BatchNorm", "Activation", "Add", "MappedLayers", "map_layers",
+    "auto_partition_layers",
 ]

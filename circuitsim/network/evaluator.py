@@ -15,14 +15,14 @@ before the partial sums of the horizontal partitions are added digitally. The
 ADC's input is the tile's normalized differential current (1 = one unit weight
 at full input); its range is calibrated per tile from the partial sums of a
 calibration batch (clipped at the bits' optimal multiple of their RMS, mid-tread
-from 2 bits on; see ``_adc_range``). Energy per inference adds the crossbar's supply energy
+from 2 bits on; see ``adc_range``). Energy per inference adds the crossbar's supply energy
 over a read pulse (``t_read · V·Y·V`` from each tile's input admittance; with a
 charge readout, the supply energy of the integration window measured in ngspice)
 and the ADC conversions (:mod:`circuitsim.periphery.energy`).
 
 Public API
 ----------
-Block, MappedNetwork, map_network
+Block, MappedNetwork, map_network, map_tiles, tile_conductances, adc_range
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from ..periphery.energy import adc_energy
 from ..tile.crossbar import Tile
 from ..tile.extract import Characterization
 from .circuit_config import CircuitConfig
-from .mapping import Partition, map_layer
+from .mapping import LayerMapping, Partition, map_layer
 from .mlp import MLP
 from .tile_cache import TileCache
 
@@ -137,7 +137,7 @@ class MappedNetwork:
 CLIP_SIGMAS = {1: 1.6, 2: 1.71, 3: 2.15, 4: 2.55, 5: 2.94, 6: 3.29, 7: 3.61, 8: 3.92}
 
 
-def _adc_range(partial_sums: np.ndarray, bits: int) -> tuple[float, float]:
+def adc_range(partial_sums: np.ndarray, bits: int) -> tuple[float, float]:
     """Input range for a tile's ADC from calibration partial sums.
 
     The half-range ``a`` clips at ``CLIP_SIGMAS[bits]`` standard deviations (RMS) of
@@ -164,7 +164,7 @@ def _calibrated_adcs(layers, net: MLP, config: ADCConfig, x_calibration) -> tupl
         h_aug = np.hstack([h, np.ones((len(h), 1))]) if net.config.bias else h
         blocks = []
         for block in layer:
-            v_min, v_max = _adc_range(h_aug[:, block.rows] @ block.weights, config.bits)
+            v_min, v_max = adc_range(h_aug[:, block.rows] @ block.weights, config.bits)
             adc_config = config.replace(v_min=v_min, v_max=v_max, seed=config.seed + index)
             blocks.append(dataclasses.replace(block, adc=ADC(adc_config, block.outs.stop - block.outs.start)))
             index += 1
@@ -178,6 +178,39 @@ def _layer_sums(layer, h_aug, n_out) -> np.ndarray:
     for block in layer:
         sums[:, block.outs] += h_aug[:, block.rows] @ block.weights
     return sums
+
+
+def tile_conductances(mapping: LayerMapping, layer: int, a: int, c: int, circuit: CircuitConfig) -> np.ndarray:
+    """The conductances of tile ``(a, c)`` of crossbar layer ``layer``: the one place where a
+    tile's conductance matrix is built from its layer's mapping."""
+    return mapping.tile_conductances(a, c)
+
+
+def map_tiles(layer: int, w: np.ndarray, b: np.ndarray | None, partition: Partition, circuit: CircuitConfig,
+              cache: TileCache, progress=None) -> tuple[tuple[Block, ...], np.ndarray]:
+    """Map one crossbar layer (weights ``w`` in [-1, 1], bias row ``b`` or None) onto tiles.
+
+    Returns the layer's blocks and its normalized effective weights ``rows × n_out``
+    (the bias row last), assembled from the tiles' transfer matrices; ``progress`` (a
+    tqdm bar, optional) advances by one per tile.
+    """
+    device = circuit.device
+    scale = 1.0 / (device.g_max - device.g_min)
+    if circuit.readout != "current":  # T in V/V: V_out = Q / c_int = I t_int / c_int
+        scale *= circuit.c_int / circuit.t_int
+    mapping = map_layer(w, b, device, partition)
+    effective = np.zeros((mapping.conductances.shape[0], w.shape[1]))
+    blocks = []
+    for a, rows in enumerate(mapping.row_slices):
+        for c, outs in enumerate(mapping.out_slices):
+            tile = Tile(tile_conductances(mapping, layer, a, c, circuit), **dataclasses.asdict(circuit.wires))
+            result = cache.transfer(tile, circuit)
+            if progress is not None:
+                progress.update()
+            T = result.T
+            effective[rows, outs] = (T[0::2] - T[1::2]).T * scale
+            blocks.append(Block(rows, outs, effective[rows, outs], _energy_matrix(result, circuit)))
+    return tuple(blocks), effective
 
 
 def map_network(net: MLP, partitions, circuit: CircuitConfig, cache: TileCache | None = None,
@@ -202,25 +235,11 @@ def map_network(net: MLP, partitions, circuit: CircuitConfig, cache: TileCache |
     partitions = tuple(partitions)
     if len(partitions) != len(net.weights):
         raise ConfigError(f"give one partition per layer: {len(net.weights)} layers, {len(partitions)} partitions")
-    device, wires = circuit.device, circuit.wires
-    scale = 1.0 / (device.g_max - device.g_min)
-    if circuit.readout != "current":  # T in V/V: V_out = Q / c_int = I t_int / c_int
-        scale *= circuit.c_int / circuit.t_int
     weights, biases, layers = [], [], []
     bar = _tile_progress(sum(p.h * p.v for p in partitions))
-    for w, b, part in zip(net.weights, net.biases, partitions):
-        layer = map_layer(w, b if net.config.bias else None, device, part)
-        effective = np.zeros((layer.conductances.shape[0], w.shape[1]))
-        blocks = []
-        for a, rows in enumerate(layer.row_slices):
-            for c, outs in enumerate(layer.out_slices):
-                tile = Tile(layer.tile_conductances(a, c), **dataclasses.asdict(wires))
-                result = cache.transfer(tile, circuit)
-                bar.update()
-                T = result.T
-                effective[rows, outs] = (T[0::2] - T[1::2]).T * scale
-                blocks.append(Block(rows, outs, effective[rows, outs], _energy_matrix(result, circuit)))
-        layers.append(tuple(blocks))
+    for k, (w, b, part) in enumerate(zip(net.weights, net.biases, partitions)):
+        blocks, effective = map_tiles(k, w, b if net.config.bias else None, part, circuit, cache, bar)
+        layers.append(blocks)
         weights.append(effective[: w.shape[0]])
         biases.append(effective[w.shape[0]] if net.config.bias else np.zeros(w.shape[1]))
     bar.close()

@@ -23,8 +23,10 @@ from pathlib import Path
 from ..errors import CircuitsimError, EnvironmentFailure, SimulationError
 from ..network.datasets import load_dataset
 from ..network.evaluator import map_network
+from ..network.layer_evaluator import MappedLayers, map_layers
 from ..network.mlp import load_or_train
 from ..network.tile_cache import TileCache
+from .network_spec import build_layer_network, network_kind
 from .spec import Point, build_circuit_config, build_network_config
 
 CALIBRATION_IMAGES = 512
@@ -48,7 +50,10 @@ class PointContext:
         data = self.dataset(config)
         key = json.dumps([config["dataset"], config["network"]], sort_keys=True)
         if key not in self._networks:
-            net = load_or_train(data, build_network_config(config), self.cache_dir / "networks")
+            if network_kind(config["network"]) == "mlp":
+                net = load_or_train(data, build_network_config(config), self.cache_dir / "networks")
+            else:  # a CNN (trained and cached) or an ONNX model
+                net = build_layer_network(config, data, self.cache_dir / "networks")
             self._networks[key] = (net, net.accuracy(data.x_test, data.y_test))
         return self._networks[key]
 
@@ -98,12 +103,18 @@ def run_point(point: Point, context: PointContext) -> dict:
         with environment_failures():
             net, digital = context.network(point.config)
             data = context.dataset(point.config)
-            mapped = map_network(net, point.partitions, circuit, context.tiles,
-                                 x_calibration=data.x_train[:CALIBRATION_IMAGES])
+            mapper = map_network if network_kind(point.config["network"]) == "mlp" else map_layers
+            mapped = mapper(net, point.partitions, circuit, context.tiles,
+                            x_calibration=data.x_train[:CALIBRATION_IMAGES])
             start = time.perf_counter()
             accuracy = mapped.accuracy(data.x_test, data.y_test)
             seconds = time.perf_counter() - start
-            analog = mapped.network.accuracy(data.x_test, data.y_test) if adc else accuracy
+            if not adc:
+                analog = accuracy
+            elif isinstance(mapped, MappedLayers):
+                analog = mapped.analog_accuracy(data.x_test, data.y_test)
+            else:
+                analog = mapped.network.accuracy(data.x_test, data.y_test)
             row.update(accuracy=accuracy, analog_accuracy=analog, digital_accuracy=digital,
                        n_tiles=mapped.n_tiles, n_images=len(data.y_test),
                        conversions_per_inference=mapped.conversions_per_inference,

@@ -53,9 +53,11 @@ from ..network.datasets import DATASETS
 from ..network.mapping import Partition, auto_partition, format_partitions
 from ..network.mlp import MLPConfig
 from ..periphery.adc import KINDS, ADCConfig
+from .network_spec import (LAYER_NETWORK_KEYS, check_layer_network, check_network_section, crossbar_count,
+                           layer_partitions, network_kind)
 
 DATASET_KEYS = {"name", "path", "side", "crop", "binarize", "threshold", "test_fraction", "limit", "seed"}
-NETWORK_KEYS = {f.name for f in dataclasses.fields(MLPConfig)}
+NETWORK_KEYS = {f.name for f in dataclasses.fields(MLPConfig)} | LAYER_NETWORK_KEYS
 DEVICE_KEYS = {"preset", "r_low", "r_high", "levels"}
 WIRE_KEYS = {"preset"} | {f.name for f in dataclasses.fields(Wires)}
 CIRCUIT_KEYS = {"v_read", "engine", "backend", "gains", "t_read", "readout", "t_int", "c_int"}
@@ -148,6 +150,7 @@ class SweepSpec:
 def build_network_config(config: dict) -> MLPConfig:
     """The :class:`MLPConfig` of a point's configuration."""
     net = dict(config["network"])
+    net.pop("kind", None)
     for key in ("layers", "gains"):
         if net.get(key) is not None:
             net[key] = tuple(net[key])
@@ -184,6 +187,8 @@ def build_adc_config(config: dict) -> ADCConfig | None:
 
 
 def _partitions(entry: dict, config: dict) -> tuple[Partition, ...]:
+    if network_kind(config["network"]) != "mlp":
+        return layer_partitions(entry, config)
     layers = config["network"].get("layers", MLPConfig().layers)
     bias = config["network"].get("bias", True)
     if "auto" in entry:
@@ -318,6 +323,11 @@ def parse_spec(text: str, max_points: int | None = None) -> SweepSpec:
                           "pass --yes to run them all, or sweep fewer values")
     # build every point's configuration now, so that a bad value fails before anything runs
     for _, config in spec.configs():
+        check_network_section(config["network"])
+        if network_kind(config["network"]) != "mlp":  # a CNN or an ONNX model
+            check_layer_network(config, spec.partitions)
+            build_circuit_config(config)
+            continue
         try:
             net = build_network_config(config)
             build_circuit_config(config)
@@ -329,7 +339,7 @@ def parse_spec(text: str, max_points: int | None = None) -> SweepSpec:
             _check_partition_entry(entry, net.layers, net.bias)
     _check_used(spec)
     if spec.partitions == ({"h": None, "v": None},):
-        n = len(build_network_config(base).layers) - 1
+        n = crossbar_count(base)
         spec = dataclasses.replace(spec, partitions=({"h": [1] * n, "v": [1] * n},))
     return spec
 

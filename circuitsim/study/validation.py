@@ -25,6 +25,8 @@ source currents (``energy_per_inference`` = ``energy_crossbar`` + ``energy_ampli
 :mod:`circuitsim.study.whole_circuit`) and ``energy_crossbar_evaluator`` (the evaluator's
 ``V·Y·V·t_read``, which ``energy_crossbar`` should equal).
 ADC sections are ignored (the whole circuit is fully analog); charge readouts are refused.
+CNN and ONNX networks are validated layer by layer (``--scope layer``), their tiles in ngspice
+at a sample of output positions (:mod:`circuitsim.study.layer_validation`).
 
 Public API
 ----------
@@ -46,9 +48,10 @@ from ..errors import CircuitsimError, ConfigError
 from ..network.evaluator import MappedNetwork, map_network
 from ..network.mlp import MLP
 from ..periphery.neurons import Neuron, NeuronDesign, design_neuron, extract_curve
+from .layer_validation import validate_layer_point, validation_inputs
+from .network_spec import network_kind
 from .points import CALIBRATION_IMAGES, PointContext
 from .provenance import provenance
-from .spec import build_circuit_config
 from .storage import default_cache_dir, write_atomic
 from .whole_circuit import FullCircuitConfig, simulate_network
 
@@ -140,12 +143,7 @@ def validate_point(point, context, n_images: int, config: FullCircuitConfig = Fu
     """
     row = _row_base(point)
     try:
-        circuit = dataclasses.replace(build_circuit_config(point.config), adc=None)
-        if circuit.readout != "current":
-            raise ConfigError(f"validate needs circuit.readout = 'current', got {circuit.readout!r}")
-        net, _ = context.network(point.config)
-        data = context.dataset(point.config)
-        x, y = data.x_test[:n_images], data.y_test[:n_images]
+        circuit, net, data, x, y = validation_inputs(point, context, n_images)
         mapped = map_network(net, point.partitions, circuit, context.tiles)
         start = time.perf_counter()
         designs = design_network(mapped, model, data.x_train[:CALIBRATION_IMAGES], backend=circuit.backend)
@@ -216,7 +214,12 @@ def run_validation(spec, out, n_images: int = 200, cache_dir=None,
 
     for point in tqdm(chosen, desc="validate", unit="point", leave=False, file=sys.stderr,
                       disable=not sys.stderr.isatty()):  # a bar on a terminal, quiet in logs
-        rows.append(validate_point(point, context, n_images, config, model, out / "decks"))
+        if network_kind(point.config["network"]) != "mlp":  # a CNN or an ONNX model: tiles in ngspice
+            if config.scope != "layer":
+                raise ConfigError("CNN and ONNX networks are validated layer by layer: use --scope layer")
+            rows.append(validate_layer_point(point, context, n_images))
+        else:
+            rows.append(validate_point(point, context, n_images, config, model, out / "decks"))
         frame = pd.DataFrame(rows)
         write_atomic(out / "validation.csv", frame.to_csv(index=False))
         write_atomic(out / "provenance.json", json.dumps({**meta, "finished_points": len(rows),

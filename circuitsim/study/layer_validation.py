@@ -1,0 +1,119 @@
+"""Layer-by-layer ngspice validation of layer networks (CNNs, ONNX models).
+
+``circuitsim validate --scope layer`` on a spec whose network is a CNN or an ONNX model runs
+two paths over the first test images:
+
+- **evaluator path**: :func:`~circuitsim.network.layer_evaluator.map_layers` (tiles as their
+  cached transfer matrices ``T``);
+- **circuit path**: the same network in which the sums of every crossbar layer come from
+  ngspice operating points of its tiles (the very circuits whose ``T`` the evaluator uses,
+  driven by the layer's actual input voltages ``x · v_read``): for a dense layer every
+  image, for a convolution a sample of ``positions`` output positions per image (seeded),
+  the other positions from the evaluator. Digital layers (pooling, activations, …) are the
+  same float64 code on both paths.
+
+The row reports the share of images both paths classify alike (``agreement``), both
+accuracies, the largest difference of a simulated sum (normalized units, 1 = one unit weight
+at full input), the number of ngspice operating points and their time. No ADC (as the
+whole-circuit validation).
+
+Public API
+----------
+validate_layer_point, validation_inputs
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import numpy as np
+
+from ..errors import CircuitsimError, ConfigError
+from ..network.evaluator import tile_conductances
+from ..network.layer_evaluator import map_layers, weight_scale
+from ..network.mapping import map_layer
+from ..tile.crossbar import Tile, build_circuit, input_source_names, sense_source_names
+from ..tile.netlist import write_netlist
+from .spec import build_circuit_config
+
+
+def _tiles(net, mapped, circuit):
+    """The Tile of every block of every crossbar layer (the circuits the evaluator characterized)."""
+    tiles = {}
+    for n, (c, part) in enumerate(zip(mapped.crossbars, mapped.partitions)):
+        w, b = net.layers[c.index].matrix()
+        s = weight_scale(net.layers[c.index])
+        mapping = map_layer(w / s, None if b is None else b / s, circuit.device, part)
+        tiles[c.index] = [Tile(tile_conductances(mapping, n, a, j, circuit), **dataclasses.asdict(circuit.wires))
+                          for a in range(len(mapping.row_slices)) for j in range(len(mapping.out_slices))]
+    return tiles
+
+
+def _ngspice_currents(tile: Tile, volts: np.ndarray, backend: str) -> np.ndarray:
+    """Output currents of ``tile`` for each row of input voltages, one operating point each."""
+    from ..spice import get_backend
+
+    deck = write_netlist(build_circuit(tile))
+    sources = [s.lower() for s in input_source_names(tile.rows)]
+    sensed = [f"i({s.lower()})" for s in sense_source_names(tile.cols)]
+    steps = [[f"alter {src} dc = {v:.12g}" for src, v in zip(sources, row)] + ["op"] for row in volts]
+    results = get_backend(backend).run(deck, steps, save=sensed)
+    return np.array([[r[name][0] for name in sensed] for r in results])
+
+
+def validation_inputs(point, context, n_images: int):
+    """``(circuit without ADC, network, dataset, x, y)`` of a point to validate on its first
+    ``n_images`` test images (current readout only)."""
+    circuit = dataclasses.replace(build_circuit_config(point.config), adc=None)
+    if circuit.readout != "current":
+        raise ConfigError(f"validate needs circuit.readout = 'current', got {circuit.readout!r}")
+    net, _ = context.network(point.config)
+    data = context.dataset(point.config)
+    return circuit, net, data, data.x_test[:n_images], data.y_test[:n_images]
+
+
+def validate_layer_point(point, context, n_images: int, positions: int = 4, seed: int = 0) -> dict:
+    """Validate one point of a CNN or ONNX spec layer by layer (see the module notes)."""
+    row = {"point": point.index, **{k.split(".")[-1]: v for k, v in point.values.items()}}
+    try:
+        circuit, net, data, x, y = validation_inputs(point, context, n_images)
+        mapped = map_layers(net, point.partitions, circuit, context.tiles)
+        start = time.perf_counter()
+        pred_eval = mapped.predict(x)
+        evaluator_seconds = time.perf_counter() - start
+        tiles, by_index = _tiles(mapped.network, mapped, circuit), {c.index: c for c in mapped.crossbars}
+        rng = np.random.default_rng(seed)
+        dg, stats = circuit.device.g_max - circuit.device.g_min, {"ops": 0, "err": 0.0, "seconds": 0.0}
+
+        def mac(k, rows):
+            layer = by_index[k]
+            sums, _ = layer.sums(rows, use_adc=False, energy=False)
+            per_image = layer.positions
+            chosen = np.concatenate([n * per_image + np.sort(rng.choice(per_image, min(positions, per_image),
+                                                                        replace=False))
+                                     for n in range(len(rows) // per_image)])
+            rows_aug = np.hstack([rows[chosen], np.ones((len(chosen), 1))]) if layer.bias else rows[chosen]
+            circ = np.zeros((len(chosen), layer.n_out))
+            t0 = time.perf_counter()
+            for block, tile in zip(layer.blocks, tiles[k]):
+                currents = _ngspice_currents(tile, circuit.v_read * rows_aug[:, block.rows], circuit.backend)
+                circ[:, block.outs] += (currents[:, 0::2] - currents[:, 1::2]) / (circuit.v_read * dg)
+                stats["ops"] += len(chosen)
+            stats["seconds"] += time.perf_counter() - t0
+            circ *= layer.scale
+            stats["err"] = max(stats["err"], float(np.abs(circ - sums[chosen]).max() / layer.scale))
+            sums[chosen] = circ
+            return sums
+
+        out = mapped.network.forward(x, mac)
+        pred_circ = np.argmax(out.reshape(len(x), -1), axis=-1)
+        row.update(n_tiles=mapped.n_tiles, n_images=len(y), positions=positions,
+                   agreement=float(np.mean(pred_eval == pred_circ)),
+                   accuracy_circuit=float(np.mean(pred_circ == y)), accuracy_evaluator=float(np.mean(pred_eval == y)),
+                   max_output_error=stats["err"], n_operating_points=stats["ops"],
+                   circuit_seconds=stats["seconds"], evaluator_seconds=evaluator_seconds,
+                   mapping_seconds=mapped.seconds, scope="layer", status="ok", error="")
+    except CircuitsimError as exc:
+        row.update(status="error", error=str(exc).splitlines()[0])
+    return row

@@ -1,0 +1,133 @@
+"""The ``[network]`` section of a spec for layer networks: a trained CNN or an ONNX model.
+
+``[network]`` describes one of three kinds of network:
+
+- the MLP (the default, ``kind = "mlp"``; the fields of
+  :class:`~circuitsim.network.mlp.MLPConfig`);
+- ``kind = "cnn"``: a LeNet-5-class network trained in numpy (the fields of
+  :class:`~circuitsim.network.cnn_training.CNNConfig`), e.g.
+  ``{kind = "cnn", weights = "ternary", epochs = 10}``;
+- ``onnx = "path/model.onnx"`` (relative to the working folder; a circuitsim ``.npz``
+  weights file is read too): a network trained elsewhere. The dataset's images are fed in
+  the model's input shape, so ``[dataset] side`` must match it.
+
+Partitions give one ``h``/``v`` value per crossbar layer (Dense and Conv2d) and
+``{auto = N}`` cuts every crossbar layer into tiles of at most ``N × N``.
+
+Public API
+----------
+LAYER_NETWORK_KEYS, network_kind, check_network_section, check_layer_network,
+layer_partitions, crossbar_count, build_layer_network
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from functools import lru_cache
+from pathlib import Path
+
+from ..errors import ConfigError
+from ..network.cnn_training import CNNConfig, build_cnn, load_or_train_cnn
+from ..network.layer_evaluator import auto_partition_layers, crossbar_shapes
+from ..network.mapping import Partition
+from ..network.mlp import MLPConfig
+from ..network.onnx_import import load_network
+
+CNN_KEYS = {f.name for f in dataclasses.fields(CNNConfig)}
+MLP_KEYS = {f.name for f in dataclasses.fields(MLPConfig)}
+LAYER_NETWORK_KEYS = {"kind", "onnx"} | CNN_KEYS
+"""Keys of ``[network]`` beyond the MLP's."""
+
+KINDS = ("mlp", "cnn", "onnx")
+_CLASSES = 10  # every dataset circuitsim loads has ten classes
+
+
+def network_kind(section: dict) -> str:
+    """``"mlp"``, ``"cnn"`` or ``"onnx"`` for a ``[network]`` table."""
+    kind = section.get("kind", "onnx" if "onnx" in section else "mlp")
+    if kind not in KINDS:
+        raise ConfigError(f"[network] kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    return kind
+
+
+def check_network_section(section: dict) -> None:
+    """Check that ``[network]``'s keys belong to its kind (one line naming the first stray key)."""
+    kind = network_kind(section)
+    allowed = {"mlp": MLP_KEYS, "cnn": CNN_KEYS, "onnx": {"onnx"}}[kind] | {"kind"}
+    stray = sorted(set(section) - allowed)
+    if stray:
+        raise ConfigError(f"key {stray[0]!r} does not apply to a [network] of kind {kind!r}; "
+                          f"allowed: {', '.join(sorted(allowed))}")
+    if kind == "onnx" and not isinstance(section.get("onnx"), str):
+        raise ConfigError("[network] onnx must be the path of an .onnx (or .npz) file, as a string")
+
+
+def _cnn_config(section: dict) -> CNNConfig:
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in section.items() if k != "kind"}
+    return CNNConfig(**values)
+
+
+def _input_shape(config: dict) -> tuple[int, int, int]:
+    side = config["dataset"].get("side", 20)
+    return (1, side, side)
+
+
+@lru_cache(maxsize=8)
+def _onnx(path: str):
+    return load_network(path)
+
+
+def _skeleton(config: dict):
+    """The network of a configuration without training (its layer shapes)."""
+    section = config["network"]
+    if network_kind(section) == "onnx":
+        return _onnx(section["onnx"])
+    return build_cnn(_cnn_config(section), _input_shape(config), _CLASSES)
+
+
+def check_layer_network(config: dict, partitions) -> None:
+    """Check a CNN or ONNX configuration and its partition entries before anything runs."""
+    net = _skeleton(config)
+    shape = _input_shape(config)
+    if network_kind(config["network"]) == "onnx" and math.prod(net.input_shape) != shape[1] * shape[2]:
+        raise ConfigError(f"the ONNX model {config['network']['onnx']} takes inputs of shape {net.input_shape} "
+                          f"but the dataset gives {shape[1]} × {shape[2]} images; set [dataset] side to match")
+    shapes = crossbar_shapes(net)
+    for entry in partitions:
+        if entry == {"h": None, "v": None} or "auto" in entry:
+            continue
+        for name in ("h", "v"):
+            values = entry.get(name)
+            if not isinstance(values, list) or len(values) != len(shapes):
+                raise ConfigError(f"partition {name} = {values!r} needs one value per crossbar layer ({len(shapes)})")
+            for (n_in, n_out, bias), value in zip(shapes, values):
+                limit = n_in + int(bias) if name == "h" else n_out
+                if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= limit:
+                    raise ConfigError(f"partition {name} = {values!r}: each value must be an integer in "
+                                      f"1..{limit} for its layer")
+
+
+def layer_partitions(entry: dict, config: dict) -> tuple[Partition, ...]:
+    """Partitions of a CNN or ONNX network for one partitions entry."""
+    net = _skeleton(config)
+    if "auto" in entry:
+        return tuple(auto_partition_layers(net, int(entry["auto"])))
+    if entry.get("h") is None:
+        return tuple(Partition() for _ in net.crossbar_layers)
+    return tuple(Partition(h, v) for h, v in zip(entry["h"], entry["v"]))
+
+
+def crossbar_count(config: dict) -> int:
+    """Number of crossbar layers of a configuration's network."""
+    if network_kind(config["network"]) == "mlp":
+        return len(config["network"].get("layers", MLPConfig().layers)) - 1
+    return len(_skeleton(config).crossbar_layers)
+
+
+def build_layer_network(config: dict, dataset, cache_dir: str | Path):
+    """The trained (cached) CNN or the loaded ONNX network of a configuration."""
+    section = config["network"]
+    if network_kind(section) == "onnx":
+        return _onnx(section["onnx"])
+    return load_or_train_cnn(dataset, _cnn_config(section), cache_dir)
