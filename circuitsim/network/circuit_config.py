@@ -51,6 +51,15 @@ class CircuitConfig:
     """Charge-mode integration window, seconds."""
     c_int: float = 1e-12
     """Charge-mode integration (or sampling) capacitance, farads."""
+    topology: str = "canonical"
+    """Layer topology (:mod:`circuitsim.tile.topology`): ``"canonical"`` (tiles of DESIGN.md,
+    partial sums added) or ``"imac-sim"`` (IMAC-Sim's layer circuit, its difference
+    amplifiers and averaging; :mod:`circuitsim.network.layer_network`)."""
+    amp_gains: tuple[float, ...] | None = None
+    """``imac-sim``: difference-amplifier gains per layer (``R_feedback / R_in``);
+    ``None`` gives IMAC-Sim's 30 for every layer but the last and 10 for the last."""
+    opamp_gain: float = 1e6
+    """``imac-sim``: open-loop gain of the amplifiers' op-amps, V/V."""
 
     def __post_init__(self):
         if self.readout not in READOUTS:
@@ -62,6 +71,15 @@ class CircuitConfig:
             raise ConfigError(f"circuit.t_read must be > 0 seconds, got {self.t_read!r}")
         if self.engine not in ENGINES:
             raise ConfigError(f"circuit.engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
+        if self.topology not in ("canonical", "imac-sim"):
+            raise ConfigError(f"circuit.topology must be canonical or imac-sim, got {self.topology!r}")
+        if self.topology != "canonical" and (self.readout != "current" or self.adc is not None):
+            raise ConfigError("circuit.topology = imac-sim has its own amplifier readout: use readout = "
+                              "\"current\" and no [adc] section")
+        if not (0 < self.opamp_gain < float("inf")):
+            raise ConfigError(f"circuit.opamp_gain must be > 0, got {self.opamp_gain!r}")
+        if self.amp_gains is not None and not all(0 < g < float("inf") for g in self.amp_gains):
+            raise ConfigError(f"circuit.amp_gains must be positive numbers, got {self.amp_gains!r}")
         if not (0 < self.v_read < float("inf")):
             raise ConfigError(f"circuit.v_read must be > 0 volts, got {self.v_read!r}")
 

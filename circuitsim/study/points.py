@@ -18,6 +18,7 @@ from pathlib import Path
 from ..errors import CircuitsimError
 from ..network.datasets import load_dataset
 from ..network.evaluator import map_network
+from ..network.layer_network import map_layer_network
 from ..network.mlp import load_or_train
 from ..network.tile_cache import TileCache
 from .spec import Point, build_circuit_config, build_network_config
@@ -65,8 +66,9 @@ def run_point(point: Point, context: PointContext) -> dict:
     try:
         net, digital = context.network(point.config)
         data = context.dataset(point.config)
-        mapped = map_network(net, point.partitions, circuit, context.tiles,
-                             x_calibration=data.x_train[:CALIBRATION_IMAGES])
+        mapper = map_network if circuit.topology == "canonical" else map_layer_network
+        mapped = mapper(net, point.partitions, circuit, context.tiles,
+                        x_calibration=data.x_train[:CALIBRATION_IMAGES])
         start = time.perf_counter()
         accuracy = mapped.accuracy(data.x_test, data.y_test)
         seconds = time.perf_counter() - start

@@ -27,7 +27,7 @@ amplifier and ``"average"`` it is the voltage of ``nin<o>`` in the circuit.
 
 Public API
 ----------
-LayerCircuit, build_layer_circuit, layer_outputs, solve_layer, layer_transfer
+LayerCircuit, build_layer_circuit, layer_outputs, solve_layer, layer_transfer, layer_admittance
 """
 
 from __future__ import annotations
@@ -297,3 +297,13 @@ def layer_transfer(layer: LayerCircuit) -> np.ndarray:
     else:
         raw = native.transfer_matrix(circuit, layer.input_sources(), names)
     return _combine(raw.T, layer).T
+
+
+def layer_admittance(layer: LayerCircuit) -> np.ndarray:
+    """``Y`` (``n_rows × n_rows``, siemens): the input-line sources deliver ``v @ Y @ v`` watts.
+
+    ``Y = -dI_source/dv`` from the sources' branch currents (the amplifiers' own supplies
+    are not included).
+    """
+    sources = layer.input_sources()
+    return -native.transfer_matrix(build_layer_circuit(layer), sources, sources)
