@@ -60,6 +60,10 @@ class CircuitConfig:
     ``None`` gives IMAC-Sim's 30 for every layer but the last and 10 for the last."""
     opamp_gain: float = 1e6
     """``imac-sim``: open-loop gain of the amplifiers' op-amps, V/V."""
+    neuron_reference: str = "unpartitioned"
+    """``imac-sim``: the ideal circuit (no wire resistance) whose pre-activation scale sets the
+    neurons' gains: ``"unpartitioned"`` (one tile per layer: fixed neurons for every
+    partitioning) or ``"partitioned"`` (the same partitions: only the wires differ)."""
 
     def __post_init__(self):
         if self.readout not in READOUTS:
@@ -76,6 +80,9 @@ class CircuitConfig:
         if self.topology != "canonical" and (self.readout != "current" or self.adc is not None):
             raise ConfigError("circuit.topology = imac-sim has its own amplifier readout: use readout = "
                               "\"current\" and no [adc] section")
+        if self.neuron_reference not in ("unpartitioned", "partitioned"):
+            raise ConfigError("circuit.neuron_reference must be unpartitioned or partitioned, "
+                              f"got {self.neuron_reference!r}")
         if not (0 < self.opamp_gain < float("inf")):
             raise ConfigError(f"circuit.opamp_gain must be > 0, got {self.opamp_gain!r}")
         if self.amp_gains is not None and not all(0 < g < float("inf") for g in self.amp_gains):

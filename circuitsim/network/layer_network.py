@@ -18,8 +18,9 @@ activation) and the bias row's column as biases, so the neuron input is
 layer (no wire resistance, one tile, same cells and amplifier) has the trained network's
 pre-activation scale: ``gain_k = g_k / α_k`` where ``g_k`` is the trained gain and
 ``α_k = <W_ideal, W> / <W, W>`` (weights and bias row). It does not depend on the
-partitions or the wires, so the partition sweep measures the circuit, not a re-fit;
-``circuit.gains`` replaces it.
+partitions or the wires, so the partition sweep measures the circuit, not a re-fit
+(``circuit.neuron_reference = "partitioned"`` takes the ideal circuit of the same
+partitions instead); ``circuit.gains`` replaces it.
 
 Public API
 ----------
@@ -42,7 +43,7 @@ from ..tile.layer_circuit import LayerCircuit, layer_admittance, layer_transfer
 from ..tile.topology import TopologyConfig
 from .circuit_config import CircuitConfig
 from .evaluator import Block, MappedNetwork
-from .mapping import Partition, map_layer
+from .mapping import map_layer
 from .mlp import MLP
 from .tile_cache import TileCache
 
@@ -88,6 +89,19 @@ def _piece(g: np.ndarray, rows: slice, outs: slice, topology: TopologyConfig, wi
                         topology, wires.r_row, wires.r_col)
 
 
+def _assemble(g, layer, n_out, topology, circuit, wires, cache, blocks) -> np.ndarray:
+    """Effective weights (``n_rows × n_out``, neuron-input volts per unit activation) of a
+    mapped layer's partition tiles; appends each tile's :class:`Block` to ``blocks``."""
+    share = 1.0 / len(layer.row_slices) if topology.combining == "average" else 1.0
+    effective = np.zeros((g.shape[0], n_out))
+    for rows in layer.row_slices:
+        for outs in layer.out_slices:
+            result = _characterize(_piece(g, rows, outs, topology, wires), cache)
+            effective[rows, outs] = circuit.v_read * share * result.T.T
+            blocks.append(Block(rows, outs, effective[rows, outs], circuit.t_read * result.input_admittance))
+    return effective
+
+
 def map_layer_network(net: MLP, partitions, circuit: CircuitConfig, cache: TileCache | None = None,
                       x_calibration=None) -> MappedNetwork:
     """Map ``net`` onto partitioned layer circuits of ``circuit.topology`` (``"imac-sim"``).
@@ -112,18 +126,16 @@ def map_layer_network(net: MLP, partitions, circuit: CircuitConfig, cache: TileC
         layer = map_layer(w, b if has_bias else None, circuit.device, part,
                           rounding=topology.rounding, zero_weight=topology.zero_weight)
         g = layer.conductances
-        share = 1.0 / len(layer.row_slices) if topology.combining == "average" else 1.0
-        effective = np.zeros((g.shape[0], w.shape[1]))
         blocks = []
-        for rows in layer.row_slices:
-            for outs in layer.out_slices:
-                result = _characterize(_piece(g, rows, outs, topology, circuit.wires), cache)
-                effective[rows, outs] = circuit.v_read * share * result.T.T
-                blocks.append(Block(rows, outs, effective[rows, outs], circuit.t_read * result.input_admittance))
+        effective = _assemble(g, layer, w.shape[1], topology, circuit, circuit.wires, cache, blocks)
         layers.append(tuple(blocks))
-        ideal = _characterize(_piece(g, slice(0, g.shape[0]), slice(0, w.shape[1]), topology, Wires()), cache)
+        if circuit.neuron_reference == "partitioned":
+            ideal = _assemble(g, layer, w.shape[1], topology, circuit, Wires(), cache, [])
+        else:
+            whole = _piece(g, slice(0, g.shape[0]), slice(0, w.shape[1]), topology, Wires())
+            ideal = circuit.v_read * _characterize(whole, cache).T.T
         target = np.vstack([w, b[None, :]]) if has_bias else w
-        alpha = float(np.sum(circuit.v_read * ideal.T.T * target) / max(np.sum(target * target), 1e-300))
+        alpha = float(np.sum(ideal * target) / max(np.sum(target * target), 1e-300))
         if not alpha > 0:
             raise ConfigError(f"layer {k + 1}: the ideal imac-sim layer does not follow its weights (scale {alpha:g})")
         neuron_gains.append(net.config.gains[k] / alpha)

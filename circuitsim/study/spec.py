@@ -53,7 +53,7 @@ NETWORK_KEYS = {f.name for f in dataclasses.fields(MLPConfig)}
 DEVICE_KEYS = {"preset", "r_low", "r_high", "levels"}
 WIRE_KEYS = {"preset"} | {f.name for f in dataclasses.fields(Wires)}
 CIRCUIT_KEYS = {"v_read", "engine", "backend", "gains", "t_read", "readout", "t_int", "c_int",
-                "topology", "amp_gains", "opamp_gain"}
+                "topology", "amp_gains", "opamp_gain", "neuron_reference"}
 ADC_KEYS = {f.name for f in dataclasses.fields(ADCConfig)} - {"v_min", "v_max"}
 SECTIONS = {"title": None, "dataset": DATASET_KEYS, "network": NETWORK_KEYS, "device": DEVICE_KEYS,
             "wires": WIRE_KEYS, "circuit": CIRCUIT_KEYS, "adc": ADC_KEYS, "sweep": None}
