@@ -16,6 +16,8 @@ from circuitsim.network.layer_network import map_layer_network
 from circuitsim.network.mapping import Partition
 from circuitsim.network.mlp import MLPConfig, train_mlp
 from circuitsim.network.tile_cache import TileCache
+from circuitsim.study.spec import parse_spec
+from circuitsim.study.validation import run_validation
 from circuitsim.tile.layer_circuit import solve_layer
 from circuitsim.tile.topology import TopologyConfig
 
@@ -78,3 +80,34 @@ def test_imac_sim_config_errors(small_net):
         CircuitConfig(topology="crossim")
     with pytest.raises(ConfigError, match="amp_gains needs 2"):
         map_layer_network(net, (Partition(), Partition()), CircuitConfig(topology="imac-sim", amp_gains=(30.0,)))
+
+
+@pytest.mark.ngspice
+def test_validate_in_the_imac_sim_topology(tmp_path):
+    """Whole circuit (IMAC-Sim layer circuits, buffers, behavioural neurons) against the evaluator."""
+    spec = parse_spec("""
+title = "imac-sim whole-circuit validation"
+[dataset]
+name = "digits"
+side = 8
+test_fraction = 0.3
+[network]
+layers = [64, 16, 10]
+epochs = 40
+[device]
+preset = "sot-mram-amin2022"
+[wires]
+preset = "imac-14nm"
+[circuit]
+topology = "imac-sim"
+[sweep]
+partitions = [{h = [4, 2], v = [2, 2]}]
+""")
+    frame = run_validation(spec, tmp_path / "out", n_images=20, cache_dir=tmp_path / "cache",
+                           model="behavioural", log=lambda line: None)
+    row = frame.iloc[0]
+    assert row["status"] == "ok", row["error"]
+    print(f"\nimac-sim validate 4-2 / 2-2, 20 images: agreement {row['agreement']:.3f}, "
+          f"max output error {row['max_output_error']:.2e} V")
+    assert row["agreement"] >= 0.99
+    assert row["energy_crossbar"] == pytest.approx(row["energy_crossbar_evaluator"], rel=1e-4)
