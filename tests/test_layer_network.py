@@ -85,24 +85,13 @@ def test_imac_sim_config_errors(small_net):
 @pytest.mark.ngspice
 def test_validate_in_the_imac_sim_topology(tmp_path):
     """Whole circuit (IMAC-Sim layer circuits, buffers, behavioural neurons) against the evaluator."""
-    spec = parse_spec("""
-title = "imac-sim whole-circuit validation"
-[dataset]
-name = "digits"
-side = 8
-test_fraction = 0.3
-[network]
-layers = [64, 16, 10]
-epochs = 40
-[device]
-preset = "sot-mram-amin2022"
-[wires]
-preset = "imac-14nm"
-[circuit]
-topology = "imac-sim"
-[sweep]
-partitions = [{h = [4, 2], v = [2, 2]}]
-""")
+    spec = parse_spec(
+        'title = "imac-sim whole-circuit validation"\n'
+        'dataset = {name = "digits", side = 8, test_fraction = 0.3}\n'
+        'network = {layers = [64, 16, 10], epochs = 40}\n'
+        'device = {preset = "sot-mram-amin2022"}\nwires = {preset = "imac-14nm"}\n'
+        'circuit = {topology = "imac-sim"}\nsweep = {partitions = [{h = [4, 2], v = [2, 2]}]}\n')
+
     frame = run_validation(spec, tmp_path / "out", n_images=20, cache_dir=tmp_path / "cache",
                            model="behavioural", log=lambda line: None)
     row = frame.iloc[0]
