@@ -269,7 +269,7 @@ def _parser() -> argparse.ArgumentParser:
     ly = sub.add_parser("layer", help="simulate one partitioned layer (canonical or IMAC-Sim topology)")
     ly.add_argument("--weights", required=True, metavar="W.npy", help="n_in x n_out weights in [-1, 1]")
     ly.add_argument("--bias", default=None, metavar="b.npy", help="n_out biases in [-1, 1] (bias row at v_read)")
-    ly.add_argument("--partitions", default="1/1", metavar="H/V", help="horizontal/vertical partitions")
+    ly.add_argument("--partitions", required=True, metavar="H/V", help="horizontal/vertical partitions, e.g. 2/2")
     ly.add_argument("--topology", choices=["canonical", "imac-sim"], default="canonical")
     ly.add_argument("--device", default="sot-mram-amin2022", metavar="PRESET", help="device preset")
     ly.add_argument("--r-row", type=float, default=0.0, metavar="OHM", help="input-line resistance per segment")

@@ -157,6 +157,29 @@ def test_layer_command_matches_hand_written_imac_sim_deck(tmp_path, partitions, 
     assert np.abs(reference).max() > 0.05
 
 
+VARIANTS = {
+    "canonical": TopologyConfig.canonical(),
+    "canonical-tia": TopologyConfig.canonical().replace(readout="tia"),
+    "canonical-average": TopologyConfig.canonical().replace(combining="average", rounding="imac-sim"),
+    "imac-sim": TopologyConfig.imac_sim(),
+    "imac-sim-sum": TopologyConfig.imac_sim(10.0, 1e4).replace(combining="sum"),
+    "imac-sim-adjacent": TopologyConfig.imac_sim().replace(pair_layout="adjacent-columns", bias_row="first"),
+}
+
+
+@pytest.mark.ngspice
+@pytest.mark.parametrize("name", VARIANTS)
+def test_native_engine_matches_ngspice_in_every_topology(name, rng):
+    topology = VARIANTS[name]
+    assert TopologyConfig.from_dict(topology.to_dict()) == topology
+    w, b = rng.choice([-1.0, 0.0, 1.0], size=(9, 4)), rng.choice([-1.0, 1.0], size=4)
+    layer = layer_circuit(w, b, Device(8.49e3, 25.46e3), Wires(9.241569, 11.551961), Partition(3, 2), topology)
+    v = layer_input_voltages(rng.choice([0.0, 0.8], size=(3, 9)), 0.8, topology)
+    native, spice = solve_layer(layer, v), solve_layer(layer, v, engine="ngspice")
+    assert np.abs(native - spice).max() <= 1e-9 * np.abs(spice).max()
+    assert np.abs(v @ layer_transfer(layer).T - native).max() <= 1e-9 * np.abs(native).max()
+
+
 def test_partition_rounding():
     sizes = lambda n, p, r: [s.stop - s.start for s in partition_slices(n, p, r)]  # noqa: E731
     assert sizes(21, 2, "nearest") == [10, 11]
@@ -212,7 +235,7 @@ def test_layer_command_bad_input(tmp_path, capsys):
     np.save(tmp_path / "W.npy", W)
     np.save(tmp_path / "X.npy", np.zeros((2, 5)))
     status = main(["layer", "--weights", str(tmp_path / "W.npy"), "--inputs", str(tmp_path / "X.npy"),
-                   "--out", str(tmp_path / "Y.npz")])
+                   "--partitions", "1/1", "--out", str(tmp_path / "Y.npz")])
     err = capsys.readouterr().err.strip().splitlines()
     assert status == 2 and err[0].startswith("error:") and "vectors x 2" in err[0]
     assert not (tmp_path / "Y.npz").exists()

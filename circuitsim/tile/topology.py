@@ -167,6 +167,18 @@ class TopologyConfig:
         """Plain-data form (JSON/TOML)."""
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: dict) -> "TopologyConfig":
+        """Inverse of :meth:`to_dict`."""
+        data = dict(data)
+        unknown = set(data) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ConfigError(f"unknown topology field(s) {', '.join(sorted(unknown))}")
+        amp = data.pop("diff_amp", None)
+        if isinstance(amp, dict):
+            amp = DiffAmp(**amp)
+        return cls(**data, **({"diff_amp": amp} if amp is not None else {}))
+
 
 TOPOLOGIES = {"canonical": TopologyConfig.canonical, "imac-sim": TopologyConfig.imac_sim}
 """Named topology presets."""
