@@ -138,6 +138,8 @@ def map_layer(weights, bias, device: Device, partition: Partition = Partition(),
     for column, fraction in ((0, np.maximum(q, 0)), (1, np.maximum(-q, 0))):
         # g_min (1 - f) + g_max f: exactly g_min and g_max at the ends
         g[:, column::2] = device.g_min * (1 - fraction) + device.g_max * fraction
+    if zero_weight not in ("g-min", "g-max"):
+        raise ConfigError(f"zero_weight must be g-min or g-max, got {zero_weight!r}")
     if zero_weight == "g-max":
         g[:, 0::2][q == 0] = g[:, 1::2][q == 0] = device.g_max
     if rounding != "nearest":
