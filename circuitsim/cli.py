@@ -1,7 +1,8 @@
 """The ``circuitsim`` command line.
 
 Sub-commands: ``doctor`` (is ngspice usable?), ``characterize`` (transfer
-matrix of a tile from a conductance file), ``sweep`` (a TOML sweep spec;
+matrix of a tile from a conductance file), ``layer`` (one partitioned layer in the
+canonical or IMAC-Sim topology for given inputs), ``sweep`` (a TOML sweep spec;
 ``--workers N`` local processes, default 1, or ``--scheduler`` a Dask cluster),
 ``results`` (summary of a results folder),
 ``plot`` (figures of a results folder), ``validate`` (whole-circuit ngspice
@@ -36,10 +37,11 @@ from .errors import (
 )
 
 
-def _load_conductances(path: str) -> np.ndarray:
+def _load_conductances(path: str, what: str = "conductance",
+                       holds: str = "a rows x cols array in siemens") -> np.ndarray:
     file = Path(path)
     if not file.is_file():
-        raise ConfigError(f"conductance file {path} does not exist; give a .npy file of a rows x cols array in siemens")
+        raise ConfigError(f"{what} file {path} does not exist; give a .npy file of {holds}")
     try:
         with open(file, "rb") as fh:
             if fh.read(6) != b"\x93NUMPY":
@@ -125,6 +127,43 @@ def _writable_file(path: str) -> Path:
     except OSError as exc:
         raise EnvironmentFailure(f"cannot write in {out.parent}: {exc.strerror or exc}; choose a writable --out") from None
     return out
+
+
+def _layer(args) -> int:
+    from .devices import Wires, device_preset
+    from .network.layer_circuit import layer_circuit, layer_input_voltages
+    from .network.mapping import Partition, parse_partitions
+    from .tile.layer_circuit import build_layer_circuit, solve_layer
+    from .tile.netlist import write_netlist
+    from .tile.topology import TopologyConfig, topology_preset
+
+    w = _load_conductances(args.weights, "weights", "an n_in x n_out array of weights in [-1, 1]")
+    if w.ndim != 2:
+        raise ConfigError(f"{args.weights}: weights must be a 2-D n_in x n_out array, got shape {w.shape}")
+    bias = None if args.bias is None else _load_conductances(args.bias, "bias", "n_out biases in [-1, 1]")
+    x = np.atleast_2d(_load_conductances(args.inputs, "inputs", "vectors x n_in input voltages"))
+    if x.ndim != 2 or x.shape[1] != w.shape[0]:
+        raise ConfigError(f"{args.inputs}: inputs must be vectors x {w.shape[0]} voltages, got shape {x.shape}")
+    parts = parse_partitions(args.partitions.replace("/", "-"))
+    if len(parts) != 2:
+        raise ConfigError(f"--partitions must be H/V (e.g. 2/2), got {args.partitions!r}")
+    if args.topology == "imac-sim":
+        topology = TopologyConfig.imac_sim(args.amp_gain, args.opamp_gain)
+    else:
+        topology = topology_preset(args.topology)
+    out = _writable_file(args.out)
+    layer = layer_circuit(w, bias, device_preset(args.device), Wires(args.r_row, args.r_col),
+                          Partition(*parts), topology)
+    v = layer_input_voltages(x, None if bias is None else args.v_read, topology)
+    if args.deck:
+        Path(args.deck).write_text(write_netlist(build_layer_circuit(layer, v[0]), options=(".op",)))
+    outputs = solve_layer(layer, v, engine=args.engine, backend=args.backend)
+    unit = "V (neuron inputs)" if topology.voltage_output else "A (differential currents)"
+    np.savez(out, outputs=outputs, row_slices=[[s.start, s.stop] for s in layer.row_slices],
+             out_slices=[[s.start, s.stop] for s in layer.out_slices], unit=unit, topology=topology.name)
+    print(f"layer {w.shape[0]}x{w.shape[1]}, {topology.name} topology, h/v {parts[0]}/{parts[1]}, "
+          f"engine {args.engine}: {len(v)} vectors, outputs in {unit} -> {out}")
+    return 0
 
 
 def _sweep(args) -> int:
@@ -268,6 +307,26 @@ def _parser() -> argparse.ArgumentParser:
                          "larger tiles are refused before they start")
     ch.add_argument("--out", required=True, metavar="T.npz", help="output file")
 
+    ly = sub.add_parser("layer", help="simulate one partitioned layer (canonical or IMAC-Sim topology)")
+    ly.add_argument("--weights", required=True, metavar="W.npy", help="n_in x n_out weights in [-1, 1]")
+    ly.add_argument("--bias", default=None, metavar="b.npy", help="n_out biases in [-1, 1] (bias row at v_read)")
+    ly.add_argument("--partitions", required=True, metavar="H/V", help="horizontal/vertical partitions, e.g. 2/2")
+    ly.add_argument("--topology", choices=["canonical", "imac-sim"], default="canonical")
+    ly.add_argument("--device", default="sot-mram-amin2022", metavar="PRESET", help="device preset")
+    ly.add_argument("--r-row", type=float, default=0.0, metavar="OHM", help="input-line resistance per segment")
+    ly.add_argument("--r-col", type=float, default=0.0, metavar="OHM", help="summing-line resistance per segment")
+    ly.add_argument("--amp-gain", type=float, default=30.0, metavar="A",
+                    help="imac-sim difference-amplifier gain (R_feedback / R_in; default 30, IMAC-Sim's first layer)")
+    ly.add_argument("--opamp-gain", type=float, default=1e6, metavar="A0",
+                    help="imac-sim op-amp open-loop gain (default 1e6 for IMAC-Sim's ideal op-amp)")
+    ly.add_argument("--v-read", type=float, default=0.8, metavar="V", help="bias-row voltage (default 0.8)")
+    ly.add_argument("--inputs", required=True, metavar="X.npy", help="vectors x n_in input voltages")
+    ly.add_argument("--engine", choices=["native", "ngspice"], default="native")
+    ly.add_argument("--backend", choices=["shared", "subprocess"], default="shared",
+                    help="ngspice backend (with --engine ngspice)")
+    ly.add_argument("--deck", default=None, metavar="FILE", help="also write the deck (first input vector)")
+    ly.add_argument("--out", required=True, metavar="Y.npz", help="outputs (vectors x n_out) and partitions")
+
     sw = sub.add_parser("sweep", help="run a sweep spec (TOML) and write DIR/results.csv")
     sw.add_argument("spec", metavar="SPEC", help="sweep specification (TOML)")
     _sweep_options(sw, required=True)
@@ -322,8 +381,8 @@ def _sweep_options(parser, required: bool) -> None:
                              "(--cache must be a folder they all reach)")
 
 
-_COMMANDS = {"doctor": _doctor, "characterize": _characterize, "sweep": _sweep, "results": _results,
-             "plot": _plot, "main": _main_job, "validate": _validate,
+_COMMANDS = {"doctor": _doctor, "characterize": _characterize, "layer": _layer, "sweep": _sweep,
+             "results": _results, "plot": _plot, "main": _main_job, "validate": _validate,
              "export-onnx": _export_onnx}
 
 

@@ -53,6 +53,19 @@ class CircuitConfig:
     """Charge-mode integration window, seconds."""
     c_int: float = 1e-12
     """Charge-mode integration (or sampling) capacitance, farads."""
+    topology: str = "canonical"
+    """Layer topology (:mod:`circuitsim.tile.topology`): ``"canonical"`` (tiles of DESIGN.md,
+    partial sums added) or ``"imac-sim"`` (IMAC-Sim's layer circuit, its difference
+    amplifiers and averaging; :mod:`circuitsim.network.layer_network`)."""
+    amp_gains: tuple[float, ...] | None = None
+    """``imac-sim``: difference-amplifier gains per layer (``R_feedback / R_in``);
+    ``None`` gives IMAC-Sim's 30 for every layer but the last and 10 for the last."""
+    opamp_gain: float = 1e6
+    """``imac-sim``: open-loop gain of the amplifiers' op-amps, V/V."""
+    neuron_reference: str = "unpartitioned"
+    """``imac-sim``: the ideal circuit (no wire resistance) whose pre-activation scale sets the
+    neurons' gains: ``"unpartitioned"`` (one tile per layer: fixed neurons for every
+    partitioning) or ``"partitioned"`` (the same partitions: only the wires differ)."""
 
     def __post_init__(self):
         if self.readout not in READOUTS:
@@ -68,6 +81,18 @@ class CircuitConfig:
             raise ConfigError(f"circuit.v_read must be > 0 and <= {V_MAX:g} volts, got {self.v_read!r}")
         if self.backend not in BACKENDS:
             raise ConfigError(f"circuit.backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
+        if self.topology not in ("canonical", "imac-sim"):
+            raise ConfigError(f"circuit.topology must be canonical or imac-sim, got {self.topology!r}")
+        if self.topology != "canonical" and (self.readout != "current" or self.adc is not None):
+            raise ConfigError("circuit.topology = imac-sim has its own amplifier readout: use readout = "
+                              "\"current\" and no [adc] section")
+        if self.neuron_reference not in ("unpartitioned", "partitioned"):
+            raise ConfigError("circuit.neuron_reference must be unpartitioned or partitioned, "
+                              f"got {self.neuron_reference!r}")
+        if not (0 < self.opamp_gain < float("inf")):
+            raise ConfigError(f"circuit.opamp_gain must be > 0, got {self.opamp_gain!r}")
+        if self.amp_gains is not None and not all(0 < g < float("inf") for g in self.amp_gains):
+            raise ConfigError(f"circuit.amp_gains must be positive numbers, got {self.amp_gains!r}")
 
 
 READOUTS = ("current", "charge", "charge-passive")

@@ -24,6 +24,7 @@ import numpy as np
 
 from ..devices import Device
 from ..errors import ConfigError
+from ..tile.topology import partition_slices
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,8 @@ def quantize(weights: np.ndarray, levels: int) -> np.ndarray:
     return np.sign(weights) * np.round(np.clip(np.abs(weights), 0, 1) * steps) / steps
 
 
-def map_layer(weights, bias, device: Device, partition: Partition = Partition()) -> LayerMapping:
+def map_layer(weights, bias, device: Device, partition: Partition = Partition(),
+              rounding: str = "nearest", zero_weight: str = "g-min") -> LayerMapping:
     """Map one layer onto conductance pairs and cut it into tiles.
 
     Parameters
@@ -115,6 +117,10 @@ def map_layer(weights, bias, device: Device, partition: Partition = Partition())
         Conductance range and levels.
     partition : Partition
         Horizontal/vertical partition counts.
+    rounding : {"nearest", "imac-sim"}
+        Partition sizes (:func:`~circuitsim.tile.topology.partition_slices`).
+    zero_weight : {"g-min", "g-max"}
+        Cell pair of a weight 0: both at ``g_min`` (default) or both at ``g_max`` (IMAC-Sim).
     """
     w = np.asarray(weights, dtype=float)
     if bias is not None:
@@ -132,4 +138,10 @@ def map_layer(weights, bias, device: Device, partition: Partition = Partition())
     for column, fraction in ((0, np.maximum(q, 0)), (1, np.maximum(-q, 0))):
         # g_min (1 - f) + g_max f: exactly g_min and g_max at the ends
         g[:, column::2] = device.g_min * (1 - fraction) + device.g_max * fraction
+    if zero_weight not in ("g-min", "g-max"):
+        raise ConfigError(f"zero_weight must be g-min or g-max, got {zero_weight!r}")
+    if zero_weight == "g-max":
+        g[:, 0::2][q == 0] = g[:, 1::2][q == 0] = device.g_max
+    if rounding != "nearest":
+        return LayerMapping(g, partition_slices(n_rows, h, rounding), partition_slices(n_out, v, rounding))
     return LayerMapping(g, _slices(n_rows, h), _slices(n_out, v))

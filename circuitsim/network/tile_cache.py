@@ -51,6 +51,11 @@ class TileCache:
             key = f"{tile.content_hash()}-{circuit.engine}"
         else:
             key = f"{tile.content_hash()}-{circuit.readout}-{circuit.t_int:.6g}-{circuit.c_int:.6g}"
+        return self.lookup(key, lambda: _characterize(tile, circuit))
+
+    def lookup(self, key: str, compute) -> Characterization:
+        """Return the entry ``key``, calling ``compute()`` (a ``Characterization``) only when
+        it is not cached; shared by tiles and other circuits cached by content."""
         if key in self._memory:
             self.hits += 1
             return self._memory[key]
@@ -59,7 +64,7 @@ class TileCache:
         if result is not None:
             self.hits += 1
         else:
-            result = _characterize(tile, circuit)
+            result = compute()
             self.misses += 1
             if path is not None:
                 path.parent.mkdir(parents=True, exist_ok=True)

@@ -274,9 +274,10 @@ def plot_results(results_dir: str | Path) -> list[Path]:
 
     plots = []
     if {"h_partitions", "v_partitions"} <= set(df.columns) and _config_labels(df).nunique() > 1:
-        plots.append(("accuracy_vs_partitions", accuracy_vs_partitions, {}))
+        plots.append(("accuracy_vs_partitions", accuracy_vs_partitions, {"by": "topology"}))
         h, v = _layers(df["h_partitions"]), _layers(df["v_partitions"])
-        for layer in range(min(h.shape[1], v.shape[1])):
+        # heatmaps average every other column: not across layer topologies
+        for layer in range(0 if varies("topology") else min(h.shape[1], v.shape[1])):
             if h[layer].nunique() > 1 and v[layer].nunique() > 1:
                 plots.append((f"partition_heatmap_layer{layer}", partition_heatmap,
                               {"layer": layer}))

@@ -24,6 +24,7 @@ from ..errors import CircuitsimError, EnvironmentFailure, SimulationError
 from ..network.datasets import load_dataset
 from ..network.evaluator import map_network
 from ..network.layer_evaluator import MappedLayers, map_layers
+from ..network.layer_network import map_layer_network
 from ..network.mlp import load_or_train
 from ..network.tile_cache import TileCache
 from .network_spec import build_layer_network, network_kind
@@ -103,7 +104,10 @@ def run_point(point: Point, context: PointContext) -> dict:
         with environment_failures():
             net, digital = context.network(point.config)
             data = context.dataset(point.config)
-            mapper = map_network if network_kind(point.config["network"]) == "mlp" else map_layers
+            if circuit.topology != "canonical":
+                mapper = map_layer_network
+            else:
+                mapper = map_network if network_kind(point.config["network"]) == "mlp" else map_layers
             mapped = mapper(net, point.partitions, circuit, context.tiles,
                             x_calibration=data.x_train[:CALIBRATION_IMAGES])
             start = time.perf_counter()

@@ -60,7 +60,8 @@ DATASET_KEYS = {"name", "path", "side", "crop", "binarize", "threshold", "test_f
 NETWORK_KEYS = {f.name for f in dataclasses.fields(MLPConfig)} | LAYER_NETWORK_KEYS
 DEVICE_KEYS = {"preset", "r_low", "r_high", "levels"}
 WIRE_KEYS = {"preset"} | {f.name for f in dataclasses.fields(Wires)}
-CIRCUIT_KEYS = {"v_read", "engine", "backend", "gains", "t_read", "readout", "t_int", "c_int"}
+CIRCUIT_KEYS = {"v_read", "engine", "backend", "gains", "t_read", "readout", "t_int", "c_int",
+                "topology", "amp_gains", "opamp_gain", "neuron_reference"}
 ADC_KEYS = {f.name for f in dataclasses.fields(ADCConfig)} - {"v_min", "v_max"}
 MAX_POINTS = 10_000
 """Largest grid :func:`parse_spec` accepts unless told otherwise (``--yes``)."""
@@ -169,8 +170,9 @@ def build_circuit_config(config: dict) -> CircuitConfig:
     wires = wire_preset(wires_cfg.pop("preset")) if "preset" in wires_cfg else Wires()
     wires = dataclasses.replace(wires, **wires_cfg)
     circuit = dict(config["circuit"])
-    if circuit.get("gains") is not None:
-        circuit["gains"] = tuple(circuit["gains"])
+    for key in ("gains", "amp_gains"):
+        if circuit.get(key) is not None:
+            circuit[key] = tuple(circuit[key])
     return CircuitConfig(device=device, wires=wires, adc=build_adc_config(config), **circuit)
 
 

@@ -46,6 +46,7 @@ import pandas as pd
 
 from ..errors import CircuitsimError, ConfigError
 from ..network.evaluator import MappedNetwork, map_network
+from ..network.layer_network import map_layer_network
 from ..network.mlp import MLP
 from ..periphery.neurons import Neuron, NeuronDesign, design_neuron, extract_curve
 from .layer_validation import validate_layer_point, validation_inputs
@@ -144,7 +145,8 @@ def validate_point(point, context, n_images: int, config: FullCircuitConfig = Fu
     row = _row_base(point)
     try:
         circuit, net, data, x, y = validation_inputs(point, context, n_images)
-        mapped = map_network(net, point.partitions, circuit, context.tiles)
+        mapper = map_network if circuit.topology == "canonical" else map_layer_network
+        mapped = mapper(net, point.partitions, circuit, context.tiles)
         start = time.perf_counter()
         designs = design_network(mapped, model, data.x_train[:CALIBRATION_IMAGES], backend=circuit.backend)
         design_seconds = time.perf_counter() - start

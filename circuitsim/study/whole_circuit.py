@@ -128,7 +128,12 @@ def _pwl(name: str, node: str, values: np.ndarray) -> str:
 
 def _tile_lines(tile: Tile, prefix: str, inputs: list[str], out: list[str]) -> list[str]:
     """Elements of ``tile`` with node and element names made unique by ``prefix``."""
-    circuit = build_circuit(tile)
+    return _circuit_lines(build_circuit(tile), prefix, inputs, out)
+
+
+def _circuit_lines(circuit, prefix: str, inputs: list[str], out: list[str]) -> list[str]:
+    """Elements of a circuit whose sources ``Vin<i>`` drive ``in<i>``, those nodes renamed
+    ``inputs[i]`` (the sources left out), other names made unique by ``prefix``."""
     names = []
     for name in circuit.node_names:
         match = _INPUT.match(name)
@@ -189,6 +194,12 @@ def network_deck(net, partitions, circuit, designs: tuple[NeuronDesign, ...], in
         if net.config.bias:
             lines.append(f"Vx{k}_{n_in} x{k}_{n_in} 0 DC {_f(v_read)}")
             drivers.append((f"Vx{k}_{n_in}", v_read))
+        if getattr(circuit, "topology", "canonical") != "canonical":
+            _imac_layer_lines(net, k, partitions[k], circuit, design, config, lines)
+            outputs[k] = [f"o{k}_{o}" for o in range(n_out)]
+            sources.update({f"Voff{k}_{o}": design.offset for o in range(n_out)})
+            _driver_lines(k, n_out, layers, design, v_read, maps, drivers, lines)
+            continue
         layer = map_layer(w, b if net.config.bias else None, device, partitions[k])
         rows = max(s.stop - s.start for s in layer.row_slices)
         r_tia = config.v_amp / (rows * v_read * device.g_max)
@@ -212,20 +223,48 @@ def network_deck(net, partitions, circuit, designs: tuple[NeuronDesign, ...], in
             lines.extend(design.neuron.lines(f"{k}_{o}", f"d{k}_{o}", f"o{k}_{o}"))
             sources[f"Voff{k}_{o}"] = design.offset
             outputs[k].append(f"o{k}_{o}")
-        if k + 1 in layers:
-            gain = v_read / (design.v_one - design.v_zero)
-            maps[k] = (gain, design.v_zero)
-            lines += [f"* layer {k + 1} input drivers: v_read*(V(o) - v_zero)/(v_one - v_zero)",
-                      f"Vz{k} z{k} 0 DC {_f(design.v_zero)}"]
-            for o in range(n_out):
-                lines.append(f"Ex{k + 1}_{o} x{k + 1}_{o} 0 o{k}_{o} z{k} {_f(gain)}")
-                drivers.append((f"Ex{k + 1}_{o}", ("neuron", k, o)))
+        _driver_lines(k, n_out, layers, design, v_read, maps, drivers, lines)
     for k in layers:
         sources.update(designs[k].neuron.supplies)
     lines += supply_lines(*(designs[k].neuron for k in layers))
     lines += list(config.extra_lines) + [".end", ""]
     n_elements = sum(1 for ln in lines if ln[:1].isalpha() and not ln.startswith("circuitsim"))
     return Deck("\n".join(lines), outputs, drivers, inputs, maps, sources, n_elements)
+
+
+def _driver_lines(k, n_out, layers, design, v_read, maps, drivers, lines) -> None:
+    """The next layer's input drivers behind the neurons of layer ``k``."""
+    if k + 1 not in layers:
+        return
+    gain = v_read / (design.v_one - design.v_zero)
+    maps[k] = (gain, design.v_zero)
+    lines += [f"* layer {k + 1} input drivers: v_read*(V(o) - v_zero)/(v_one - v_zero)",
+              f"Vz{k} z{k} 0 DC {_f(design.v_zero)}"]
+    for o in range(n_out):
+        lines.append(f"Ex{k + 1}_{o} x{k + 1}_{o} 0 o{k}_{o} z{k} {_f(gain)}")
+        drivers.append((f"Ex{k + 1}_{o}", ("neuron", k, o)))
+
+
+def _imac_layer_lines(net, k, partition, circuit, design, config, lines) -> None:
+    """Layer ``k`` in the imac-sim topology: its whole partitioned layer circuit (difference
+    amplifiers, 1 mΩ ties), then per output a buffer ``V = clip(k_design·V(nin), ±v_amp)``
+    into the neuron (the neuron input voltage is the effective network's sum ``s``)."""
+    from ..network.layer_circuit import layer_circuit
+    from ..network.layer_network import imac_amp_gains
+    from ..tile.layer_circuit import build_layer_circuit
+    from ..tile.topology import TopologyConfig
+
+    w, b = net.weights[k], net.biases[k]
+    topology = TopologyConfig.imac_sim(imac_amp_gains(circuit, len(net.weights))[k], circuit.opamp_gain)
+    layer = layer_circuit(w, b if net.config.bias else None, circuit.device, circuit.wires, partition, topology)
+    prefix = f"{k}_"
+    _circuit_lines(build_layer_circuit(layer), prefix, [f"x{k}_{i}" for i in range(layer.n_rows)], lines)
+    lines.append(f"* layer {k}: buffers (V = k*V(nin), clipped at the rails) and neurons")
+    vmax = _f(config.v_amp)
+    for o in range(w.shape[1]):
+        lines.append(f"Bd{k}_{o} d{k}_{o} 0 V = max(-{vmax}, min({vmax}, "
+                     f"{_f(design.volts_per_unit)}*v({prefix}nin{o})))")
+        lines.extend(design.neuron.lines(f"{k}_{o}", f"d{k}_{o}", f"o{k}_{o}"))
 
 
 @dataclass(frozen=True, eq=False)
