@@ -74,13 +74,23 @@ def _key(layer: LayerCircuit) -> str:
 
 def _characterize(layer: LayerCircuit, cache: TileCache) -> Characterization:
     """``A`` (as ``T``) and ``Y`` of a one-piece layer circuit, from the cache when there."""
+    key = _key(layer)
+    n_in, n_out = layer.g_pos.shape
+
     def compute():
         start = time.perf_counter()
         a = layer_transfer(layer)
-        return Characterization(a, {"engine": "native", "topology": layer.topology.name,
+        return Characterization(a, {"engine": "native", "topology": layer.topology.name, "content_hash": key,
                                     "seconds": time.perf_counter() - start}, layer_admittance(layer))
 
-    return cache.lookup(f"{_key(layer)}-layer", compute)
+    def verify(entry: Characterization) -> str | None:
+        if not isinstance(entry.metadata, dict) or entry.metadata.get("content_hash") != key:
+            return "its content hash is not this layer circuit's"
+        if np.shape(entry.T) != (n_out, n_in) or not np.all(np.isfinite(entry.T)):
+            return f"its map has shape {np.shape(entry.T)} or non-finite values, expected {(n_out, n_in)}"
+        return None
+
+    return cache.lookup(f"{key}-layer", compute, verify)
 
 
 def _piece(g: np.ndarray, rows: slice, outs: slice, topology: TopologyConfig, wires: Wires) -> LayerCircuit:

@@ -51,16 +51,18 @@ class TileCache:
             key = f"{tile.content_hash()}-{circuit.engine}"
         else:
             key = f"{tile.content_hash()}-{circuit.readout}-{circuit.t_int:.6g}-{circuit.c_int:.6g}"
-        return self.lookup(key, lambda: _characterize(tile, circuit))
+        return self.lookup(key, lambda: _characterize(tile, circuit), lambda r: _mismatch(r, tile, circuit))
 
-    def lookup(self, key: str, compute) -> Characterization:
+    def lookup(self, key: str, compute, verify) -> Characterization:
         """Return the entry ``key``, calling ``compute()`` (a ``Characterization``) only when
-        it is not cached; shared by tiles and other circuits cached by content."""
+        it is not cached; shared by tiles and other circuits cached by content. A stored
+        entry is used only when ``verify(entry)`` returns None (else a string saying what is
+        wrong with it: one warning line, and the entry is computed again)."""
         if key in self._memory:
             self.hits += 1
             return self._memory[key]
         path = self.folder / f"{key}.npz" if self.folder else None
-        result = _load_verified(path, tile, circuit) if path is not None and path.is_file() else None
+        result = _load_verified(path, verify) if path is not None and path.is_file() else None
         if result is not None:
             self.hits += 1
         else:
@@ -73,16 +75,16 @@ class TileCache:
         return result
 
 
-def _load_verified(path: Path, tile: Tile, circuit: CircuitConfig) -> Characterization | None:
-    """The entry at ``path`` when it is what it claims to be for ``tile``, else None (one warning)."""
+def _load_verified(path: Path, verify) -> Characterization | None:
+    """The entry at ``path`` when ``verify`` finds nothing wrong with it, else None (one warning)."""
     try:
         result = Characterization.load(path)
-        problem = _mismatch(result, tile, circuit)
+        problem = verify(result)
     except (OSError, EOFError, ValueError, KeyError, TypeError, zipfile.BadZipFile, zlib.error) as exc:
         problem = f"unreadable: {type(exc).__name__}"
     if problem is None:
         return result
-    _log.warning(f"warning: tile cache entry {path} is damaged ({problem}); extracting the tile again")
+    _log.warning(f"warning: tile cache entry {path} is damaged ({problem}); computing it again")
     return None
 
 
