@@ -69,6 +69,8 @@ def check_residual(matrix, x: np.ndarray, rhs: np.ndarray, what: str = "native e
     """Relative residual of ``matrix @ x = rhs`` (columns of ``x`` and ``rhs`` are systems);
     raises :class:`ConvergenceError` above :data:`RESIDUAL_TOLERANCE`, or when the matrix
     entries spread over more than :data:`SPREAD_MAX` (a small residual means nothing then)."""
+    if np.size(x) == 0:  # nothing left to solve (every node fixed)
+        return 0.0
     _check_spread(matrix, what)
     x = np.asarray(x).reshape(len(rhs), -1) if np.ndim(x) == 1 else np.asarray(x)
     rhs = np.asarray(rhs).reshape(x.shape)
