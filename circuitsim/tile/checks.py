@@ -165,7 +165,7 @@ def check_transfer(matrix, solve, rhs_in, c_out, through, what: str = "native en
 
 #: bytes per free node and per entry of the factor at the peak, by backend (fitted to
 #: bench/bench_tile.py's peak RSS above the process's RSS before the tile)
-_BYTES = {"cholmod": (600.0, 16.0), "superlu": (600.0, 28.0)}
+_BYTES = {"cholmod": (600.0, 16.0), "superlu": (600.0, 33.0)}
 
 
 def factor_entries(n_free: int) -> float:
