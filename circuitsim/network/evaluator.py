@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,11 +37,11 @@ import numpy as np
 from ..errors import ConfigError
 from ..periphery.adc import ADC, ADCConfig
 from ..periphery.energy import adc_energy
-from ..tile.crossbar import Tile
 from ..tile.extract import Characterization
 from .circuit_config import CircuitConfig
 from .mapping import Partition, map_layer
 from .mlp import MLP
+from .realization import realize_tile
 from .tile_cache import TileCache
 
 
@@ -65,6 +66,9 @@ class Block:
     """``M`` (joules per volt²): one evaluation of input voltages ``v`` costs ``v @ M @ v``."""
     adc: ADC | None = None
     """The tile's ADC (one column per output), or None."""
+    read_noise: Callable[[np.ndarray], np.ndarray] | None = None
+    """Per-image read noise of the normalized sums for normalized inputs, or None
+    (:class:`~circuitsim.network.read_noise.ReadNoise`)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -104,6 +108,8 @@ class MappedNetwork:
             for block in layer:
                 v = h_aug[:, block.rows]
                 part = v @ block.weights
+                if block.read_noise is not None:
+                    part = part + block.read_noise(v)
                 if use_adc and block.adc is not None:
                     part = block.adc.quantize(part)
                 sums[:, block.outs] += part
@@ -114,7 +120,7 @@ class MappedNetwork:
 
     def predict(self, x) -> np.ndarray:
         """Predicted classes (through the ADCs when configured)."""
-        if self.circuit.adc is None:
+        if self.circuit.adc is None and not any(b.read_noise is not None for layer in self.layers for b in layer):
             return self.network.predict(x)
         return np.argmax(self.forward(x)[0], axis=-1)
 
@@ -201,7 +207,7 @@ def map_network(net: MLP, partitions, circuit: CircuitConfig, cache: TileCache |
     partitions = tuple(partitions)
     if len(partitions) != len(net.weights):
         raise ConfigError(f"give one partition per layer: {len(net.weights)} layers, {len(partitions)} partitions")
-    device, wires = circuit.device, circuit.wires
+    device = circuit.device
     scale = 1.0 / (device.g_max - device.g_min)
     if circuit.readout != "current":  # T in V/V: V_out = Q / c_int = I t_int / c_int
         scale *= circuit.c_int / circuit.t_int
@@ -212,11 +218,13 @@ def map_network(net: MLP, partitions, circuit: CircuitConfig, cache: TileCache |
         blocks = []
         for a, rows in enumerate(layer.row_slices):
             for c, outs in enumerate(layer.out_slices):
-                tile = Tile(layer.tile_conductances(a, c), **dataclasses.asdict(wires))
-                result = cache.transfer(tile, circuit)
-                T = result.T
+                # device statistics (circuitsim.network.realization): realized, characterized tile
+                real = realize_tile(layer.tile_conductances(a, c), circuit, cache, len(layers), (a, c))
+                result = real.characterization
+                T = result.T * real.scale
                 effective[rows, outs] = (T[0::2] - T[1::2]).T * scale
-                blocks.append(Block(rows, outs, effective[rows, outs], _energy_matrix(result, circuit)))
+                blocks.append(Block(rows, outs, effective[rows, outs], _energy_matrix(result, circuit),
+                                    read_noise=real.read_noise))
         layers.append(tuple(blocks))
         weights.append(effective[: w.shape[0]])
         biases.append(effective[w.shape[0]] if net.config.bias else np.zeros(w.shape[1]))

@@ -26,7 +26,7 @@ partition entry. Everything is checked before anything runs.
 
 Public API
 ----------
-SweepSpec, Point, load_spec, parse_spec
+SweepSpec, Point, load_spec, parse_spec, seed_points
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..device_statistics import STATISTICS_FIELDS, statistics_preset
 from ..devices import Device, Wires, device_preset, wire_preset
 from ..errors import ConfigError
 from ..network.circuit_config import CircuitConfig
@@ -50,7 +51,7 @@ from ..periphery.adc import KINDS, ADCConfig
 
 DATASET_KEYS = {"name", "path", "side", "crop", "binarize", "threshold", "test_fraction", "limit", "seed"}
 NETWORK_KEYS = {f.name for f in dataclasses.fields(MLPConfig)}
-DEVICE_KEYS = {"preset", "r_low", "r_high", "levels"}
+DEVICE_KEYS = {"preset", "r_low", "r_high", "levels", "statistics", *STATISTICS_FIELDS}
 WIRE_KEYS = {"preset"} | {f.name for f in dataclasses.fields(Wires)}
 CIRCUIT_KEYS = {"v_read", "engine", "backend", "gains", "t_read", "readout", "t_int", "c_int"}
 ADC_KEYS = {f.name for f in dataclasses.fields(ADCConfig)} - {"v_min", "v_max"}
@@ -93,6 +94,9 @@ class SweepSpec:
     """The spec as written (kept with the results)."""
     title: str = ""
     """Free-form title."""
+    seeds: int | None = None
+    """Device-statistics seeds per point (``[sweep] seeds = N``): a Monte Carlo over
+    ``device.seed = seed, seed + 1, ..., seed + N - 1``; None: one run per point."""
 
     def configs(self):
         """Yield ``(swept values, configuration)`` for every combination of the grid."""
@@ -113,7 +117,20 @@ class SweepSpec:
                 values["h_partitions"] = format_partitions(p.h for p in parts)
                 values["v_partitions"] = format_partitions(p.v for p in parts)
                 points.append(Point(len(points), values, config, parts))
-        return points
+        return seed_points(points, self.seeds) if self.seeds else points
+
+
+def seed_points(points: list[Point], seeds: int) -> list[Point]:
+    """Each point once per device seed (``values["seed"]``, ``config["device"]["seed"]``);
+    the copies keep their point's index, and their keys differ by the seed."""
+    out = []
+    for point in points:
+        first = int(point.config["device"].get("seed", 0))
+        for seed in range(first, first + seeds):
+            config = json.loads(json.dumps(point.config))
+            config["device"]["seed"] = seed
+            out.append(Point(point.index, {**point.values, "seed": seed}, config, point.partitions))
+    return out
 
 
 def build_network_config(config: dict) -> MLPConfig:
@@ -128,11 +145,15 @@ def build_network_config(config: dict) -> MLPConfig:
 def build_circuit_config(config: dict) -> CircuitConfig:
     """The :class:`CircuitConfig` of a point's configuration."""
     dev = dict(config["device"])
+    stats = {k: dev.pop(k) for k in list(dev) if k in STATISTICS_FIELDS or k == "statistics"}
     device = device_preset(dev.pop("preset")) if "preset" in dev else None
     if device is not None and dev:
         device = dataclasses.replace(device, **dev, name=f"{device.name}*")
     elif device is None:
         device = Device(**dev)
+    if stats:  # device statistics: a named preset and/or fields on top of the device's own
+        base = statistics_preset(stats.pop("statistics")) if "statistics" in stats else device.statistics
+        device = dataclasses.replace(device, statistics=dataclasses.replace(base, **stats))
     wires_cfg = dict(config["wires"])
     wires = wire_preset(wires_cfg.pop("preset")) if "preset" in wires_cfg else Wires()
     wires = dataclasses.replace(wires, **wires_cfg)
@@ -212,6 +233,9 @@ def parse_spec(text: str) -> SweepSpec:
     if not isinstance(sweep, dict):
         raise ConfigError("[sweep] must be a table")
     partitions = sweep.pop("partitions", [{"h": None, "v": None}])
+    seeds = sweep.pop("seeds", None)
+    if seeds is not None and (isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1):
+        raise ConfigError(f"[sweep] seeds must be a positive integer (device realizations per point), got {seeds!r}")
     grid = {}
     for name, values in sweep.items():
         section, _, key = name.partition(".")
@@ -220,7 +244,7 @@ def parse_spec(text: str) -> SweepSpec:
         if not isinstance(values, list) or not values:
             raise ConfigError(f"sweep key {name!r} needs a non-empty list of values")
         grid[name] = values
-    spec = SweepSpec(base, grid, tuple(partitions), text, str(data.get("title", "")))
+    spec = SweepSpec(base, grid, tuple(partitions), text, str(data.get("title", "")), seeds)
     # build every point's configuration now, so that a bad value fails before anything runs
     for _, config in spec.configs():
         try:

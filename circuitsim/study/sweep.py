@@ -2,7 +2,9 @@
 
 Results go to ``DIR``: ``points/<key>.json`` (one file per finished point, written
 atomically), ``results.csv`` and ``results.parquet`` (all finished points, rewritten
-atomically after each one), ``spec.toml`` and ``provenance.json`` (``"complete":
+atomically after each one; with ``[sweep] seeds = N`` one file per point and seed, a
+``seeds.csv`` of every run and a ``results.csv`` with the mean, std and 95 % interval
+over the seeds: :mod:`circuitsim.study.monte_carlo`), ``spec.toml`` and ``provenance.json`` (``"complete":
 true`` once every point is done; ``"computed"``: points computed by the last run).
 Re-running the same spec into the same folder computes only the missing points, so
 a sweep stopped by Ctrl-C or ``kill -9`` loses no finished point; a folder holding
@@ -29,6 +31,7 @@ import pandas as pd
 
 from ..errors import CircuitsimError, ConfigError
 from .points import PointContext, column_name
+from .monte_carlo import summarize_seeds
 from .provenance import provenance
 from .spec import Point, SweepSpec
 from .storage import TEMP_PREFIX, default_cache_dir, write_atomic
@@ -93,12 +96,19 @@ def run_sweep(spec: SweepSpec, out: str | Path, cache_dir: str | Path | None = N
         return _run(spec, points, out, context, runner, log)
 
 
+def _task(point_or_row) -> tuple:
+    """A run's identity: its point, and its seed in a Monte Carlo sweep."""
+    if isinstance(point_or_row, Point):
+        return point_or_row.index, point_or_row.values.get("seed")
+    return point_or_row["point"], point_or_row.get("seed")
+
+
 def _run(spec: SweepSpec, points: list[Point], out: Path, context: PointContext, runner, log) -> pd.DataFrame:
     rows, todo = {}, []
     for point in points:
         file = out / "points" / f"{point.key}.json"
         if file.is_file():
-            rows[point.index] = json.loads(file.read_text())
+            rows[_task(point)] = json.loads(file.read_text())
         else:
             todo.append(point)
     for point in todo:  # train here, once: workers only load the networks from the cache
@@ -106,18 +116,19 @@ def _run(spec: SweepSpec, points: list[Point], out: Path, context: PointContext,
             context.network(point.config)
         except CircuitsimError:
             pass  # the point records the error
-    by_index = {point.index: point for point in todo}
+    by_task = {_task(point): point for point in todo}
     meta = {"spec_title": spec.title, "points": len(points),
+            **({"seeds": spec.seeds, "runs": len(points), "points": len(points) // spec.seeds} if spec.seeds else {}),
             "swept": [column_name(name) for name in spec.grid] + ["h_partitions", "v_partitions"],
             "workers": runner.workers, "scheduler": runner.scheduler, **provenance()}
     computed = 0
-    _write_provenance(out, meta, len(rows), computed)  # what is being run, before any new point
+    _write_provenance(out, meta, _finished(rows, meta), computed)  # what is being run, before any new point
     bar = _progress(len(points), len(rows))
     try:
         with closing(runner.map(todo, context)) as results:
             for row in results:
-                write_atomic(out / "points" / f"{by_index[row['point']].key}.json", json.dumps(row))
-                rows[row["point"]] = row
+                write_atomic(out / "points" / f"{by_task[_task(row)].key}.json", json.dumps(row))
+                rows[_task(row)] = row
                 computed += 1
                 _write_results(out, rows, meta, computed)
                 if bar is not None:
@@ -126,7 +137,8 @@ def _run(spec: SweepSpec, points: list[Point], out: Path, context: PointContext,
                                         f"acc={row.get('accuracy', float('nan')):.3f}")
                 else:
                     log(f"[{len(rows)}/{len(points)}] h={row['h_partitions']} v={row['v_partitions']} "
-                        f"status={row['status']} accuracy={row.get('accuracy', float('nan')):.4f}"
+                        + (f"seed={row['seed']} " if "seed" in row else "")
+                        + f"status={row['status']} accuracy={row.get('accuracy', float('nan')):.4f}"
                         + (f" error={row['error']}" if row["status"] != "ok" else ""))
     finally:
         if bar is not None:
@@ -142,11 +154,22 @@ def _require_parquet() -> None:
 
 
 def _write_results(out: Path, rows: dict, meta: dict, computed: int) -> pd.DataFrame:
-    frame = pd.DataFrame([rows[k] for k in sorted(rows)])
+    frame = pd.DataFrame([rows[k] for k in sorted(rows, key=lambda k: (k[0], -1 if k[1] is None else k[1]))])
+    if meta.get("seeds"):  # Monte Carlo: every run in seeds.csv, one row per point in results
+        write_atomic(out / "seeds.csv", frame.to_csv(index=False))
+        frame = summarize_seeds(frame)
     write_atomic(out / "results.csv", frame.to_csv(index=False))
     write_atomic(out / "results.parquet", _parquet_bytes(frame))
-    _write_provenance(out, meta, len(rows), computed)
+    _write_provenance(out, meta, _finished(rows, meta), computed)
     return frame
+
+
+def _finished(rows: dict, meta: dict) -> int:
+    """Points whose every run (every seed) is done."""
+    if not meta.get("seeds"):
+        return len(rows)
+    counts = pd.Series([point for point, _ in rows]).value_counts()
+    return int((counts >= meta["seeds"]).sum())
 
 
 def _write_provenance(out: Path, meta: dict, finished: int, computed: int) -> None:
@@ -181,9 +204,11 @@ def read_results(out: str | Path) -> tuple[pd.DataFrame, dict]:
     elif (out / "results.csv").is_file():
         frame = pd.read_csv(out / "results.csv", dtype={"h_partitions": str, "v_partitions": str})
     files = sorted((out / "points").glob("*.json")) if (out / "points").is_dir() else []
-    if len(files) > (0 if frame is None else len(frame)):
+    if len(files) > (0 if frame is None else len(frame) * (meta.get("seeds") or 1)):
         rows = sorted((json.loads(file.read_text()) for file in files), key=lambda row: row["point"])
         frame = pd.DataFrame(rows)
+        if "seed" in frame.columns:  # a Monte Carlo sweep: one row per point and seed
+            frame = summarize_seeds(frame)
     if frame is None:
         raise ConfigError(f"{out} holds no sweep results (no results.parquet, results.csv or points/); "
                           "run circuitsim sweep SPEC --out DIR first")

@@ -25,6 +25,9 @@ source currents (``energy_per_inference`` = ``energy_crossbar`` + ``energy_ampli
 :mod:`circuitsim.study.whole_circuit`) and ``energy_crossbar_evaluator`` (the evaluator's
 ``V·Y·V·t_read``, which ``energy_crossbar`` should equal).
 ADC sections are ignored (the whole circuit is fully analog); charge readouts are refused.
+With device statistics both paths use the same realized conductances (drawn from the point's
+``device.seed``, layer and tile; with global drift compensation the deck scales each tile's
+difference terms by its factor); read noise is left out of both (it is a new draw per read).
 
 Public API
 ----------
@@ -139,7 +142,7 @@ def validate_point(point, context, n_images: int, config: FullCircuitConfig = Fu
     """
     row = _row_base(point)
     try:
-        circuit = dataclasses.replace(build_circuit_config(point.config), adc=None)
+        circuit = _static(dataclasses.replace(build_circuit_config(point.config), adc=None))
         if circuit.readout != "current":
             raise ConfigError(f"validate needs circuit.readout = 'current', got {circuit.readout!r}")
         net, _ = context.network(point.config)
@@ -178,6 +181,16 @@ def validate_point(point, context, n_images: int, config: FullCircuitConfig = Fu
     except CircuitsimError as exc:
         row.update(status="error", error=str(exc).splitlines()[0])
     return row
+
+
+def _static(circuit):
+    """The circuit without read noise: both paths see the same realized, programmed and
+    drifted conductances (read noise is a fresh draw per read, not a deck)."""
+    stats = circuit.device.statistics
+    if stats.read_noise == 0:
+        return circuit
+    device = dataclasses.replace(circuit.device, statistics=stats.replace(read_noise=0.0))
+    return dataclasses.replace(circuit, device=device)
 
 
 def _classes(volts: np.ndarray, design: NeuronDesign) -> np.ndarray:
