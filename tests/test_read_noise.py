@@ -76,6 +76,7 @@ def _ngspice_monte_carlo(tile: Tile, v: np.ndarray, draws: np.ndarray) -> np.nda
 
 
 @pytest.mark.ngspice
+@pytest.mark.slow
 def test_read_noise_mean_and_std_agree_with_an_ngspice_monte_carlo():
     tile, v = _tile()
     rng = np.random.default_rng(2026)

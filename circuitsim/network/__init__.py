@@ -18,6 +18,8 @@ circuit_config
     readout, gains, ADC).
 tile_cache
     Tile transfer matrices cached by tile content.
+realization, read_noise
+    Device statistics realized per (seed, layer, tile); read noise through the wires.
 evaluator
     ``map_network`` and the ``MappedNetwork`` it returns (accuracy, energy).
 
@@ -25,7 +27,7 @@ Public API
 ----------
 Dataset, load_dataset, DATASETS, MLPConfig, MLP, train_mlp, load_or_train,
 Partition, LayerMapping, map_layer, auto_partition, CircuitConfig, TileCache,
-MappedNetwork, map_network
+MappedNetwork, map_network, RealizedTile, realize_tile, ReadNoise
 """
 
 from .circuit_config import CircuitConfig
@@ -33,10 +35,12 @@ from .datasets import DATASETS, Dataset, load_dataset
 from .evaluator import MappedNetwork, map_network
 from .mapping import LayerMapping, Partition, auto_partition, map_layer
 from .mlp import MLP, MLPConfig, load_or_train, train_mlp
+from .read_noise import ReadNoise
+from .realization import RealizedTile, realize_tile
 from .tile_cache import TileCache
 
 __all__ = [
     "Dataset", "load_dataset", "DATASETS", "MLPConfig", "MLP", "train_mlp", "load_or_train",
     "Partition", "LayerMapping", "map_layer", "auto_partition", "CircuitConfig", "TileCache",
-    "MappedNetwork", "map_network",
+    "MappedNetwork", "map_network", "RealizedTile", "realize_tile", "ReadNoise",
 ]

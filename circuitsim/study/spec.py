@@ -21,6 +21,11 @@ Example (``examples/amin2022.toml``)::
     partitions = [{h = [1, 1, 1], v = [1, 1, 1]}, {auto = 32}]
     "wires.r_row" = [2.0, 9.24]      # a grid over any field, as section.key
 
+``[device]`` also takes the device statistics (:mod:`circuitsim.device_statistics`: a preset
+``statistics = "pcm-aihwkit"`` and/or fields such as ``programming_noise = 0.1``), which
+can be grid axes too (``"device.programming_noise" = [0.0, 0.1]``); ``[sweep] seeds = N``
+runs every point once per device seed (:func:`seed_points`).
+
 Every point of the sweep is one combination of the grid values and one
 partition entry. Everything is checked before anything runs.
 
