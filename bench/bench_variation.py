@@ -2,8 +2,8 @@
 
 1. The [16, 8, 8] / [8, 8, 1] point of ``examples/amin2022.toml`` (MNIST sample, 400-120-84-10
    binary MLP, SOT-MRAM, 14 nm wires) with 10 % programming noise and 25 seeds, as
-   ``circuitsim sweep --workers 2`` with a cold tile cache (the trained network is cached
-   first and not timed). Target: under 60 s on 2 cores.
+   ``circuitsim sweep --workers 2`` with a cold tile cache (the trained network is taken
+   from the default cache, or trained first, and not timed). Target: under 60 s on 2 cores.
 2. The evaluator over 10,000 images (the test split repeated to 10,000 rows, a timing
    workload only) at the same point, without and with 2 % read noise, with the 14 nm wires
    (first order through the wires, draws at the cells) and with ideal wires (exact draws in
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -25,7 +26,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-SPEC = (ROOT / "examples" / "amin2022.toml").read_text().split("[sweep]")[0] + """
+SPEC = (ROOT / "examples" / "amin2022.toml").read_text().split("[sweep]")[0].replace(
+    '[device]\npreset = "sot-mram-amin2022"\n\n[wires]', "[wires]", 1) + """
 [device]
 preset = "sot-mram-amin2022"
 programming_noise = 0.1
@@ -33,7 +35,7 @@ programming_noise = 0.1
 [sweep]
 seeds = 25
 partitions = [{h = [16, 8, 8], v = [8, 8, 1]}]
-""".replace('[device]\npreset = "sot-mram-amin2022"\n\n[wires]', "[wires]", 1)
+"""
 
 
 def _timed(fn) -> float:
@@ -43,7 +45,7 @@ def _timed(fn) -> float:
 
 
 def main() -> None:
-    from circuitsim.devices import Device, device_preset, wire_preset
+    from circuitsim.devices import device_preset, wire_preset
     from circuitsim.device_statistics import DeviceStatistics
     from circuitsim.network.circuit_config import CircuitConfig
     from circuitsim.network.datasets import load_dataset
@@ -51,11 +53,15 @@ def main() -> None:
     from circuitsim.network.mapping import Partition
     from circuitsim.network.mlp import MLPConfig, load_or_train
     from circuitsim.network.tile_cache import TileCache
+    from circuitsim.study.storage import default_cache_dir
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         spec = tmp / "spec.toml"
         spec.write_text(SPEC)
+        shared = default_cache_dir() / "networks"  # a trained network is reused; tiles start cold
+        if shared.is_dir():
+            shutil.copytree(shared, tmp / "cache" / "networks")
         data = load_dataset("mnist", side=20, crop=True, binarize=True)
         config = MLPConfig(layers=(400, 120, 84, 10), weights="binary", activation="sigmoid", seed=0)
         net = load_or_train(data, config, tmp / "cache" / "networks")
@@ -76,15 +82,15 @@ def main() -> None:
         x = np.tile(data.x_test, (reps, 1))[:10_000]
         y = np.tile(data.y_test, reps)[:10_000]
         mram = device_preset("sot-mram-amin2022")
-        for name, wires in (("14 nm wires", wire_preset("imac-14nm")), ("ideal wires", wire_preset("ideal"))):
+        for name, wires in (("ideal wires", wire_preset("ideal")), ("14 nm wires", wire_preset("imac-14nm"))):
             times = {}
             for noise in (0.0, 0.02):
                 device = dataclasses.replace(mram, statistics=DeviceStatistics(read_noise=noise))
-                assert isinstance(device, Device)
                 mapped = map_network(net, parts, CircuitConfig(device=device, wires=wires),
                                      TileCache(tmp / "cache" / "tiles"))
-                times[noise] = min(_timed(lambda: mapped.accuracy(x, y)) for _ in range(3))
-                acc = mapped.accuracy(x, y)
+                accuracies = []
+                times[noise] = min(_timed(lambda: accuracies.append(mapped.accuracy(x, y))) for _ in range(3))
+                acc = accuracies[-1]
                 print(f"evaluator, 10,000 images, {name}, read noise {noise:.0%}: {times[noise]:7.3f} s "
                       f"(accuracy {acc:.4f})")
             print(f"  read noise / none, {name}: {times[0.02] / times[0.0]:.2f}x (target < 2x)")

@@ -232,8 +232,8 @@ def parse_spec(text: str) -> SweepSpec:
         base[section] = dict(table)
     if base["dataset"].get("name", "mnist") not in DATASETS:
         raise ConfigError(f"unknown dataset {base['dataset']['name']!r}; choose one of {', '.join(DATASETS)}")
-    if not base["device"]:
-        base["device"] = {"preset": "sot-mram-amin2022"}
+    if not set(base["device"]) - set(STATISTICS_FIELDS) - {"statistics"}:  # no cell given: the default one
+        base["device"] = {"preset": "sot-mram-amin2022", **base["device"]}
     sweep = dict(data.get("sweep", {}))
     if not isinstance(sweep, dict):
         raise ConfigError("[sweep] must be a table")
