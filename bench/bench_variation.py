@@ -9,13 +9,14 @@
    (first order through the wires, draws at the cells) and with ideal wires (exact draws in
    distribution). Target: read noise adds less than 2x.
 
-Run: ``.venv/bin/python bench/bench_variation.py``
+Run: ``.venv/bin/python bench/bench_variation.py`` (``--evaluator``: part 2 only)
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -65,17 +66,22 @@ def main() -> None:
         data = load_dataset("mnist", side=20, crop=True, binarize=True)
         config = MLPConfig(layers=(400, 120, 84, 10), weights="binary", activation="sigmoid", seed=0)
         net = load_or_train(data, config, tmp / "cache" / "networks")
+        evaluator_only = "--evaluator" in sys.argv
         cmd = [sys.executable, "-m", "circuitsim.cli", "sweep", str(spec), "--out", str(tmp / "out"),
                "--cache", str(tmp / "cache"), "--workers", "2"]
-        seconds = _timed(lambda: subprocess.run(cmd, check=True, capture_output=True))
-        import pandas as pd
+        if not evaluator_only:  # --evaluator: the read-noise timings only
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            seconds = _timed(lambda: subprocess.run(cmd, check=True, capture_output=True))
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+            import pandas as pd
 
-        row = pd.read_csv(tmp / "out" / "results.csv").iloc[0]
-        print(f"cores: {os.cpu_count()}")
-        print(f"16-8-8 / 8-8-1, programming noise 10 %, 25 seeds, --workers 2, cold tile cache: "
-              f"{seconds:6.2f} s (target < 60 s)")
-        print(f"  accuracy {row['accuracy']:.4f} +- {row['accuracy_std']:.4f} "
-              f"(95 % CI {row['accuracy_ci_low']:.4f} .. {row['accuracy_ci_high']:.4f}, n = {row['n_seeds']})")
+            row = pd.read_csv(tmp / "out" / "results.csv").iloc[0]
+            print(f"cores: {os.cpu_count()}")
+            print(f"16-8-8 / 8-8-1, programming noise 10 %, 25 seeds, --workers 2, cold tile cache: "
+                  f"{seconds:6.2f} s (target < 60 s); CPU {cpu:.1f} s; load average {os.getloadavg()[0]:.1f}")
+            print(f"  accuracy {row['accuracy']:.4f} +- {row['accuracy_std']:.4f} "
+                  f"(95 % CI {row['accuracy_ci_low']:.4f} .. {row['accuracy_ci_high']:.4f}, n = {row['n_seeds']})")
 
         parts = [Partition(16, 8), Partition(8, 8), Partition(8, 1)]
         reps = int(np.ceil(10_000 / len(data.y_test)))

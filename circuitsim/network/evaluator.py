@@ -98,10 +98,10 @@ class MappedNetwork:
             return 0
         return sum(b.outs.stop - b.outs.start for layer in self.layers for b in layer)
 
-    def forward(self, x, use_adc: bool = True) -> tuple[np.ndarray, float]:
-        """Class scores of images ``x`` and the mean crossbar energy per image (J)."""
+    def forward(self, x, use_adc: bool = True, energy: bool = True) -> tuple[np.ndarray, float]:
+        """Class scores of images ``x`` and the mean crossbar energy per image (J; 0 unless ``energy``)."""
         h = np.asarray(x, dtype=float)
-        energy = 0.0
+        total = 0.0
         for k, layer in enumerate(self.layers):
             h_aug = np.hstack([h, np.ones((len(h), 1))]) if self.network.config.bias else h
             sums = np.zeros((len(h), self.network.weights[k].shape[1]))
@@ -113,16 +113,17 @@ class MappedNetwork:
                 if use_adc and block.adc is not None:
                     part = block.adc.quantize(part)
                 sums[:, block.outs] += part
-                volts = self.circuit.v_read * v
-                energy += float(np.einsum("ni,ij,nj->", volts, block.energy_matrix, volts)) / len(h)
+                if energy:
+                    volts = self.circuit.v_read * v
+                    total += float(np.einsum("ni,ij,nj->", volts, block.energy_matrix, volts)) / len(h)
             h = self.network.activate(k, sums)
-        return h, energy
+        return h, total
 
     def predict(self, x) -> np.ndarray:
         """Predicted classes (through the ADCs when configured)."""
         if self.circuit.adc is None and not any(b.read_noise is not None for layer in self.layers for b in layer):
             return self.network.predict(x)
-        return np.argmax(self.forward(x)[0], axis=-1)
+        return np.argmax(self.forward(x, energy=False)[0], axis=-1)
 
     def accuracy(self, x, y) -> float:
         """Fraction of images classified correctly (through the ADCs when configured)."""
