@@ -1,5 +1,8 @@
 """Device and interconnect presets (values and sources in shared REFERENCE.md).
 
+Every :class:`Device` carries its :class:`~circuitsim.device_statistics.DeviceStatistics`
+(``statistics``; exact cells by default).
+
 Public API
 ----------
 Device, Wires, DEVICE_PRESETS, WIRE_PRESETS, device_preset, wire_preset
@@ -7,8 +10,9 @@ Device, Wires, DEVICE_PRESETS, WIRE_PRESETS, device_preset, wire_preset
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from .device_statistics import DeviceStatistics
 from .errors import ConfigError
 
 
@@ -24,8 +28,12 @@ class Device:
     """Programmable conductance levels between ``g_min`` and ``g_max`` (2 = binary cell)."""
     name: str = "custom"
     """Preset name, recorded with results."""
+    statistics: DeviceStatistics = field(default_factory=DeviceStatistics)
+    """Programming noise, stuck-at faults, read noise and drift (default: exact cells)."""
 
     def __post_init__(self):
+        if not isinstance(self.statistics, DeviceStatistics):
+            raise ConfigError("device statistics must be a circuitsim.device_statistics.DeviceStatistics")
         if not (0 < self.r_low < self.r_high < float("inf")):
             raise ConfigError(
                 f"device resistances must satisfy 0 < r_low < r_high, got r_low={self.r_low}, r_high={self.r_high}"
@@ -75,6 +83,9 @@ DEVICE_PRESETS = {
     "rram-neurosim": Device(100e3, 1.7e6, 2, "rram-neurosim"),
     # Zhang & Hu, JETC 2020 (1T1M)
     "rram-zhang2020": Device(15e3, 300e3, 2, "rram-zhang2020"),
+    # aihwkit's PCM model: g_max = 25 uS; its g_min is 0, taken here as g_max / 1000 (40 Mohm)
+    # so that every cell stays a finite resistor in the decks
+    "pcm-aihwkit": Device(40e3, 40e6, 2, "pcm-aihwkit"),
 }
 
 WIRE_PRESETS = {

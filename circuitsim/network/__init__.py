@@ -18,6 +18,8 @@ circuit_config
     readout, gains, ADC).
 tile_cache
     Tile transfer matrices cached by tile content.
+realization, read_noise
+    Device statistics realized per (seed, layer, tile); read noise through the wires.
 evaluator
     ``map_network`` and the ``MappedNetwork`` it returns (accuracy, energy).
 conv
@@ -35,7 +37,8 @@ Public API
 Dataset, load_dataset, DATASETS, MLPConfig, MLP, train_mlp, load_or_train,
 Partition, LayerMapping, map_layer, auto_partition, CircuitConfig, TileCache,
 MappedNetwork, map_network, Network, Dense, Conv2d, MaxPool, AvgPool, GlobalAvgPool, Flatten,
-Reshape, BatchNorm, Activation, Add, MappedLayers, map_layers, auto_partition_layers
+Reshape, BatchNorm, Activation, Add, MappedLayers, map_layers, auto_partition_layers,
+RealizedTile, realize_tile, ReadNoise
 """
 
 from .circuit_config import CircuitConfig
@@ -47,6 +50,8 @@ from .layers import (Activation, Add, AvgPool, BatchNorm, Conv2d, Dense, Flatten
 from .mapping import LayerMapping, Partition, auto_partition, map_layer
 from .mlp import MLP, MLPConfig, load_or_train, train_mlp
 from .network import Network
+from .read_noise import ReadNoise
+from .realization import RealizedTile, realize_tile
 from .tile_cache import TileCache
 
 __all__ = [
@@ -55,4 +60,5 @@ __all__ = [
     "MappedNetwork", "map_network", "Network", "Dense", "Conv2d", "MaxPool", "AvgPool", "GlobalAvgPool",
     "Flatten", "Reshape", "BatchNorm", "Activation", "Add", "MappedLayers", "map_layers",
     "auto_partition_layers",
+    "RealizedTile", "realize_tile", "ReadNoise",
 ]

@@ -30,6 +30,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,11 +38,11 @@ import numpy as np
 from ..errors import ConfigError
 from ..periphery.adc import ADC, ADCConfig
 from ..periphery.energy import adc_energy
-from ..tile.crossbar import Tile
 from ..tile.extract import Characterization
 from .circuit_config import CircuitConfig
 from .mapping import LayerMapping, Partition, map_layer
 from .mlp import MLP
+from .realization import realize_tile
 from .tile_cache import TileCache
 
 
@@ -66,6 +67,9 @@ class Block:
     """``M`` (joules per volt²): one evaluation of input voltages ``v`` costs ``v @ M @ v``."""
     adc: ADC | None = None
     """The tile's ADC (one column per output), or None."""
+    read_noise: Callable[[np.ndarray], np.ndarray] | None = None
+    """Per-image read noise of the normalized sums for normalized inputs, or None
+    (:class:`~circuitsim.network.read_noise.ReadNoise`)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -95,29 +99,32 @@ class MappedNetwork:
             return 0
         return sum(b.outs.stop - b.outs.start for layer in self.layers for b in layer)
 
-    def forward(self, x, use_adc: bool = True) -> tuple[np.ndarray, float]:
-        """Class scores of images ``x`` and the mean crossbar energy per image (J)."""
+    def forward(self, x, use_adc: bool = True, energy: bool = True) -> tuple[np.ndarray, float]:
+        """Class scores of images ``x`` and the mean crossbar energy per image (J; 0 unless ``energy``)."""
         h = np.asarray(x, dtype=float)
-        energy = 0.0
+        total = 0.0
         for k, layer in enumerate(self.layers):
             h_aug = np.hstack([h, np.ones((len(h), 1))]) if self.network.config.bias else h
             sums = np.zeros((len(h), self.network.weights[k].shape[1]))
             for block in layer:
                 v = h_aug[:, block.rows]
                 part = v @ block.weights
+                if block.read_noise is not None:
+                    part = part + block.read_noise(v)
                 if use_adc and block.adc is not None:
                     part = block.adc.quantize(part)
                 sums[:, block.outs] += part
-                volts = self.circuit.v_read * v
-                energy += float(np.einsum("ni,ij,nj->", volts, block.energy_matrix, volts)) / len(h)
+                if energy:
+                    volts = self.circuit.v_read * v
+                    total += float(np.einsum("ni,ij,nj->", volts, block.energy_matrix, volts)) / len(h)
             h = self.network.activate(k, sums)
-        return h, energy
+        return h, total
 
     def predict(self, x) -> np.ndarray:
         """Predicted classes (through the ADCs when configured)."""
-        if self.circuit.adc is None:
+        if self.circuit.adc is None and not any(b.read_noise is not None for layer in self.layers for b in layer):
             return self.network.predict(x)
-        return np.argmax(self.forward(x)[0], axis=-1)
+        return np.argmax(self.forward(x, energy=False)[0], axis=-1)
 
     def accuracy(self, x, y) -> float:
         """Fraction of images classified correctly (through the ADCs when configured)."""
@@ -203,13 +210,15 @@ def map_tiles(layer: int, w: np.ndarray, b: np.ndarray | None, partition: Partit
     blocks = []
     for a, rows in enumerate(mapping.row_slices):
         for c, outs in enumerate(mapping.out_slices):
-            tile = Tile(tile_conductances(mapping, layer, a, c, circuit), **dataclasses.asdict(circuit.wires))
-            result = cache.transfer(tile, circuit)
+            # device statistics (circuitsim.network.realization): the realized, characterized tile
+            real = realize_tile(tile_conductances(mapping, layer, a, c, circuit), circuit, cache, layer, (a, c))
             if progress is not None:
                 progress.update()
-            T = result.T
+            result = real.characterization
+            T = result.T * real.scale
             effective[rows, outs] = (T[0::2] - T[1::2]).T * scale
-            blocks.append(Block(rows, outs, effective[rows, outs], _energy_matrix(result, circuit)))
+            blocks.append(Block(rows, outs, effective[rows, outs], _energy_matrix(result, circuit),
+                                read_noise=real.read_noise))
     return tuple(blocks), effective
 
 

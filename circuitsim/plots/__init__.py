@@ -21,7 +21,7 @@ Public API
 ----------
 STYLE, COLUMN_WIDTH, PARAMETERS, paper_style, pareto_mask,
 accuracy_vs_partitions, partition_heatmap, accuracy_vs_wire_resistance,
-accuracy_vs_adc_bits, pareto_front, ir_drop_map, adc_transfer, adc_linearity,
+accuracy_vs_device, accuracy_vs_adc_bits, pareto_front, ir_drop_map, adc_transfer, adc_linearity,
 save_figure, plot_results
 """
 
@@ -30,6 +30,7 @@ from .style import COLUMN_WIDTH, STYLE, paper_style, save_figure
 from .sweeps import (
     PARAMETERS,
     accuracy_vs_adc_bits,
+    accuracy_vs_device,
     accuracy_vs_partitions,
     accuracy_vs_wire_resistance,
     pareto_front,
@@ -41,6 +42,6 @@ from .sweeps import (
 __all__ = [
     "STYLE", "COLUMN_WIDTH", "PARAMETERS", "paper_style", "pareto_mask",
     "accuracy_vs_partitions", "partition_heatmap", "accuracy_vs_wire_resistance",
-    "accuracy_vs_adc_bits", "pareto_front", "ir_drop_map", "adc_transfer", "adc_linearity",
+    "accuracy_vs_device", "accuracy_vs_adc_bits", "pareto_front", "ir_drop_map", "adc_transfer", "adc_linearity",
     "save_figure", "plot_results",
 ]

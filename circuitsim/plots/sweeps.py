@@ -6,12 +6,14 @@ Sweep results are tidy DataFrames, one row per point: ``h_partitions`` and
 (ohm per segment), optionally ``adc_bits``, ``adc_kind``, ``readout``,
 ``energy_per_inference`` (J), ``seed`` and ``status`` (rows not "ok" are
 dropped). A plot averages over the columns it does not show; with several seeds
-a point is the mean over seeds and its error bar one std across seeds (ddof=1).
+a point is the mean over seeds and its error bar one std across seeds (ddof=1)
+(:func:`plot_results` reads ``seeds.csv`` of a Monte Carlo sweep for that).
 
 Public API
 ----------
 PARAMETERS, pareto_mask, accuracy_vs_partitions, partition_heatmap,
-accuracy_vs_wire_resistance, accuracy_vs_adc_bits, pareto_front, plot_results
+accuracy_vs_wire_resistance, accuracy_vs_device, accuracy_vs_adc_bits, pareto_front, plot_results,
+DEVICE_AXES
 """
 
 from __future__ import annotations
@@ -38,7 +40,14 @@ _QUANTITIES = {  # column: (axis name, unit)
     "adc_bits": ("ADC resolution", "bits"), "n_tiles": ("Tiles", ""),
     "energy_per_inference": ("Energy per inference", "J"), "adc_kind": ("ADC", ""),
     "readout": ("Readout", ""), "partitions": ("Partitions h / v", ""),
+    "programming_noise": ("Programming noise σ", ""), "read_noise": ("Read noise σ / G", ""),
+    "stuck_at_gmin": ("Cells stuck at g_min", ""), "stuck_at_gmax": ("Cells stuck at g_max", ""),
+    "t_inference": ("Time after programming", "s"), "drift_nu": ("Drift exponent ν", ""),
+    "drift_compensation": ("Drift compensation", ""),
 }
+DEVICE_AXES = ("programming_noise", "stuck_at_gmin", "stuck_at_gmax", "read_noise", "drift_nu",
+               "drift_nu_std", "t_inference")
+"""Device-statistics columns drawn against accuracy when they vary."""
 
 def _scale(col: str, values) -> tuple[float, str]:
     """Factor to divide ``values`` by and the axis label with its unit."""
@@ -197,6 +206,16 @@ def accuracy_vs_wire_resistance(df: pd.DataFrame, x: str = "r_row",
     return _line_plot(df, x, by, label, _axis_scale(df[x]))
 
 
+def accuracy_vs_device(df: pd.DataFrame, x: str = "programming_noise",
+                       by: str | None = "partitions") -> Figure:
+    """Accuracy against a device-statistics field (mean ± std over seeds), one line per
+    value of ``by`` when it varies; logarithmic time axes for drift."""
+    df = _prepare(df, [x, "accuracy"])
+    factor, label = _scale(x, df[x])
+    df, by = _group_column(df.assign(**{x: df[x] / factor}), by)
+    return _line_plot(df, x, by, label, _axis_scale(df[x]))
+
+
 def accuracy_vs_adc_bits(df: pd.DataFrame, by: str | None = "adc_kind") -> Figure:
     """Accuracy against ADC resolution, one line per ADC kind when it varies."""
     df, by = _group_column(_prepare(df, ["adc_bits", "accuracy"]), by)
@@ -263,7 +282,8 @@ def plot_results(results_dir: str | Path) -> list[Path]:
     csv = Path(results_dir) / "results.csv"
     if not csv.is_file():
         raise ConfigError(f"{csv} not found; pass the folder a sweep wrote its results to")
-    df = pd.read_csv(csv)
+    seeds = Path(results_dir) / "seeds.csv"  # a Monte Carlo sweep: error bars across seeds
+    df = pd.read_csv(seeds if seeds.is_file() else csv)
     if "status" in df.columns:
         df = df[df["status"].astype(str) == "ok"]
     if "accuracy" not in df.columns or df["accuracy"].isna().all():
@@ -290,6 +310,10 @@ def plot_results(results_dir: str | Path) -> list[Path]:
                           {"x": x, "by": "partitions" if few else None}))
     if varies("adc_bits"):
         plots.append(("accuracy_vs_adc_bits", accuracy_vs_adc_bits, {}))
+    for x in DEVICE_AXES:
+        if varies(x):
+            by = "drift_compensation" if varies("drift_compensation") else "partitions" if few else None
+            plots.append((f"accuracy_vs_{x}", accuracy_vs_device, {"x": x, "by": by}))
     if varies("energy_per_inference"):
         plots.append(("pareto_energy_accuracy", pareto_front, {}))
     files = []

@@ -100,6 +100,8 @@ def run_point(point: Point, context: PointContext) -> dict:
                r_row=circuit.wires.r_row, r_col=circuit.wires.r_col, engine=circuit.engine,
                readout=circuit.readout, t_int=circuit.t_int if circuit.readout != "current" else 0.0,
                adc_kind=adc.kind if adc else "none", adc_bits=adc.bits if adc else 0)
+    if not circuit.device.statistics.is_exact:
+        row["statistics"] = circuit.device.statistics.name
     try:
         with environment_failures():
             net, digital = context.network(point.config)

@@ -21,6 +21,11 @@ Example (``examples/amin2022.toml``)::
     partitions = [{h = [1, 1, 1], v = [1, 1, 1]}, {auto = 32}]
     "wires.r_row" = [2.0, 9.24]      # a grid over any field, as section.key
 
+``[device]`` also takes the device statistics (:mod:`circuitsim.device_statistics`: a preset
+``statistics = "pcm-aihwkit"`` and/or fields such as ``programming_noise = 0.1``), which
+can be grid axes too (``"device.programming_noise" = [0.0, 0.1]``); ``[sweep] seeds = N``
+runs every point once per device seed (:func:`seed_points`).
+
 Every point of the sweep is one combination of the grid values and one
 partition entry. Everything is checked before anything runs: TOML types (a boolean
 field takes ``true``/``false``, an integer field an integer, a number field a number
@@ -31,7 +36,7 @@ dataset.
 
 Public API
 ----------
-SweepSpec, Point, load_spec, parse_spec, check_dataset, MAX_POINTS
+SweepSpec, Point, load_spec, parse_spec, check_dataset, seed_points, MAX_POINTS
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..device_statistics import STATISTICS_FIELDS, statistics_preset
 from ..devices import Device, Wires, device_preset, wire_preset
 from ..errors import ConfigError
 from ..network.circuit_config import CircuitConfig
@@ -58,7 +64,7 @@ from .network_spec import (LAYER_NETWORK_KEYS, check_layer_network, check_networ
 
 DATASET_KEYS = {"name", "path", "side", "crop", "binarize", "threshold", "test_fraction", "limit", "seed"}
 NETWORK_KEYS = {f.name for f in dataclasses.fields(MLPConfig)} | LAYER_NETWORK_KEYS
-DEVICE_KEYS = {"preset", "r_low", "r_high", "levels"}
+DEVICE_KEYS = {"preset", "r_low", "r_high", "levels", "statistics", *STATISTICS_FIELDS}
 WIRE_KEYS = {"preset"} | {f.name for f in dataclasses.fields(Wires)}
 CIRCUIT_KEYS = {"v_read", "engine", "backend", "gains", "t_read", "readout", "t_int", "c_int",
                 "topology", "amp_gains", "opamp_gain", "neuron_reference"}
@@ -120,6 +126,9 @@ class SweepSpec:
     """The spec as written (kept with the results)."""
     title: str = ""
     """Free-form title."""
+    seeds: int | None = None
+    """Device-statistics seeds per point (``[sweep] seeds = N``): a Monte Carlo over
+    ``device.seed = seed, seed + 1, ..., seed + N - 1``; None: one run per point."""
 
     def configs(self):
         """Yield ``(swept values, configuration)`` for every combination of the grid."""
@@ -145,7 +154,20 @@ class SweepSpec:
                 values["h_partitions"] = format_partitions(p.h for p in parts)
                 values["v_partitions"] = format_partitions(p.v for p in parts)
                 points.append(Point(len(points), values, config, parts))
-        return points
+        return seed_points(points, self.seeds) if self.seeds else points
+
+
+def seed_points(points: list[Point], seeds: int) -> list[Point]:
+    """Each point once per device seed (``values["seed"]``, ``config["device"]["seed"]``);
+    the copies keep their point's index, and their keys differ by the seed."""
+    out = []
+    for point in points:
+        first = int(point.config["device"].get("seed", 0))
+        for seed in range(first, first + seeds):
+            config = json.loads(json.dumps(point.config))
+            config["device"]["seed"] = seed
+            out.append(Point(point.index, {**point.values, "seed": seed}, config, point.partitions))
+    return out
 
 
 def build_network_config(config: dict) -> MLPConfig:
@@ -161,11 +183,15 @@ def build_network_config(config: dict) -> MLPConfig:
 def build_circuit_config(config: dict) -> CircuitConfig:
     """The :class:`CircuitConfig` of a point's configuration."""
     dev = dict(config["device"])
+    stats = {k: dev.pop(k) for k in list(dev) if k in STATISTICS_FIELDS or k == "statistics"}
     device = device_preset(dev.pop("preset")) if "preset" in dev else None
     if device is not None and dev:
         device = dataclasses.replace(device, **dev, name=f"{device.name}*")
     elif device is None:
         device = Device(**dev)
+    if stats:  # device statistics: a named preset and/or fields on top of the device's own
+        base = statistics_preset(stats.pop("statistics")) if "statistics" in stats else device.statistics
+        device = dataclasses.replace(device, statistics=dataclasses.replace(base, **stats))
     wires_cfg = dict(config["wires"])
     wires = wire_preset(wires_cfg.pop("preset")) if "preset" in wires_cfg else Wires()
     wires = dataclasses.replace(wires, **wires_cfg)
@@ -300,8 +326,8 @@ def parse_spec(text: str, max_points: int | None = None) -> SweepSpec:
         base[section] = dict(table)
     if base["dataset"].get("name", "mnist") not in DATASETS:
         raise ConfigError(f"unknown dataset {base['dataset']['name']!r}; choose one of {', '.join(DATASETS)}")
-    if not base["device"]:
-        base["device"] = {"preset": "sot-mram-amin2022"}
+    if not set(base["device"]) - set(STATISTICS_FIELDS) - {"statistics"}:  # no cell given: the default one
+        base["device"] = {"preset": "sot-mram-amin2022", **base["device"]}
     sweep = dict(data.get("sweep", {}))
     if not isinstance(sweep, dict):
         raise ConfigError("[sweep] must be a table")
@@ -309,6 +335,9 @@ def parse_spec(text: str, max_points: int | None = None) -> SweepSpec:
     if not isinstance(partitions, list) or not partitions:
         raise ConfigError("sweep.partitions needs a non-empty list of entries such as {h = [1, 1], v = [1, 1]}; "
                           "leave it out for one tile per layer")
+    seeds = sweep.pop("seeds", None)
+    if seeds is not None and (isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1):
+        raise ConfigError(f"[sweep] seeds must be a positive integer (device realizations per point), got {seeds!r}")
     grid = {}
     for name, values in sweep.items():
         section, _, key = name.partition(".")
@@ -319,7 +348,7 @@ def parse_spec(text: str, max_points: int | None = None) -> SweepSpec:
         for value in values:
             _check_types(section, {key: value})
         grid[name] = values
-    spec = SweepSpec(base, grid, tuple(partitions), text, str(data.get("title", "")))
+    spec = SweepSpec(base, grid, tuple(partitions), text, str(data.get("title", "")), seeds)
     if max_points is not None and spec.n_points > max_points:
         raise ConfigError(f"the spec has {spec.n_points} points (more than {max_points}); "
                           "pass --yes to run them all, or sweep fewer values")

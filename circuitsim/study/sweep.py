@@ -3,9 +3,11 @@
 Results go to ``DIR``: ``points/<key>.json`` (one file per finished point, written
 atomically; a configuration failure also keeps its ngspice deck as ``points/<key>.cir``),
 ``results.csv`` and ``results.parquet`` (all finished points, rewritten atomically now
-and then — the time spent on them stays a fixed fraction of the run — and at the end),
-``spec.toml`` and ``provenance.json`` (``"complete": true`` once every point is done;
-``"computed"``: points computed by the last run).
+and then — the time spent on them stays a fixed fraction of the run — and at the end;
+with ``[sweep] seeds = N`` one point file per point and seed, a ``seeds.csv`` of every
+run and a ``results.csv`` with the mean, std and 95 % interval over the seeds:
+:mod:`circuitsim.study.monte_carlo`), ``spec.toml`` and ``provenance.json``
+(``"complete": true`` once every point is done; ``"computed"``: runs computed by the last run).
 
 One run at a time writes a folder (:class:`~circuitsim.study.lock.FolderLock`).
 Re-running the same spec into the same folder computes only the missing points, so
@@ -38,6 +40,7 @@ import pandas as pd
 from ..errors import ConfigError, EnvironmentFailure
 from .lock import FolderLock
 from .points import PointContext, column_name
+from .monte_carlo import summarize_seeds
 from .provenance import provenance
 from .spec import MAX_POINTS, Point, SweepSpec, check_dataset
 from .storage import TEMP_PREFIX, default_cache_dir, read_point_file, remove_own_files, write_atomic
@@ -131,6 +134,13 @@ def run_sweep(spec: SweepSpec, out: str | Path, cache_dir: str | Path | None = N
             return _run(spec, points, out, context, runner, log, retry_failed)
 
 
+def _task(point_or_row) -> tuple:
+    """A run's identity: its point, and its seed in a Monte Carlo sweep."""
+    if isinstance(point_or_row, Point):
+        return point_or_row.index, point_or_row.values.get("seed")
+    return point_or_row["point"], point_or_row.get("seed")
+
+
 def _run(spec: SweepSpec, points: list[Point], out: Path, context: PointContext, runner, log,
          retry_failed: bool) -> pd.DataFrame:
     rows, todo = {}, []
@@ -140,30 +150,31 @@ def _run(spec: SweepSpec, points: list[Point], out: Path, context: PointContext,
         if file.is_file():
             row = read_point_file(file, point.index, {column_name(k): v for k, v in point.values.items()})
         if row is not None and not (retry_failed and row["status"] != "ok"):
-            rows[point.index] = row
+            rows[_task(point)] = row
         else:
             todo.append(point)
     for point in todo:  # train here, once: workers only load the networks from the cache
         context.train(point.config)
-    by_index = {point.index: point for point in todo}
+    by_task = {_task(point): point for point in todo}
     meta = {"spec_title": spec.title, "points": len(points),
+            **({"seeds": spec.seeds, "runs": len(points), "points": len(points) // spec.seeds} if spec.seeds else {}),
             "swept": [column_name(name) for name in spec.grid] + ["h_partitions", "v_partitions"],
             "workers": runner.workers, "scheduler": runner.scheduler, **provenance()}
     tables = _Tables(out, meta)
-    if not todo and tables.current(len(rows)):
+    if not todo and tables.current(rows):
         return tables.frame(rows)  # nothing to do, nothing rewritten (a read-only folder is fine)
-    tables.write_provenance(len(rows))  # what is being run, before any new point
+    tables.write_provenance(rows)  # what is being run, before any new point
     bar = _progress(len(points), len(rows))
     try:
         with closing(runner.map(todo, context)) as results:
             for row in results:
-                point = by_index[row["point"]]
+                point = by_task[_task(row)]
                 deck = row.pop("deck", "")
                 if deck:
                     write_atomic(out / "points" / f"{point.key}.cir", deck)
                     row["deck_file"] = f"points/{point.key}.cir"
                 write_atomic(out / "points" / f"{point.key}.json", json.dumps(row))
-                rows[row["point"]] = row
+                rows[_task(row)] = row
                 tables.computed += 1
                 tables.maybe_write(rows)
                 if bar is not None:
@@ -172,7 +183,8 @@ def _run(spec: SweepSpec, points: list[Point], out: Path, context: PointContext,
                                         f"acc={row.get('accuracy', float('nan')):.3f}")
                 else:
                     log(f"[{len(rows)}/{len(points)}] h={row['h_partitions']} v={row['v_partitions']} "
-                        f"status={row['status']} accuracy={row.get('accuracy', float('nan')):.4f}"
+                        + (f"seed={row['seed']} " if "seed" in row else "")
+                        + f"status={row['status']} accuracy={row.get('accuracy', float('nan')):.4f}"
                         + (f" error={row['error']}" if row["status"] != "ok" else ""))
     except BaseException:
         if tables.computed:
@@ -201,8 +213,9 @@ class _Tables:
         self.out, self.meta, self.computed = out, meta, 0
         self._last, self._cost = time.perf_counter(), 0.0
 
-    def current(self, finished: int) -> bool:
-        """Whether the folder's tables and provenance already record ``finished`` points, complete."""
+    def current(self, rows: dict) -> bool:
+        """Whether the folder's tables and provenance already record ``rows``, complete."""
+        finished = _finished(rows, self.meta)
         try:
             old = json.loads((self.out / "provenance.json").read_text())
         except (OSError, ValueError):
@@ -212,26 +225,36 @@ class _Tables:
                 and (self.out / "results.parquet").is_file())
 
     def frame(self, rows: dict) -> pd.DataFrame:
-        return pd.DataFrame([rows[k] for k in sorted(rows)])
+        """One row per point (Monte Carlo: the summary over its seeds)."""
+        frame = self.runs(rows)
+        return summarize_seeds(frame) if self.meta.get("seeds") else frame
+
+    def runs(self, rows: dict) -> pd.DataFrame:
+        """One row per run (per point, and per seed in a Monte Carlo sweep)."""
+        return pd.DataFrame([rows[k] for k in sorted(rows, key=lambda k: (k[0], -1 if k[1] is None else k[1]))])
 
     def maybe_write(self, rows: dict) -> None:
         now = time.perf_counter()
         if now - self._last >= self.SPACING * self._cost:
             self.write(rows)
         else:
-            self.write_provenance(len(rows))
+            self.write_provenance(rows)
 
     def write(self, rows: dict) -> pd.DataFrame:
         start = time.perf_counter()
-        frame = self.frame(rows)
+        frame = self.runs(rows)
+        if self.meta.get("seeds"):  # Monte Carlo: every run in seeds.csv, one row per point in results
+            write_atomic(self.out / "seeds.csv", frame.to_csv(index=False))
+            frame = summarize_seeds(frame)
         write_atomic(self.out / "results.csv", frame.to_csv(index=False))
         write_atomic(self.out / "results.parquet", _parquet_bytes(frame))
-        self.write_provenance(len(rows))
+        self.write_provenance(rows)
         self._last = time.perf_counter()
         self._cost = self._last - start
         return frame
 
-    def write_provenance(self, finished: int) -> None:
+    def write_provenance(self, rows: dict) -> None:
+        finished = _finished(rows, self.meta)
         write_atomic(self.out / "provenance.json",
                      json.dumps({**self.meta, "finished_points": finished, "computed": self.computed,
                                  "complete": finished == self.meta["points"]}, indent=2))
@@ -242,6 +265,14 @@ def _require_parquet() -> None:
         import pyarrow  # noqa: F401
     except ImportError:
         raise ConfigError("writing results.parquet needs pyarrow; install it with pip install pyarrow") from None
+
+
+def _finished(rows: dict, meta: dict) -> int:
+    """Points whose every run (every seed) is done."""
+    if not meta.get("seeds"):
+        return len(rows)
+    counts = pd.Series([point for point, _ in rows], dtype=int).value_counts()
+    return int((counts >= meta["seeds"]).sum())
 
 
 def _parquet_bytes(frame: pd.DataFrame) -> bytes:
@@ -270,10 +301,12 @@ def read_results(out: str | Path) -> tuple[pd.DataFrame, dict]:
     elif (out / "results.csv").is_file():
         frame = pd.read_csv(out / "results.csv", dtype={"h_partitions": str, "v_partitions": str})
     files = sorted((out / "points").glob("*.json")) if (out / "points").is_dir() else []
-    if len(files) > (0 if frame is None else len(frame)):
+    if len(files) > (0 if frame is None else len(frame) * (meta.get("seeds") or 1)):
         rows = [row for row in map(_read_json, files) if isinstance(row, dict) and isinstance(row.get("point"), int)]
-        if len(rows) > (0 if frame is None else len(frame)):  # damaged point files are left out
-            frame = pd.DataFrame(sorted(rows, key=lambda row: row["point"]))
+        if len(rows) > (0 if frame is None else len(frame) * (meta.get("seeds") or 1)):  # damaged files left out
+            frame = pd.DataFrame(sorted(rows, key=lambda row: (row["point"], row.get("seed", -1))))
+            if "seed" in frame.columns:  # a Monte Carlo sweep: one row per point and seed
+                frame = summarize_seeds(frame)
     if frame is None:
         raise ConfigError(f"{out} holds no sweep results (no results.parquet, results.csv or points/); "
                           "run circuitsim sweep SPEC --out DIR first")

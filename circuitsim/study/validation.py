@@ -27,6 +27,9 @@ source currents (``energy_per_inference`` = ``energy_crossbar`` + ``energy_ampli
 ADC sections are ignored (the whole circuit is fully analog); charge readouts are refused.
 CNN and ONNX networks are validated layer by layer (``--scope layer``), their tiles in ngspice
 at a sample of output positions (:mod:`circuitsim.study.layer_validation`).
+With device statistics both paths use the same realized conductances (drawn from the point's
+``device.seed``, layer and tile; with global drift compensation the deck scales each tile's
+difference terms by its factor); read noise is left out of both (it is a new draw per read).
 
 Public API
 ----------
@@ -145,6 +148,7 @@ def validate_point(point, context, n_images: int, config: FullCircuitConfig = Fu
     row = _row_base(point)
     try:
         circuit, net, data, x, y = validation_inputs(point, context, n_images)
+        circuit = _static(circuit)
         mapper = map_network if circuit.topology == "canonical" else map_layer_network
         mapped = mapper(net, point.partitions, circuit, context.tiles)
         start = time.perf_counter()
@@ -179,6 +183,16 @@ def validate_point(point, context, n_images: int, config: FullCircuitConfig = Fu
     except CircuitsimError as exc:
         row.update(status="error", error=str(exc).splitlines()[0])
     return row
+
+
+def _static(circuit):
+    """The circuit without read noise: both paths see the same realized, programmed and
+    drifted conductances (read noise is a fresh draw per read, not a deck)."""
+    stats = circuit.device.statistics
+    if stats.read_noise == 0:
+        return circuit
+    device = dataclasses.replace(circuit.device, statistics=stats.replace(read_noise=0.0))
+    return dataclasses.replace(circuit, device=device)
 
 
 def _classes(volts: np.ndarray, design: NeuronDesign) -> np.ndarray:

@@ -52,6 +52,8 @@ import numpy as np
 
 from ..errors import ConfigError, SimulationError
 from ..network.mapping import map_layer
+from ..network.realization import drift_compensation, realize_conductances
+from ..network.tile_cache import TileCache
 from ..periphery.neurons import NeuronDesign, supply_lines
 from ..tile.crossbar import TIA, Tile, build_circuit
 from ..tile.netlist import format_value as _f
@@ -177,6 +179,7 @@ def network_deck(net, partitions, circuit, designs: tuple[NeuronDesign, ...], in
     """
     layers = list(range(len(net.weights))) if layers is None else list(layers)
     inputs = np.asarray(inputs, dtype=float)
+    cache = TileCache()  # reference reads of the drift compensation
     device, wires, v_read = circuit.device, circuit.wires, circuit.v_read
     dg = device.g_max - device.g_min
     first = layers[0]
@@ -208,11 +211,14 @@ def network_deck(net, partitions, circuit, designs: tuple[NeuronDesign, ...], in
         for a, rs in enumerate(layer.row_slices):
             for c, os_ in enumerate(layer.out_slices):
                 prefix = f"{k}_{a}_{c}_"
-                tile = Tile(layer.tile_conductances(a, c), r_row=wires.r_row, r_col=wires.r_col,
-                            r_driver=wires.r_driver, tia=tia)
+                # device statistics: the realized conductances the evaluator characterizes
+                programmed, g = realize_conductances(layer.tile_conductances(a, c), device, k, (a, c))
+                alpha = drift_compensation(programmed, g, circuit, cache)
+                tile = Tile(g, r_row=wires.r_row, r_col=wires.r_col, r_driver=wires.r_driver, tia=tia)
                 _tile_lines(tile, prefix, [f"x{k}_{i}" for i in range(rs.start, rs.stop)], lines)
                 for j, o in enumerate(range(os_.start, os_.stop)):
-                    terms[o].append(f"v({prefix}tia{2 * j + 1})-v({prefix}tia{2 * j})")
+                    term = f"v({prefix}tia{2 * j + 1})-v({prefix}tia{2 * j})"
+                    terms[o].append(term if alpha == 1.0 else f"{_f(alpha)}*({term})")
         scale = design.volts_per_unit / (r_tia * config.tia_gain / (1 + config.tia_gain) * v_read * dg)
         lines.append(f"* layer {k}: difference amplifiers (V = k*s, clipped at the rails) and neurons")
         vmax = _f(config.v_amp)

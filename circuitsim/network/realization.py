@@ -1,0 +1,173 @@
+"""Realized conductances of a tile: device statistics drawn from (seed, layer, tile).
+
+The mapping gives every tile its *target* conductances; :func:`realize_conductances`
+draws what the cells really hold after programming (noise, stuck-at faults) and at the
+time of inference (drift), following :class:`~circuitsim.device_statistics.DeviceStatistics`
+(the model and its sources are in that module's docstring). Every random stream is
+``numpy.random.SeedSequence(seed, spawn_key=(layer, row_block, col_block, stream))``: a
+point is reproducible, two tiles never share a draw, and the programming, fault, drift and
+read-noise streams of one tile are independent of each other (changing the read noise
+does not change the programmed conductances).
+
+:func:`realize_tile` is what the evaluator calls for every tile: it realizes the
+conductances, characterizes the realized tile exactly (native engine, or ngspice when
+the circuit asks; cached by the realized content, so exact cells hit the same cache
+entries as before), computes the global drift compensation factor from two reference
+reads through the wires, and prepares the tile's read noise. With default statistics
+the realized conductances *are* the targets and nothing else changes.
+
+Public API
+----------
+STREAMS, tile_rng, realize_conductances, drift_compensation, RealizedTile, realize_tile
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..device_statistics import PCM_G_MAX, PCM_PROGRAMMING_COEFFICIENTS, DeviceStatistics
+from ..devices import Device
+from ..errors import ConfigError
+from ..tile.crossbar import Tile
+from ..tile.extract import Characterization
+from .circuit_config import CircuitConfig
+from .read_noise import ReadNoise
+from .tile_cache import TileCache
+
+STREAMS = {"programming": 0, "faults": 1, "drift": 2, "read": 3}
+"""Index of each random stream in the spawn key."""
+
+
+def tile_rng(seed: int, layer: int, tile: tuple[int, int], stream: str) -> np.random.Generator:
+    """The generator of one stream of one tile: ``SeedSequence(seed, spawn_key=(layer, a, c, s))``."""
+    key = (int(layer), int(tile[0]), int(tile[1]), STREAMS[stream])
+    return np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=key))
+
+
+def _programming_sigma(target: np.ndarray, device: Device, stats: DeviceStatistics) -> np.ndarray:
+    """σ of the programmed conductance of every cell, siemens."""
+    if stats.programming_noise_model == "state-independent":
+        return np.full(target.shape, stats.programming_noise * (device.g_max - device.g_min))
+    if stats.programming_noise_model == "proportional":
+        return stats.programming_noise * target
+    c0, c1, c2 = PCM_PROGRAMMING_COEFFICIENTS
+    g = target / device.g_max
+    micro = np.maximum(c0 + c1 * g + c2 * g * g, 0.0)
+    return stats.programming_noise * micro * 1e-6 * (device.g_max / PCM_G_MAX)
+
+
+def realize_conductances(target, device: Device, layer: int, tile: tuple[int, int],
+                         stats: DeviceStatistics | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Programmed and drifted conductances of one tile.
+
+    Parameters
+    ----------
+    target : array_like
+        Target conductances, siemens.
+    device : Device
+        The cell (``g_min``, ``g_max`` and, unless ``stats`` is given, its statistics).
+    layer : int
+        Layer index in the network.
+    tile : (int, int)
+        Horizontal and vertical block of the tile in its layer.
+    stats : DeviceStatistics, optional
+        Statistics to use instead of ``device.statistics``.
+
+    Returns
+    -------
+    programmed, drifted : numpy.ndarray
+        Conductances right after programming (``t0``) and at ``t_inference``, siemens;
+        both are ``target`` itself (the same array) when nothing is drawn.
+    """
+    stats = device.statistics if stats is None else stats
+    target = np.asarray(target, dtype=float)
+    g = target
+    if stats.programming_noise > 0:
+        noise = tile_rng(stats.seed, layer, tile, "programming").standard_normal(target.shape)
+        g = np.maximum(target + _programming_sigma(target, device, stats) * noise, 0.0)
+    stuck = np.zeros(target.shape, bool)
+    if stats.stuck_at_gmin > 0 or stats.stuck_at_gmax > 0:
+        u = tile_rng(stats.seed, layer, tile, "faults").random(target.shape)
+        low, high = u < stats.stuck_at_gmin, (u >= stats.stuck_at_gmin) & (u < stats.stuck_at_gmin + stats.stuck_at_gmax)
+        g = np.where(low, device.g_min, np.where(high, device.g_max, g))
+        stuck = low | high
+    drifted = g
+    if stats.drifts:
+        nu = tile_rng(stats.seed, layer, tile, "drift").normal(stats.drift_nu, stats.drift_nu_std, target.shape)
+        factor = (stats.t_inference / stats.t0) ** -np.maximum(nu, 0.0)
+        drifted = np.where(stuck, g, g * factor)
+    return g, drifted
+
+
+@dataclass(frozen=True, eq=False)
+class RealizedTile:
+    """One tile as the device statistics make it, characterized."""
+
+    target: np.ndarray
+    """Ideal target conductances of the mapping, siemens."""
+    programmed: np.ndarray
+    """Conductances right after programming, siemens."""
+    conductances: np.ndarray
+    """Conductances at the time of inference (the tile that is characterized), siemens."""
+    characterization: Characterization
+    """Exact characterization of the realized tile (``T``, ``Y``)."""
+    scale: float = 1.0
+    """Global drift compensation factor applied to the tile's outputs (1: none)."""
+    read_noise: ReadNoise | None = None
+    """Per-image read noise of the tile's normalized outputs, or None."""
+
+
+def _reference_read(T: np.ndarray) -> float:
+    """Absolute summed differential outputs of an all-ones input (per volt)."""
+    return float(np.abs((T[0::2] - T[1::2]).sum(axis=1)).sum())
+
+
+def drift_compensation(programmed, drifted, circuit: CircuitConfig, cache: TileCache) -> float:
+    """The tile's global drift compensation factor (1 without drift or compensation).
+
+    ``α = Σ|W_prog·1| / Σ|W_t·1|`` from the characterizations (through the wires) of the
+    programmed and the drifted tile, as aihwkit's ``GlobalDriftCompensation``.
+    """
+    if circuit.device.statistics.drift_compensation != "global" or drifted is programmed:
+        return 1.0
+    wires = dataclasses.asdict(circuit.wires)
+    baseline = _reference_read(cache.transfer(Tile(programmed, **wires), circuit).T)
+    now = _reference_read(cache.transfer(Tile(drifted, **wires), circuit).T)
+    return baseline / now if now > 0 else 1.0
+
+
+def realize_tile(target, circuit: CircuitConfig, cache: TileCache, layer: int,
+                 tile: tuple[int, int]) -> RealizedTile:
+    """Realize, characterize and compensate one tile (the evaluator's one call per tile).
+
+    Parameters
+    ----------
+    target : array_like
+        The tile's target conductances (from the mapping), siemens.
+    circuit : CircuitConfig
+        Device (with its statistics), wires, readout and engine.
+    cache : TileCache
+        Characterizations by realized content.
+    layer : int
+        Layer index.
+    tile : (int, int)
+        Horizontal and vertical block of the tile in its layer.
+    """
+    stats = circuit.device.statistics
+    wires = dataclasses.asdict(circuit.wires)
+    programmed, drifted = realize_conductances(target, circuit.device, layer, tile)
+    result = cache.transfer(Tile(drifted, **wires), circuit)
+    scale = drift_compensation(programmed, drifted, circuit, cache)
+    noise = None
+    if stats.read_noise > 0:
+        if circuit.readout != "current":
+            raise ConfigError("device.read_noise needs circuit.readout = 'current' "
+                              f"(got {circuit.readout!r}); set read_noise = 0 for charge readouts")
+        device = circuit.device
+        normalization = scale / (circuit.v_read * (device.g_max - device.g_min))
+        noise = ReadNoise(Tile(drifted, **wires), stats.read_noise, tile_rng(stats.seed, layer, tile, "read"),
+                          circuit.v_read, normalization)
+    return RealizedTile(np.asarray(target), programmed, drifted, result, scale, noise)

@@ -1,0 +1,118 @@
+"""Read noise through the wires: first-order sensitivities, their error bound, and an
+ngspice Monte Carlo of the same tile."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from circuitsim.devices import device_preset
+from circuitsim.network.read_noise import ReadNoise, sensitivities
+from circuitsim.tile.crossbar import Tile, build_circuit, sense_source_names
+from circuitsim.tile.extract import simulate
+from circuitsim.tile.netlist import write_netlist
+
+MRAM = device_preset("sot-mram-amin2022")
+RELATIVE = 0.05
+DRAWS = 1000
+
+
+def _tile(rows=5, cols=4, r=300.0, seed=3) -> tuple[Tile, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    g = rng.uniform(MRAM.g_min, MRAM.g_max, (rows, cols))
+    return Tile(g, r_row=r, r_col=r), rng.uniform(0.2, 0.8, rows)
+
+
+def test_sensitivities_match_finite_differences_of_the_native_engine():
+    tile, v = _tile(r=200.0)
+    cells, D, K = sensitivities(tile)
+    base = simulate(tile, v).output_currents
+    for c in (0, 7, 13, 19):
+        i, j = cells[c]
+        g = tile.conductances.copy()
+        step = 1e-6 * g[i, j]
+        g[i, j] += step
+        moved = simulate(Tile(g, r_row=200.0, r_col=200.0), v).output_currents
+        np.testing.assert_allclose((moved - base) / step, K[:, c] * (D[c] @ v), rtol=1e-4, atol=1e-12)
+
+
+def test_first_order_error_is_within_its_stated_bound():
+    """|dI − dI1| <= Σ_c |dG_c| |ΔV'_c − ΔV_c| |K_jc| (compensation theorem), checked on exact re-solves."""
+    tile, v = _tile()
+    cells, D, K = sensitivities(tile)
+    dv0 = D @ v
+    rng = np.random.default_rng(0)
+    base = simulate(tile, v).output_currents
+    ratios = []
+    for _ in range(20):
+        dg = RELATIVE * tile.conductances * rng.standard_normal(tile.shape)
+        perturbed = Tile(tile.conductances + dg, r_row=tile.r_row, r_col=tile.r_col)
+        exact = simulate(perturbed, v).output_currents - base
+        dv1 = sensitivities(perturbed)[1] @ v
+        d = dg[cells[:, 0], cells[:, 1]]
+        first = K @ (d * dv0)
+        bound = np.abs(K) @ (np.abs(d) * np.abs(dv1 - dv0))
+        assert np.all(np.abs(exact - first) <= bound * (1 + 1e-9) + 1e-15)
+        ratios.append(np.max(np.abs(exact - first) / np.abs(first).max()))
+    rows = cells[:, 0]
+    ir_drop = float(np.max(1 - dv0 / v[rows]))  # largest share of an input lost before its cell
+    print(f"\nfirst-order error: max {max(ratios):.4f} of the largest output change; "
+          f"read noise {RELATIVE:.0%}, IR drop up to {ir_drop:.1%}")
+    assert max(ratios) < 4 * RELATIVE * ir_drop  # second order: read noise times the tile's IR drop
+
+
+def _ngspice_monte_carlo(tile: Tile, v: np.ndarray, draws: np.ndarray) -> np.ndarray:
+    from circuitsim.spice import get_backend
+
+    deck = write_netlist(build_circuit(tile, v))
+    sensed = [f"i({s.lower()})" for s in sense_source_names(tile.cols)]
+    rows, cols = np.nonzero(tile.conductances > 0)
+    steps = []
+    for eps in draws:
+        g = tile.conductances[rows, cols] * (1 + RELATIVE * eps)
+        steps.append([f"alter rcell{i}_{j} = {1 / gij:.12e}" for i, j, gij in zip(rows, cols, g)] + ["op"])
+    results = get_backend("shared").run(deck, steps, save=sensed)
+    return np.array([[r[name][0] for name in sensed] for r in results])
+
+
+@pytest.mark.ngspice
+@pytest.mark.slow
+def test_read_noise_mean_and_std_agree_with_an_ngspice_monte_carlo():
+    tile, v = _tile()
+    rng = np.random.default_rng(2026)
+    mc = _ngspice_monte_carlo(tile, v, rng.standard_normal((DRAWS, tile.rows * tile.cols)))
+    noise = ReadNoise(tile, RELATIVE, np.random.default_rng(7))
+    nominal = simulate(tile, v).output_currents
+    std = noise.std(v[None, :])[0]
+    mean_mc, std_mc = mc.mean(axis=0), mc.std(axis=0, ddof=1)
+    # sampling error of a mean: std / sqrt(n); of a std: std / sqrt(2 (n - 1))
+    z_mean = (mean_mc - nominal) / (std / np.sqrt(DRAWS))
+    z_std = (std_mc / std - 1) * np.sqrt(2 * (DRAWS - 1))
+    print(f"\nngspice Monte Carlo, {DRAWS} draws, {tile.rows}x{tile.cols} tile, r = {tile.r_row:g} ohm, "
+          f"read noise {RELATIVE:.0%}")
+    for j in range(tile.cols):
+        print(f"  I{j}: mean {mean_mc[j]:.6e} A vs {nominal[j]:.6e} A (z = {z_mean[j]:+.2f}); "
+              f"std {std_mc[j]:.4e} A vs first order {std[j]:.4e} A (ratio {std_mc[j] / std[j]:.4f}, "
+              f"z = {z_std[j]:+.2f})")
+    assert np.all(np.abs(z_mean) < 4) and np.all(np.abs(z_std) < 4)
+    # circuitsim's own per-image draws of the same tile against ngspice's: two-sample checks
+    ours = noise.currents(np.tile(v, (DRAWS, 1))) + nominal
+    z_two = (ours.mean(axis=0) - mean_mc) / (std * np.sqrt(2 / DRAWS))
+    ratio = ours.std(axis=0, ddof=1) / std_mc
+    print(f"  circuitsim draws vs ngspice: mean z {np.round(z_two, 2)}, std ratio {np.round(ratio, 4)}")
+    assert np.all(np.abs(z_two) < 4) and np.all(np.abs(ratio - 1) < 4 * np.sqrt(1 / (DRAWS - 1)))
+    # the wires matter: the wire-free law (σ_j² = Σ_i (r G_ij v_i)²) misses the ngspice spread
+    naive = np.sqrt(((RELATIVE * tile.conductances) ** 2 * (v ** 2)[:, None]).sum(axis=0))
+    print(f"  wire-free std / ngspice std: {np.round(naive / std_mc, 4)}")
+    assert np.any(np.abs(naive / std_mc - 1) * np.sqrt(2 * (DRAWS - 1)) > 6)
+
+
+def test_without_wires_the_draw_is_exact_and_in_distribution():
+    tile = Tile(_tile()[0].conductances)
+    v = np.random.default_rng(1).uniform(0, 0.8, (20000, tile.rows))
+    noise = ReadNoise(tile, RELATIVE, np.random.default_rng(3))
+    assert noise.exact
+    draws = noise.currents(v)
+    expected = np.sqrt((v ** 2) @ (RELATIVE * tile.conductances) ** 2)
+    z = draws / expected
+    assert abs(z.std() - 1) < 4 / np.sqrt(2 * z.size) and abs(z.mean()) < 4 / np.sqrt(z.size)
