@@ -134,28 +134,30 @@ def run_sweep(spec: SweepSpec, out: str | Path, cache_dir: str | Path | None = N
             return _run(spec, points, out, context, runner, log, retry_failed)
 
 
-def _task(point_or_row) -> tuple:
-    """A run's identity: its point, and its seed in a Monte Carlo sweep."""
+def _task(point_or_row, monte_carlo: bool):
+    """A run's identity: its point's index, with its device seed in a Monte Carlo sweep."""
     if isinstance(point_or_row, Point):
-        return point_or_row.index, point_or_row.values.get("seed")
-    return point_or_row["point"], point_or_row.get("seed")
+        index, seed = point_or_row.index, point_or_row.values.get("seed")
+    else:
+        index, seed = point_or_row["point"], point_or_row.get("seed")
+    return (index, seed) if monte_carlo else index
 
 
 def _run(spec: SweepSpec, points: list[Point], out: Path, context: PointContext, runner, log,
          retry_failed: bool) -> pd.DataFrame:
-    rows, todo = {}, []
+    rows, todo, mc = {}, [], bool(spec.seeds)
     for point in points:
         file = out / "points" / f"{point.key}.json"
         row = None
         if file.is_file():
             row = read_point_file(file, point.index, {column_name(k): v for k, v in point.values.items()})
         if row is not None and not (retry_failed and row["status"] != "ok"):
-            rows[_task(point)] = row
+            rows[_task(point, mc)] = row
         else:
             todo.append(point)
     for point in todo:  # train here, once: workers only load the networks from the cache
         context.train(point.config)
-    by_task = {_task(point): point for point in todo}
+    by_task = {_task(point, mc): point for point in todo}
     meta = {"spec_title": spec.title, "points": len(points),
             **({"seeds": spec.seeds, "runs": len(points), "points": len(points) // spec.seeds} if spec.seeds else {}),
             "swept": [column_name(name) for name in spec.grid] + ["h_partitions", "v_partitions"],
@@ -168,13 +170,13 @@ def _run(spec: SweepSpec, points: list[Point], out: Path, context: PointContext,
     try:
         with closing(runner.map(todo, context)) as results:
             for row in results:
-                point = by_task[_task(row)]
+                point = by_task[_task(row, mc)]
                 deck = row.pop("deck", "")
                 if deck:
                     write_atomic(out / "points" / f"{point.key}.cir", deck)
                     row["deck_file"] = f"points/{point.key}.cir"
                 write_atomic(out / "points" / f"{point.key}.json", json.dumps(row))
-                rows[_task(row)] = row
+                rows[_task(row, mc)] = row
                 tables.computed += 1
                 tables.maybe_write(rows)
                 if bar is not None:
@@ -231,7 +233,7 @@ class _Tables:
 
     def runs(self, rows: dict) -> pd.DataFrame:
         """One row per run (per point, and per seed in a Monte Carlo sweep)."""
-        return pd.DataFrame([rows[k] for k in sorted(rows, key=lambda k: (k[0], -1 if k[1] is None else k[1]))])
+        return pd.DataFrame([rows[k] for k in sorted(rows)])
 
     def maybe_write(self, rows: dict) -> None:
         now = time.perf_counter()
