@@ -22,7 +22,7 @@ and the ADC conversions (:mod:`circuitsim.periphery.energy`).
 
 Public API
 ----------
-Block, MappedNetwork, map_network, map_tiles, tile_conductances, adc_range
+Block, MappedNetwork, map_network, map_tiles, tile_conductances, adc_range, energy_summary
 """
 
 from __future__ import annotations
@@ -70,6 +70,14 @@ class Block:
     read_noise: Callable[[np.ndarray], np.ndarray] | None = None
     """Per-image read noise of the normalized sums for normalized inputs, or None
     (:class:`~circuitsim.network.read_noise.ReadNoise`)."""
+
+
+def energy_summary(crossbar: float, circuit: CircuitConfig, conversions: int) -> dict:
+    """Crossbar, ADC and total energy per image (J) from the crossbar's and the conversions'."""
+    adc = 0.0
+    if circuit.adc is not None:
+        adc = adc_energy(circuit.adc.bits, conversions, circuit.adc_energy)
+    return {"crossbar_energy": crossbar, "adc_energy": adc, "energy_per_inference": crossbar + adc}
 
 
 @dataclass(frozen=True, eq=False)
@@ -132,11 +140,7 @@ class MappedNetwork:
 
     def energy_per_inference(self, x) -> dict:
         """Crossbar, ADC and total energy per image (J), averaged over ``x``."""
-        _, crossbar = self.forward(x, use_adc=False)
-        adc = 0.0
-        if self.circuit.adc is not None:
-            adc = adc_energy(self.circuit.adc.bits, self.conversions_per_inference, self.circuit.adc_energy)
-        return {"crossbar_energy": crossbar, "adc_energy": adc, "energy_per_inference": crossbar + adc}
+        return energy_summary(self.forward(x, use_adc=False)[1], self.circuit, self.conversions_per_inference)
 
 
 #: MSE-optimal clipping of a Gaussian signal, in standard deviations, by ADC bits

@@ -36,9 +36,8 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..periphery.adc import ADC
-from ..periphery.energy import adc_energy
 from .circuit_config import CircuitConfig
-from .evaluator import Block, adc_range, map_tiles
+from .evaluator import Block, adc_range, energy_summary, map_tiles
 from .layers import Conv2d, Dense
 from .mapping import Partition
 from .network import Network
@@ -173,11 +172,7 @@ class MappedLayers:
 
     def energy_per_inference(self, x) -> dict:
         """Crossbar, ADC and total energy per image (J), averaged over ``x``."""
-        _, crossbar = self.forward(x, use_adc=False)
-        adc = 0.0
-        if self.circuit.adc is not None:
-            adc = adc_energy(self.circuit.adc.bits, self.conversions_per_inference, self.circuit.adc_energy)
-        return {"crossbar_energy": crossbar, "adc_energy": adc, "energy_per_inference": crossbar + adc}
+        return energy_summary(self.forward(x, use_adc=False)[1], self.circuit, self.conversions_per_inference)
 
     def effective_network(self) -> Network:
         """The network with each crossbar layer's weights as its tiles compute them (no ADC)."""
