@@ -5,7 +5,7 @@ at ideal virtual ground (``R``) or through TIAs (``R+TIA``). Each size runs in a
 fresh subprocess so that its peak RSS is its own. Per size: native seconds for
 the whole transfer matrix (best of three below 10^5 cells, else one run), peak
 RSS of the process up to then and the predicted peak
-(:func:`~circuitsim.tile.native_tile.estimate_peak_bytes`, on top of the
+(:func:`~circuitsim.tile.checks.estimate_peak_bytes`, on top of the
 process's RSS before the tile), seconds of one native ``simulate`` (assembly,
 factorization and solve of one vector), and for tiles up to ``--ngspice-max-cells``
 one ngspice operating point (seconds) with the largest relative difference of
@@ -41,9 +41,10 @@ def _current_rss_bytes() -> float:
 
 
 def worker(rows: int, cols: int, readout: str, solver: str, ngspice_max_cells: int) -> dict:
+    from circuitsim.tile.checks import estimate_peak_bytes
     from circuitsim.tile.crossbar import TIA, Tile
     from circuitsim.tile.extract import simulate
-    from circuitsim.tile.native_tile import TileSolver, estimate_peak_bytes
+    from circuitsim.tile.native_tile import TileSolver
 
     rng = np.random.default_rng(0)
     tia = TIA() if readout == "R+TIA" else None

@@ -11,8 +11,9 @@ import pytest
 from circuitsim.errors import ConfigError
 from circuitsim.tile import extract, factor, native, native_tile
 from circuitsim.tile.assembly import assemble_tile
+from circuitsim.tile.checks import estimate_peak_bytes
 from circuitsim.tile.crossbar import TIA, Tile, build_circuit, input_source_names, sense_source_names
-from circuitsim.tile.native_tile import TileSolver, estimate_peak_bytes
+from circuitsim.tile.native_tile import TileSolver
 from circuitsim.tile.ordering import grid_nested_dissection
 
 OPTIONS = list(itertools.product([0.0, 2.5], [0.0, 3.0], [0.0, 20.0], [False, True]))

@@ -7,7 +7,7 @@ refused with the range named rather than solved into a wrong ``T``.
 Public API
 ----------
 G_MAX, R_MIN, R_MAX, C_MAX, V_MAX, SPREAD_MAX, RESIDUAL_TOLERANCE,
-check_array, check_range, check_residual, factor_entries, estimate_peak_bytes, memory_estimate,
+check_array, check_range, check_residual, free_nodes, factor_entries, estimate_peak_bytes, memory_estimate,
 check_memory, available_memory
 """
 
@@ -107,8 +107,8 @@ def memory_estimate(rows: int, cols: int, r_row: float, r_col: float, tia: bool 
     cells = rows * cols
     nodes = rows + (cells if r_row > 0 else rows) + (cells if r_col > 0 else cols) + (2 * cols if tia else 0)
     nnz = nodes + 2 * (cells * (r_row > 0) + cells * (r_col > 0) + cells)
-    n_free = cells * ((r_row > 0) + (r_col > 0)) + (cols if tia else 0) + rows
-    return {"nodes": int(nodes), "nonzeros": int(nnz), "fill": int(factor_entries(n_free)),
+    return {"nodes": int(nodes), "nonzeros": int(nnz),
+            "fill": int(factor_entries(free_nodes(rows, cols, r_row, r_col, tia))),
             "bytes": int(estimate_peak_bytes(rows, cols, r_row, r_col, tia, backend))}
 
 
@@ -168,6 +168,12 @@ def check_transfer(matrix, solve, rhs_in, c_out, through, what: str = "native en
 _BYTES = {"cholmod": (600.0, 16.0), "superlu": (600.0, 33.0)}
 
 
+def free_nodes(rows: int, cols: int, r_row: float, r_col: float, tia: bool = False) -> int:
+    """Unknowns of a tile's reduced system: a word-line node per cell when ``r_row > 0``, a
+    bit-line node per cell when ``r_col > 0``, a driver node per row and a TIA node per column."""
+    return rows * cols * ((r_row > 0) + (r_col > 0)) + (cols if tia else 0) + rows
+
+
 def factor_entries(n_free: int) -> float:
     """Entries of ``L`` of ``n_free`` grid nodes in nested-dissection order, about
     ``n (4 log2 sqrt(n) + 1)`` (measured from 64² to 1024² R-only tiles: 27–43 per node)."""
@@ -186,6 +192,6 @@ def estimate_peak_bytes(rows: int, cols: int, r_row: float = 1.0, r_col: float =
     15 % of the RSS before the tile plus this estimate; SuperLU
     keeps ``L`` and ``U``, and its figure is a rougher bound.
     """
-    n = rows * cols * ((r_row > 0) + (r_col > 0)) + (cols if tia else 0) + rows
+    n = free_nodes(rows, cols, r_row, r_col, tia)
     per_node, per_entry = _BYTES[resolve_backend(backend)]
     return per_node * n + per_entry * factor_entries(n)

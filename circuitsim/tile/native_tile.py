@@ -17,7 +17,7 @@ the peak memory of ``T`` of a tile before building it.
 
 Public API
 ----------
-TileSolver, TileOperatingPoint, estimate_peak_bytes
+TileSolver, TileOperatingPoint
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from scipy.linalg import cho_factor, cho_solve
 
 from ..errors import ConfigError
 from .assembly import assemble_tile
+from .checks import check_transfer
 from .crossbar import Tile, input_source_names, sense_source_names
-from .checks import check_transfer, estimate_peak_bytes  # noqa: F401 (estimate: re-exported)
 from .factor import SPDFactor, resolve_backend
 from .operating_point import OperatingPoint
 
