@@ -11,7 +11,7 @@ A failure of the environment (:class:`~circuitsim.errors.EnvironmentFailure`, an
 
 Public API
 ----------
-CALIBRATION_IMAGES, PointContext, run_point, column_name
+CALIBRATION_IMAGES, PointContext, mapper, run_point, column_name
 """
 
 from __future__ import annotations
@@ -90,6 +90,15 @@ def column_name(name: str) -> str:
     return name.split(".")[-1]
 
 
+def mapper(config: dict, circuit):
+    """The function that maps a point's network onto its circuits: ``map_layer_network`` in a
+    non-canonical topology, else ``map_network`` for the MLP and ``map_layers`` for a CNN or
+    an ONNX model."""
+    if circuit.topology != "canonical":
+        return map_layer_network
+    return map_network if network_kind(config["network"]) == "mlp" else map_layers
+
+
 def run_point(point: Point, context: PointContext) -> dict:
     """Evaluate one point; configuration failures are recorded in ``status``/``error`` (and
     ``deck``, the failing ngspice deck), environment failures raised."""
@@ -106,11 +115,7 @@ def run_point(point: Point, context: PointContext) -> dict:
         with environment_failures():
             net, digital = context.network(point.config)
             data = context.dataset(point.config)
-            if circuit.topology != "canonical":
-                mapper = map_layer_network
-            else:
-                mapper = map_network if network_kind(point.config["network"]) == "mlp" else map_layers
-            mapped = mapper(net, point.partitions, circuit, context.tiles,
+            mapped = mapper(point.config, circuit)(net, point.partitions, circuit, context.tiles,
                             x_calibration=data.x_train[:CALIBRATION_IMAGES])
             start = time.perf_counter()
             accuracy = mapped.accuracy(data.x_test, data.y_test)

@@ -48,13 +48,12 @@ import numpy as np
 import pandas as pd
 
 from ..errors import CircuitsimError, ConfigError
-from ..network.evaluator import MappedNetwork, map_network
-from ..network.layer_network import map_layer_network
+from ..network.evaluator import MappedNetwork
 from ..network.mlp import MLP
 from ..periphery.neurons import Neuron, NeuronDesign, design_neuron, extract_curve
 from .layer_validation import validate_layer_point, validation_inputs
 from .network_spec import network_kind
-from .points import CALIBRATION_IMAGES, PointContext
+from .points import CALIBRATION_IMAGES, PointContext, mapper
 from .provenance import provenance
 from .storage import default_cache_dir, write_atomic
 from .whole_circuit import FullCircuitConfig, simulate_network
@@ -149,8 +148,7 @@ def validate_point(point, context, n_images: int, config: FullCircuitConfig = Fu
     try:
         circuit, net, data, x, y = validation_inputs(point, context, n_images)
         circuit = _static(circuit)
-        mapper = map_network if circuit.topology == "canonical" else map_layer_network
-        mapped = mapper(net, point.partitions, circuit, context.tiles)
+        mapped = mapper(point.config, circuit)(net, point.partitions, circuit, context.tiles)
         start = time.perf_counter()
         designs = design_network(mapped, model, data.x_train[:CALIBRATION_IMAGES], backend=circuit.backend)
         design_seconds = time.perf_counter() - start
