@@ -158,6 +158,12 @@ class MappedNetwork:
         """Fraction of images classified correctly (through the ADCs when configured)."""
         return float(np.mean(self.predict(x) == np.asarray(y)))
 
+    def analog_accuracy(self, x, y) -> float:
+        """Accuracy without the ADCs (the tiles' analog sums, read noise included)."""
+        if not self.read_noise:
+            return self.network.accuracy(x, y)
+        return float(np.mean(np.argmax(self.forward(x, use_adc=False, energy=False)[0], axis=-1) == np.asarray(y)))
+
     def energy_per_inference(self, x) -> dict:
         """Crossbar, ADC and total energy per image (J), averaged over ``x``."""
         return energy_summary(self.forward(x, use_adc=False)[1], self.circuit, self.conversions_per_inference)

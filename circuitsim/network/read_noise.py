@@ -23,7 +23,7 @@ shared lines, nearly of low rank), and draws every output from that law directly
 normal per output and image instead of one per cell, at the cost of ``1 + RANK`` matrix
 products. Cells outside an output's own columns (which reach it only through the wires)
 enter with their own row's voltage only. :meth:`ReadNoise.std_bound` bounds the σ that
-is drawn against the full first-order σ (``|√a − √b| ≤ √|a − b|``); the small covariance
+is drawn against the full first-order σ; the small covariance
 between different outputs is left out (outputs of different tiles are independent
 exactly). Without wire resistance ``K`` and ``D`` are selections and the law is exact:
 ``M_j = diag(σ_·j²)``. As the variances of independent sums add, the evaluator draws a
@@ -45,7 +45,7 @@ from ..errors import ConvergenceError
 from ..tile.crossbar import Tile, build_circuit, input_source_names, sense_source_names
 from ..tile.native import assemble
 
-RANK = 2
+RANK = 1
 """Eigenpairs kept of every output's cross-row quadratic form (see the module docstring)."""
 
 
@@ -118,22 +118,22 @@ def sensitivities(tile: Tile) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 class NoiseLaw:
     """Gaussian law of the read noise of some outputs, per image.
 
-    ``var_j(v) = Σ_i v_i² diagonal_ij + Σ_r weights_rj (v · directions_r[:, j])²``.
+    ``var_j(v) = Σ_i v_i² diagonal_ij + Σ_(rows, U, s) Σ_r s_rj (v[rows] · U_r[:, j])²``: the
+    diagonal, and per block of rows (one per tile row of a layer) the kept eigenpairs of
+    the tiles in that row, side by side (``U = u √|λ|``, ``s = sign λ``).
     """
 
     diagonal: np.ndarray
     """``rows × outs``."""
-    directions: np.ndarray
-    """``rank × rows × outs``: unit eigenvectors of the cross-row forms."""
-    weights: np.ndarray
-    """``rank × outs``: their eigenvalues (either sign)."""
+    terms: tuple[tuple[slice, np.ndarray, np.ndarray], ...]
+    """Per block of rows: ``(rows, directions rank × len(rows) × outs, signs rank × outs)``."""
     residual: np.ndarray
-    """``outs``: the largest eigenvalue magnitude left out (0: nothing left out)."""
+    """``outs``: the eigenvalue magnitudes left out, summed over blocks (0: nothing)."""
 
     def scaled(self, factor: float, dtype=np.float64) -> "NoiseLaw":
         """The law of the outputs times ``sqrt(factor)`` (variances times ``factor``)."""
-        return NoiseLaw((self.diagonal * factor).astype(dtype), self.directions.astype(dtype),
-                        (self.weights * factor).astype(dtype), self.residual * factor)
+        terms = tuple((rows, (u * np.sqrt(factor)).astype(dtype), sign.astype(dtype)) for rows, u, sign in self.terms)
+        return NoiseLaw((self.diagonal * factor).astype(dtype), terms, self.residual * factor)
 
     def variance(self, v, bias: bool = False) -> np.ndarray:
         """Variance of every output (``N × outs``) for inputs ``v`` (``N × rows``; with
@@ -143,11 +143,17 @@ class NoiseLaw:
         var = np.square(v) @ self.diagonal[:n]
         if bias:
             var += self.diagonal[n]
-        for u, lam in zip(self.directions, self.weights):
-            along = v @ u[:n]
-            if bias:
-                along += u[n]
-            var += lam * np.square(along, out=along)
+        for rows, directions, signs in self.terms:
+            block = v[:, rows.start:min(rows.stop, n)]
+            for u, sign in zip(directions, signs):
+                along = block @ u[: block.shape[1]]
+                if rows.stop > n:  # the bias row
+                    along += u[-1]
+                along *= along
+                if np.all(sign <= 0):  # the usual case: the shared lines lower the cells' voltages
+                    var -= along
+                else:
+                    var += along * sign
         return np.maximum(var, 0.0, out=var)
 
     def draw(self, v, rng: np.random.Generator, bias: bool = False) -> np.ndarray:
@@ -157,20 +163,20 @@ class NoiseLaw:
 
     @staticmethod
     def side_by_side(blocks, shape) -> "NoiseLaw":
-        """One law for tiles placed at ``(rows, outs)`` slices of a ``shape`` layer."""
-        rank = max(law.directions.shape[0] for _, _, law in blocks)
+        """One law for single-tile laws placed at ``(rows, outs)`` slices of a ``shape`` layer."""
         dtype = blocks[0][2].diagonal.dtype
-        diagonal = np.zeros(shape, dtype)
-        directions = np.zeros((rank, *shape), dtype)
-        weights = np.zeros((rank, shape[1]), dtype)
-        residual = np.zeros(shape[1])
+        diagonal, residual = np.zeros(shape, dtype), np.zeros(shape[1])
+        terms: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
         for rows, outs, law in blocks:
-            r = law.directions.shape[0]
             diagonal[rows, outs] = law.diagonal
-            directions[:r, rows, outs] = law.directions
-            weights[:r, outs] = law.weights
-            residual[outs] = law.residual
-        return NoiseLaw(diagonal, directions, weights, residual)
+            residual[outs] += law.residual
+            for _, u, sign in law.terms:
+                key = (rows.start, rows.stop)
+                if key not in terms:
+                    terms[key] = (np.zeros((len(u), rows.stop - rows.start, shape[1]), dtype),
+                                  np.zeros((len(u), shape[1]), dtype))
+                terms[key][0][:, :, outs], terms[key][1][:, outs] = u, sign
+        return NoiseLaw(diagonal, tuple((slice(*key), u, sign) for key, (u, sign) in terms.items()), residual)
 
 
 class ReadNoise:
@@ -210,8 +216,7 @@ class ReadNoise:
         var = np.square(self._sigma_matrix)
         if self.exact:
             diagonal = var[:, 0::2] + var[:, 1::2] if differential else var
-            outs = diagonal.shape[1]
-            return NoiseLaw(diagonal, np.zeros((0, self.rows, outs)), np.zeros((0, outs)), np.zeros(outs))
+            return NoiseLaw(diagonal, (), np.zeros(diagonal.shape[1]))
         k_out, own_columns = self._outputs(differential)
         weight = np.square(k_out) * np.square(self._sigma)  # outs × cells
         outs, rank = len(k_out), min(RANK, self.rows - 1)
@@ -225,9 +230,11 @@ class ReadNoise:
             diagonal[:, j] += np.diag(form)
             lam, vectors = np.linalg.eigh(form - np.diag(np.diag(form)))
             order = np.argsort(-np.abs(lam))
-            directions[:, :, j], weights[:, j] = vectors[:, order[:rank]].T, lam[order[:rank]]
+            kept = lam[order[:rank]]
+            directions[:, :, j], weights[:, j] = vectors[:, order[:rank]].T * np.sqrt(np.abs(kept)), np.sign(kept)
             residual[j] = abs(lam[order[rank]]) if len(order) > rank else 0.0
-        return NoiseLaw(diagonal, directions, weights, residual)
+        terms = ((slice(0, self.rows), directions, weights),) if rank > 0 else ()
+        return NoiseLaw(diagonal, terms, residual)
 
     def first_order_std(self, volts, differential: bool = False) -> np.ndarray:
         """σ of the full first-order law for input voltages ``volts`` (N × rows), A."""
@@ -240,9 +247,10 @@ class ReadNoise:
     def std_bound(self, volts, law: NoiseLaw, differential: bool = False) -> np.ndarray:
         """Bound on ``|first_order_std − law.std|`` of every output (A) for ``volts`` (N × rows).
 
-        ``√(residual_j ‖V‖² + Σ_{c far} w_jc |e_c·|V|| (2 |d_c V_i| + |e_c|·|V|))``: the
-        eigenvalues left out, and the cross-row voltage of the cells outside the output's
-        own columns (``e_c``: ``|D_c|`` without its own row).
+        With ``E = residual_j ‖V‖² + Σ_{c far} w_jc (|e_c|·|V|) (2 |d_c V_i| + |e_c|·|V|)``
+        bounding the variance left out (the eigenvalues not kept, and the cross-row voltage
+        of the cells outside the output's own columns; ``e_c``: ``|D_c|`` without its own
+        row), ``|√a − √b| ≤ min(√E, E / √b)``, ``b`` the drawn variance.
         """
         volts = np.atleast_2d(np.asarray(volts, dtype=float))
         if self.exact:
@@ -255,5 +263,7 @@ class ReadNoise:
         weight = np.square(k_out) * np.square(self._sigma)
         for j, columns in enumerate(own_columns):
             weight[j, np.isin(self._cols, columns)] = 0.0
-        far = (cross * (2 * own + cross)) @ weight.T
-        return np.sqrt(law.residual * np.sum(np.square(volts), axis=1, keepdims=True) + far)
+        gap = law.residual * np.sum(np.square(volts), axis=1, keepdims=True) + (cross * (2 * own + cross)) @ weight.T
+        drawn = np.sqrt(law.variance(volts))  # |√a − √b| = |a − b| / (√a + √b)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.minimum(np.sqrt(gap), np.where(drawn > 0, gap / drawn, np.inf))
