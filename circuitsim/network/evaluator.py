@@ -93,6 +93,10 @@ class MappedNetwork:
     """The circuit configuration."""
     seconds: float
     """Time spent mapping and characterizing (cache lookups included)."""
+    read_noise: tuple[NoiseLaw, ...] = ()
+    """Per layer: the law of its read noise (the tiles' side by side); empty without."""
+    read_rngs: tuple[np.random.Generator, ...] = ()
+    """Per layer: the generator of its read noise (advances with every image)."""
 
     @property
     def n_tiles(self) -> int:
@@ -105,11 +109,6 @@ class MappedNetwork:
         if self.circuit.adc is None:
             return 0
         return sum(b.outs.stop - b.outs.start for layer in self.layers for b in layer)
-
-    read_noise: tuple[NoiseLaw, ...] = ()
-    """Per layer: the law of its read noise (the tiles' side by side); empty without."""
-    read_rngs: tuple[np.random.Generator, ...] = ()
-    """Per layer: the generator of its read noise (advances with every image)."""
 
     def layer_read_noise(self, k: int, v) -> np.ndarray | float:
         """One draw of layer ``k``'s read noise on its normalized sums (``N × outputs``) for
