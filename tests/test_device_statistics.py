@@ -225,7 +225,7 @@ def test_read_noise_is_the_same_law_through_map_layers_and_map_network():
     np.testing.assert_array_less(np.abs(other.mean(axis=0) - mlp.mean(axis=0)), 4 * spread * np.sqrt(2 / len(x)))
 
 
-def test_analog_accuracy_includes_read_noise_and_imac_sim_refuses_statistics():
+def test_analog_accuracy_includes_read_noise_and_imac_sim_realizes_its_cells():
     from circuitsim.network.layer_network import map_layer_network
     from circuitsim.periphery.adc import ADCConfig
 
@@ -235,6 +235,9 @@ def test_analog_accuracy_includes_read_noise_and_imac_sim_refuses_statistics():
     noisy = CircuitConfig(device=_with(MRAM, read_noise=0.3), adc=ADCConfig(kind="ideal", bits=8))
     mapped = map_network(net, parts, noisy, x_calibration=x)
     assert mapped.analog_accuracy(x, y) < mapped.network.accuracy(x, y)  # 30 % read noise costs accuracy
-    imac = CircuitConfig(device=_with(MRAM, programming_noise=0.1), topology="imac-sim")
-    with pytest.raises(ConfigError, match="imac-sim does not take device statistics"):
-        map_layer_network(net, parts, imac)
+    exact = map_layer_network(net, parts, CircuitConfig(topology="imac-sim"))
+    noisy = map_layer_network(net, parts, CircuitConfig(device=_with(MRAM, programming_noise=0.1), topology="imac-sim"))
+    assert not np.allclose(noisy.network.weights[0], exact.network.weights[0])
+    assert noisy.network.config.gains == exact.network.config.gains  # the design sets the gains
+    with pytest.raises(ConfigError, match="imac-sim takes programming noise"):
+        map_layer_network(net, parts, CircuitConfig(device=_with(MRAM, read_noise=0.01), topology="imac-sim"))

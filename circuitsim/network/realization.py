@@ -19,7 +19,7 @@ the realized conductances *are* the targets and nothing else changes.
 
 Public API
 ----------
-STREAMS, tile_rng, read_rng, realize_conductances, drift_compensation, RealizedTile, realize_tile
+STREAMS, tile_rng, read_rng, realize_conductances, realize_layer, drift_compensation, RealizedTile, realize_tile
 """
 
 from __future__ import annotations
@@ -106,6 +106,21 @@ def realize_conductances(target, device: Device, layer: int, tile: tuple[int, in
         factor = (stats.t_inference / stats.t0) ** -np.maximum(nu, 0.0)
         drifted = np.where(stuck, g, g * factor)
     return g, drifted
+
+
+def realize_layer(target, device: Device, layer: int) -> np.ndarray:
+    """Conductances at inference of a whole layer drawn as one array (the layer circuits of
+    the imac-sim topology, whose tiles share amplifiers): the streams of tile ``(0, 0)``,
+    so every cell still has its own draw.
+
+    Read noise and drift compensation act per canonical tile and are refused here.
+    """
+    stats = device.statistics
+    if stats.read_noise > 0 or (stats.drifts and stats.drift_compensation != "none"):
+        raise ConfigError("circuit.topology = imac-sim takes programming noise, stuck-at faults and drift, "
+                          "not read_noise or drift_compensation; set them to 0 / \"none\" or use the "
+                          "canonical topology")
+    return realize_conductances(target, device, layer, (0, 0))[1]
 
 
 @dataclass(frozen=True, eq=False)

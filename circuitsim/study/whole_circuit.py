@@ -262,7 +262,7 @@ def _imac_layer_lines(net, k, partition, circuit, design, config, lines) -> None
 
     w, b = net.weights[k], net.biases[k]
     topology = TopologyConfig.imac_sim(imac_amp_gains(circuit, len(net.weights))[k], circuit.opamp_gain)
-    layer = layer_circuit(w, b if net.config.bias else None, circuit.device, circuit.wires, partition, topology)
+    layer = layer_circuit(w, b if net.config.bias else None, circuit.device, circuit.wires, partition, topology, k)
     prefix = f"{k}_"
     _circuit_lines(build_layer_circuit(layer), prefix, [f"x{k}_{i}" for i in range(layer.n_rows)], lines)
     lines.append(f"* layer {k}: buffers (V = k*V(nin), clipped at the rails) and neurons")
