@@ -192,7 +192,7 @@ def network_deck(net, partitions, circuit, designs: tuple[NeuronDesign, ...], in
         drivers.append((line.split()[0], ("input", i)))
         lines.append(line)
     for k in layers:
-        w, b, design = net.weights[k], net.biases[k], designs[k]
+        w, design = net.weights[k], designs[k]
         n_in, n_out = w.shape
         if net.config.bias:
             lines.append(f"Vx{k}_{n_in} x{k}_{n_in} 0 DC {_f(v_read)}")
