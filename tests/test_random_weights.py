@@ -210,3 +210,34 @@ def test_random_network_with_adc_and_device_statistics(digits):
         real = np.vstack([w_real, b_real[None]])
         assert np.all(real[~mask] == 0) and not np.allclose(real[mask], np.vstack([w, b[None]])[mask])
     assert 0.3 < varied.accuracy(digits.x_test, digits.y_test) < digital
+
+
+VALIDATE = SPEC.replace('training = "mask"', 'training = "mask"\nkeep = 0.3').replace(
+    '"network.keep" = [0.2, 1.0]\n"network.training" = ["none", "mask", "full"]',
+    '"network.pruned_cells" = ["open", "gmin"]')
+
+
+@pytest.mark.ngspice
+def test_whole_circuit_of_a_pruned_network_agrees_with_the_evaluator(tmp_path):
+    from circuitsim.study.points import PointContext
+    from circuitsim.study.spec import build_circuit_config
+    from circuitsim.study.validation import design_network, run_validation
+    from circuitsim.study.whole_circuit import network_deck
+
+    spec = parse_spec(VALIDATE)
+    point = spec.points()[0]  # open cells
+    context = PointContext(tmp_path / "cache")
+    net, _ = context.network(point.config)
+    circuit = build_circuit_config(point.config)
+    mapped = map_network(net, point.partitions, circuit, context.tiles)
+    designs = design_network(mapped, "behavioural", context.dataset(point.config).x_train[:256])
+    deck = network_deck(net, point.partitions, circuit, designs, np.zeros((1, 64)))
+    cells = len(re.findall(r"^R\d+_\d+_\d+_cell", deck.text, re.M))
+    assert cells == sum(2 * int(m.sum()) for m in net.masks)  # open cells are not in the deck
+    run_validation(spec, tmp_path / "out", n_images=30, cache_dir=tmp_path / "cache", log=lambda s: None)
+    csv = pd.read_csv(tmp_path / "out" / "validation.csv")
+    assert (csv["status"] == "ok").all(), csv["error"].tolist()
+    assert list(csv["pruned_cells"]) == ["open", "gmin"]
+    assert (csv["agreement"] >= 0.99).all() and (csv["max_output_error"] < 1e-3).all()
+    np.testing.assert_allclose(csv["energy_crossbar"], csv["energy_crossbar_evaluator"], rtol=1e-4)
+    assert csv["energy_crossbar"][0] < csv["energy_crossbar"][1]  # open pruned cells draw no current
