@@ -26,6 +26,10 @@ Example (``examples/amin2022.toml``)::
 can be grid axes too (``"device.programming_noise" = [0.0, 0.1]``); ``[sweep] seeds = N``
 runs every point once per device seed (:func:`seed_points`).
 
+``[network] weights = "random"`` is a random-conductance network
+(:mod:`circuitsim.network.random_weights`) with ``training``, ``keep``, ``pruned_cells`` and
+``spread``, grid axes like any field.
+
 Every point of the sweep is one combination of the grid values and one
 partition entry. Everything is checked before anything runs: TOML types (a boolean
 field takes ``true``/``false``, an integer field an integer, a number field a number
