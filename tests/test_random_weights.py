@@ -241,3 +241,21 @@ def test_whole_circuit_of_a_pruned_network_agrees_with_the_evaluator(tmp_path):
     assert (csv["agreement"] >= 0.99).all() and (csv["max_output_error"] < 1e-3).all()
     np.testing.assert_allclose(csv["energy_crossbar"], csv["energy_crossbar_evaluator"], rtol=1e-4)
     assert csv["energy_crossbar"][0] < csv["energy_crossbar"][1]  # open pruned cells draw no current
+
+
+def test_cached_network_is_verified_and_rebuilt_when_damaged(digits, tmp_path, caplog):
+    from circuitsim.network.random_weights import load_or_build
+
+    config = _config(training="mask", keep=0.3, epochs=2)
+    first = load_or_build(digits, config, DEVICE, tmp_path)
+    [entry] = list(tmp_path.glob("random-*.npz"))
+    again = load_or_build(digits, config, DEVICE, tmp_path)
+    assert all(np.array_equal(a, b) for a, b in zip(first.conductances, again.conductances))
+    assert all(np.array_equal(a, b) for a, b in zip(first.masks, again.masks))
+    entry.write_bytes(b"not a zip file")
+    rebuilt = load_or_build(digits, config, DEVICE, tmp_path)
+    assert "damaged" in caplog.text
+    assert all(np.array_equal(a, b) for a, b in zip(first.conductances, rebuilt.conductances))
+    other = load_or_build(digits, config, dataclasses.replace(DEVICE, r_high=150e3), tmp_path)
+    assert len(list(tmp_path.glob("random-*.npz"))) == 2  # the cells depend on the device's range
+    assert not np.allclose(other.weights[0], first.weights[0])
