@@ -54,6 +54,19 @@ def test_draw_is_lognormal_around_the_set_state_and_reproducible_by_seed():
     assert abs(w.mean()) < 0.01 and (w > 0).mean() == pytest.approx(0.5, abs=0.01)  # signed weights
 
 
+def test_the_cells_are_the_same_under_any_partitioning(digits):
+    net = build(digits, _config(training="mask", keep=0.5, epochs=1), DEVICE)
+    for h, v in ((1, 1), (3, 2), (65, 32)):
+        mapping = net.layer_mapping(0, Partition(h, v))
+        whole = np.zeros_like(net.conductances[0])
+        for a, rows in enumerate(mapping.row_slices):
+            for c, outs in enumerate(mapping.out_slices):
+                whole[rows, 2 * outs.start:2 * outs.stop] = mapping.tile_conductances(a, c)
+        assert np.array_equal(whole, net.conductances[0]) and mapping.n_tiles == h * v
+    with pytest.raises(ConfigError, match="partition h = 66"):
+        net.layer_mapping(0, Partition(66, 1))
+
+
 def test_top_fraction_keeps_exactly_that_many():
     scores = np.random.default_rng(0).random((13, 7))
     for keep in (0.01, 0.1, 0.5, 0.93, 1.0):
