@@ -125,6 +125,10 @@ def map_layer_network(net: MLP, partitions, circuit: CircuitConfig, cache: TileC
     partitions = tuple(partitions)
     if len(partitions) != len(net.weights):
         raise ConfigError(f"give one partition per layer: {len(net.weights)} layers, {len(partitions)} partitions")
+    if not circuit.device.statistics.is_exact:
+        raise ConfigError("circuit.topology = imac-sim does not take device statistics (yet); remove the "
+                          "device's programming_noise, stuck_at_*, read_noise and drift fields, or use the "
+                          "canonical topology")
     if circuit.engine != "native":
         raise ConfigError("circuit.topology = imac-sim extracts its exact linear layer maps with the native "
                           "engine; use engine = \"native\" (ngspice checks it in circuitsim layer and validate)")

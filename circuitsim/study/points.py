@@ -23,7 +23,7 @@ from pathlib import Path
 from ..errors import CircuitsimError, EnvironmentFailure, SimulationError
 from ..network.datasets import load_dataset
 from ..network.evaluator import map_network
-from ..network.layer_evaluator import MappedLayers, map_layers
+from ..network.layer_evaluator import map_layers
 from ..network.layer_network import map_layer_network
 from ..network.mlp import load_or_train
 from ..network.random_weights import CellNetwork, load_or_build
@@ -129,12 +129,7 @@ def run_point(point: Point, context: PointContext) -> dict:
             start = time.perf_counter()
             accuracy = mapped.accuracy(data.x_test, data.y_test)
             seconds = time.perf_counter() - start
-            if not adc:
-                analog = accuracy
-            elif isinstance(mapped, MappedLayers):
-                analog = mapped.analog_accuracy(data.x_test, data.y_test)
-            else:
-                analog = mapped.network.accuracy(data.x_test, data.y_test)
+            analog = mapped.analog_accuracy(data.x_test, data.y_test) if adc else accuracy
             row.update(accuracy=accuracy, analog_accuracy=analog, digital_accuracy=digital,
                        n_tiles=mapped.n_tiles, n_images=len(data.y_test),
                        conversions_per_inference=mapped.conversions_per_inference,
