@@ -41,6 +41,7 @@ from ..tile.extract import Characterization
 from .circuit_config import CircuitConfig
 from .mapping import LayerMapping, Partition, map_layer
 from .mlp import MLP
+from .random_weights import layer_mapping
 from .read_noise import NoiseLaw
 from .realization import read_rng, realize_tile
 from .tile_cache import TileCache
@@ -223,18 +224,19 @@ def tile_conductances(mapping: LayerMapping, layer: int, a: int, c: int, circuit
 
 
 def map_tiles(layer: int, w: np.ndarray, b: np.ndarray | None, partition: Partition, circuit: CircuitConfig,
-              cache: TileCache, progress=None) -> tuple[tuple[Block, ...], np.ndarray]:
+              cache: TileCache, progress=None, mapping: LayerMapping | None = None) -> tuple[tuple[Block, ...], np.ndarray]:
     """Map one crossbar layer (weights ``w`` in [-1, 1], bias row ``b`` or None) onto tiles.
 
     Returns the layer's blocks and its normalized effective weights ``rows × n_out``
     (the bias row last), assembled from the tiles' transfer matrices; ``progress`` (a
-    tqdm bar, optional) advances by one per tile.
+    tqdm bar, optional) advances by one per tile. ``mapping`` gives the layer's cells
+    instead of mapping ``w`` and ``b`` (a random network's own cells).
     """
     device = circuit.device
     scale = 1.0 / (device.g_max - device.g_min)
     if circuit.readout != "current":  # T in V/V: V_out = Q / c_int = I t_int / c_int
         scale *= circuit.c_int / circuit.t_int
-    mapping = map_layer(w, b, device, partition)
+    mapping = mapping or map_layer(w, b, device, partition)
     effective = np.zeros((mapping.conductances.shape[0], w.shape[1]))
     blocks = []
     for a, rows in enumerate(mapping.row_slices):
@@ -276,7 +278,8 @@ def map_network(net: MLP, partitions, circuit: CircuitConfig, cache: TileCache |
     weights, biases, layers = [], [], []
     bar = _tile_progress(sum(p.h * p.v for p in partitions))
     for k, (w, b, part) in enumerate(zip(net.weights, net.biases, partitions)):
-        blocks, effective = map_tiles(k, w, b if net.config.bias else None, part, circuit, cache, bar)
+        blocks, effective = map_tiles(k, w, b if net.config.bias else None, part, circuit, cache, bar,
+                                      mapping=layer_mapping(net, k, part, circuit.device))
         layers.append(blocks)
         weights.append(effective[: w.shape[0]])
         biases.append(effective[w.shape[0]] if net.config.bias else np.zeros(w.shape[1]))

@@ -86,7 +86,8 @@ def realize_conductances(target, device: Device, layer: int, tile: tuple[int, in
     -------
     programmed, drifted : numpy.ndarray
         Conductances right after programming (``t0``) and at ``t_inference``, siemens;
-        both are ``target`` itself (the same array) when nothing is drawn.
+        both are ``target`` itself (the same array) when nothing is drawn. Open cells
+        (target 0, e.g. a pruned random network's) stay open.
     """
     stats = device.statistics if stats is None else stats
     target = np.asarray(target, dtype=float)
@@ -105,6 +106,8 @@ def realize_conductances(target, device: Device, layer: int, tile: tuple[int, in
         nu = tile_rng(stats.seed, layer, tile, "drift").normal(stats.drift_nu, stats.drift_nu_std, target.shape)
         factor = (stats.t_inference / stats.t0) ** -np.maximum(nu, 0.0)
         drifted = np.where(stuck, g, g * factor)
+    if g is not target and not target.all():  # a cell of target 0 is open: no device, nothing drawn
+        g, drifted = np.where(target == 0, 0.0, g), np.where(target == 0, 0.0, drifted)
     return g, drifted
 
 

@@ -26,6 +26,7 @@ from ..network.evaluator import map_network
 from ..network.layer_evaluator import map_layers
 from ..network.layer_network import map_layer_network
 from ..network.mlp import load_or_train
+from ..network.random_weights import CellNetwork, load_or_build
 from ..network.tile_cache import TileCache
 from .network_spec import build_layer_network, network_kind
 from .spec import Point, build_circuit_config, build_network_config
@@ -50,8 +51,14 @@ class PointContext:
     def network(self, config: dict):
         data = self.dataset(config)
         key = json.dumps([config["dataset"], config["network"]], sort_keys=True)
+        random = network_kind(config["network"]) == "mlp" and config["network"].get("weights") == "random"
+        if random:  # a random network's cells depend on the device's conductance range
+            device = build_circuit_config(config).device
+            key += repr((device.r_low, device.r_high, device.levels))
         if key not in self._networks:
-            if network_kind(config["network"]) == "mlp":
+            if random:
+                net = load_or_build(data, build_network_config(config), device, self.cache_dir / "networks")
+            elif network_kind(config["network"]) == "mlp":
                 net = load_or_train(data, build_network_config(config), self.cache_dir / "networks")
             else:  # a CNN (trained and cached) or an ONNX model
                 net = build_layer_network(config, data, self.cache_dir / "networks")
@@ -114,6 +121,8 @@ def run_point(point: Point, context: PointContext) -> dict:
     try:
         with environment_failures():
             net, digital = context.network(point.config)
+            if isinstance(net, CellNetwork):  # training, keep, pruned cells, connected fraction
+                row.update(net.summary())
             data = context.dataset(point.config)
             mapped = mapper(point.config, circuit)(net, point.partitions, circuit, context.tiles,
                             x_calibration=data.x_train[:CALIBRATION_IMAGES])
