@@ -21,12 +21,14 @@ import time
 from pathlib import Path
 
 from ..errors import CircuitsimError, EnvironmentFailure, SimulationError
+from ..network.compensation import compensate
 from ..network.datasets import load_dataset
 from ..network.evaluator import map_network
 from ..network.layer_evaluator import MappedLayers, map_layers
 from ..network.layer_network import map_layer_network
 from ..network.mlp import load_or_train
 from ..network.tile_cache import TileCache
+from .compensation_spec import build_compensation_config
 from .network_spec import build_layer_network, network_kind
 from .spec import Point, build_circuit_config, build_network_config
 
@@ -86,8 +88,9 @@ class environment_failures:
 
 
 def column_name(name: str) -> str:
-    """The results column of a spec field (``"wires.r_row"`` → ``"r_row"``)."""
-    return name.split(".")[-1]
+    """The results column of a spec field (``"wires.r_row"`` → ``"r_row"``; the compensation
+    method is the column ``compensation``)."""
+    return "compensation" if name == "compensation.method" else name.split(".")[-1]
 
 
 def mapper(config: dict, circuit):
@@ -111,17 +114,31 @@ def run_point(point: Point, context: PointContext) -> dict:
                adc_kind=adc.kind if adc else "none", adc_bits=adc.bits if adc else 0)
     if not circuit.device.statistics.is_exact:
         row["statistics"] = circuit.device.statistics.name
+    method = build_compensation_config(point.config)
+    row["compensation"] = method.method
     try:
         with environment_failures():
             net, digital = context.network(point.config)
             data = context.dataset(point.config)
             mapped = mapper(point.config, circuit)(net, point.partitions, circuit, context.tiles,
                             x_calibration=data.x_train[:CALIBRATION_IMAGES])
+            extra = {}
+            if method.method != "none":  # circuitsim.network.compensation: the method's network and correction
+                start = time.perf_counter()
+                compensated = compensate(net, mapped, method, circuit, context.tiles, data.x_train, data.y_train,
+                                         context.cache_dir / "networks", name=data.name)
+                extra = dict(accuracy_uncompensated=mapped.accuracy(data.x_test, data.y_test),
+                             compensation_seconds=time.perf_counter() - start)
+                mapped, scorer, (parameters, macs) = compensated.mapped, compensated, compensated.overhead
+            else:
+                scorer, parameters, macs = mapped, 0, 0
             start = time.perf_counter()
-            accuracy = mapped.accuracy(data.x_test, data.y_test)
+            accuracy = scorer.accuracy(data.x_test, data.y_test)
             seconds = time.perf_counter() - start
             if not adc:
                 analog = accuracy
+            elif scorer is not mapped:
+                analog = scorer.analog_accuracy(data.x_test, data.y_test)
             elif isinstance(mapped, MappedLayers):
                 analog = mapped.analog_accuracy(data.x_test, data.y_test)
             else:
@@ -131,7 +148,7 @@ def run_point(point: Point, context: PointContext) -> dict:
                        conversions_per_inference=mapped.conversions_per_inference,
                        **mapped.energy_per_inference(data.x_test),
                        characterization_seconds=mapped.seconds, evaluation_seconds=seconds,
-                       status="ok", error="")
+                       extra_parameters=parameters, extra_macs=macs, **extra, status="ok", error="")
     except EnvironmentFailure:
         raise
     except CircuitsimError as exc:

@@ -5,7 +5,10 @@ circuits and returns a :class:`CompensatedNetwork`: for ``"none"`` the mapped ne
 is; for ``"hwa"`` the mapped network of the fine-tuned weights (analog: nothing digital is
 added); for ``"affine"`` and ``"lora"`` the mapped network plus the digital correction of
 every layer's sums, with its overhead per inference (extra parameters, extra
-multiply-accumulates).
+multiply-accumulates). A correction that classifies the calibration images (the first
+``calibration_images`` training images) worse than none is set to change nothing (scale 1,
+offset 0, ``B = 0``; its digital unit and overhead remain), and ``hwa`` keeps the best network
+it saw (:mod:`.hwa`): no method scores worse than ``none`` on those images.
 
 Public API
 ----------
@@ -61,6 +64,11 @@ class CompensatedNetwork:
         """Fraction of images classified correctly."""
         return float(np.mean(self.predict(x) == np.asarray(y)))
 
+    def analog_accuracy(self, x, y) -> float:
+        """Accuracy of the same circuit and correction without the ADCs."""
+        probs, _ = hardware_forward(self.mapped, x, adapters=self.adapters, affine=self.affine, use_adc=False)
+        return float(np.mean(np.argmax(probs, axis=-1) == np.asarray(y)))
+
     @property
     def overhead(self) -> tuple[int, int]:
         """Extra digital parameters and multiply-accumulates per inference."""
@@ -69,6 +77,13 @@ class CompensatedNetwork:
         if self.adapters is not None:
             return adapter_overhead(self.mapped, self.config.rank)
         return 0, 0
+
+
+def _identity(result: CompensatedNetwork) -> dict:
+    """The correction of ``result`` set to change nothing (unit scale, zero offset, ``B = 0``)."""
+    if result.affine is not None:
+        return {"affine": tuple((np.ones_like(s), np.zeros_like(o)) for s, o in result.affine)}
+    return {"adapters": tuple((a, np.zeros_like(b)) for a, b in result.adapters)}
 
 
 def compensate(net: MLP, mapped: MappedNetwork, config: CompensationConfig, circuit: CircuitConfig,
@@ -97,12 +112,16 @@ def compensate(net: MLP, mapped: MappedNetwork, config: CompensationConfig, circ
     """
     x_train = np.asarray(x_train, dtype=float)
     x_cal = x_train[:config.calibration_images]
-    if config.method == "affine":
-        pairs = fit_affine(mapped, net, x_cal, config)
-        return CompensatedNetwork(mapped, config, affine=tuple(pairs), network=net)
-    if config.method == "lora":
-        adapters = train_adapters(mapped, x_train, y_train, config)
-        return CompensatedNetwork(mapped, config, adapters=tuple(adapters), network=net)
+    if config.method in ("affine", "lora"):
+        if config.method == "affine":
+            result = CompensatedNetwork(mapped, config, affine=tuple(fit_affine(mapped, net, x_cal, config)), network=net)
+        else:
+            result = CompensatedNetwork(mapped, config, adapters=tuple(train_adapters(mapped, x_train, y_train, config)),
+                                        network=net)
+        y_cal = np.asarray(y_train)[:len(x_cal)]
+        if result.accuracy(x_cal, y_cal) < mapped.accuracy(x_cal, y_cal):  # the unit left at identity
+            return CompensatedNetwork(mapped, config, network=net, **_identity(result))
+        return result
     if config.method == "hwa":
         if cache_dir is None:
             from .hwa import hwa_finetune
