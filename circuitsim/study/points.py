@@ -11,7 +11,7 @@ A failure of the environment (:class:`~circuitsim.errors.EnvironmentFailure`, an
 
 Public API
 ----------
-CALIBRATION_IMAGES, PointContext, mapper, run_point, column_name
+CALIBRATION_IMAGES, PointContext, mapper, hwa_network, run_point, column_name
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from ..errors import CircuitsimError, EnvironmentFailure, SimulationError
-from ..network.compensation import compensate
+from ..network.compensation import compensate, load_or_finetune
 from ..network.datasets import load_dataset
 from ..network.evaluator import map_network
 from ..network.layer_evaluator import MappedLayers, map_layers
@@ -100,6 +100,15 @@ def mapper(config: dict, circuit):
     if circuit.topology != "canonical":
         return map_layer_network
     return map_network if network_kind(config["network"]) == "mlp" else map_layers
+
+
+def hwa_network(point: Point, context: PointContext, net):
+    """The hardware-aware fine-tuned network of a point whose ``compensation.method`` is ``hwa``
+    (the one its sweep evaluated: same circuit, ADC included, and cache entry)."""
+    method = build_compensation_config(point.config)
+    data = context.dataset(point.config)
+    return load_or_finetune(net, point.partitions, build_circuit_config(point.config), context.tiles, data.x_train,
+                            data.y_train, method, context.cache_dir / "networks", data.name)
 
 
 def run_point(point: Point, context: PointContext) -> dict:
