@@ -33,18 +33,15 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import re
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from ...errors import EnvironmentFailure
 from ..circuit_config import CircuitConfig
 from ..evaluator import map_network
-from ..mlp import MLP, TERNARY_THRESHOLD, _load_cached, _quantize
+from ..mlp import MLP, TERNARY_THRESHOLD, _load_cached, _quantize, _save_cached
 from ..tile_cache import TileCache
 from .config import CompensationConfig
 from .hardware import Adam, hardware_backward, hardware_forward
@@ -173,16 +170,5 @@ def load_or_finetune(net: MLP, partitions, circuit: CircuitConfig, cache: TileCa
         if cached is not None:
             return cached
     tuned = hwa_finetune(net, partitions, circuit, cache, x_train, y_train, config)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".npz")
-        os.close(fd)
-        try:
-            tuned.save(tmp, cache_key=key)
-            os.replace(tmp, target)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
-    except OSError as exc:
-        raise EnvironmentFailure(f"cannot write the network cache in {folder}: {exc.strerror or exc}; "
-                                 "pass a writable --cache") from None
+    _save_cached(tuned, target, key)
     return tuned
