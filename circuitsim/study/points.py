@@ -133,11 +133,11 @@ def run_point(point: Point, context: PointContext) -> dict:
                             x_calibration=data.x_train[:CALIBRATION_IMAGES])
             extra = {}
             if method.method != "none":  # circuitsim.network.compensation: the method's network and correction
+                extra["accuracy_uncompensated"] = mapped.accuracy(data.x_test, data.y_test)  # = the none point's
                 start = time.perf_counter()
                 compensated = compensate(net, mapped, method, circuit, context.tiles, data.x_train, data.y_train,
                                          context.cache_dir / "networks", name=data.name)
-                extra = dict(accuracy_uncompensated=mapped.accuracy(data.x_test, data.y_test),
-                             compensation_seconds=time.perf_counter() - start)
+                extra["compensation_seconds"] = time.perf_counter() - start
                 mapped, scorer, (parameters, macs) = compensated.mapped, compensated, compensated.overhead
             else:
                 scorer, parameters, macs = mapped, 0, 0
