@@ -235,3 +235,21 @@ def test_whole_circuit_of_a_hardware_aware_network_agrees(tmp_path):
         "epochs = 4\nlearning_rate = 0.005\nrefresh_steps = 10", ""))
     refused = validate_point(affine.points()[0], PointContext(cache), 5)
     assert refused["status"] == "error" and "is digital (no deck to validate)" in refused["error"]
+
+
+def test_hwa_injects_device_noise_with_training_seeds(small):
+    from circuitsim.device_statistics import DeviceStatistics
+    from circuitsim.network.compensation import hwa_finetune
+    from circuitsim.network.compensation.hwa import _training_circuit
+
+    data, net, circuit, _, _ = small
+    assert _training_circuit(circuit, 3) is circuit  # exact cells: nothing to draw
+    noisy_device = dataclasses.replace(circuit.device, statistics=DeviceStatistics(programming_noise=0.1, seed=7))
+    noisy = dataclasses.replace(circuit, device=noisy_device)
+    assert [_training_circuit(noisy, j).device.statistics.seed for j in range(3)] == [8, 9, 10]
+    cache = TileCache()
+    evaluated = map_network(net, PARTS, noisy, cache)  # the evaluation draw, seed 7
+    config = CompensationConfig("hwa", epochs=4, learning_rate=0.005, refresh_steps=10)
+    tuned = hwa_finetune(net, PARTS, noisy, cache, data.x_train, data.y_train, config)
+    after = map_network(tuned, PARTS, noisy, cache)
+    assert after.accuracy(data.x_test, data.y_test) > evaluated.accuracy(data.x_test, data.y_test) + 0.05
