@@ -89,18 +89,19 @@ def main() -> None:
         y = np.tile(data.y_test, reps)[:10_000]
         mram = device_preset("sot-mram-amin2022")
         for name, wires in (("ideal wires", wire_preset("ideal")), ("14 nm wires", wire_preset("imac-14nm"))):
-            times = {}
+            runs = {}
             for noise in (0.0, 0.02):
                 device = dataclasses.replace(mram, statistics=DeviceStatistics(read_noise=noise))
-                mapped = map_network(net, parts, CircuitConfig(device=device, wires=wires),
-                                     TileCache(tmp / "cache" / "tiles"))
-                accuracies = []
-                times[noise] = min(_timed(lambda: accuracies.append(mapped.accuracy(x, y))) for _ in range(3))
-                acc = accuracies[-1]
-                print(f"evaluator, 10,000 images, {name}, read noise {noise:.0%}: {times[noise]:7.3f} s "
-                      f"(accuracy {acc:.4f})")
-            print(f"  read noise / none, {name}: {times[0.02] / times[0.0]:.2f}x (target < 2x)")
-
+                runs[noise] = map_network(net, parts, CircuitConfig(device=device, wires=wires),
+                                          TileCache(tmp / "cache" / "tiles"))
+            times, accuracies = {0.0: [], 0.02: []}, {}
+            for _ in range(7):  # interleaved, best of 7: other jobs on the machine hit both alike
+                for noise, mapped in runs.items():
+                    times[noise].append(_timed(lambda: accuracies.__setitem__(noise, mapped.accuracy(x, y))))
+            for noise in runs:
+                print(f"evaluator, 10,000 images, {name}, read noise {noise:.0%}: {min(times[noise]):7.3f} s "
+                      f"(accuracy {accuracies[noise]:.4f})")
+            print(f"  read noise / none, {name}: {min(times[0.02]) / min(times[0.0]):.2f}x (target < 2x)")
 
 if __name__ == "__main__":
     main()

@@ -203,7 +203,8 @@ def test_compensation_fields_are_grid_axes_and_old_specs_keep_their_points():
      "compensation.rank is ignored unless method is lora"),
     (('{method = "none"}, ', '{method = "none", rank = "x"}, '), "compensation.rank must be an integer"),
     (("compensation = [", "compensation = [{bogus = 1}, "), "unknown key 'bogus' in a [sweep] compensation entry"),
-    (("[sweep]", '[circuit]\ntopology = "imac-sim"\n[sweep]'), "applies to the MLP in the canonical topology"),
+    (("[sweep]", '[circuit]\ntopology = "imac-sim"\n[sweep]'), "applies to the trained MLP in the canonical"),
+    (("epochs = 30", 'epochs = 30\nweights = "random"'), "applies to the trained MLP in the canonical"),
 ])
 def test_bad_compensation_specs_are_refused(change, message):
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("(", r"\(")):

@@ -205,3 +205,39 @@ def test_monte_carlo_sweep_writes_seeds_and_intervals_and_resumes_per_seed(tmp_p
     assert len(lines) == 1 and victim.is_file()
     figures = ["accuracy", "accuracy_std", "accuracy_ci_low", "accuracy_ci_high", "n_seeds"]
     pd.testing.assert_frame_equal(again[figures], frame[figures])
+
+
+def test_read_noise_is_the_same_law_through_map_layers_and_map_network():
+    """Layer networks (CNN/ONNX path, per-tile draws) and MLPs (one draw per layer) agree."""
+    from circuitsim.network.layer_evaluator import map_layers
+    from circuitsim.network.network import Network
+
+    net, parts = _net(3), [Partition(2, 2), Partition(1, 1)]
+    circuit = CircuitConfig(device=_with(MRAM, read_noise=0.05), wires=Wires(5.0, 5.0))
+    x = np.tile(np.random.default_rng(2).random(12), (4000, 1))
+    mlp = map_network(net, parts, circuit).forward(x, energy=False)[0]
+    layers = map_layers(Network.from_mlp(net), parts, circuit)
+    other = layers.forward(x, energy=False)[0]
+    assert not np.allclose(other[:2000], layers.forward(x[:2000], energy=False)[0])  # drawn anew
+    spread = mlp.std(axis=0, ddof=1)
+    assert np.all(spread > 0)
+    np.testing.assert_array_less(np.abs(other.std(axis=0, ddof=1) / spread - 1), 4 / np.sqrt(len(x) - 1))
+    np.testing.assert_array_less(np.abs(other.mean(axis=0) - mlp.mean(axis=0)), 4 * spread * np.sqrt(2 / len(x)))
+
+
+def test_analog_accuracy_includes_read_noise_and_imac_sim_realizes_its_cells():
+    from circuitsim.network.layer_network import map_layer_network
+    from circuitsim.periphery.adc import ADCConfig
+
+    net, parts = _net(), [Partition(1, 1), Partition(1, 1)]
+    x = np.random.default_rng(1).random((300, 12))
+    y = net.predict(x)
+    noisy = CircuitConfig(device=_with(MRAM, read_noise=0.3), adc=ADCConfig(kind="ideal", bits=8))
+    mapped = map_network(net, parts, noisy, x_calibration=x)
+    assert mapped.analog_accuracy(x, y) < mapped.network.accuracy(x, y)  # 30 % read noise costs accuracy
+    exact = map_layer_network(net, parts, CircuitConfig(topology="imac-sim"))
+    noisy = map_layer_network(net, parts, CircuitConfig(device=_with(MRAM, programming_noise=0.1), topology="imac-sim"))
+    assert not np.allclose(noisy.network.weights[0], exact.network.weights[0])
+    assert noisy.network.config.gains == exact.network.config.gains  # the design sets the gains
+    with pytest.raises(ConfigError, match="imac-sim takes programming noise"):
+        map_layer_network(net, parts, CircuitConfig(device=_with(MRAM, read_noise=0.01), topology="imac-sim"))

@@ -83,13 +83,15 @@ def test_imac_sim_config_errors(small_net):
 
 
 @pytest.mark.ngspice
-def test_validate_in_the_imac_sim_topology(tmp_path):
-    """Whole circuit (IMAC-Sim layer circuits, buffers, behavioural neurons) against the evaluator."""
+@pytest.mark.parametrize("statistics", ["", ", programming_noise = 0.1, stuck_at_gmin = 0.02"])
+def test_validate_in_the_imac_sim_topology(tmp_path, statistics):
+    """Whole circuit (IMAC-Sim layer circuits, buffers, behavioural neurons) against the
+    evaluator, with exact and with realized (noisy, faulty) cells."""
     spec = parse_spec(
         'title = "imac-sim whole-circuit validation"\n'
         'dataset = {name = "digits", side = 8, test_fraction = 0.3}\n'
         'network = {layers = [64, 16, 10], epochs = 40}\n'
-        'device = {preset = "sot-mram-amin2022"}\nwires = {preset = "imac-14nm"}\n'
+        f'device = {{preset = "sot-mram-amin2022"{statistics}}}\nwires = {{preset = "imac-14nm"}}\n'
         'circuit = {topology = "imac-sim"}\nsweep = {partitions = [{h = [4, 2], v = [2, 2]}]}\n')
 
     frame = run_validation(spec, tmp_path / "out", n_images=20, cache_dir=tmp_path / "cache",

@@ -82,7 +82,7 @@ def test_mlp_through_map_layers_equals_map_network(digits, mlp, adc):
     old = map_network(mlp, parts, circuit, cache, x_calibration=digits.x_train[:100])
     new = map_layers(Network.from_mlp(mlp), parts, circuit, cache, x_calibration=digits.x_train[:100])
     assert cache.hits == cache.misses == new.n_tiles == old.n_tiles
-    np.testing.assert_array_equal(new.forward(digits.x_test)[0], old.forward(digits.x_test)[0])
+    np.testing.assert_allclose(new.forward(digits.x_test)[0], old.forward(digits.x_test)[0], rtol=1e-12, atol=1e-15)
     assert new.accuracy(digits.x_test, digits.y_test) == old.accuracy(digits.x_test, digits.y_test)
     assert new.conversions_per_inference == old.conversions_per_inference
     e_new, e_old = new.energy_per_inference(digits.x_test), old.energy_per_inference(digits.x_test)

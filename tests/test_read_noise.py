@@ -81,9 +81,10 @@ def test_read_noise_mean_and_std_agree_with_an_ngspice_monte_carlo():
     tile, v = _tile()
     rng = np.random.default_rng(2026)
     mc = _ngspice_monte_carlo(tile, v, rng.standard_normal((DRAWS, tile.rows * tile.cols)))
-    noise = ReadNoise(tile, RELATIVE, np.random.default_rng(7))
+    noise = ReadNoise(tile, RELATIVE)
     nominal = simulate(tile, v).output_currents
-    std = noise.std(v[None, :])[0]
+    std = noise.first_order_std(v[None, :])[0]
+    law = noise.law()
     mean_mc, std_mc = mc.mean(axis=0), mc.std(axis=0, ddof=1)
     # sampling error of a mean: std / sqrt(n); of a std: std / sqrt(2 (n - 1))
     z_mean = (mean_mc - nominal) / (std / np.sqrt(DRAWS))
@@ -96,7 +97,7 @@ def test_read_noise_mean_and_std_agree_with_an_ngspice_monte_carlo():
               f"z = {z_std[j]:+.2f})")
     assert np.all(np.abs(z_mean) < 4) and np.all(np.abs(z_std) < 4)
     # circuitsim's own per-image draws of the same tile against ngspice's: two-sample checks
-    ours = noise.currents(np.tile(v, (DRAWS, 1))) + nominal
+    ours = law.draw(np.tile(v, (DRAWS, 1)), np.random.default_rng(7)) + nominal
     z_two = (ours.mean(axis=0) - mean_mc) / (std * np.sqrt(2 / DRAWS))
     ratio = ours.std(axis=0, ddof=1) / std_mc
     print(f"  circuitsim draws vs ngspice: mean z {np.round(z_two, 2)}, std ratio {np.round(ratio, 4)}")
@@ -110,9 +111,81 @@ def test_read_noise_mean_and_std_agree_with_an_ngspice_monte_carlo():
 def test_without_wires_the_draw_is_exact_and_in_distribution():
     tile = Tile(_tile()[0].conductances)
     v = np.random.default_rng(1).uniform(0, 0.8, (20000, tile.rows))
-    noise = ReadNoise(tile, RELATIVE, np.random.default_rng(3))
+    noise = ReadNoise(tile, RELATIVE)
     assert noise.exact
-    draws = noise.currents(v)
+    draws = noise.law().draw(v, np.random.default_rng(3))
     expected = np.sqrt((v ** 2) @ (RELATIVE * tile.conductances) ** 2)
     z = draws / expected
     assert abs(z.std() - 1) < 4 / np.sqrt(2 * z.size) and abs(z.mean()) < 4 / np.sqrt(z.size)
+
+
+@pytest.mark.parametrize("differential", [False, True])
+def test_drawn_law_is_within_its_bound_of_the_first_order_law(differential):
+    """σ as drawn (diagonal and RANK eigenpairs) against the full first-order σ, and the bound."""
+    tile, _ = _tile(rows=12, cols=6, r=300.0)
+    noise = ReadNoise(tile, RELATIVE)
+    law = noise.law(differential)
+    volts = np.random.default_rng(4).uniform(0.0, 0.8, (50, tile.rows))
+    drawn, first = np.sqrt(law.variance(volts)), noise.first_order_std(volts, differential)
+    bound = noise.std_bound(volts, law, differential)
+    gap = np.abs(drawn - first)
+    assert np.all(gap <= bound * (1 + 1e-9) + 1e-18)
+    cells, D, _ = sensitivities(tile)
+    ir_drop = float(np.max(1 - D[np.arange(len(cells)), cells[:, 0]]))
+    own_row_only = np.sqrt(np.square(volts) @ (law.diagonal))  # the law without its eigenpairs
+    print(f"\ndrawn / first-order σ: largest gap {np.max(gap / first):.4f} (diagonal alone "
+          f"{np.max(np.abs(own_row_only - first) / first):.4f}), bound {np.max(bound / first):.4f}; "
+          f"IR drop up to {ir_drop:.1%}")
+    assert np.max(gap / first) < 0.1 * ir_drop  # the eigenpairs take the cross-row voltages in
+
+
+def test_gaussian_draws_pass_a_kolmogorov_smirnov_test():
+    from scipy import stats
+
+    from circuitsim.network.read_noise import standard_normal32
+
+    z = standard_normal32(np.random.default_rng(5), (301, 333)).astype(float).ravel()
+    assert stats.kstest(z, "norm").pvalue > 1e-3
+    assert abs(np.corrcoef(z[:-1], z[1:])[0, 1]) < 4 / np.sqrt(z.size)
+    half = (z.size + 1) // 2  # the cosine and sine halves of Box–Muller are independent
+    assert abs(np.corrcoef(z[: z.size - half], z[half:])[0, 1]) < 4 / np.sqrt(z.size)
+
+
+def test_layer_noise_matches_exact_re_solves_of_every_tile():
+    """The evaluator's layer-wide draw against cell draws re-solved exactly, tile by tile."""
+    import dataclasses
+
+    from circuitsim.device_statistics import DeviceStatistics
+    from circuitsim.devices import Wires
+    from circuitsim.network.circuit_config import CircuitConfig
+    from circuitsim.network.evaluator import map_network
+    from circuitsim.network.mapping import Partition, map_layer
+    from circuitsim.network.mlp import MLP, MLPConfig
+
+    rng = np.random.default_rng(0)
+    w, b = rng.uniform(-1, 1, (9, 4)), rng.uniform(-1, 1, 4)
+    net = MLP([w], [b], MLPConfig(layers=(9, 4), weights="float"))
+    wires, partition, draws = Wires(300.0, 300.0), Partition(2, 2), 1000
+    device = dataclasses.replace(MRAM, statistics=DeviceStatistics(read_noise=RELATIVE))
+    circuit = CircuitConfig(device=device, wires=wires)
+    mapped = map_network(net, [partition], circuit)
+    v = np.append(rng.uniform(0.2, 1.0, 9), 1.0)  # one image and the bias input
+    ours = mapped.layer_read_noise(0, np.tile(v, (draws, 1)))
+    mapping = map_layer(w, b, device, partition)
+    scale = 1 / (circuit.v_read * (device.g_max - device.g_min))
+    exact = np.zeros((draws, 4))
+    for a, rows in enumerate(mapping.row_slices):
+        for c, outs in enumerate(mapping.out_slices):
+            g = mapping.tile_conductances(a, c)
+            volts = circuit.v_read * v[rows]
+            nominal = simulate(Tile(g, r_row=wires.r_row, r_col=wires.r_col), volts).output_currents
+            for n in range(draws):
+                noisy = g * (1 + RELATIVE * rng.standard_normal(g.shape))
+                d = simulate(Tile(noisy, r_row=wires.r_row, r_col=wires.r_col), volts).output_currents - nominal
+                exact[n, outs] += (d[0::2] - d[1::2]) * scale
+    law_std = np.sqrt(mapped.read_noise[0].variance(v[None, :])[0])
+    ratio = exact.std(axis=0, ddof=1) / law_std
+    print(f"\nlayer read noise, exact re-solves / drawn law, std ratio per output: {np.round(ratio, 4)}")
+    assert np.all(np.abs(ratio - 1) < 4 / np.sqrt(2 * (draws - 1)))  # sampling error of a std
+    assert np.all(np.abs(ours.std(axis=0, ddof=1) / law_std - 1) < 4 / np.sqrt(2 * (draws - 1)))
+    assert np.all(np.abs(ours.mean(axis=0)) < 4 * ours.std(axis=0) / np.sqrt(draws))

@@ -34,6 +34,8 @@ network
     ``Network``: a sequence of layers (today's MLP is one), its ``.npz`` weights file.
 layer_evaluator
     ``map_layers``: a layer network on partitioned tiles (convolutions weight-stationary).
+random_weights, mask_training
+    Random-conductance networks (cells drawn once, pairs pruned) and their edge-popup training.
 
 Public API
 ----------

@@ -30,7 +30,6 @@ from __future__ import annotations
 import dataclasses
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,7 +41,9 @@ from ..tile.extract import Characterization
 from .circuit_config import CircuitConfig
 from .mapping import LayerMapping, Partition, map_layer
 from .mlp import MLP
-from .realization import realize_tile
+from .random_weights import layer_mapping
+from .read_noise import NoiseLaw
+from .realization import read_rng, realize_tile
 from .tile_cache import TileCache
 
 
@@ -67,9 +68,8 @@ class Block:
     """``M`` (joules per volt²): one evaluation of input voltages ``v`` costs ``v @ M @ v``."""
     adc: ADC | None = None
     """The tile's ADC (one column per output), or None."""
-    read_noise: Callable[[np.ndarray], np.ndarray] | None = None
-    """Per-image read noise of the normalized sums for normalized inputs, or None
-    (:class:`~circuitsim.network.read_noise.ReadNoise`)."""
+    read_noise: NoiseLaw | None = None
+    """Law of the read noise of the normalized sums for normalized inputs, or None."""
 
 
 def energy_summary(crossbar: float, circuit: CircuitConfig, conversions: int) -> dict:
@@ -94,6 +94,10 @@ class MappedNetwork:
     """The circuit configuration."""
     seconds: float
     """Time spent mapping and characterizing (cache lookups included)."""
+    read_noise: tuple[NoiseLaw, ...] = ()
+    """Per layer: the law of its read noise (the tiles' side by side); empty without."""
+    read_rngs: tuple[np.random.Generator, ...] = ()
+    """Per layer: the generator of its read noise (advances with every image)."""
 
     @property
     def n_tiles(self) -> int:
@@ -107,36 +111,58 @@ class MappedNetwork:
             return 0
         return sum(b.outs.stop - b.outs.start for layer in self.layers for b in layer)
 
+    def layer_read_noise(self, k: int, v) -> np.ndarray | float:
+        """One draw of layer ``k``'s read noise on its normalized sums (``N × outputs``) for
+        normalized inputs ``v`` (``N × rows``, the bias input last); 0 without read noise."""
+        return self.read_noise[k].draw(v, self.read_rngs[k]) if self.read_noise else 0.0
+
     def forward(self, x, use_adc: bool = True, energy: bool = True) -> tuple[np.ndarray, float]:
-        """Class scores of images ``x`` and the mean crossbar energy per image (J; 0 unless ``energy``)."""
+        """Class scores of images ``x`` and the mean crossbar energy per image (J; 0 unless ``energy``).
+
+        Without ADCs a layer's sums (and its read noise, drawn from the layer's variance)
+        are one matrix product each; with ADCs every tile's sums and noise are converted
+        before the partial sums of the horizontal partitions are added.
+        """
         h = np.asarray(x, dtype=float)
         total = 0.0
+        adc = use_adc and self.circuit.adc is not None
+        bias = self.network.config.bias
         for k, layer in enumerate(self.layers):
-            h_aug = np.hstack([h, np.ones((len(h), 1))]) if self.network.config.bias else h
-            sums = np.zeros((len(h), self.network.weights[k].shape[1]))
-            for block in layer:
-                v = h_aug[:, block.rows]
-                part = v @ block.weights
-                if block.read_noise is not None:
-                    part = part + block.read_noise(v)
-                if use_adc and block.adc is not None:
-                    part = block.adc.quantize(part)
-                sums[:, block.outs] += part
-                if energy:
-                    volts = self.circuit.v_read * v
+            h_aug = np.hstack([h, np.ones((len(h), 1))]) if bias and (adc or energy) else h
+            if adc:
+                sums = np.zeros((len(h), self.network.weights[k].shape[1]))
+                for block in layer:
+                    v = h_aug[:, block.rows]
+                    part = v @ block.weights
+                    if block.read_noise is not None:
+                        part += block.read_noise.draw(v, self.read_rngs[k])
+                    sums[:, block.outs] += block.adc.quantize(part)
+            else:
+                sums = h @ self.network.weights[k] + self.network.biases[k]
+                if self.read_noise:
+                    sums += self.read_noise[k].draw(h, self.read_rngs[k], bias)
+            if energy:
+                for block in layer:
+                    volts = self.circuit.v_read * h_aug[:, block.rows]
                     total += float(np.einsum("ni,ij,nj->", volts, block.energy_matrix, volts)) / len(h)
             h = self.network.activate(k, sums)
         return h, total
 
     def predict(self, x) -> np.ndarray:
         """Predicted classes (through the ADCs when configured)."""
-        if self.circuit.adc is None and not any(b.read_noise is not None for layer in self.layers for b in layer):
+        if self.circuit.adc is None and not self.read_noise:
             return self.network.predict(x)
         return np.argmax(self.forward(x, energy=False)[0], axis=-1)
 
     def accuracy(self, x, y) -> float:
         """Fraction of images classified correctly (through the ADCs when configured)."""
         return float(np.mean(self.predict(x) == np.asarray(y)))
+
+    def analog_accuracy(self, x, y) -> float:
+        """Accuracy without the ADCs (the tiles' analog sums, read noise included)."""
+        if not self.read_noise:
+            return self.network.accuracy(x, y)
+        return float(np.mean(np.argmax(self.forward(x, use_adc=False, energy=False)[0], axis=-1) == np.asarray(y)))
 
     def energy_per_inference(self, x) -> dict:
         """Crossbar, ADC and total energy per image (J), averaged over ``x``."""
@@ -198,18 +224,19 @@ def tile_conductances(mapping: LayerMapping, layer: int, a: int, c: int, circuit
 
 
 def map_tiles(layer: int, w: np.ndarray, b: np.ndarray | None, partition: Partition, circuit: CircuitConfig,
-              cache: TileCache, progress=None) -> tuple[tuple[Block, ...], np.ndarray]:
+              cache: TileCache, progress=None, mapping: LayerMapping | None = None) -> tuple[tuple[Block, ...], np.ndarray]:
     """Map one crossbar layer (weights ``w`` in [-1, 1], bias row ``b`` or None) onto tiles.
 
     Returns the layer's blocks and its normalized effective weights ``rows × n_out``
     (the bias row last), assembled from the tiles' transfer matrices; ``progress`` (a
-    tqdm bar, optional) advances by one per tile.
+    tqdm bar, optional) advances by one per tile. ``mapping`` gives the layer's cells
+    instead of mapping ``w`` and ``b`` (a random network's own cells).
     """
     device = circuit.device
     scale = 1.0 / (device.g_max - device.g_min)
     if circuit.readout != "current":  # T in V/V: V_out = Q / c_int = I t_int / c_int
         scale *= circuit.c_int / circuit.t_int
-    mapping = map_layer(w, b, device, partition)
+    mapping = mapping or map_layer(w, b, device, partition)
     effective = np.zeros((mapping.conductances.shape[0], w.shape[1]))
     blocks = []
     for a, rows in enumerate(mapping.row_slices):
@@ -251,7 +278,8 @@ def map_network(net: MLP, partitions, circuit: CircuitConfig, cache: TileCache |
     weights, biases, layers = [], [], []
     bar = _tile_progress(sum(p.h * p.v for p in partitions))
     for k, (w, b, part) in enumerate(zip(net.weights, net.biases, partitions)):
-        blocks, effective = map_tiles(k, w, b if net.config.bias else None, part, circuit, cache, bar)
+        blocks, effective = map_tiles(k, w, b if net.config.bias else None, part, circuit, cache, bar,
+                                      mapping=layer_mapping(net, k, part, circuit.device))
         layers.append(blocks)
         weights.append(effective[: w.shape[0]])
         biases.append(effective[w.shape[0]] if net.config.bias else np.zeros(w.shape[1]))
@@ -263,11 +291,21 @@ def map_network(net: MLP, partitions, circuit: CircuitConfig, cache: TileCache |
         config = dataclasses.replace(config, gains=tuple(circuit.gains))
     effective_net = MLP(weights, biases, config)
     layers = tuple(layers)
+    noise = {}
+    if circuit.device.statistics.read_noise > 0:
+        noise = {"read_noise": tuple(_layer_read_noise(layer) for layer in layers),
+                 "read_rngs": tuple(read_rng(circuit.device.statistics.seed, k) for k in range(len(layers)))}
     if circuit.adc is not None:
         if x_calibration is None:
             raise ConfigError("an ADC needs calibration images (x_calibration) to set its range")
         layers = _calibrated_adcs(layers, effective_net, circuit.adc, x_calibration)
-    return MappedNetwork(effective_net, layers, partitions, circuit, time.perf_counter() - start)
+    return MappedNetwork(effective_net, layers, partitions, circuit, time.perf_counter() - start, **noise)
+
+
+def _layer_read_noise(layer: tuple[Block, ...]) -> NoiseLaw:
+    """A layer's read-noise law: its tiles' side by side, as their weights."""
+    shape = (max(b.rows.stop for b in layer), max(b.outs.stop for b in layer))
+    return NoiseLaw.side_by_side([(b.rows, b.outs, b.read_noise) for b in layer], shape)
 
 
 def _tile_progress(total: int):

@@ -22,10 +22,11 @@ from ..errors import ConfigError
 from ..tile.layer_circuit import LayerCircuit, layer_transfer
 from ..tile.topology import TopologyConfig, partition_slices
 from .mapping import Partition, map_layer
+from .realization import realize_layer
 
 
 def layer_circuit(weights, bias, device: Device, wires: Wires, partition: Partition,
-                  topology: TopologyConfig) -> LayerCircuit:
+                  topology: TopologyConfig, layer_index: int | None = None) -> LayerCircuit:
     """Map one layer onto a partitioned layer circuit.
 
     Parameters
@@ -43,6 +44,10 @@ def layer_circuit(weights, bias, device: Device, wires: Wires, partition: Partit
         Horizontal and vertical partition counts.
     topology : TopologyConfig
         Arrangement of cells, wires and readouts.
+    layer_index : int, optional
+        Position of the layer in its network: the cells are then realized with the device's
+        statistics (:func:`~circuitsim.network.realization.realize_layer`); without it
+        they hold their targets.
     """
     w = np.asarray(weights, dtype=float)
     if w.ndim != 2 or w.size == 0 or not np.all(np.isfinite(w)):
@@ -54,6 +59,8 @@ def layer_circuit(weights, bias, device: Device, wires: Wires, partition: Partit
     if np.abs(w).max() > 1 or (bias is not None and np.abs(bias).max(initial=0) > 1):
         raise ConfigError("weights and biases must lie in [-1, 1]; scale them first")
     g = map_layer(w, bias, device, Partition(), zero_weight=topology.zero_weight).conductances
+    if layer_index is not None and not device.statistics.is_exact:
+        g = realize_layer(g, device, layer_index)
     if bias is not None and topology.bias_row == "first":
         g = np.vstack([g[-1:], g[:-1]])
     n_rows = g.shape[0]

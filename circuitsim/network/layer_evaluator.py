@@ -18,7 +18,9 @@ convolution computes ``H_out · W_out`` positions per image, each one evaluation
 tiles: the crossbar energy adds ``v @ M @ v`` over positions and the ADC conversions are
 ``positions × outputs`` per tile. With an ADC each tile output is converted before the
 partial sums of the horizontal partitions are added, the range calibrated per tile on a
-calibration batch (:func:`~circuitsim.network.evaluator.adc_range`).
+calibration batch (:func:`~circuitsim.network.evaluator.adc_range`). Read noise is drawn per
+tile and evaluation (every output position of a convolution sees its own reads), before the
+tile's ADC (:mod:`circuitsim.network.read_noise`).
 
 Public API
 ----------
@@ -41,6 +43,7 @@ from .evaluator import Block, adc_range, energy_summary, map_tiles
 from .layers import Conv2d, Dense
 from .mapping import Partition
 from .network import Network
+from .realization import read_rng
 from .tile_cache import TileCache
 
 
@@ -86,6 +89,8 @@ class CrossbarLayer:
     """Outputs (columns of differential pairs)."""
     positions: int
     """Evaluations per image (output positions of a convolution, 1 for a dense layer)."""
+    read_rng: np.random.Generator | None = None
+    """The generator of the layer's read noise (each tile's law is on its block), or None."""
 
     def sums(self, rows: np.ndarray, use_adc: bool = True, energy: bool = True) -> tuple[np.ndarray, float]:
         """``rows @ W + b`` as the tiles compute it, and the crossbar energy (J per volt² of
@@ -99,6 +104,8 @@ class CrossbarLayer:
             v = rows[:, start:n_in] if has_bias else rows[:, start:stop]
             w = block.weights
             part = v @ w[:-1] + w[-1] if has_bias else v @ w
+            if block.read_noise is not None:
+                part += block.read_noise.draw(v, self.read_rng, bias=has_bias)
             if use_adc and block.adc is not None:
                 part = block.adc.quantize(part)
             sums[:, block.outs] += part
@@ -227,7 +234,9 @@ def map_layers(net: Network, partitions, circuit: CircuitConfig, cache: TileCach
         w, b = layer.matrix()
         s = weight_scale(layer)
         blocks, _ = map_tiles(n, w / s, None if b is None else b / s, part, circuit, cache)
-        crossbars.append(CrossbarLayer(k, blocks, s, b is not None, w.shape[1], positions[k]))
+        stats = circuit.device.statistics
+        rng = read_rng(stats.seed, n) if stats.read_noise > 0 else None
+        crossbars.append(CrossbarLayer(k, blocks, s, b is not None, w.shape[1], positions[k], rng))
     if circuit.adc is not None:
         if x_calibration is None:
             raise ConfigError("an ADC needs calibration images (x_calibration) to set its range")

@@ -45,6 +45,7 @@ from .circuit_config import CircuitConfig
 from .evaluator import Block, MappedNetwork
 from .mapping import map_layer
 from .mlp import MLP
+from .realization import realize_layer
 from .tile_cache import TileCache
 
 
@@ -135,9 +136,10 @@ def map_layer_network(net: MLP, partitions, circuit: CircuitConfig, cache: TileC
         topology = _topology(circuit, amp_gains[k])
         layer = map_layer(w, b if has_bias else None, circuit.device, part,
                           rounding=topology.rounding, zero_weight=topology.zero_weight)
-        g = layer.conductances
+        g = layer.conductances  # the design's targets set the neuron gains; the realized cells compute
+        realized = g if circuit.device.statistics.is_exact else realize_layer(g, circuit.device, k)
         blocks = []
-        effective = _assemble(g, layer, w.shape[1], topology, circuit, circuit.wires, cache, blocks)
+        effective = _assemble(realized, layer, w.shape[1], topology, circuit, circuit.wires, cache, blocks)
         layers.append(tuple(blocks))
         if circuit.neuron_reference == "partitioned":
             ideal = _assemble(g, layer, w.shape[1], topology, circuit, Wires(), cache, [])

@@ -11,22 +11,32 @@ of cell ``c`` changes the output currents exactly as a current source
 with ``D`` (cells × inputs) the cell voltages per input volt and ``K`` (outputs × cells)
 the output currents per unit current injected across each cell, both from one sparse
 LU factorization of the tile's MNA matrix (``D``: one solve per input; ``K``: one adjoint
-solve per output). Draws are made at the cells, per image.
+solve per output). The neglected part of every draw is bounded exactly by
+``|dI_j − dI1_j| ≤ Σ_c |dG_c| · |ΔV'_c − ΔV_c| · |K_jc|``: zero without wire resistance,
+of order ``r`` times the tile's relative IR drop times ``|dI1|`` with it.
 
-Error bound (exact, from the compensation theorem): the neglected part of every draw is
-``|dI_j − dI1_j| ≤ Σ_c |dG_c| · |ΔV'_c − ΔV_c| · |K_jc|``; the cell voltages change only
-through the wire resistances, so it vanishes without wires and is of order ``r`` times the
-tile's relative IR drop times ``|dI1|`` with them (``test_read_noise`` measures it and checks
-the bound against exact re-solves). Without wire resistance (``D``, ``K`` selections) the
-first order is exact and the draw is made in distribution: ``dI_j = z_j (Σ_i σ_ij² V_i²)^½``,
-the same law as the sum of the cells' draws, at the cost of one matrix product.
+**How the evaluator draws.** The first-order ``dI`` of one image is a sum of independent
+Gaussians, hence Gaussian, with ``var_j(V) = V·M_j·V``, ``M_j = Σ_c K_jc² σ_c² D_c D_cᵀ``.
+A :class:`NoiseLaw` keeps of every ``M_j`` its diagonal and the ``RANK`` largest
+eigenpairs of the rest (the voltage that other rows' inputs put across a cell through the
+shared lines, nearly of low rank), and draws every output from that law directly: one
+normal per output and image instead of one per cell, at the cost of one matrix product
+for the diagonal and, per row of tiles, ``RANK`` products of the tiles' own inputs. Cells outside an output's own columns (which reach it only through the wires)
+enter with their own row's voltage only. :meth:`ReadNoise.std_bound` bounds the σ that
+is drawn against the full first-order σ; the small covariance
+between different outputs is left out (outputs of different tiles are independent
+exactly). Without wire resistance ``K`` and ``D`` are selections and the law is exact:
+``M_j = diag(σ_·j²)``. As the variances of independent sums add, the evaluator draws a
+whole layer's noise at once from the tiles' laws side by side.
 
 Public API
 ----------
-ReadNoise, sensitivities
+NoiseLaw, ReadNoise, sensitivities, standard_normal32, RANK
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse.linalg as spla
@@ -35,8 +45,30 @@ from ..errors import ConvergenceError
 from ..tile.crossbar import Tile, build_circuit, input_source_names, sense_source_names
 from ..tile.native import assemble
 
-_CHUNK = 4_000_000
-"""Largest number of (image, cell) draws held at once."""
+RANK = 1
+"""Eigenpairs kept of every output's cross-row quadratic form (see the module docstring)."""
+
+_IMAGES_PER_PASS = 512
+"""Images whose cross-row terms are computed together (measured fastest on 2 cores)."""
+
+
+def standard_normal32(rng: np.random.Generator, shape) -> np.ndarray:
+    """Standard normal draws in single precision by the Box–Muller transform.
+
+    The same law as ``rng.standard_normal(shape, dtype=np.float32)`` (pairs of uniforms give
+    pairs of independent normals; float32 uniforms cap ``|z|`` at 5.8), at less than half its
+    cost with numpy 2: the evaluator draws one per layer output and image, and that draw
+    dominated the cost of read noise (``bench/bench_variation.py``).
+    """
+    n = int(np.prod(shape))
+    half = (n + 1) // 2
+    u = rng.random((2, half), dtype=np.float32)
+    radius = np.sqrt(-2.0 * np.log1p(-u[0]))  # 1 − u in (0, 1]: no log(0)
+    angle = np.multiply(u[1], np.float32(2 * np.pi), out=u[1])
+    out = np.empty(2 * half, dtype=np.float32)
+    np.multiply(radius, np.cos(angle), out=out[:half])
+    np.multiply(radius, np.sin(angle), out=out[half:])
+    return out[:n].reshape(shape)
 
 
 def _cell_group(circuit):
@@ -85,8 +117,78 @@ def sensitivities(tile: Tile) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return cells, D, K
 
 
+@dataclass(frozen=True, eq=False)
+class NoiseLaw:
+    """Gaussian law of the read noise of some outputs, per image.
+
+    ``var_j(v) = Σ_i v_i² diagonal_ij + Σ_(rows, U, s) Σ_r s_rj (v[rows] · U_r[:, j])²``: the
+    diagonal, and per block of rows (one per tile row of a layer) the kept eigenpairs of
+    the tiles in that row, side by side (``U = u √|λ|``, ``s = sign λ``).
+    """
+
+    diagonal: np.ndarray
+    """``rows × outs``."""
+    terms: tuple[tuple[slice, np.ndarray, np.ndarray], ...]
+    """Per block of rows: ``(rows, directions rank × len(rows) × outs, signs rank × outs)``."""
+    residual: np.ndarray
+    """``outs``: the eigenvalue magnitudes left out, summed over blocks (0: nothing)."""
+
+    def scaled(self, factor: float, dtype=np.float64) -> "NoiseLaw":
+        """The law of the outputs times ``sqrt(factor)`` (variances times ``factor``)."""
+        terms = tuple((rows, (u * np.sqrt(factor)).astype(dtype), sign.astype(dtype)) for rows, u, sign in self.terms)
+        return NoiseLaw((self.diagonal * factor).astype(dtype), terms, self.residual * factor)
+
+    def variance(self, v, bias: bool = False) -> np.ndarray:
+        """Variance of every output (``N × outs``) for inputs ``v`` (``N × rows``; with
+        ``bias``, ``v`` lacks the last row's input, which is 1), in the law's dtype."""
+        v = np.atleast_2d(v).astype(self.diagonal.dtype)
+        n = v.shape[1]
+        var = np.square(v) @ self.diagonal[:n]
+        if bias:
+            var += self.diagonal[n]
+        for start in range(0, len(v), _IMAGES_PER_PASS):  # small passes stay in the CPU's caches
+            self._add_terms(v[start:start + _IMAGES_PER_PASS], var[start:start + _IMAGES_PER_PASS])
+        return np.maximum(var, 0.0, out=var)
+
+    def _add_terms(self, v: np.ndarray, var: np.ndarray) -> None:
+        n = v.shape[1]
+        for rows, directions, signs in self.terms:
+            block = v[:, rows.start:min(rows.stop, n)]
+            for u, sign in zip(directions, signs):
+                along = block @ u[: block.shape[1]]
+                if rows.stop > n:  # the bias row
+                    along += u[-1]
+                along *= along
+                if np.all(sign <= 0):  # the usual case: the shared lines lower the cells' voltages
+                    var -= along
+                else:
+                    var += along * sign
+
+    def draw(self, v, rng: np.random.Generator, bias: bool = False) -> np.ndarray:
+        """One draw per image of the outputs' noise (``N × outs``)."""
+        std = np.sqrt(self.variance(v, bias))
+        return np.multiply(std, standard_normal32(rng, std.shape), out=std)
+
+    @staticmethod
+    def side_by_side(blocks, shape) -> "NoiseLaw":
+        """One law for single-tile laws placed at ``(rows, outs)`` slices of a ``shape`` layer."""
+        dtype = blocks[0][2].diagonal.dtype
+        diagonal, residual = np.zeros(shape, dtype), np.zeros(shape[1])
+        terms: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+        for rows, outs, law in blocks:
+            diagonal[rows, outs] = law.diagonal
+            residual[outs] += law.residual
+            for _, u, sign in law.terms:
+                key = (rows.start, rows.stop)
+                if key not in terms:
+                    terms[key] = (np.zeros((len(u), rows.stop - rows.start, shape[1]), dtype),
+                                  np.zeros((len(u), shape[1]), dtype))
+                terms[key][0][:, :, outs], terms[key][1][:, outs] = u, sign
+        return NoiseLaw(diagonal, tuple((slice(*key), u, sign) for key, (u, sign) in terms.items()), residual)
+
+
 class ReadNoise:
-    """Per-image read noise of one tile (see the module docstring).
+    """First-order read noise of one tile (see the module docstring).
 
     Parameters
     ----------
@@ -94,50 +196,82 @@ class ReadNoise:
         The realized tile (conductances at the time of inference, wires).
     relative : float
         σ of every read relative to ``G``.
-    rng : numpy.random.Generator
-        The tile's read-noise stream (advances with every image).
-    v_read : float
-        Volts of an input of 1 (``__call__`` takes normalized inputs).
-    normalization : float
-        Factor from differential output current (A) to the evaluator's normalized sums
-        (``compensation / (v_read (g_max − g_min))``).
+
+    Attributes
+    ----------
+    exact : bool
+        True when the laws are exact (no wire resistance, ideal readout).
     """
 
-    def __init__(self, tile: Tile, relative: float, rng: np.random.Generator, v_read: float = 1.0,
-                 normalization: float = 1.0):
-        self.rng, self.v_read, self.normalization = rng, v_read, normalization
-        self.shape = tile.shape
-        sigma = relative * tile.conductances
+    def __init__(self, tile: Tile, relative: float):
+        self.rows, self.cols = tile.shape
+        self._sigma_matrix = relative * tile.conductances
         self.exact = tile.r_row == 0 and tile.r_col == 0 and tile.r_driver == 0 and tile.tia is None
-        if self.exact:
-            self._var = sigma ** 2  # rows x cols
-        else:
+        if not self.exact:
             cells, self.D, self.K = sensitivities(tile)
-            self._sigma = sigma[cells[:, 0], cells[:, 1]]
-            self._D32, self._K32 = self.D.T.astype(np.float32), self.K.T.astype(np.float32)
-            self._sigma32 = self._sigma.astype(np.float32)
+            self._rows, self._cols = cells[:, 0], cells[:, 1]
+            self._sigma = self._sigma_matrix[self._rows, self._cols]
+            self._own = self.D[np.arange(len(cells)), self._rows]
 
-    def std(self, volts) -> np.ndarray:
-        """First-order σ of every output current (A) for input voltages ``volts`` (N × rows)."""
+    def _outputs(self, differential: bool) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Output sensitivities (outs × cells) and each output's own columns."""
+        if differential:
+            return self.K[0::2] - self.K[1::2], [np.array([2 * j, 2 * j + 1]) for j in range(self.cols // 2)]
+        return self.K, [np.array([j]) for j in range(self.cols)]
+
+    def law(self, differential: bool = False) -> NoiseLaw:
+        """The drawn law of the output currents (A per V), or of the pairs' differences."""
+        var = np.square(self._sigma_matrix)
+        if self.exact:
+            diagonal = var[:, 0::2] + var[:, 1::2] if differential else var
+            return NoiseLaw(diagonal, (), np.zeros(diagonal.shape[1]))
+        k_out, own_columns = self._outputs(differential)
+        weight = np.square(k_out) * np.square(self._sigma)  # outs × cells
+        outs, rank = len(k_out), min(RANK, self.rows - 1)
+        diagonal = np.zeros((self.rows, outs))
+        directions, weights, residual = np.zeros((rank, self.rows, outs)), np.zeros((rank, outs)), np.zeros(outs)
+        for j, columns in enumerate(own_columns):
+            near = np.isin(self._cols, columns)
+            far = weight[j] * np.square(self._own) * ~near  # elsewhere: the own row's voltage only
+            np.add.at(diagonal[:, j], self._rows, far)
+            form = (self.D[near].T * weight[j, near]) @ self.D[near]
+            diagonal[:, j] += np.diag(form)
+            lam, vectors = np.linalg.eigh(form - np.diag(np.diag(form)))
+            order = np.argsort(-np.abs(lam))
+            kept = lam[order[:rank]]
+            directions[:, :, j], weights[:, j] = vectors[:, order[:rank]].T * np.sqrt(np.abs(kept)), np.sign(kept)
+            residual[j] = abs(lam[order[rank]]) if len(order) > rank else 0.0
+        terms = ((slice(0, self.rows), directions, weights),) if rank > 0 else ()
+        return NoiseLaw(diagonal, terms, residual)
+
+    def first_order_std(self, volts, differential: bool = False) -> np.ndarray:
+        """σ of the full first-order law for input voltages ``volts`` (N × rows), A."""
         volts = np.atleast_2d(np.asarray(volts, dtype=float))
         if self.exact:
-            return np.sqrt(np.square(volts) @ self._var)
-        return np.sqrt(np.square((volts @ self.D.T) * self._sigma) @ np.square(self.K).T)
+            return np.sqrt(self.law(differential).variance(volts))
+        k_out, _ = self._outputs(differential)
+        return np.sqrt(np.square((volts @ self.D.T) * self._sigma) @ np.square(k_out).T)
 
-    def currents(self, volts) -> np.ndarray:
-        """One draw per image of the output current changes (A), ``N × cols``."""
+    def std_bound(self, volts, law: NoiseLaw, differential: bool = False) -> np.ndarray:
+        """Bound on ``|first_order_std − law.std|`` of every output (A) for ``volts`` (N × rows).
+
+        With ``E = residual_j ‖V‖² + Σ_{c far} w_jc (|e_c|·|V|) (2 |d_c V_i| + |e_c|·|V|)``
+        bounding the variance left out (the eigenvalues not kept, and the cross-row voltage
+        of the cells outside the output's own columns; ``e_c``: ``|D_c|`` without its own
+        row), ``|√a − √b| ≤ min(√E, E / √b)``, ``b`` the drawn variance.
+        """
         volts = np.atleast_2d(np.asarray(volts, dtype=float))
         if self.exact:
-            return self.std(volts) * self.rng.standard_normal((len(volts), self.shape[1]))
-        out = np.empty((len(volts), self.shape[1]))
-        step = max(1, _CHUNK // max(1, len(self._sigma)))
-        for start in range(0, len(volts), step):  # single precision: a noise term, ~1e-7 relative
-            dv = volts[start:start + step].astype(np.float32) @ self._D32
-            draws = self.rng.standard_normal(dv.shape, dtype=np.float32)
-            out[start:start + step] = (draws * dv * self._sigma32) @ self._K32
-        return out
-
-    def __call__(self, v) -> np.ndarray:
-        """Noise of the normalized differential sums for normalized inputs ``v`` (N × rows)."""
-        d = self.currents(self.v_read * np.asarray(v, dtype=float))
-        return (d[:, 0::2] - d[:, 1::2]) * self.normalization
+            return np.zeros((len(volts), law.diagonal.shape[1]))
+        k_out, own_columns = self._outputs(differential)
+        others = np.abs(self.D)
+        others[np.arange(len(self._rows)), self._rows] = 0.0
+        cross = np.abs(volts) @ others.T  # N × cells
+        own = np.abs(volts[:, self._rows] * self._own)
+        weight = np.square(k_out) * np.square(self._sigma)
+        for j, columns in enumerate(own_columns):
+            weight[j, np.isin(self._cols, columns)] = 0.0
+        gap = law.residual * np.sum(np.square(volts), axis=1, keepdims=True) + (cross * (2 * own + cross)) @ weight.T
+        drawn = np.sqrt(law.variance(volts))  # |√a − √b| = |a − b| / (√a + √b)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.minimum(np.sqrt(gap), np.where(drawn > 0, gap / drawn, np.inf))

@@ -7,7 +7,8 @@ time of inference (drift), following :class:`~circuitsim.device_statistics.Devic
 ``numpy.random.SeedSequence(seed, spawn_key=(layer, row_block, col_block, stream))``: a
 point is reproducible, two tiles never share a draw, and the programming, fault, drift and
 read-noise streams of one tile are independent of each other (changing the read noise
-does not change the programmed conductances).
+does not change the programmed conductances). Read noise is drawn per layer (every tile's
+at once, :func:`read_rng`), from the stream of the layer's first tile.
 
 :func:`realize_tile` is what the evaluator calls for every tile: it realizes the
 conductances, characterizes the realized tile exactly (native engine, or ngspice when
@@ -18,7 +19,7 @@ the realized conductances *are* the targets and nothing else changes.
 
 Public API
 ----------
-STREAMS, tile_rng, realize_conductances, drift_compensation, RealizedTile, realize_tile
+STREAMS, tile_rng, read_rng, realize_conductances, realize_layer, drift_compensation, RealizedTile, realize_tile
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from ..errors import ConfigError
 from ..tile.crossbar import Tile
 from ..tile.extract import Characterization
 from .circuit_config import CircuitConfig
-from .read_noise import ReadNoise
+from .read_noise import NoiseLaw, ReadNoise
 from .tile_cache import TileCache
 
 STREAMS = {"programming": 0, "faults": 1, "drift": 2, "read": 3}
@@ -45,6 +46,11 @@ def tile_rng(seed: int, layer: int, tile: tuple[int, int], stream: str) -> np.ra
     """The generator of one stream of one tile: ``SeedSequence(seed, spawn_key=(layer, a, c, s))``."""
     key = (int(layer), int(tile[0]), int(tile[1]), STREAMS[stream])
     return np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=key))
+
+
+def read_rng(seed: int, layer: int) -> np.random.Generator:
+    """The read-noise generator of one layer (the evaluator draws a layer's read noise at once)."""
+    return tile_rng(seed, layer, (0, 0), "read")
 
 
 def _programming_sigma(target: np.ndarray, device: Device, stats: DeviceStatistics) -> np.ndarray:
@@ -80,7 +86,8 @@ def realize_conductances(target, device: Device, layer: int, tile: tuple[int, in
     -------
     programmed, drifted : numpy.ndarray
         Conductances right after programming (``t0``) and at ``t_inference``, siemens;
-        both are ``target`` itself (the same array) when nothing is drawn.
+        both are ``target`` itself (the same array) when nothing is drawn. Open cells
+        (target 0, e.g. a pruned random network's) stay open.
     """
     stats = device.statistics if stats is None else stats
     target = np.asarray(target, dtype=float)
@@ -99,7 +106,24 @@ def realize_conductances(target, device: Device, layer: int, tile: tuple[int, in
         nu = tile_rng(stats.seed, layer, tile, "drift").normal(stats.drift_nu, stats.drift_nu_std, target.shape)
         factor = (stats.t_inference / stats.t0) ** -np.maximum(nu, 0.0)
         drifted = np.where(stuck, g, g * factor)
+    if g is not target and not target.all():  # a cell of target 0 is open: no device, nothing drawn
+        g, drifted = np.where(target == 0, 0.0, g), np.where(target == 0, 0.0, drifted)
     return g, drifted
+
+
+def realize_layer(target, device: Device, layer: int) -> np.ndarray:
+    """Conductances at inference of a whole layer drawn as one array (the layer circuits of
+    the imac-sim topology, whose tiles share amplifiers): the streams of tile ``(0, 0)``,
+    so every cell still has its own draw.
+
+    Read noise and drift compensation act per canonical tile and are refused here.
+    """
+    stats = device.statistics
+    if stats.read_noise > 0 or (stats.drifts and stats.drift_compensation != "none"):
+        raise ConfigError("circuit.topology = imac-sim takes programming noise, stuck-at faults and drift, "
+                          "not read_noise or drift_compensation; set them to 0 / \"none\" or use the "
+                          "canonical topology")
+    return realize_conductances(target, device, layer, (0, 0))[1]
 
 
 @dataclass(frozen=True, eq=False)
@@ -116,8 +140,8 @@ class RealizedTile:
     """Exact characterization of the realized tile (``T``, ``Y``)."""
     scale: float = 1.0
     """Global drift compensation factor applied to the tile's outputs (1: none)."""
-    read_noise: ReadNoise | None = None
-    """Per-image read noise of the tile's normalized outputs, or None."""
+    read_noise: NoiseLaw | None = None
+    """Law of the read noise of the tile's normalized sums per normalized input, or None."""
 
 
 def _reference_read(T: np.ndarray) -> float:
@@ -168,6 +192,6 @@ def realize_tile(target, circuit: CircuitConfig, cache: TileCache, layer: int,
                               f"(got {circuit.readout!r}); set read_noise = 0 for charge readouts")
         device = circuit.device
         normalization = scale / (circuit.v_read * (device.g_max - device.g_min))
-        noise = ReadNoise(Tile(drifted, **wires), stats.read_noise, tile_rng(stats.seed, layer, tile, "read"),
-                          circuit.v_read, normalization)
+        law = ReadNoise(Tile(drifted, **wires), stats.read_noise).law(differential=True)
+        noise = law.scaled((normalization * circuit.v_read) ** 2, np.float32)  # per normalized input
     return RealizedTile(np.asarray(target), programmed, drifted, result, scale, noise)

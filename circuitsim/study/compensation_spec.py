@@ -12,7 +12,7 @@ to one method only, ``[sweep] compensation`` also takes a list of entries, each 
                     {method = "hwa"}]
 
 A spec without ``[compensation]`` gives the same points (and point keys) as before.
-Compensation applies to the MLP in the canonical topology; a key no point's method uses is
+Compensation applies to the trained MLP (not ``weights = "random"``) in the canonical topology; a key no point's method uses is
 refused before anything runs.
 
 Public API
@@ -69,9 +69,10 @@ def check_compensation_used(configs: list[dict], network_kind, topology) -> None
     for config in configs:
         method = build_compensation_config(config).method
         methods.append(method)
-        if method != "none" and (network_kind(config["network"]) != "mlp" or topology(config) != "canonical"):
-            raise ConfigError(f"compensation.method = {method!r} applies to the MLP in the canonical topology; "
-                              "use method = \"none\" for CNN, ONNX and imac-sim points")
+        if method != "none" and (network_kind(config["network"]) != "mlp" or topology(config) != "canonical"
+                                 or config["network"].get("weights") == "random"):
+            raise ConfigError(f"compensation.method = {method!r} applies to the trained MLP in the canonical topology; "
+                              "use method = \"none\" for CNN, ONNX, random-conductance and imac-sim points")
     for key, users in _USED_BY.items():
         if any(key in config.get("compensation", {}) for config in configs) and not set(users) & set(methods):
             raise ConfigError(f"compensation.{key} is ignored unless method is {' or '.join(users)}; "

@@ -33,6 +33,7 @@ from ..network.layer_evaluator import auto_partition_layers, crossbar_shapes
 from ..network.mapping import Partition
 from ..network.mlp import MLPConfig
 from ..network.onnx_import import load_network
+from ..network.random_weights import RANDOM_KEYS
 
 CNN_KEYS = {f.name for f in dataclasses.fields(CNNConfig)}
 MLP_KEYS = {f.name for f in dataclasses.fields(MLPConfig)}
@@ -55,6 +56,11 @@ def check_network_section(section: dict) -> None:
     """Check that ``[network]``'s keys belong to its kind (one line naming the first stray key)."""
     kind = network_kind(section)
     allowed = {"mlp": MLP_KEYS, "cnn": CNN_KEYS, "onnx": {"onnx"}}[kind] | {"kind"}
+    if kind == "mlp" and section.get("weights") == "random":
+        allowed |= RANDOM_KEYS
+    elif RANDOM_KEYS & set(section):
+        raise ConfigError(f"key {sorted(RANDOM_KEYS & set(section))[0]!r} applies only to a random network; "
+                          "set [network] weights = \"random\" or remove it")
     stray = sorted(set(section) - allowed)
     if stray:
         raise ConfigError(f"key {stray[0]!r} does not apply to a [network] of kind {kind!r}; "

@@ -24,9 +24,10 @@ from ..errors import CircuitsimError, EnvironmentFailure, SimulationError
 from ..network.compensation import compensate, load_or_finetune
 from ..network.datasets import load_dataset
 from ..network.evaluator import map_network
-from ..network.layer_evaluator import MappedLayers, map_layers
+from ..network.layer_evaluator import map_layers
 from ..network.layer_network import map_layer_network
 from ..network.mlp import load_or_train
+from ..network.random_weights import CellNetwork, load_or_build
 from ..network.tile_cache import TileCache
 from .compensation_spec import build_compensation_config
 from .network_spec import build_layer_network, network_kind
@@ -52,8 +53,14 @@ class PointContext:
     def network(self, config: dict):
         data = self.dataset(config)
         key = json.dumps([config["dataset"], config["network"]], sort_keys=True)
+        random = network_kind(config["network"]) == "mlp" and config["network"].get("weights") == "random"
+        if random:  # a random network's cells depend on the device's conductance range
+            device = build_circuit_config(config).device
+            key += repr((device.r_low, device.r_high, device.levels))
         if key not in self._networks:
-            if network_kind(config["network"]) == "mlp":
+            if random:
+                net = load_or_build(data, build_network_config(config), device, self.cache_dir / "networks")
+            elif network_kind(config["network"]) == "mlp":
                 net = load_or_train(data, build_network_config(config), self.cache_dir / "networks")
             else:  # a CNN (trained and cached) or an ONNX model
                 net = build_layer_network(config, data, self.cache_dir / "networks")
@@ -128,6 +135,8 @@ def run_point(point: Point, context: PointContext) -> dict:
     try:
         with environment_failures():
             net, digital = context.network(point.config)
+            if isinstance(net, CellNetwork):  # training, keep, pruned cells, connected fraction
+                row.update(net.summary())
             data = context.dataset(point.config)
             mapped = mapper(point.config, circuit)(net, point.partitions, circuit, context.tiles,
                             x_calibration=data.x_train[:CALIBRATION_IMAGES])
@@ -148,10 +157,8 @@ def run_point(point: Point, context: PointContext) -> dict:
                 analog = accuracy
             elif scorer is not mapped:
                 analog = scorer.analog_accuracy(data.x_test, data.y_test)
-            elif isinstance(mapped, MappedLayers):
-                analog = mapped.analog_accuracy(data.x_test, data.y_test)
             else:
-                analog = mapped.network.accuracy(data.x_test, data.y_test)
+                analog = mapped.analog_accuracy(data.x_test, data.y_test)
             row.update(accuracy=accuracy, analog_accuracy=analog, digital_accuracy=digital,
                        n_tiles=mapped.n_tiles, n_images=len(data.y_test),
                        conversions_per_inference=mapped.conversions_per_inference,

@@ -26,6 +26,10 @@ Example (``examples/amin2022.toml``)::
 can be grid axes too (``"device.programming_noise" = [0.0, 0.1]``); ``[sweep] seeds = N``
 runs every point once per device seed (:func:`seed_points`).
 
+``[network] weights = "random"`` is a random-conductance network
+(:mod:`circuitsim.network.random_weights`) with ``training``, ``keep``, ``pruned_cells`` and
+``spread``, grid axes like any field.
+
 Every point of the sweep is one combination of the grid values and one
 partition entry. Everything is checked before anything runs: TOML types (a boolean
 field takes ``true``/``false``, an integer field an integer, a number field a number
@@ -58,6 +62,7 @@ from ..network.circuit_config import CircuitConfig
 from ..network.datasets import DATASETS
 from ..network.mapping import Partition, auto_partition, format_partitions
 from ..network.mlp import MLPConfig
+from ..network.random_weights import RANDOM_KEYS, RandomNetworkConfig
 from ..periphery.adc import KINDS, ADCConfig
 from .compensation_spec import (COMPENSATION_KEYS, COMPENSATION_TYPES, check_compensation_entries,
                                 check_compensation_used)
@@ -65,7 +70,7 @@ from .network_spec import (LAYER_NETWORK_KEYS, check_layer_network, check_networ
                            layer_partitions, network_kind)
 
 DATASET_KEYS = {"name", "path", "side", "crop", "binarize", "threshold", "test_fraction", "limit", "seed"}
-NETWORK_KEYS = {f.name for f in dataclasses.fields(MLPConfig)} | LAYER_NETWORK_KEYS
+NETWORK_KEYS = {f.name for f in dataclasses.fields(MLPConfig)} | LAYER_NETWORK_KEYS | RANDOM_KEYS
 DEVICE_KEYS = {"preset", "r_low", "r_high", "levels", "statistics", *STATISTICS_FIELDS}
 WIRE_KEYS = {"preset"} | {f.name for f in dataclasses.fields(Wires)}
 CIRCUIT_KEYS = {"v_read", "engine", "backend", "gains", "t_read", "readout", "t_int", "c_int",
@@ -82,7 +87,7 @@ def _field_types(*classes) -> dict:
 TYPES = {
     "dataset": {"name": "str", "path": "str", "side": "int", "crop": "bool", "binarize": "bool",
                 "threshold": "float", "test_fraction": "float", "limit": "int", "seed": "int"},
-    "network": _field_types(MLPConfig),
+    "network": {**_field_types(MLPConfig), **_field_types(RandomNetworkConfig)},
     "device": {**_field_types(Device), "preset": "str"},
     "wires": {**_field_types(Wires), "preset": "str"},
     "circuit": _field_types(CircuitConfig),
@@ -180,14 +185,15 @@ def seed_points(points: list[Point], seeds: int) -> list[Point]:
     return out
 
 
-def build_network_config(config: dict) -> MLPConfig:
-    """The :class:`MLPConfig` of a point's configuration."""
+def build_network_config(config: dict) -> MLPConfig | RandomNetworkConfig:
+    """The :class:`MLPConfig` of a point's configuration (a
+    :class:`~circuitsim.network.random_weights.RandomNetworkConfig` for ``weights = "random"``)."""
     net = dict(config["network"])
     net.pop("kind", None)
     for key in ("layers", "gains"):
         if net.get(key) is not None:
             net[key] = tuple(net[key])
-    return MLPConfig(**net)
+    return RandomNetworkConfig(**net) if net.get("weights") == "random" else MLPConfig(**net)
 
 
 def build_circuit_config(config: dict) -> CircuitConfig:
@@ -377,9 +383,11 @@ def parse_spec(text: str, max_points: int | None = None) -> SweepSpec:
             continue
         try:
             net = build_network_config(config)
-            build_circuit_config(config)
+            circuit = build_circuit_config(config)
         except TypeError as exc:  # a missing or misspelt field reaching a constructor
             raise ConfigError(f"incomplete configuration: {exc}") from None
+        if isinstance(net, RandomNetworkConfig) and circuit.topology != "canonical":
+            raise ConfigError("a random network (weights = \"random\") needs circuit.topology = \"canonical\"")
         for entry in spec.partitions:
             if entry == {"h": None, "v": None}:
                 continue

@@ -51,7 +51,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, SimulationError
-from ..network.mapping import map_layer
+from ..network.random_weights import layer_mapping
 from ..network.realization import drift_compensation, realize_conductances
 from ..network.tile_cache import TileCache
 from ..periphery.neurons import NeuronDesign, supply_lines
@@ -192,7 +192,7 @@ def network_deck(net, partitions, circuit, designs: tuple[NeuronDesign, ...], in
         drivers.append((line.split()[0], ("input", i)))
         lines.append(line)
     for k in layers:
-        w, b, design = net.weights[k], net.biases[k], designs[k]
+        w, design = net.weights[k], designs[k]
         n_in, n_out = w.shape
         if net.config.bias:
             lines.append(f"Vx{k}_{n_in} x{k}_{n_in} 0 DC {_f(v_read)}")
@@ -203,7 +203,7 @@ def network_deck(net, partitions, circuit, designs: tuple[NeuronDesign, ...], in
             sources.update({f"Voff{k}_{o}": design.offset for o in range(n_out)})
             _driver_lines(k, n_out, layers, design, v_read, maps, drivers, lines)
             continue
-        layer = map_layer(w, b if net.config.bias else None, device, partitions[k])
+        layer = layer_mapping(net, k, partitions[k], device)
         rows = max(s.stop - s.start for s in layer.row_slices)
         r_tia = config.v_amp / (rows * v_read * device.g_max)
         tia = TIA(config.tia_gain, r_tia)
@@ -262,7 +262,7 @@ def _imac_layer_lines(net, k, partition, circuit, design, config, lines) -> None
 
     w, b = net.weights[k], net.biases[k]
     topology = TopologyConfig.imac_sim(imac_amp_gains(circuit, len(net.weights))[k], circuit.opamp_gain)
-    layer = layer_circuit(w, b if net.config.bias else None, circuit.device, circuit.wires, partition, topology)
+    layer = layer_circuit(w, b if net.config.bias else None, circuit.device, circuit.wires, partition, topology, k)
     prefix = f"{k}_"
     _circuit_lines(build_layer_circuit(layer), prefix, [f"x{k}_{i}" for i in range(layer.n_rows)], lines)
     lines.append(f"* layer {k}: buffers (V = k*V(nin), clipped at the rails) and neurons")

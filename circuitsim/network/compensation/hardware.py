@@ -39,18 +39,16 @@ def layer_sums(mapped: MappedNetwork, k: int, h_aug: np.ndarray, matrix: np.ndar
     the mapped effective weights) with its read noise and ADC, added over the partitions."""
     blocks = mapped.layers[k]
     matrix = _matrix(mapped.network, k) if matrix is None else matrix
-    exact = all(b.read_noise is None and (b.adc is None or not use_adc) for b in blocks)
-    if exact:  # the blocks add up to one product (the evaluator's MLP path)
-        return h_aug @ matrix
+    if not (use_adc and any(b.adc is not None for b in blocks)):  # the evaluator's one product per layer
+        sums = h_aug @ matrix
+        return sums + mapped.layer_read_noise(k, h_aug) if mapped.read_noise else sums
     sums = np.zeros((len(h_aug), matrix.shape[1]))
     for block in blocks:
         v = h_aug[:, block.rows]
         part = v @ matrix[block.rows, block.outs]
         if block.read_noise is not None:
-            part = part + block.read_noise(v)
-        if use_adc and block.adc is not None:
-            part = block.adc.quantize(part)
-        sums[:, block.outs] += part
+            part = part + block.read_noise.draw(v, mapped.read_rngs[k])
+        sums[:, block.outs] += block.adc.quantize(part)
     return sums
 
 
