@@ -44,13 +44,13 @@ class CompensationConfig:
     """``"none"``, ``"affine"``, ``"lora"`` or ``"hwa"`` (see the module notes)."""
     rank: int = 1
     """``lora``: rank ``r`` of each layer's adapter ``A·B`` (``A`` rows × r, ``B`` r × outputs)."""
-    epochs: int = 3
+    epochs: int = 10
     """``lora``/``hwa``: passes over the training images."""
-    learning_rate: float = 0.001
+    learning_rate: float = 0.003
     """``lora``/``hwa``: Adam step size (constant)."""
     batch_size: int = 50
     """``lora``/``hwa``: images per Adam step."""
-    refresh_steps: int = 0
+    refresh_steps: int = 20
     """``hwa``: steps between refreshes of the effective weights from the tiles' extracted
     ``T`` (0: once per epoch)."""
     latent_scale: float = 0.25
