@@ -83,7 +83,8 @@ def _sweep(args) -> int:
 
 
 def _print_summary(frame, swept=()) -> None:
-    columns = [c for c in (*swept, "h_partitions", "v_partitions", "n_tiles", "accuracy", "accuracy_ci_low",
+    compensated = ("compensation", "rank") if "compensation" in frame and (frame["compensation"] != "none").any() else ()
+    columns = [c for c in (*swept, "h_partitions", "v_partitions", *compensated, "n_tiles", "accuracy", "accuracy_ci_low",
                            "accuracy_ci_high", "n_seeds", "digital_accuracy", "status") if c in frame]
     print(frame[list(dict.fromkeys(columns))].to_string(index=False))
 

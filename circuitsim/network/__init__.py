@@ -22,6 +22,9 @@ realization, read_noise
     Device statistics realized per (seed, layer, tile); read noise through the wires.
 evaluator
     ``map_network`` and the ``MappedNetwork`` it returns (accuracy, energy).
+compensation
+    Remedies for the circuit's errors: per-column affine correction, low-rank adapters,
+    hardware-aware fine-tuning (``compensate``).
 conv
     im2col unrolling of convolutions and pooling windows.
 layers

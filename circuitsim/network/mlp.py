@@ -350,19 +350,25 @@ def load_or_train(dataset: Dataset, config: MLPConfig, cache_dir: str | Path) ->
         if cached is not None:
             return cached
     net = train_mlp(dataset, config, progress=sys.stderr.isatty())  # a bar on a terminal, quiet in logs
+    _save_cached(net, target, h.hexdigest())
+    return net
+
+
+def _save_cached(net: MLP, target: Path, key: str) -> None:
+    """Write ``net`` with its cache ``key`` to ``target`` atomically (EnvironmentFailure if it cannot)."""
+    cache = target.parent
     try:
         cache.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=cache, suffix=".npz")
         os.close(fd)
         try:
-            net.save(tmp, cache_key=h.hexdigest())
+            net.save(tmp, cache_key=key)
             os.replace(tmp, target)
         finally:
             Path(tmp).unlink(missing_ok=True)
     except OSError as exc:
         raise EnvironmentFailure(f"cannot write the network cache in {cache}: {exc.strerror or exc}; "
                                  "pass a writable --cache") from None
-    return net
 
 
 def _load_cached(target: Path, key: str, config: MLPConfig) -> MLP | None:

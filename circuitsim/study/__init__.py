@@ -8,6 +8,8 @@ Modules
 -------
 spec
     Parsing and checking sweep specs; ``SweepSpec`` and its ``Point`` s.
+compensation_spec
+    The ``[compensation]`` section and ``[sweep] compensation`` entries.
 points
     One point: the shared context of a sweep and ``run_point``.
 workers

@@ -11,7 +11,7 @@ A failure of the environment (:class:`~circuitsim.errors.EnvironmentFailure`, an
 
 Public API
 ----------
-CALIBRATION_IMAGES, PointContext, mapper, run_point, column_name
+CALIBRATION_IMAGES, PointContext, mapper, hwa_network, run_point, column_name
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from ..errors import CircuitsimError, EnvironmentFailure, SimulationError
+from ..network.compensation import compensate, load_or_finetune
 from ..network.datasets import load_dataset
 from ..network.evaluator import map_network
 from ..network.layer_evaluator import map_layers
@@ -28,6 +29,7 @@ from ..network.layer_network import map_layer_network
 from ..network.mlp import load_or_train
 from ..network.random_weights import CellNetwork, load_or_build
 from ..network.tile_cache import TileCache
+from .compensation_spec import build_compensation_config
 from .network_spec import build_layer_network, network_kind
 from .spec import Point, build_circuit_config, build_network_config
 
@@ -93,8 +95,9 @@ class environment_failures:
 
 
 def column_name(name: str) -> str:
-    """The results column of a spec field (``"wires.r_row"`` → ``"r_row"``)."""
-    return name.split(".")[-1]
+    """The results column of a spec field (``"wires.r_row"`` → ``"r_row"``; the compensation
+    method is the column ``compensation``)."""
+    return "compensation" if name == "compensation.method" else name.split(".")[-1]
 
 
 def mapper(config: dict, circuit):
@@ -104,6 +107,15 @@ def mapper(config: dict, circuit):
     if circuit.topology != "canonical":
         return map_layer_network
     return map_network if network_kind(config["network"]) == "mlp" else map_layers
+
+
+def hwa_network(point: Point, context: PointContext, net):
+    """The hardware-aware fine-tuned network of a point whose ``compensation.method`` is ``hwa``
+    (the one its sweep evaluated: same circuit, ADC included, and cache entry)."""
+    method = build_compensation_config(point.config)
+    data = context.dataset(point.config)
+    return load_or_finetune(net, point.partitions, build_circuit_config(point.config), context.tiles, data.x_train,
+                            data.y_train, method, context.cache_dir / "networks", data.name)
 
 
 def run_point(point: Point, context: PointContext) -> dict:
@@ -118,6 +130,8 @@ def run_point(point: Point, context: PointContext) -> dict:
                adc_kind=adc.kind if adc else "none", adc_bits=adc.bits if adc else 0)
     if not circuit.device.statistics.is_exact:
         row["statistics"] = circuit.device.statistics.name
+    method = build_compensation_config(point.config)
+    row["compensation"] = method.method
     try:
         with environment_failures():
             net, digital = context.network(point.config)
@@ -126,16 +140,31 @@ def run_point(point: Point, context: PointContext) -> dict:
             data = context.dataset(point.config)
             mapped = mapper(point.config, circuit)(net, point.partitions, circuit, context.tiles,
                             x_calibration=data.x_train[:CALIBRATION_IMAGES])
+            extra = {}
+            if method.method != "none":  # circuitsim.network.compensation: the method's network and correction
+                extra["accuracy_uncompensated"] = mapped.accuracy(data.x_test, data.y_test)  # = the none point's
+                start = time.perf_counter()
+                compensated = compensate(net, mapped, method, circuit, context.tiles, data.x_train, data.y_train,
+                                         context.cache_dir / "networks", name=data.name)
+                extra["compensation_seconds"] = time.perf_counter() - start
+                mapped, scorer, (parameters, macs) = compensated.mapped, compensated, compensated.overhead
+            else:
+                scorer, parameters, macs = mapped, 0, 0
             start = time.perf_counter()
-            accuracy = mapped.accuracy(data.x_test, data.y_test)
+            accuracy = scorer.accuracy(data.x_test, data.y_test)
             seconds = time.perf_counter() - start
-            analog = mapped.analog_accuracy(data.x_test, data.y_test) if adc else accuracy
+            if not adc:
+                analog = accuracy
+            elif scorer is not mapped:
+                analog = scorer.analog_accuracy(data.x_test, data.y_test)
+            else:
+                analog = mapped.analog_accuracy(data.x_test, data.y_test)
             row.update(accuracy=accuracy, analog_accuracy=analog, digital_accuracy=digital,
                        n_tiles=mapped.n_tiles, n_images=len(data.y_test),
                        conversions_per_inference=mapped.conversions_per_inference,
                        **mapped.energy_per_inference(data.x_test),
                        characterization_seconds=mapped.seconds, evaluation_seconds=seconds,
-                       status="ok", error="")
+                       extra_parameters=parameters, extra_macs=macs, **extra, status="ok", error="")
     except EnvironmentFailure:
         raise
     except CircuitsimError as exc:

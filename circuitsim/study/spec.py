@@ -64,6 +64,8 @@ from ..network.mapping import Partition, auto_partition, format_partitions
 from ..network.mlp import MLPConfig
 from ..network.random_weights import RANDOM_KEYS, RandomNetworkConfig
 from ..periphery.adc import KINDS, ADCConfig
+from .compensation_spec import (COMPENSATION_KEYS, COMPENSATION_TYPES, check_compensation_entries,
+                                check_compensation_used)
 from .network_spec import (LAYER_NETWORK_KEYS, check_layer_network, check_network_section, crossbar_count,
                            layer_partitions, network_kind)
 
@@ -90,10 +92,12 @@ TYPES = {
     "wires": {**_field_types(Wires), "preset": "str"},
     "circuit": _field_types(CircuitConfig),
     "adc": _field_types(ADCConfig),
+    "compensation": COMPENSATION_TYPES,
 }
 """Declared type of every spec key (the dataclass annotations), by section."""
 SECTIONS = {"title": None, "dataset": DATASET_KEYS, "network": NETWORK_KEYS, "device": DEVICE_KEYS,
-            "wires": WIRE_KEYS, "circuit": CIRCUIT_KEYS, "adc": ADC_KEYS, "sweep": None}
+            "wires": WIRE_KEYS, "circuit": CIRCUIT_KEYS, "adc": ADC_KEYS, "compensation": COMPENSATION_KEYS,
+            "sweep": None}
 
 
 @dataclass(frozen=True)
@@ -134,20 +138,26 @@ class SweepSpec:
     seeds: int | None = None
     """Device-statistics seeds per point (``[sweep] seeds = N``): a Monte Carlo over
     ``device.seed = seed, seed + 1, ..., seed + N - 1``; None: one run per point."""
+    compensations: tuple = ()
+    """``[sweep] compensation`` entries (:mod:`circuitsim.study.compensation_spec`): one point per
+    entry, its fields over ``[compensation]``'s; empty: none."""
 
     def configs(self):
         """Yield ``(swept values, configuration)`` for every combination of the grid."""
-        for combo in itertools.product(*self.grid.values()):
+        for combo in itertools.product(*self.grid.values(), *([self.compensations] if self.compensations else [])):
             config = json.loads(json.dumps(self.base))
-            for name, value in zip(self.grid, combo):
+            swept = dict(zip(self.grid, combo))
+            if self.compensations:  # the last factor: one [sweep] compensation entry
+                swept |= {f"compensation.{k}": v for k, v in combo[-1].items()}
+            for name, value in swept.items():
                 section, key = name.split(".")
                 config[section][key] = value
-            yield dict(zip(self.grid, combo)), config
+            yield swept, config
 
     @property
     def n_points(self) -> int:
         """Number of points (grid combinations times partition entries)."""
-        return math.prod(len(v) for v in self.grid.values()) * len(self.partitions)
+        return math.prod(len(v) for v in self.grid.values()) * len(self.partitions) * max(1, len(self.compensations))
 
     def points(self) -> list[Point]:
         """Every point: the grid's product times the partition entries."""
@@ -325,11 +335,12 @@ def parse_spec(text: str, max_points: int | None = None) -> SweepSpec:
         raise ConfigError(f"the spec is not valid TOML: {exc}") from None
     _check_keys("spec", data, set(SECTIONS))
     base = {}
-    for section in ("dataset", "network", "device", "wires", "circuit", "adc"):
+    for section in ("dataset", "network", "device", "wires", "circuit", "adc", "compensation"):
         table = data.get(section, {})
         _check_keys(section, table, SECTIONS[section])
         _check_types(section, table)
-        base[section] = dict(table)
+        if section != "compensation" or section in data:  # no [compensation]: the points of before
+            base[section] = dict(table)
     if base["dataset"].get("name", "mnist") not in DATASETS:
         raise ConfigError(f"unknown dataset {base['dataset']['name']!r}; choose one of {', '.join(DATASETS)}")
     if not set(base["device"]) - set(STATISTICS_FIELDS) - {"statistics"}:  # no cell given: the default one
@@ -344,6 +355,9 @@ def parse_spec(text: str, max_points: int | None = None) -> SweepSpec:
     seeds = sweep.pop("seeds", None)
     if seeds is not None and (isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1):
         raise ConfigError(f"[sweep] seeds must be a positive integer (device realizations per point), got {seeds!r}")
+    compensations = ()
+    if "compensation" in sweep:
+        compensations = check_compensation_entries(sweep.pop("compensation"), _check_types)
     grid = {}
     for name, values in sweep.items():
         section, _, key = name.partition(".")
@@ -354,7 +368,9 @@ def parse_spec(text: str, max_points: int | None = None) -> SweepSpec:
         for value in values:
             _check_types(section, {key: value})
         grid[name] = values
-    spec = SweepSpec(base, grid, tuple(partitions), text, str(data.get("title", "")), seeds)
+    if compensations or any(name.startswith("compensation.") for name in grid):
+        base.setdefault("compensation", {})
+    spec = SweepSpec(base, grid, tuple(partitions), text, str(data.get("title", "")), seeds, compensations)
     if max_points is not None and spec.n_points > max_points:
         raise ConfigError(f"the spec has {spec.n_points} points (more than {max_points}); "
                           "pass --yes to run them all, or sweep fewer values")
@@ -377,6 +393,8 @@ def parse_spec(text: str, max_points: int | None = None) -> SweepSpec:
                 continue
             _check_partition_entry(entry, net.layers, net.bias)
     _check_used(spec)
+    check_compensation_used([config for _, config in spec.configs()], network_kind,
+                            lambda config: config["circuit"].get("topology", "canonical"))
     if spec.partitions == ({"h": None, "v": None},):
         n = crossbar_count(base)
         spec = dataclasses.replace(spec, partitions=({"h": [1] * n, "v": [1] * n},))

@@ -160,7 +160,9 @@ def _run(spec: SweepSpec, points: list[Point], out: Path, context: PointContext,
     by_task = {_task(point, mc): point for point in todo}
     meta = {"spec_title": spec.title, "points": len(points),
             **({"seeds": spec.seeds, "runs": len(points), "points": len(points) // spec.seeds} if spec.seeds else {}),
-            "swept": [column_name(name) for name in spec.grid] + ["h_partitions", "v_partitions"],
+            "swept": list(dict.fromkeys([column_name(name) for name in spec.grid]
+                                        + [column_name(f"compensation.{k}") for e in spec.compensations for k in e]))
+            + ["h_partitions", "v_partitions"],
             "workers": runner.workers, "scheduler": runner.scheduler, **provenance()}
     tables = _Tables(out, meta)
     if not todo and tables.current(rows):

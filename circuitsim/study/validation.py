@@ -27,6 +27,8 @@ source currents (``energy_per_inference`` = ``energy_crossbar`` + ``energy_ampli
 ADC sections are ignored (the whole circuit is fully analog); charge readouts are refused.
 CNN and ONNX networks are validated layer by layer (``--scope layer``), their tiles in ngspice
 at a sample of output positions (:mod:`circuitsim.study.layer_validation`).
+A point with ``compensation.method = "hwa"`` validates its fine-tuned network (the sweep's cache
+entry); ``affine`` and ``lora`` are digital and refused (validate their analog circuit with ``none``).
 With device statistics both paths use the same realized conductances (drawn from the point's
 ``device.seed``, layer and tile; with global drift compensation the deck scales each tile's
 difference terms by its factor); read noise is left out of both (it is a new draw per read).
@@ -53,7 +55,8 @@ from ..network.mlp import MLP
 from ..periphery.neurons import Neuron, NeuronDesign, design_neuron, extract_curve
 from .layer_validation import validate_layer_point, validation_inputs
 from .network_spec import network_kind
-from .points import CALIBRATION_IMAGES, PointContext, mapper
+from .compensation_spec import build_compensation_config
+from .points import CALIBRATION_IMAGES, PointContext, column_name, hwa_network, mapper
 from .provenance import provenance
 from .storage import default_cache_dir, write_atomic
 from .whole_circuit import FullCircuitConfig, simulate_network
@@ -117,7 +120,7 @@ def design_network(mapped: MappedNetwork, model: str = "transistor", x_calibrati
 
 
 def _row_base(point) -> dict:
-    return {"point": point.index, **{k.split(".")[-1]: v for k, v in point.values.items()}}
+    return {"point": point.index, **{column_name(k): v for k, v in point.values.items()}}
 
 
 def validate_point(point, context, n_images: int, config: FullCircuitConfig = FullCircuitConfig(),
@@ -147,6 +150,13 @@ def validate_point(point, context, n_images: int, config: FullCircuitConfig = Fu
     row = _row_base(point)
     try:
         circuit, net, data, x, y = validation_inputs(point, context, n_images)
+        method = build_compensation_config(point.config).method
+        if method in ("affine", "lora"):
+            raise ConfigError(f"compensation.method = {method!r} is digital (no deck to validate); validate the "
+                              "point with method \"none\" (its analog circuit) or \"hwa\"")
+        if method == "hwa":  # the fine-tuned network's circuit
+            net = hwa_network(point, context, net)
+        row["compensation"] = method
         circuit = _static(circuit)
         mapped = mapper(point.config, circuit)(net, point.partitions, circuit, context.tiles)
         start = time.perf_counter()
