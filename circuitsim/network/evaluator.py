@@ -119,34 +119,45 @@ class MappedNetwork:
     def forward(self, x, use_adc: bool = True, energy: bool = True) -> tuple[np.ndarray, float]:
         """Class scores of images ``x`` and the mean crossbar energy per image (J; 0 unless ``energy``).
 
-        Without ADCs a layer's sums (and its read noise, drawn from the layer's variance)
-        are one matrix product each; with ADCs every tile's sums and noise are converted
-        before the partial sums of the horizontal partitions are added.
+        Without ADCs a layer's sums (and its read noise, drawn from the layer's law) are one
+        matrix product each; with ADCs every tile's sums and noise are converted before the
+        partial sums of the horizontal partitions are added (:meth:`layer_sums`).
         """
         h = np.asarray(x, dtype=float)
         total = 0.0
-        adc = use_adc and self.circuit.adc is not None
-        bias = self.network.config.bias
         for k, layer in enumerate(self.layers):
-            h_aug = np.hstack([h, np.ones((len(h), 1))]) if bias and (adc or energy) else h
-            if adc:
-                sums = np.zeros((len(h), self.network.weights[k].shape[1]))
-                for block in layer:
-                    v = h_aug[:, block.rows]
-                    part = v @ block.weights
-                    if block.read_noise is not None:
-                        part += block.read_noise.draw(v, self.read_rngs[k])
-                    sums[:, block.outs] += block.adc.quantize(part)
-            else:
-                sums = h @ self.network.weights[k] + self.network.biases[k]
-                if self.read_noise:
-                    sums += self.read_noise[k].draw(h, self.read_rngs[k], bias)
+            sums = self.layer_sums(k, h, use_adc)
             if energy:
+                h_aug = np.hstack([h, np.ones((len(h), 1))]) if self.network.config.bias else h
                 for block in layer:
                     volts = self.circuit.v_read * h_aug[:, block.rows]
                     total += float(np.einsum("ni,ij,nj->", volts, block.energy_matrix, volts)) / len(h)
             h = self.network.activate(k, sums)
         return h, total
+
+    def layer_sums(self, k: int, h: np.ndarray, use_adc: bool = True, matrix: np.ndarray | None = None) -> np.ndarray:
+        """Layer ``k``'s sums for its inputs ``h`` (without the bias input): every tile's partial
+        sums of ``matrix`` (default: the effective weights; the bias row last) with its read
+        noise, through its ADC (``use_adc``), added over the horizontal partitions."""
+        bias = self.network.config.bias
+        n = h.shape[1]
+        if not (use_adc and self.circuit.adc is not None):
+            if matrix is None:
+                sums = h @ self.network.weights[k] + self.network.biases[k]
+            else:
+                sums = h @ matrix[:n] + matrix[n] if bias else h @ matrix
+            if self.read_noise:
+                sums += self.read_noise[k].draw(h, self.read_rngs[k], bias)
+            return sums
+        h_aug = np.hstack([h, np.ones((len(h), 1))]) if bias else h
+        sums = np.zeros((len(h), self.network.weights[k].shape[1]))
+        for block in self.layers[k]:
+            v = h_aug[:, block.rows]
+            part = v @ (block.weights if matrix is None else matrix[block.rows, block.outs])
+            if block.read_noise is not None:
+                part += block.read_noise.draw(v, self.read_rngs[k])
+            sums[:, block.outs] += block.adc.quantize(part)
+        return sums
 
     def predict(self, x) -> np.ndarray:
         """Predicted classes (through the ADCs when configured)."""

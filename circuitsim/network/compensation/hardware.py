@@ -35,21 +35,11 @@ def augment(h: np.ndarray, bias: bool) -> np.ndarray:
 
 def layer_sums(mapped: MappedNetwork, k: int, h_aug: np.ndarray, matrix: np.ndarray | None = None,
                use_adc: bool = True) -> np.ndarray:
-    """Layer ``k``'s sums for inputs ``h_aug``: each block's partial sums of ``matrix`` (default:
-    the mapped effective weights) with its read noise and ADC, added over the partitions."""
-    blocks = mapped.layers[k]
-    matrix = _matrix(mapped.network, k) if matrix is None else matrix
-    if not (use_adc and any(b.adc is not None for b in blocks)):  # the evaluator's one product per layer
-        sums = h_aug @ matrix
-        return sums + mapped.layer_read_noise(k, h_aug) if mapped.read_noise else sums
-    sums = np.zeros((len(h_aug), matrix.shape[1]))
-    for block in blocks:
-        v = h_aug[:, block.rows]
-        part = v @ matrix[block.rows, block.outs]
-        if block.read_noise is not None:
-            part = part + block.read_noise.draw(v, mapped.read_rngs[k])
-        sums[:, block.outs] += block.adc.quantize(part)
-    return sums
+    """Layer ``k``'s sums for inputs ``h_aug`` (:meth:`MappedNetwork.layer_sums
+    <circuitsim.network.evaluator.MappedNetwork.layer_sums>` of ``matrix``, default the
+    mapped effective weights)."""
+    h = h_aug[:, :-1] if mapped.network.config.bias else h_aug
+    return mapped.layer_sums(k, h, use_adc, matrix)
 
 
 @dataclass
