@@ -63,11 +63,17 @@ def standard_normal32(rng: np.random.Generator, shape) -> np.ndarray:
     n = int(np.prod(shape))
     half = (n + 1) // 2
     u = rng.random((2, half), dtype=np.float32)
-    radius = np.sqrt(-2.0 * np.log1p(-u[0]))  # 1 − u in (0, 1]: no log(0)
-    angle = np.multiply(u[1], np.float32(2 * np.pi), out=u[1])
+    radius, angle = u[0], u[1]  # computed in place
+    np.negative(radius, out=radius)
+    np.log1p(radius, out=radius)  # log(1 − u), 1 − u in (0, 1]: no log(0)
+    radius *= np.float32(-2.0)
+    np.sqrt(radius, out=radius)
+    angle *= np.float32(2 * np.pi)
     out = np.empty(2 * half, dtype=np.float32)
-    np.multiply(radius, np.cos(angle), out=out[:half])
-    np.multiply(radius, np.sin(angle), out=out[half:])
+    np.cos(angle, out=out[:half])
+    np.sin(angle, out=out[half:])
+    out[:half] *= radius
+    out[half:] *= radius
     return out[:n].reshape(shape)
 
 
@@ -152,14 +158,15 @@ class NoiseLaw:
         v = np.atleast_2d(v)
         out = np.empty((len(v), self.diagonal.shape[1]), self.diagonal.dtype)
         for start in range(0, len(v), _IMAGES_PER_PASS):
-            std = np.sqrt(self._variance(v[start:start + _IMAGES_PER_PASS], bias))
+            std = self._variance(v[start:start + _IMAGES_PER_PASS], bias)
+            np.sqrt(std, out=std)
             np.multiply(std, standard_normal32(rng, std.shape), out=out[start:start + _IMAGES_PER_PASS])
         return out
 
     def _variance(self, v: np.ndarray, bias: bool) -> np.ndarray:
-        v = v.astype(self.diagonal.dtype)
         n = v.shape[1]
-        var = np.square(v) @ self.diagonal[:n]
+        v = v.astype(self.diagonal.dtype)
+        var = np.square(v, out=v if not self.terms else None) @ self.diagonal[:n]
         if bias:
             var += self.diagonal[n]
         if not self.terms:
