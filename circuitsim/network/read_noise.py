@@ -21,13 +21,14 @@ A :class:`NoiseLaw` keeps of every ``M_j`` its diagonal and the ``RANK`` largest
 eigenpairs of the rest (the voltage that other rows' inputs put across a cell through the
 shared lines, nearly of low rank), and draws every output from that law directly: one
 normal per output and image instead of one per cell, at the cost of one matrix product
-for the diagonal and, per row of tiles, ``RANK`` products of the tiles' own inputs. Cells outside an output's own columns (which reach it only through the wires)
-enter with their own row's voltage only. :meth:`ReadNoise.std_bound` bounds the σ that
-is drawn against the full first-order σ; the small covariance
-between different outputs is left out (outputs of different tiles are independent
-exactly). Without wire resistance ``K`` and ``D`` are selections and the law is exact:
-``M_j = diag(σ_·j²)``. As the variances of independent sums add, the evaluator draws a
-whole layer's noise at once from the tiles' laws side by side.
+for the diagonal and, per row of tiles, ``RANK`` products of the tiles' own inputs. Cells
+outside an output's own columns (which reach it only through the wires) enter with their
+own row's voltage only. :meth:`ReadNoise.std_bound` bounds the σ that is drawn against the
+full first-order σ; the small covariance between different outputs is left out (outputs of
+different tiles are independent exactly). Without wire resistance ``K`` and ``D`` are
+selections and the law is exact: ``M_j = diag(σ_·j²)``. As the variances of independent
+sums add, the evaluator draws a whole layer's noise at once from the tiles' laws side by
+side.
 
 Public API
 ----------
