@@ -59,7 +59,7 @@ def layer_circuit(weights, bias, device: Device, wires: Wires, partition: Partit
     if np.abs(w).max() > 1 or (bias is not None and np.abs(bias).max(initial=0) > 1):
         raise ConfigError("weights and biases must lie in [-1, 1]; scale them first")
     g = map_layer(w, bias, device, Partition(), zero_weight=topology.zero_weight).conductances
-    if layer_index is not None and not device.statistics.is_exact:
+    if layer_index is not None:
         g = realize_layer(g, device, layer_index)
     if bias is not None and topology.bias_row == "first":
         g = np.vstack([g[-1:], g[:-1]])

@@ -137,7 +137,7 @@ def map_layer_network(net: MLP, partitions, circuit: CircuitConfig, cache: TileC
         layer = map_layer(w, b if has_bias else None, circuit.device, part,
                           rounding=topology.rounding, zero_weight=topology.zero_weight)
         g = layer.conductances  # the design's targets set the neuron gains; the realized cells compute
-        realized = g if circuit.device.statistics.is_exact else realize_layer(g, circuit.device, k)
+        realized = realize_layer(g, circuit.device, k)
         blocks = []
         effective = _assemble(realized, layer, w.shape[1], topology, circuit, circuit.wires, cache, blocks)
         layers.append(tuple(blocks))
