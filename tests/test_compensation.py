@@ -18,7 +18,7 @@ from circuitsim.errors import ConfigError
 from circuitsim.network.circuit_config import CircuitConfig
 from circuitsim.network.compensation import CompensationConfig, compensate, fit_affine, to_fixed, train_adapters
 from circuitsim.network.compensation.adapters import adapter_overhead
-from circuitsim.network.compensation.hardware import augment, hardware_backward, hardware_forward, layer_sums
+from circuitsim.network.compensation.hardware import hardware_backward, hardware_forward
 from circuitsim.network.compensation.hwa import load_or_finetune
 from circuitsim.network.datasets import load_dataset
 from circuitsim.network.evaluator import map_network
@@ -85,7 +85,7 @@ def test_affine_is_never_worse_than_none_on_the_calibration_set(small):
     config = CompensationConfig("affine")
     pairs = fit_affine(mapped, net, x_cal, config)
     _, digital = net.forward(x_cal, return_preactivations=True)
-    raw = layer_sums(mapped, 0, augment(x_cal, True))
+    raw = mapped.layer_sums(0, x_cal)
     scale, offset = pairs[0]
     corrected_error = ((scale * raw + offset - digital[0]) ** 2).mean(axis=0)
     raw_error = ((raw - digital[0]) ** 2).mean(axis=0)

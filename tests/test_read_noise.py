@@ -170,7 +170,7 @@ def test_layer_noise_matches_exact_re_solves_of_every_tile():
     circuit = CircuitConfig(device=device, wires=wires)
     mapped = map_network(net, [partition], circuit)
     v = np.append(rng.uniform(0.2, 1.0, 9), 1.0)  # one image and the bias input
-    ours = mapped.layer_read_noise(0, np.tile(v, (draws, 1)))
+    ours = mapped.read_noise[0].draw(np.tile(v, (draws, 1)), mapped.read_rngs[0])
     mapping = map_layer(w, b, device, partition)
     scale = 1 / (circuit.v_read * (device.g_max - device.g_min))
     exact = np.zeros((draws, 4))

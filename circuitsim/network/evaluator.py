@@ -111,11 +111,6 @@ class MappedNetwork:
             return 0
         return sum(b.outs.stop - b.outs.start for layer in self.layers for b in layer)
 
-    def layer_read_noise(self, k: int, v) -> np.ndarray | float:
-        """One draw of layer ``k``'s read noise on its normalized sums (``N × outputs``) for
-        normalized inputs ``v`` (``N × rows``, the bias input last); 0 without read noise."""
-        return self.read_noise[k].draw(v, self.read_rngs[k]) if self.read_noise else 0.0
-
     def forward(self, x, use_adc: bool = True, energy: bool = True) -> tuple[np.ndarray, float]:
         """Class scores of images ``x`` and the mean crossbar energy per image (J; 0 unless ``energy``).
 

@@ -50,7 +50,7 @@ RANK = 1
 """Eigenpairs kept of every output's cross-row quadratic form (see the module docstring)."""
 
 _IMAGES_PER_PASS = 512
-"""Images whose noise is drawn together (their intermediate arrays stay in the CPU's caches)."""
+"""Images whose noise is drawn together."""
 
 
 def standard_normal32(rng: np.random.Generator, shape) -> np.ndarray:
@@ -148,20 +148,19 @@ class NoiseLaw:
     def variance(self, v, bias: bool = False) -> np.ndarray:
         """Variance of every output (``N × outs``) for inputs ``v`` (``N × rows``; with
         ``bias``, ``v`` lacks the last row's input, which is 1), in the law's dtype."""
-        v = np.atleast_2d(v)
-        out = np.empty((len(v), self.diagonal.shape[1]), self.diagonal.dtype)
-        for start in range(0, len(v), _IMAGES_PER_PASS):  # small passes stay in the CPU's caches
-            out[start:start + _IMAGES_PER_PASS] = self._variance(v[start:start + _IMAGES_PER_PASS], bias)
-        return out
+        return self._by_passes(v, bias, lambda var: var)
 
     def draw(self, v, rng: np.random.Generator, bias: bool = False) -> np.ndarray:
         """One draw per image of the outputs' noise (``N × outs``)."""
+        return self._by_passes(v, bias, lambda var: np.sqrt(var, out=var) * standard_normal32(rng, var.shape))
+
+    def _by_passes(self, v, bias: bool, finish) -> np.ndarray:
+        """``finish(variance)`` over passes of ``_IMAGES_PER_PASS`` images (their intermediate
+        arrays stay in the CPU's caches)."""
         v = np.atleast_2d(v)
         out = np.empty((len(v), self.diagonal.shape[1]), self.diagonal.dtype)
         for start in range(0, len(v), _IMAGES_PER_PASS):
-            std = self._variance(v[start:start + _IMAGES_PER_PASS], bias)
-            np.sqrt(std, out=std)
-            np.multiply(std, standard_normal32(rng, std.shape), out=out[start:start + _IMAGES_PER_PASS])
+            out[start:start + _IMAGES_PER_PASS] = finish(self._variance(v[start:start + _IMAGES_PER_PASS], bias))
         return out
 
     def _variance(self, v: np.ndarray, bias: bool) -> np.ndarray:

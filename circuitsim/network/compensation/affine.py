@@ -28,7 +28,6 @@ import numpy as np
 from ..evaluator import MappedNetwork
 from ..mlp import MLP
 from .config import CompensationConfig, to_fixed
-from .hardware import augment, layer_sums
 
 
 def _fit_column_pairs(x: np.ndarray, t: np.ndarray, config: CompensationConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -66,7 +65,7 @@ def fit_affine(mapped: MappedNetwork, digital: MLP, x_calibration, config: Compe
     _, targets = digital.forward(x, return_preactivations=True)
     net, h, pairs = mapped.network, x, []
     for k in range(len(net.weights)):
-        sums = layer_sums(mapped, k, augment(h, net.config.bias), use_adc=use_adc)
+        sums = mapped.layer_sums(k, h, use_adc)
         scale, offset = _fit_column_pairs(sums, targets[k], config)
         pairs.append((scale, offset))
         h = net.activate(k, scale * sums + offset)

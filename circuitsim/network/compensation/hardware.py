@@ -16,7 +16,7 @@ of a layer's sums with respect to its input is ``M + A·B``, as if the ADC were 
 
 Public API
 ----------
-Trace, augment, layer_sums, hardware_forward, hardware_backward, Adam
+Trace, augment, hardware_forward, hardware_backward, Adam
 """
 
 from __future__ import annotations
@@ -31,15 +31,6 @@ from ..evaluator import MappedNetwork
 def augment(h: np.ndarray, bias: bool) -> np.ndarray:
     """``h`` with a column of ones (the bias row's input) when the network has biases."""
     return np.hstack([h, np.ones((len(h), 1))]) if bias else h
-
-
-def layer_sums(mapped: MappedNetwork, k: int, h_aug: np.ndarray, matrix: np.ndarray | None = None,
-               use_adc: bool = True) -> np.ndarray:
-    """Layer ``k``'s sums for inputs ``h_aug`` (:meth:`MappedNetwork.layer_sums
-    <circuitsim.network.evaluator.MappedNetwork.layer_sums>` of ``matrix``, default the
-    mapped effective weights)."""
-    h = h_aug[:, :-1] if mapped.network.config.bias else h_aug
-    return mapped.layer_sums(k, h, use_adc, matrix)
 
 
 @dataclass
@@ -79,7 +70,7 @@ def hardware_forward(mapped: MappedNetwork, x, matrices=None, adapters=None, aff
     trace = Trace([], [], [])
     for k in range(len(net.weights)):
         h_aug = augment(h, net.config.bias)
-        sums = layer_sums(mapped, k, h_aug, None if matrices is None else matrices[k], use_adc)
+        sums = mapped.layer_sums(k, h, use_adc, None if matrices is None else matrices[k])
         projected = None
         if adapters is not None:
             a, b = adapters[k]
