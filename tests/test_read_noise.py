@@ -142,7 +142,7 @@ def test_drawn_law_is_within_its_bound_of_the_first_order_law(differential):
 def test_gaussian_draws_pass_a_kolmogorov_smirnov_test():
     from scipy import stats
 
-    from circuitsim.network.read_noise import standard_normal32
+    from circuitsim.network.noise_law import standard_normal32
 
     z = standard_normal32(np.random.default_rng(5), (301, 333)).astype(float).ravel()
     assert stats.kstest(z, "norm").pvalue > 1e-3

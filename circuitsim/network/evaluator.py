@@ -42,7 +42,7 @@ from .circuit_config import CircuitConfig
 from .mapping import LayerMapping, Partition, map_layer
 from .mlp import MLP
 from .random_weights import layer_mapping
-from .read_noise import NoiseLaw
+from .noise_law import NoiseLaw
 from .realization import read_rng, realize_tile
 from .tile_cache import TileCache
 
@@ -138,11 +138,16 @@ class MappedNetwork:
         n = h.shape[1]
         if not (use_adc and self.circuit.adc is not None):
             if matrix is None:
-                sums = h @ self.network.weights[k] + self.network.biases[k]
+                weights, offset = self.network.weights[k], self.network.biases[k]
             else:
-                sums = h @ matrix[:n] + matrix[n] if bias else h @ matrix
-            if self.read_noise:
-                sums += self.read_noise[k].draw(h, self.read_rngs[k], bias)
+                weights, offset = (matrix[:n], matrix[n]) if bias else (matrix, 0.0)
+            if not self.read_noise:
+                return h @ weights + offset
+            law, sums = self.read_noise[k], np.empty((len(h), weights.shape[1]))
+            for part in law.passes(len(h)):  # each pass's inputs are read from memory once
+                np.matmul(h[part], weights, out=sums[part])
+                sums[part] += offset
+                law.add_noise(sums[part], h[part], self.read_rngs[k], bias)
             return sums
         h_aug = np.hstack([h, np.ones((len(h), 1))]) if bias else h
         sums = np.zeros((len(h), self.network.weights[k].shape[1]))
@@ -150,7 +155,7 @@ class MappedNetwork:
             v = h_aug[:, block.rows]
             part = v @ (block.weights if matrix is None else matrix[block.rows, block.outs])
             if block.read_noise is not None:
-                part += block.read_noise.draw(v, self.read_rngs[k])
+                block.read_noise.add_noise(part, v, self.read_rngs[k])
             sums[:, block.outs] += block.adc.quantize(part)
         return sums
 

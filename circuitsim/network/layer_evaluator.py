@@ -105,7 +105,7 @@ class CrossbarLayer:
             w = block.weights
             part = v @ w[:-1] + w[-1] if has_bias else v @ w
             if block.read_noise is not None:
-                part += block.read_noise.draw(v, self.read_rng, bias=has_bias)
+                block.read_noise.add_noise(part, v, self.read_rng, bias=has_bias)
             if use_adc and block.adc is not None:
                 part = block.adc.quantize(part)
             sums[:, block.outs] += part

@@ -15,29 +15,24 @@ solve per output). The neglected part of every draw is bounded exactly by
 ``|dI_j − dI1_j| ≤ Σ_c |dG_c| · |ΔV'_c − ΔV_c| · |K_jc|``: zero without wire resistance,
 of order ``r`` times the tile's relative IR drop times ``|dI1|`` with it.
 
-**How the evaluator draws.** The first-order ``dI`` of one image is a sum of independent
+**The law that is drawn.** The first-order ``dI`` of one image is a sum of independent
 Gaussians, hence Gaussian, with ``var_j(V) = V·M_j·V``, ``M_j = Σ_c K_jc² σ_c² D_c D_cᵀ``.
-A :class:`NoiseLaw` keeps of every ``M_j`` its diagonal and the ``RANK`` largest
+:meth:`ReadNoise.law` keeps of every ``M_j`` its diagonal and the ``RANK`` largest
 eigenpairs of the rest (the voltage that other rows' inputs put across a cell through the
-shared lines, nearly of low rank), and draws every output from that law directly: one
-normal per output and image instead of one per cell, at the cost of one matrix product
-for the diagonal and, per row of tiles, ``RANK`` products of the tiles' own inputs. Cells
-outside an output's own columns (which reach it only through the wires) enter with their
-own row's voltage only. :meth:`ReadNoise.std_bound` bounds the σ that is drawn against the
+shared lines, nearly of low rank); cells outside an output's own columns (which reach it
+only through the wires) enter with their own row's voltage only. The evaluator draws every
+output from that law directly, one normal per output and image instead of one per cell
+(:mod:`.noise_law`). :meth:`ReadNoise.std_bound` bounds the σ that is drawn against the
 full first-order σ; the small covariance between different outputs is left out (outputs of
 different tiles are independent exactly). Without wire resistance ``K`` and ``D`` are
-selections and the law is exact: ``M_j = diag(σ_·j²)``. As the variances of independent
-sums add, the evaluator draws a whole layer's noise at once from the tiles' laws side by
-side.
+selections and the law is exact: ``M_j = diag(σ_·j²)``.
 
 Public API
 ----------
-NoiseLaw, ReadNoise, sensitivities, standard_normal32, RANK
+ReadNoise, sensitivities, RANK
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse.linalg as spla
@@ -45,38 +40,10 @@ import scipy.sparse.linalg as spla
 from ..errors import ConvergenceError
 from ..tile.crossbar import Tile, build_circuit, input_source_names, sense_source_names
 from ..tile.native import assemble
+from .noise_law import NoiseLaw
 
 RANK = 1
 """Eigenpairs kept of every output's cross-row quadratic form (see the module docstring)."""
-
-_IMAGES_PER_PASS = 512
-"""Images whose noise is drawn together."""
-
-
-def standard_normal32(rng: np.random.Generator, shape) -> np.ndarray:
-    """Standard normal draws in single precision by the Box–Muller transform.
-
-    The same law as ``rng.standard_normal(shape, dtype=np.float32)`` (pairs of uniforms give
-    pairs of independent normals; float32 uniforms cap ``|z|`` at 5.8), at less than half its
-    cost with numpy 2: the evaluator draws one per layer output and image, and that draw
-    dominated the cost of read noise (``bench/bench_variation.py``).
-    """
-    n = int(np.prod(shape))
-    half = (n + 1) // 2
-    u = rng.random((2, half), dtype=np.float32)
-    radius, angle = u[0], u[1]  # computed in place
-    np.negative(radius, out=radius)
-    np.log1p(radius, out=radius)  # log(1 − u), 1 − u in (0, 1]: no log(0)
-    radius *= np.float32(-2.0)
-    np.sqrt(radius, out=radius)
-    angle *= np.float32(2 * np.pi)
-    out = np.empty(2 * half, dtype=np.float32)
-    np.cos(angle, out=out[:half])
-    np.sin(angle, out=out[half:])
-    out[:half] *= radius
-    out[half:] *= radius
-    return out[:n].reshape(shape)
-
 
 def _cell_group(circuit):
     for group in circuit.group("R"):
@@ -124,84 +91,6 @@ def sensitivities(tile: Tile) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return cells, D, K
 
 
-@dataclass(frozen=True, eq=False)
-class NoiseLaw:
-    """Gaussian law of the read noise of some outputs, per image.
-
-    ``var_j(v) = Σ_i v_i² diagonal_ij + Σ_(rows, U, s) Σ_r s_rj (v[rows] · U_r[:, j])²``: the
-    diagonal, and per block of rows (one per tile row of a layer) the kept eigenpairs of
-    the tiles in that row, side by side (``U = u √|λ|``, ``s = sign λ``).
-    """
-
-    diagonal: np.ndarray
-    """``rows × outs``."""
-    terms: tuple[tuple[slice, np.ndarray, np.ndarray], ...]
-    """Per block of rows: ``(rows, directions rank × len(rows) × outs, signs rank × outs)``."""
-    residual: np.ndarray
-    """``outs``: the eigenvalue magnitudes left out, summed over blocks (0: nothing)."""
-
-    def scaled(self, factor: float, dtype=np.float64) -> "NoiseLaw":
-        """The law of the outputs times ``sqrt(factor)`` (variances times ``factor``)."""
-        terms = tuple((rows, (u * np.sqrt(factor)).astype(dtype), sign.astype(dtype)) for rows, u, sign in self.terms)
-        return NoiseLaw((self.diagonal * factor).astype(dtype), terms, self.residual * factor)
-
-    def variance(self, v, bias: bool = False) -> np.ndarray:
-        """Variance of every output (``N × outs``) for inputs ``v`` (``N × rows``; with
-        ``bias``, ``v`` lacks the last row's input, which is 1), in the law's dtype."""
-        return self._by_passes(v, bias, lambda var: var)
-
-    def draw(self, v, rng: np.random.Generator, bias: bool = False) -> np.ndarray:
-        """One draw per image of the outputs' noise (``N × outs``)."""
-        return self._by_passes(v, bias, lambda var: np.sqrt(var, out=var) * standard_normal32(rng, var.shape))
-
-    def _by_passes(self, v, bias: bool, finish) -> np.ndarray:
-        """``finish(variance)`` over passes of ``_IMAGES_PER_PASS`` images (their intermediate
-        arrays stay in the CPU's caches)."""
-        v = np.atleast_2d(v)
-        out = np.empty((len(v), self.diagonal.shape[1]), self.diagonal.dtype)
-        for start in range(0, len(v), _IMAGES_PER_PASS):
-            out[start:start + _IMAGES_PER_PASS] = finish(self._variance(v[start:start + _IMAGES_PER_PASS], bias))
-        return out
-
-    def _variance(self, v: np.ndarray, bias: bool) -> np.ndarray:
-        n = v.shape[1]
-        v = v.astype(self.diagonal.dtype)
-        var = np.square(v, out=v if not self.terms else None) @ self.diagonal[:n]
-        if bias:
-            var += self.diagonal[n]
-        if not self.terms:
-            return var
-        for rows, directions, signs in self.terms:
-            block = v[:, rows.start:min(rows.stop, n)]
-            for u, sign in zip(directions, signs):
-                along = block @ u[: block.shape[1]]
-                if rows.stop > n:  # the bias row
-                    along += u[-1]
-                along *= along
-                if np.all(sign <= 0):  # the usual case: the shared lines lower the cells' voltages
-                    var -= along
-                else:
-                    var += along * sign
-        return np.maximum(var, 0.0, out=var)
-
-    @staticmethod
-    def side_by_side(blocks, shape) -> "NoiseLaw":
-        """One law for single-tile laws placed at ``(rows, outs)`` slices of a ``shape`` layer."""
-        dtype = blocks[0][2].diagonal.dtype
-        diagonal, residual = np.zeros(shape, dtype), np.zeros(shape[1])
-        terms: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
-        for rows, outs, law in blocks:
-            diagonal[rows, outs] = law.diagonal
-            residual[outs] += law.residual
-            for _, u, sign in law.terms:
-                key = (rows.start, rows.stop)
-                if key not in terms:
-                    terms[key] = (np.zeros((len(u), rows.stop - rows.start, shape[1]), dtype),
-                                  np.zeros((len(u), shape[1]), dtype))
-                terms[key][0][:, :, outs], terms[key][1][:, outs] = u, sign
-        return NoiseLaw(diagonal, tuple((slice(*key), u, sign) for key, (u, sign) in terms.items()), residual)
-
-
 class ReadNoise:
     """First-order read noise of one tile (see the module docstring).
 
@@ -239,7 +128,7 @@ class ReadNoise:
         var = np.square(self._sigma_matrix)
         if self.exact:
             diagonal = var[:, 0::2] + var[:, 1::2] if differential else var
-            return NoiseLaw(diagonal, (), np.zeros(diagonal.shape[1]))
+            return NoiseLaw(diagonal)
         k_out, own_columns = self._outputs(differential)
         weight = np.square(k_out) * np.square(self._sigma)  # outs × cells
         outs, rank = len(k_out), min(RANK, self.rows - 1)
@@ -256,8 +145,8 @@ class ReadNoise:
             kept = lam[order[:rank]]
             directions[:, :, j], weights[:, j] = vectors[:, order[:rank]].T * np.sqrt(np.abs(kept)), np.sign(kept)
             residual[j] = abs(lam[order[rank]]) if len(order) > rank else 0.0
-        terms = ((slice(0, self.rows), directions, weights),) if rank > 0 else ()
-        return NoiseLaw(diagonal, terms, residual)
+        own = ((slice(0, self.rows), directions, weights),) if rank > 0 else ()
+        return NoiseLaw(diagonal, own, residual)
 
     def first_order_std(self, volts, differential: bool = False) -> np.ndarray:
         """σ of the full first-order law for input voltages ``volts`` (N × rows), A."""

@@ -35,7 +35,8 @@ from ..errors import ConfigError
 from ..tile.crossbar import Tile
 from ..tile.extract import Characterization
 from .circuit_config import CircuitConfig
-from .read_noise import NoiseLaw, ReadNoise
+from .noise_law import NoiseLaw
+from .read_noise import ReadNoise
 from .tile_cache import TileCache
 
 STREAMS = {"programming": 0, "faults": 1, "drift": 2, "read": 3}
