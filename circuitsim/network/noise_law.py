@@ -40,7 +40,7 @@ TOLERANCE = 0.02
 _PROBES = 64
 """Random inputs on which shared directions are checked (besides all rows at 1)."""
 
-_VALUES_PER_PASS = 1 << 16
+_VALUES_PER_PASS = 1 << 18
 """Output values (images × outputs) drawn together."""
 
 
