@@ -28,7 +28,7 @@ def main() -> None:
     from circuitsim.network.evaluator import map_network
     from circuitsim.network.mapping import auto_partition
     from circuitsim.network.mlp import MLPConfig, load_or_train
-    from circuitsim.network.tile_cache import TileCache
+    from circuitsim.tile.tile_cache import TileCache
     from circuitsim.periphery.adc import ADCConfig
 
     print(f"cores: {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}")

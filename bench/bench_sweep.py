@@ -34,7 +34,7 @@ def main() -> None:
     from circuitsim.network.evaluator import map_network
     from circuitsim.network.mapping import Partition
     from circuitsim.network.mlp import MLPConfig, load_or_train
-    from circuitsim.network.tile_cache import TileCache
+    from circuitsim.tile.tile_cache import TileCache
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

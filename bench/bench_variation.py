@@ -55,7 +55,7 @@ def main() -> None:
     from circuitsim.network.evaluator import map_network
     from circuitsim.network.mapping import Partition
     from circuitsim.network.mlp import MLPConfig, load_or_train
-    from circuitsim.network.tile_cache import TileCache
+    from circuitsim.tile.tile_cache import TileCache
     from circuitsim.study.storage import default_cache_dir
 
     with tempfile.TemporaryDirectory() as tmp:

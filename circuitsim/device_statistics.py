@@ -28,7 +28,7 @@ The model, cell by cell, in the order it is applied:
    compensation), both reads through the tile's wires.
 4. **read noise**: every read (every image) sees ``G(t) + read_noise · G(t) · N(0, 1)``,
    drawn anew per cell and image; the evaluator draws every output from the Gaussian law
-   that those draws give it through the wires (:mod:`circuitsim.network.read_noise`).
+   that those draws give it through the wires (:mod:`circuitsim.tile.read_noise`).
 
 Public API
 ----------

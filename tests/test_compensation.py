@@ -24,7 +24,7 @@ from circuitsim.network.datasets import load_dataset
 from circuitsim.network.evaluator import map_network
 from circuitsim.network.mapping import Partition
 from circuitsim.network.mlp import MLPConfig, train_mlp
-from circuitsim.network.tile_cache import TileCache
+from circuitsim.tile.tile_cache import TileCache
 from circuitsim.periphery.adc import ADCConfig
 from circuitsim.study.spec import parse_spec
 from circuitsim.study.sweep import run_sweep

@@ -16,7 +16,7 @@ from circuitsim.network.evaluator import map_network
 from circuitsim.network.mapping import Partition
 from circuitsim.network.mlp import MLP, MLPConfig
 from circuitsim.network.realization import realize_conductances, realize_tile
-from circuitsim.network.tile_cache import TileCache
+from circuitsim.tile.tile_cache import TileCache
 from circuitsim.study.monte_carlo import t_interval
 from circuitsim.study.spec import build_circuit_config, parse_spec
 from circuitsim.study.sweep import run_sweep

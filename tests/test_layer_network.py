@@ -15,7 +15,7 @@ from circuitsim.network.layer_circuit import layer_circuit, layer_input_voltages
 from circuitsim.network.layer_network import map_layer_network
 from circuitsim.network.mapping import Partition
 from circuitsim.network.mlp import MLPConfig, train_mlp
-from circuitsim.network.tile_cache import TileCache
+from circuitsim.tile.tile_cache import TileCache
 from circuitsim.study.spec import parse_spec
 from circuitsim.study.validation import run_validation
 from circuitsim.tile.layer_circuit import solve_layer

@@ -18,7 +18,7 @@ from circuitsim.network.layers import (Activation, Add, AvgPool, BatchNorm, Conv
 from circuitsim.network.mapping import auto_partition
 from circuitsim.network.mlp import MLPConfig, train_mlp
 from circuitsim.network.network import Network
-from circuitsim.network.tile_cache import TileCache
+from circuitsim.tile.tile_cache import TileCache
 from circuitsim.periphery.adc import ADCConfig
 
 

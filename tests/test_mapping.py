@@ -14,7 +14,7 @@ from circuitsim.network.datasets import load_dataset
 from circuitsim.network.evaluator import map_network
 from circuitsim.network.mapping import Partition, auto_partition, map_layer, quantize
 from circuitsim.network.mlp import MLPConfig, train_mlp
-from circuitsim.network.tile_cache import TileCache
+from circuitsim.tile.tile_cache import TileCache
 
 DEVICE = device_preset("sot-mram-amin2022")
 

@@ -15,7 +15,7 @@ from circuitsim.network.circuit_config import CircuitConfig
 from circuitsim.network.evaluator import map_network
 from circuitsim.network.mapping import Partition
 from circuitsim.network.mlp import MLP, MLPConfig
-from circuitsim.network.noise_law import TOLERANCE, normal_with_variance
+from circuitsim.tile.noise_law import TOLERANCE, normal_with_variance
 
 MRAM = device_preset("sot-mram-amin2022")
 

@@ -22,7 +22,7 @@ from circuitsim.network.mapping import Partition
 from circuitsim.network.mask_training import top_fraction
 from circuitsim.network.random_weights import RandomNetworkConfig, build, draw_conductances
 from circuitsim.network.realization import realize_conductances
-from circuitsim.network.tile_cache import TileCache
+from circuitsim.tile.tile_cache import TileCache
 from circuitsim.study.spec import parse_spec
 from circuitsim.study.sweep import run_sweep
 from circuitsim.tile.crossbar import Tile, build_circuit

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from circuitsim.devices import device_preset
-from circuitsim.network.read_noise import ReadNoise, sensitivities
+from circuitsim.tile.read_noise import ReadNoise, sensitivities
 from circuitsim.tile.crossbar import Tile, build_circuit, sense_source_names
 from circuitsim.tile.extract import simulate
 from circuitsim.tile.netlist import write_netlist
@@ -142,7 +142,7 @@ def test_drawn_law_is_within_its_bound_of_the_first_order_law(differential):
 def test_gaussian_draws_pass_a_kolmogorov_smirnov_test():
     from scipy import stats
 
-    from circuitsim.network.noise_law import standard_normal32
+    from circuitsim.tile.noise_law import standard_normal32
 
     z = standard_normal32(np.random.default_rng(5), (301, 333)).astype(float).ravel()
     assert stats.kstest(z, "norm").pvalue > 1e-3

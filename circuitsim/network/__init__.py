@@ -16,10 +16,9 @@ mapping
 circuit_config
     ``CircuitConfig``: how a network becomes circuits (device, wires, engine,
     readout, gains, ADC).
-tile_cache
-    Tile transfer matrices cached by tile content.
-realization, read_noise
-    Device statistics realized per (seed, layer, tile); read noise through the wires.
+realization
+    Device statistics realized per (seed, layer, tile) (the tile cache and read noise
+    are in :mod:`circuitsim.tile`).
 evaluator
     ``map_network`` and the ``MappedNetwork`` it returns (accuracy, energy).
 compensation
@@ -55,9 +54,9 @@ from .layers import (Activation, Add, AvgPool, BatchNorm, Conv2d, Dense, Flatten
 from .mapping import LayerMapping, Partition, auto_partition, map_layer
 from .mlp import MLP, MLPConfig, load_or_train, train_mlp
 from .network import Network
-from .read_noise import ReadNoise
+from ..tile.read_noise import ReadNoise
 from .realization import RealizedTile, realize_tile
-from .tile_cache import TileCache
+from ..tile.tile_cache import TileCache
 
 __all__ = [
     "Dataset", "load_dataset", "DATASETS", "MLPConfig", "MLP", "train_mlp", "load_or_train",

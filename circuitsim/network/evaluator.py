@@ -42,9 +42,9 @@ from .circuit_config import CircuitConfig
 from .mapping import LayerMapping, Partition, map_layer
 from .mlp import MLP
 from .random_weights import layer_mapping
-from .noise_law import NoiseLaw
+from ..tile.noise_law import NoiseLaw
 from .realization import read_rng, realize_tile
-from .tile_cache import TileCache
+from ..tile.tile_cache import TileCache
 
 
 def _energy_matrix(result: Characterization, circuit: CircuitConfig) -> np.ndarray:

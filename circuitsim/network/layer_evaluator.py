@@ -20,7 +20,7 @@ tiles: the crossbar energy adds ``v @ M @ v`` over positions and the ADC convers
 partial sums of the horizontal partitions are added, the range calibrated per tile on a
 calibration batch (:func:`~circuitsim.network.evaluator.adc_range`). Read noise is drawn per
 tile and evaluation (every output position of a convolution sees its own reads), before the
-tile's ADC (:mod:`circuitsim.network.read_noise`).
+tile's ADC (:mod:`circuitsim.tile.read_noise`).
 
 Public API
 ----------
@@ -44,7 +44,7 @@ from .layers import Conv2d, Dense
 from .mapping import Partition
 from .network import Network
 from .realization import read_rng
-from .tile_cache import TileCache
+from ..tile.tile_cache import TileCache
 
 
 def weight_scale(layer: Dense | Conv2d) -> float:

@@ -46,7 +46,7 @@ from .evaluator import Block, MappedNetwork
 from .mapping import map_layer
 from .mlp import MLP
 from .realization import realize_layer
-from .tile_cache import TileCache
+from ..tile.tile_cache import TileCache
 
 
 def imac_amp_gains(circuit: CircuitConfig, n_layers: int) -> tuple[float, ...]:

@@ -35,9 +35,9 @@ from ..errors import ConfigError
 from ..tile.crossbar import Tile
 from ..tile.extract import Characterization
 from .circuit_config import CircuitConfig
-from .noise_law import NoiseLaw
-from .read_noise import ReadNoise
-from .tile_cache import TileCache
+from ..tile.noise_law import NoiseLaw
+from ..tile.read_noise import ReadNoise
+from ..tile.tile_cache import TileCache
 
 STREAMS = {"programming": 0, "faults": 1, "drift": 2, "read": 3}
 """Index of each random stream in the spawn key."""

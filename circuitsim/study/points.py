@@ -28,7 +28,7 @@ from ..network.layer_evaluator import map_layers
 from ..network.layer_network import map_layer_network
 from ..network.mlp import load_or_train
 from ..network.random_weights import CellNetwork, load_or_build
-from ..network.tile_cache import TileCache
+from ..tile.tile_cache import TileCache
 from .compensation_spec import build_compensation_config
 from .network_spec import build_layer_network, network_kind
 from .spec import Point, build_circuit_config, build_network_config

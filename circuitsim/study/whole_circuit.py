@@ -53,7 +53,7 @@ import numpy as np
 from ..errors import ConfigError, SimulationError
 from ..network.random_weights import layer_mapping
 from ..network.realization import drift_compensation, realize_conductances
-from ..network.tile_cache import TileCache
+from ..tile.tile_cache import TileCache
 from ..periphery.neurons import NeuronDesign, supply_lines
 from ..tile.crossbar import TIA, Tile, build_circuit
 from ..tile.netlist import format_value as _f

@@ -27,12 +27,17 @@ readout
     Readout circuits of current mode: swing-limited TIA, passive sense resistor.
 charge
     Charge-mode readout (integrator or sampling capacitor) by ngspice transients.
+tile_cache
+    Tile transfer matrices cached by content (in memory and verified on disk).
+read_noise, noise_law
+    Read noise through the wires (first-order sensitivities); the law a layer's read
+    noise is drawn from.
 
 Public API
 ----------
 Tile, TIA, Circuit, OperatingPoint, TileResult, Characterization, ENGINES,
 simulate, characterize, write_netlist, SwingLimitedTIA, characterize_sense_resistor,
-ChargeReadout, characterize_charge, TileSolver
+ChargeReadout, characterize_charge, TileSolver, TileCache, ReadNoise, NoiseLaw
 """
 
 from .charge import ChargeReadout, characterize_charge
@@ -42,10 +47,13 @@ from .extract import ENGINES, Characterization, TileResult, characterize, simula
 from .native_tile import TileSolver
 from .netlist import write_netlist
 from .operating_point import OperatingPoint
+from .noise_law import NoiseLaw
+from .read_noise import ReadNoise
 from .readout import SwingLimitedTIA, characterize_sense_resistor
+from .tile_cache import TileCache
 
 __all__ = [
     "Tile", "TIA", "Circuit", "OperatingPoint", "TileResult", "Characterization", "ENGINES",
     "simulate", "characterize", "write_netlist", "SwingLimitedTIA", "characterize_sense_resistor",
-    "ChargeReadout", "characterize_charge", "TileSolver",
+    "ChargeReadout", "characterize_charge", "TileSolver", "TileCache", "ReadNoise", "NoiseLaw",
 ]

@@ -25,7 +25,7 @@ import numpy as np
 from ..circuit_config import CircuitConfig
 from ..evaluator import MappedNetwork, map_network
 from ..mlp import MLP
-from ..tile_cache import TileCache
+from ...tile.tile_cache import TileCache
 from .adapters import adapter_overhead, train_adapters
 from .affine import affine_overhead, fit_affine
 from .config import CompensationConfig

@@ -42,7 +42,7 @@ import numpy as np
 from ..circuit_config import CircuitConfig
 from ..evaluator import map_network
 from ..mlp import MLP, TERNARY_THRESHOLD, _load_cached, _quantize, _save_cached
-from ..tile_cache import TileCache
+from ...tile.tile_cache import TileCache
 from .config import CompensationConfig
 from .hardware import Adam, hardware_backward, hardware_forward
 

@@ -38,8 +38,8 @@ import numpy as np
 import scipy.sparse.linalg as spla
 
 from ..errors import ConvergenceError
-from ..tile.crossbar import Tile, build_circuit, input_source_names, sense_source_names
-from ..tile.native import assemble
+from .crossbar import Tile, build_circuit, input_source_names, sense_source_names
+from .native import assemble
 from .noise_law import NoiseLaw
 
 RANK = 1

@@ -19,14 +19,29 @@ import math
 import zipfile
 import zlib
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
-from ..tile.crossbar import Tile
-from ..tile.extract import Characterization, characterize
-from .circuit_config import CircuitConfig
+from .crossbar import Tile
+from .extract import Characterization, characterize
 
 _log = logging.getLogger("circuitsim")
+
+
+class ReadoutSettings(Protocol):
+    """How a tile is read (a network's ``CircuitConfig`` is one): the fields the cache keys on."""
+
+    readout: str
+    """``"current"`` (virtual ground), ``"charge"`` (integrator) or ``"passive"`` (sampling capacitor)."""
+    engine: str
+    """``"native"`` or ``"ngspice"`` (current readout)."""
+    backend: str
+    """ngspice backend (``"shared"`` or ``"subprocess"``)."""
+    t_int: float
+    """Integration window (s) of a charge readout."""
+    c_int: float
+    """Integration capacitance (F) of a charge readout."""
 
 
 class TileCache:
@@ -44,7 +59,7 @@ class TileCache:
         self.hits = 0
         self.misses = 0
 
-    def transfer(self, tile: Tile, circuit: CircuitConfig) -> Characterization:
+    def transfer(self, tile: Tile, circuit: ReadoutSettings) -> Characterization:
         """Return the characterization of ``tile`` under ``circuit``'s readout, extracting it
         only when not cached."""
         if circuit.readout == "current":
@@ -88,7 +103,7 @@ def _load_verified(path: Path, verify) -> Characterization | None:
     return None
 
 
-def _mismatch(result: Characterization, tile: Tile, circuit: CircuitConfig) -> str | None:
+def _mismatch(result: Characterization, tile: Tile, circuit: ReadoutSettings) -> str | None:
     meta = result.metadata
     if not isinstance(meta, dict) or meta.get("content_hash") != tile.content_hash():
         return "its content hash is not this tile's"
@@ -107,10 +122,10 @@ def _mismatch(result: Characterization, tile: Tile, circuit: CircuitConfig) -> s
     return None
 
 
-def _characterize(tile: Tile, circuit: CircuitConfig) -> Characterization:
+def _characterize(tile: Tile, circuit: ReadoutSettings) -> Characterization:
     if circuit.readout == "current":
         return characterize(tile, engine=circuit.engine, backend=circuit.backend)
-    from ..tile.charge import characterize_charge
+    from .charge import characterize_charge
 
     mode = "integrator" if circuit.readout == "charge" else "passive"
     return characterize_charge(tile, circuit.t_int, circuit.c_int, mode=mode, backend=circuit.backend)
