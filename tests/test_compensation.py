@@ -21,7 +21,7 @@ from circuitsim.network.compensation.adapters import adapter_overhead
 from circuitsim.network.compensation.hardware import hardware_backward, hardware_forward
 from circuitsim.network.compensation.hwa import load_or_finetune
 from circuitsim.network.datasets import load_dataset
-from circuitsim.network.evaluator import map_network
+from circuitsim.network.mapped import map_network
 from circuitsim.network.mapping import Partition
 from circuitsim.network.mlp import MLPConfig, train_mlp
 from circuitsim.tile.tile_cache import TileCache
@@ -55,7 +55,7 @@ def test_hardware_forward_is_the_evaluator_and_its_gradient_is_exact(small):
     data, net, circuit, _, mapped = small
     x, y = data.x_train[:20], data.y_train[:20]
     probs, _ = hardware_forward(mapped, x)
-    np.testing.assert_allclose(probs, mapped.network.forward(x), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(probs, mapped.mlp.forward(x), rtol=1e-12, atol=1e-15)
     rng = np.random.default_rng(1)
     adapters = [(rng.normal(0, 0.3, (w.shape[0] + 1, 2)), rng.normal(0, 0.3, (2, w.shape[1])))
                 for w in net.weights]

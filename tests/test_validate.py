@@ -18,7 +18,7 @@ import pytest
 from circuitsim.cli import main as cli_main
 from circuitsim.errors import ConfigError, ConvergenceError
 from circuitsim.network.circuit_config import CircuitConfig
-from circuitsim.network.evaluator import map_network
+from circuitsim.network.mapped import map_network
 from circuitsim.network.mapping import Partition
 from circuitsim.network.mlp import MLP, MLPConfig
 from circuitsim.study.points import PointContext

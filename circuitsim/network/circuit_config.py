@@ -56,7 +56,7 @@ class CircuitConfig:
     topology: str = "canonical"
     """Layer topology (:mod:`circuitsim.tile.topology`): ``"canonical"`` (tiles of DESIGN.md,
     partial sums added) or ``"imac-sim"`` (IMAC-Sim's layer circuit, its difference
-    amplifiers and averaging; :mod:`circuitsim.network.layer_network`)."""
+    amplifiers and averaging; :mod:`circuitsim.network.topologies`)."""
     amp_gains: tuple[float, ...] | None = None
     """``imac-sim``: difference-amplifier gains per layer (``R_feedback / R_in``);
     ``None`` gives IMAC-Sim's 30 for every layer but the last and 10 for the last."""

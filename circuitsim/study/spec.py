@@ -66,7 +66,7 @@ from ..network.random_weights import RANDOM_KEYS, RandomNetworkConfig
 from ..periphery.adc import KINDS, ADCConfig
 from .compensation_spec import (COMPENSATION_KEYS, COMPENSATION_TYPES, check_compensation_entries,
                                 check_compensation_used)
-from .network_spec import (LAYER_NETWORK_KEYS, check_layer_network, check_network_section, crossbar_count,
+from .network_spec import (LAYER_KINDS, LAYER_NETWORK_KEYS, check_layer_network, check_network_section, crossbar_count,
                            layer_partitions, network_kind)
 
 DATASET_KEYS = {"name", "path", "side", "crop", "binarize", "threshold", "test_fraction", "limit", "seed"}
@@ -231,7 +231,7 @@ def build_adc_config(config: dict) -> ADCConfig | None:
 
 
 def _partitions(entry: dict, config: dict) -> tuple[Partition, ...]:
-    if network_kind(config["network"]) != "mlp":
+    if network_kind(config["network"]) in LAYER_KINDS:
         return layer_partitions(entry, config)
     layers = config["network"].get("layers", MLPConfig().layers)
     bias = config["network"].get("bias", True)
@@ -377,7 +377,7 @@ def parse_spec(text: str, max_points: int | None = None) -> SweepSpec:
     # build every point's configuration now, so that a bad value fails before anything runs
     for _, config in spec.configs():
         check_network_section(config["network"])
-        if network_kind(config["network"]) != "mlp":  # a CNN or an ONNX model
+        if network_kind(config["network"]) in LAYER_KINDS:
             check_layer_network(config, spec.partitions)
             build_circuit_config(config)
             continue
@@ -386,15 +386,12 @@ def parse_spec(text: str, max_points: int | None = None) -> SweepSpec:
             circuit = build_circuit_config(config)
         except TypeError as exc:  # a missing or misspelt field reaching a constructor
             raise ConfigError(f"incomplete configuration: {exc}") from None
-        if isinstance(net, RandomNetworkConfig) and circuit.topology != "canonical":
-            raise ConfigError("a random network (weights = \"random\") needs circuit.topology = \"canonical\"")
         for entry in spec.partitions:
             if entry == {"h": None, "v": None}:
                 continue
             _check_partition_entry(entry, net.layers, net.bias)
     _check_used(spec)
-    check_compensation_used([config for _, config in spec.configs()], network_kind,
-                            lambda config: config["circuit"].get("topology", "canonical"))
+    check_compensation_used([config for _, config in spec.configs()], network_kind)
     if spec.partitions == ({"h": None, "v": None},):
         n = crossbar_count(base)
         spec = dataclasses.replace(spec, partitions=({"h": [1] * n, "v": [1] * n},))

@@ -21,7 +21,7 @@ import sys
 
 import numpy as np
 
-from ..evaluator import MappedNetwork
+from ..mapped import MappedNetwork
 from .config import CompensationConfig, to_fixed
 from .hardware import Adam, hardware_backward, hardware_forward
 
@@ -54,8 +54,8 @@ def train_adapters(mapped: MappedNetwork, x_train, y_train, config: Compensation
     x, y = np.asarray(x_train, dtype=float), np.asarray(y_train)
     rng = np.random.default_rng(config.seed)
     params = []
-    for w in mapped.network.weights:
-        rows = w.shape[0] + int(mapped.network.config.bias)
+    for w in mapped.mlp.weights:
+        rows = w.shape[0] + int(mapped.mlp.config.bias)
         params += [rng.normal(0.0, 1.0 / np.sqrt(rows), (rows, config.rank)), np.zeros((config.rank, w.shape[1]))]
     adam = Adam(params, config.learning_rate)
     epochs = range(config.epochs)
@@ -76,6 +76,6 @@ def train_adapters(mapped: MappedNetwork, x_train, y_train, config: Compensation
 def adapter_overhead(mapped: MappedNetwork, rank: int) -> tuple[int, int]:
     """Extra parameters (``r·(rows + outputs)`` per layer, the bias row counted) and
     multiply-accumulates per inference (each entry of ``A`` and ``B`` used once)."""
-    bias = int(mapped.network.config.bias)
-    params = sum(rank * (w.shape[0] + bias + w.shape[1]) for w in mapped.network.weights)
+    bias = int(mapped.mlp.config.bias)
+    params = sum(rank * (w.shape[0] + bias + w.shape[1]) for w in mapped.mlp.weights)
     return params, params

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..evaluator import MappedNetwork
+from ..mapped import MappedNetwork
 from ..mlp import MLP
 from .config import CompensationConfig, to_fixed
 
@@ -63,7 +63,7 @@ def fit_affine(mapped: MappedNetwork, digital: MLP, x_calibration, config: Compe
     """
     x = np.asarray(x_calibration, dtype=float)
     _, targets = digital.forward(x, return_preactivations=True)
-    net, h, pairs = mapped.network, x, []
+    net, h, pairs = mapped.mlp, x, []
     for k in range(len(net.weights)):
         sums = mapped.layer_sums(k, h, use_adc)
         scale, offset = _fit_column_pairs(sums, targets[k], config)
@@ -75,5 +75,5 @@ def fit_affine(mapped: MappedNetwork, digital: MLP, x_calibration, config: Compe
 def affine_overhead(mapped: MappedNetwork) -> tuple[int, int]:
     """Extra parameters (a scale and an offset per output column) and multiply-accumulates
     per inference (one ``s·x + o`` per output column) of the correction."""
-    outputs = sum(w.shape[1] for w in mapped.network.weights)
+    outputs = sum(w.shape[1] for w in mapped.mlp.weights)
     return 2 * outputs, outputs

@@ -22,8 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ...errors import ConfigError
+
 from ..circuit_config import CircuitConfig
-from ..evaluator import MappedNetwork, map_network
+from ..mapped import MappedNetwork, map_network
 from ..mlp import MLP
 from ...tile.tile_cache import TileCache
 from .adapters import adapter_overhead, train_adapters
@@ -110,6 +112,9 @@ def compensate(net: MLP, mapped: MappedNetwork, config: CompensationConfig, circ
     name : str
         Dataset name in the cached file's name.
     """
+    if config.method != "none" and mapped.mlp is None:
+        raise ConfigError(f"compensation.method = {config.method!r} trains through a multilayer perceptron's "
+                          "layers, and this network has convolutions or other layers; use method \"none\"")
     x_train = np.asarray(x_train, dtype=float)
     x_cal = x_train[:config.calibration_images]
     if config.method in ("affine", "lora"):

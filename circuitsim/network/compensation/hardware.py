@@ -1,7 +1,7 @@
 """The network as its crossbars compute it, differentiable by straight-through estimates.
 
 Every compensation method runs images through the mapped network
-(:class:`~circuitsim.network.evaluator.MappedNetwork`): layer ``k`` takes its input ``h``
+(:class:`~circuitsim.network.mapped.MappedNetwork`): layer ``k`` takes its input ``h``
 with the bias entry appended (``h_aug``), and its sums are the blocks' (tiles') partial sums
 ``h_aug[:, rows] @ M[rows, outs]`` — each with the tile's read noise and through the tile's
 ADC when the circuit has them — added over the horizontal partitions, with ``M`` the
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..evaluator import MappedNetwork
+from ..mapped import MappedNetwork
 
 
 def augment(h: np.ndarray, bias: bool) -> np.ndarray:
@@ -65,7 +65,7 @@ def hardware_forward(mapped: MappedNetwork, x, matrices=None, adapters=None, aff
     use_adc : bool
         Convert the tiles' partial sums with their ADCs.
     """
-    net = mapped.network
+    net = mapped.mlp
     h = np.asarray(x, dtype=float)
     trace = Trace([], [], [])
     for k in range(len(net.weights)):
@@ -100,7 +100,7 @@ def hardware_backward(mapped: MappedNetwork, trace: Trace, y, matrices=None, ada
     correct : int
         Images of the batch classified correctly.
     """
-    net = mapped.network
+    net = mapped.mlp
     y = np.asarray(y)
     rows = np.arange(len(y))
     probs = trace.outputs[-1]

@@ -6,7 +6,7 @@ float, :mod:`circuitsim.network.mlp`) and runs them *as the tiles compute them*:
 
 - **effective weights from the tiles' extracted T.** At every refresh (once per epoch, or
   every ``refresh_steps`` steps) the current quantized network is mapped
-  (:func:`~circuitsim.network.evaluator.map_network`: every tile realized, characterized
+  (:func:`~circuitsim.network.mapped.map_network`: every tile realized, characterized
   and cached by content, so a tile whose cells did not change is not extracted again) and
   the layer's hardware error ``E = M_eff - W_q`` is kept; between refreshes the forward
   pass uses ``W_q + E`` (the quantized weights of this step plus the last extracted error);
@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from ..circuit_config import CircuitConfig
-from ..evaluator import map_network
+from ..mapped import map_network
 from ..mlp import MLP, TERNARY_THRESHOLD, _load_cached, _quantize, _save_cached
 from ...tile.tile_cache import TileCache
 from .config import CompensationConfig
@@ -110,7 +110,7 @@ def hwa_finetune(net: MLP, partitions, circuit: CircuitConfig, cache: TileCache,
         mapped = map_network(current, partitions, _training_circuit(circuit, refreshes), cache, x_calibration=x_cal)
         refreshes += 1
         errors = [_stack(m, c, bias) - _stack(w, b, bias) for m, c, w, b in
-                  zip(mapped.network.weights, mapped.network.biases, current.weights, current.biases)]
+                  zip(mapped.mlp.weights, mapped.mlp.biases, current.weights, current.biases)]
         return current, mapped, errors, mapped.accuracy(x_cal, y_cal)
 
     best_net, mapped, errors, best = refresh()
