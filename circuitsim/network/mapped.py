@@ -40,12 +40,15 @@ import dataclasses
 import math
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..errors import ConfigError
-from ..periphery.adc import ADC
+from ..periphery.adc import ADC, ADCConfig
 from ..periphery.energy import adc_energy
 from ..tile.noise_law import NoiseLaw
 from ..tile.tile_cache import TileCache
@@ -86,7 +89,7 @@ class CrossbarLayer:
     @property
     def n_out(self) -> int:
         """Outputs (columns of differential pairs)."""
-        return self.weights.shape[1]
+        return int(self.weights.shape[1])
 
     def sums(self, h: np.ndarray, use_adc: bool = True, matrix: np.ndarray | None = None) -> np.ndarray:
         """The layer's normalized sums for its rows ``h`` (without the bias input; before ``s``).
@@ -100,12 +103,12 @@ class CrossbarLayer:
             m = self.weights if matrix is None else matrix
             weights, offset = (m[:n], m[n]) if bias else (m, 0.0)
             if self.read_noise is None:
-                return h @ weights + offset
+                return np.asarray(h @ weights + offset)
             law, sums = self.read_noise, np.empty((len(h), weights.shape[1]))
             for part in law.passes(len(h)):  # each pass's inputs are read from memory once
                 np.matmul(h[part], weights, out=sums[part])
                 sums[part] += offset
-                law.add_noise(sums[part], h[part], self.read_rng, bias)
+                law.add_noise(sums[part], h[part], self._rng(), bias)
             return sums
         h_aug = _augment(h, bias)
         sums = np.zeros((len(h), self.n_out))
@@ -113,9 +116,14 @@ class CrossbarLayer:
             v = h_aug[:, block.rows]
             part = v @ (block.weights if matrix is None else matrix[block.rows, block.outs])
             if block.read_noise is not None:
-                block.read_noise.add_noise(part, v, self.read_rng)
-            sums[:, block.outs] += block.adc.quantize(part)
+                block.read_noise.add_noise(part, v, self._rng())
+            sums[:, block.outs] += block.adc.quantize(part) if block.adc is not None else part
         return sums
+
+    def _rng(self) -> np.random.Generator:
+        if self.read_rng is None:
+            raise ConfigError("a crossbar layer with read noise needs its generator (read_rng)")
+        return self.read_rng
 
     def energy(self, h: np.ndarray, v_read: float, n_images: int) -> float:
         """Crossbar energy per image (J) of evaluating rows ``h``."""
@@ -127,11 +135,11 @@ class CrossbarLayer:
         return total
 
 
-def energy_summary(crossbar: float, circuit: CircuitConfig, conversions: int) -> dict:
+def energy_summary(crossbar: float, circuit: CircuitConfig, conversions: int) -> dict[str, float]:
     """Crossbar, ADC and total energy per image (J) from the crossbar's and the conversions'."""
     adc = 0.0
     if circuit.adc is not None:
-        adc = adc_energy(circuit.adc.bits, conversions, circuit.adc_energy)
+        adc = float(adc_energy(circuit.adc.bits, conversions, circuit.adc_energy))
     return {"crossbar_energy": crossbar, "adc_energy": adc, "energy_per_inference": crossbar + adc}
 
 
@@ -173,36 +181,37 @@ class MappedNetwork:
         """Crossbar layer ``n``'s normalized sums for its rows ``h`` (:meth:`CrossbarLayer.sums`)."""
         return self.crossbars[n].sums(h, use_adc, matrix)
 
-    def forward(self, x, use_adc: bool = True, energy: bool = True) -> tuple[np.ndarray, float]:
+    def forward(self, x: ArrayLike, use_adc: bool = True, energy: bool = True) -> tuple[np.ndarray, float]:
         """Outputs for images ``x`` and the mean crossbar energy per image (J; 0 unless ``energy``)."""
-        x = self.network.fit_input(x)
+        images = self.network.fit_input(x)
         by_index = {c.index: c for c in self.crossbars}
         joules = [0.0]
 
-        def mac(k, rows):
+        def mac(k: int, rows: np.ndarray) -> np.ndarray:
             layer = by_index[k]
             if energy:
-                joules[0] += layer.energy(rows, self.circuit.v_read, len(x))
+                joules[0] += layer.energy(rows, self.circuit.v_read, len(images))
             sums = layer.sums(rows, use_adc)
             return sums if layer.scale == 1.0 else layer.scale * sums
 
         batch = BATCH if any(c.positions > 1 for c in self.crossbars) else None
-        return self.network.forward(x, mac, batch), joules[0]
+        return self.network.forward(images, mac, batch), joules[0]
 
-    def predict(self, x) -> np.ndarray:
+    def predict(self, x: ArrayLike) -> np.ndarray:
         """Predicted classes (through the ADCs when configured)."""
-        return np.argmax(self.forward(x, energy=False)[0].reshape(len(x), -1), axis=-1)
+        out = self.forward(x, energy=False)[0]
+        return np.asarray(np.argmax(out.reshape(len(out), -1), axis=-1))
 
-    def accuracy(self, x, y) -> float:
+    def accuracy(self, x: ArrayLike, y: ArrayLike) -> float:
         """Fraction of images classified correctly (through the ADCs when configured)."""
         return float(np.mean(self.predict(x) == np.asarray(y)))
 
-    def analog_accuracy(self, x, y) -> float:
+    def analog_accuracy(self, x: ArrayLike, y: ArrayLike) -> float:
         """Accuracy without the ADCs (the tiles' analog sums, read noise included)."""
         out = self.forward(x, use_adc=False, energy=False)[0]
-        return float(np.mean(np.argmax(out.reshape(len(x), -1), axis=-1) == np.asarray(y)))
+        return float(np.mean(np.argmax(out.reshape(len(out), -1), axis=-1) == np.asarray(y)))
 
-    def energy_per_inference(self, x) -> dict:
+    def energy_per_inference(self, x: ArrayLike) -> dict[str, float]:
         """Crossbar, ADC and total energy per image (J), averaged over ``x``."""
         return energy_summary(self.forward(x, use_adc=False)[1], self.circuit, self.conversions_per_inference)
 
@@ -246,13 +255,13 @@ def adc_range(partial_sums: np.ndarray, bits: int) -> tuple[float, float]:
     return -half - 0.5 * lsb, half + 1.5 * lsb
 
 
-def _calibrated(net: Network, crossbars: list[CrossbarLayer], circuit: CircuitConfig, x) -> list[CrossbarLayer]:
-    """Give every tile an ADC whose range is set by its partial sums on the batch ``x`` (the
-    network run on the tiles' noiseless analog sums)."""
-    config, by_index, done = circuit.adc, {c.index: c for c in crossbars}, {}
+def _calibrated(net: Network, crossbars: list[CrossbarLayer], config: ADCConfig, x: ArrayLike) -> list[CrossbarLayer]:
+    """Give every tile an ADC of ``config`` whose range is set by its partial sums on the batch
+    ``x`` (the network run on the tiles' noiseless analog sums)."""
+    by_index, done = {c.index: c for c in crossbars}, {}
     counter = [0]
 
-    def mac(k, rows):
+    def mac(k: int, rows: np.ndarray) -> np.ndarray:
         layer = by_index[k]
         rows_aug = _augment(rows, layer.bias)
         blocks, sums = [], np.zeros((len(rows), layer.n_out))
@@ -272,9 +281,9 @@ def _calibrated(net: Network, crossbars: list[CrossbarLayer], circuit: CircuitCo
 
 def _positions(net: Network) -> dict[int, int]:
     """Evaluations per image of every crossbar layer (from one blank image)."""
-    positions = {}
+    positions: dict[int, int] = {}
 
-    def mac(k, rows):
+    def mac(k: int, rows: np.ndarray) -> np.ndarray:
         positions[k] = len(rows)
         return np.zeros((len(rows), net.layers[k].matrix()[0].shape[1]))
 
@@ -302,8 +311,8 @@ def auto_partition_layers(net: Network | MLP, max_rows: int, max_cols: int | Non
             for n_in, n_out, bias in crossbar_shapes(net)]
 
 
-def map_network(net: Network | MLP, partitions, circuit: CircuitConfig, cache: TileCache | None = None,
-                x_calibration=None) -> MappedNetwork:
+def map_network(net: Network | MLP, partitions: Sequence[Partition], circuit: CircuitConfig,
+                cache: TileCache | None = None, x_calibration: ArrayLike | None = None) -> MappedNetwork:
     """Map every crossbar layer of ``net`` onto partitioned tiles of ``circuit.topology``.
 
     Parameters
@@ -324,22 +333,23 @@ def map_network(net: Network | MLP, partitions, circuit: CircuitConfig, cache: T
     start = time.perf_counter()
     cache = cache or TileCache()
     mlp = net if isinstance(net, MLP) else None
-    net = Network.from_mlp(net) if mlp is not None else net
-    partitions, indices = tuple(partitions), net.crossbar_layers
-    if len(partitions) != len(indices):
+    network = Network.from_mlp(net) if isinstance(net, MLP) else net
+    parts, indices = tuple(partitions), network.crossbar_layers
+    if len(parts) != len(indices):
         raise ConfigError(f"give one partition per crossbar layer: {len(indices)} Dense/Conv2d layers, "
-                          f"{len(partitions)} partitions")
+                          f"{len(parts)} partitions")
     if circuit.gains is not None and len(circuit.gains) != len(indices):
         raise ConfigError(f"circuit.gains needs {len(indices)} values (one per crossbar layer), "
                           f"got {len(circuit.gains)}")
     if circuit.adc is not None and x_calibration is None:
         raise ConfigError("an ADC needs calibration images (x_calibration) to set its range")
-    positions = _positions(net)
+    positions = _positions(network)
     stats = circuit.device.statistics
-    bar = _tile_progress(sum(p.h * p.v for p in partitions))
-    crossbars, gains = [], {}
-    for n, (k, part) in enumerate(zip(indices, partitions)):
-        layer = net.layers[k]
+    bar = _tile_progress(sum(p.h * p.v for p in parts))
+    crossbars: list[CrossbarLayer] = []
+    gains: dict[int, float] = {}
+    for n, (k, part) in enumerate(zip(indices, parts)):
+        layer = network.layers[k]
         w, b = layer.matrix()
         s = weight_scale(layer)
         tiles = build_layer(n, len(indices), w / s, None if b is None else b / s, getattr(layer, "cells", None),
@@ -347,19 +357,19 @@ def map_network(net: Network | MLP, partitions, circuit: CircuitConfig, cache: T
         scale = s
         if tiles.gain is not None:  # the topology's neurons take the weight scale in their gain
             gains[k], scale = tiles.gain, 1.0
-        noise = {}
+        law, rng = None, None
         if stats.read_noise > 0:
-            noise = {"read_noise": _layer_read_noise(tiles.blocks, tiles.effective.shape),
-                     "read_rng": read_rng(stats.seed, n)}
-        crossbars.append(CrossbarLayer(k, tiles.blocks, tiles.effective, scale, b is not None, positions[k], **noise))
+            law, rng = _layer_read_noise(tiles.blocks, tiles.effective.shape), read_rng(stats.seed, n)
+        crossbars.append(CrossbarLayer(k, tiles.blocks, tiles.effective, scale, b is not None, positions[k], law, rng))
     bar.close()
     if circuit.gains is not None:
         gains = {k: float(g) for k, g in zip(indices, circuit.gains)}
-    net = net.replace_layers({k: net.layers[k].replace(gain=g) for k, g in gains.items()}) if gains else net
-    if circuit.adc is not None:
-        crossbars = _calibrated(net, crossbars, circuit, x_calibration)
-    effective_mlp = _effective_mlp(mlp, net, crossbars) if mlp is not None else None
-    return MappedNetwork(net, tuple(crossbars), partitions, circuit, time.perf_counter() - start, effective_mlp)
+    if gains:
+        network = network.replace_layers({k: network.layers[k].replace(gain=g) for k, g in gains.items()})
+    if circuit.adc is not None and x_calibration is not None:
+        crossbars = _calibrated(network, crossbars, circuit.adc, x_calibration)
+    effective_mlp = _effective_mlp(mlp, network, crossbars) if mlp is not None else None
+    return MappedNetwork(network, tuple(crossbars), parts, circuit, time.perf_counter() - start, effective_mlp)
 
 
 map_layers = map_network
@@ -382,7 +392,7 @@ def _layer_read_noise(blocks: tuple[Block, ...], shape: tuple[int, int]) -> Nois
     return NoiseLaw.side_by_side([(b.rows, b.outs, b.read_noise) for b in blocks], shape)
 
 
-def _tile_progress(total: int):
+def _tile_progress(total: int) -> Any:
     """A progress bar of tile characterization on a terminal (nothing in logs)."""
     from tqdm import tqdm
 

@@ -34,12 +34,13 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any
 
 import numpy as np
 
 from ..devices import Wires
 from ..errors import ConfigError
+from ..periphery.adc import ADC
 from ..tile.extract import Characterization
 from ..tile.layer_circuit import LayerCircuit, layer_admittance, layer_transfer
 from ..tile.noise_law import NoiseLaw
@@ -62,8 +63,8 @@ class Block:
     """Normalized effective weights, ``rows × outs``."""
     energy_matrix: np.ndarray
     """``M`` (joules per volt²): one evaluation of input voltages ``v`` costs ``v @ M @ v``."""
-    adc: object | None = None
-    """The tile's ADC (:class:`~circuitsim.periphery.adc.ADC`, one column per output), or None."""
+    adc: ADC | None = None
+    """The tile's ADC (one column per output), or None."""
     read_noise: NoiseLaw | None = None
     """Law of the read noise of the normalized sums for normalized inputs, or None."""
 
@@ -95,13 +96,13 @@ def layer_cells(weights: np.ndarray, bias: np.ndarray | None, cells: np.ndarray 
 
 def _energy_matrix(result: Characterization, circuit: CircuitConfig) -> np.ndarray:
     """Energy of one evaluation as a quadratic form of the input voltages."""
-    if circuit.readout == "current":
-        return circuit.t_read * result.input_admittance
+    if circuit.readout == "current" and result.input_admittance is not None:
+        return circuit.t_read * np.asarray(result.input_admittance)
     return np.asarray(result.metadata["energy_matrix_J"])
 
 
 def canonical_layer(index: int, weights: np.ndarray, bias: np.ndarray | None, cells: np.ndarray | None,
-                    partition: Partition, circuit: CircuitConfig, cache: TileCache, progress=None) -> LayerTiles:
+                    partition: Partition, circuit: CircuitConfig, cache: TileCache, progress: Any = None) -> LayerTiles:
     """Crossbar layer ``index`` on canonical tiles (module notes); ``progress`` (a tqdm bar,
     optional) advances by one per tile."""
     device = circuit.device
@@ -147,7 +148,7 @@ def _characterize(layer: LayerCircuit, cache: TileCache) -> Characterization:
     key = _circuit_key(layer)
     n_in, n_out = layer.g_pos.shape
 
-    def compute():
+    def compute() -> Characterization:
         start = time.perf_counter()
         a = layer_transfer(layer)
         return Characterization(a, {"engine": "native", "topology": layer.topology.name, "content_hash": key,
@@ -169,7 +170,8 @@ def _piece(g: np.ndarray, rows: slice, outs: slice, topology: TopologyConfig, wi
                         topology, wires.r_row, wires.r_col)
 
 
-def _assemble(g, mapping: LayerMapping, n_out, topology, circuit, wires, cache, blocks) -> np.ndarray:
+def _assemble(g: np.ndarray, mapping: LayerMapping, n_out: int, topology: TopologyConfig, circuit: CircuitConfig,
+              wires: Wires, cache: TileCache, blocks: list[Block]) -> np.ndarray:
     """Effective weights (``n_rows × n_out``, neuron-input volts per unit activation) of a
     mapped layer's partition tiles; appends each tile's :class:`Block` to ``blocks``."""
     share = 1.0 / len(mapping.row_slices) if topology.combining == "average" else 1.0
@@ -178,7 +180,7 @@ def _assemble(g, mapping: LayerMapping, n_out, topology, circuit, wires, cache, 
         for outs in mapping.out_slices:
             result = _characterize(_piece(g, rows, outs, topology, wires), cache)
             effective[rows, outs] = circuit.v_read * share * result.T.T
-            blocks.append(Block(rows, outs, effective[rows, outs], circuit.t_read * result.input_admittance))
+            blocks.append(Block(rows, outs, effective[rows, outs], _energy_matrix(result, circuit)))
     return effective
 
 
@@ -210,15 +212,13 @@ def imac_sim_layer(index: int, weights: np.ndarray, bias: np.ndarray | None, cel
     return LayerTiles(tuple(blocks), effective, gain / alpha)
 
 
-Builder = Callable[..., LayerTiles]
-
 TOPOLOGIES = ("canonical", "imac-sim")
 """Layer topologies a network can be mapped in (``circuit.topology``)."""
 
 
 def build_layer(index: int, n_layers: int, weights: np.ndarray, bias: np.ndarray | None, cells: np.ndarray | None,
                 partition: Partition, circuit: CircuitConfig, cache: TileCache, gain: float,
-                progress=None) -> LayerTiles:
+                progress: Any = None) -> LayerTiles:
     """Crossbar layer ``index`` (of ``n_layers``) in ``circuit.topology``: the one dispatch."""
     if circuit.topology == "imac-sim":
         amp_gain = imac_amp_gains(circuit, n_layers)[index]

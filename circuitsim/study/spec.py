@@ -383,7 +383,7 @@ def parse_spec(text: str, max_points: int | None = None) -> SweepSpec:
             continue
         try:
             net = build_network_config(config)
-            circuit = build_circuit_config(config)
+            build_circuit_config(config)  # checks the circuit fields
         except TypeError as exc:  # a missing or misspelt field reaching a constructor
             raise ConfigError(f"incomplete configuration: {exc}") from None
         for entry in spec.partitions:
