@@ -4,9 +4,15 @@ of the paths it replaced.
 ``tests/golden/one_path.npz`` holds the outputs and energies of 100 digits test images as the
 three former paths computed them (``map_network`` for MLPs and random-conductance networks,
 ``map_layers`` for layer networks, ``map_layer_network`` for the imac-sim topology), recorded
-with those paths just before they were merged (commit of issue 21). The one path must give
-them again: to rounding for everything that does not draw read noise, and a CNN's read noise,
-which now follows the MLP's law (one draw per layer without ADCs), by its statistics only.
+with those paths just before they were merged (issue 21; ``*/analog``: without the ADCs,
+``*-ideal``: the same circuit with ideal ADCs). The one path must give them again to rounding,
+with two changes that the merge made on purpose:
+
+- a CNN's read noise follows the MLP's law (one draw per layer without ADCs): other draws of
+  the same law, checked by their statistics;
+- every tile's ADC is an independent instance (``SeedSequence`` spawn keys instead of
+  ``seed + tile index``): with non-ideal ADCs the outputs are other draws; the analog sums and
+  ideal ADCs still give the recorded numbers.
 """
 
 from __future__ import annotations
@@ -93,18 +99,55 @@ NAMES = ["mlp-plain", "mlp-adc", "mlp-read", "mlp-read+adc", "mlp-prog", "mlp-ga
          "random-adc", "random-read", "cnn-plain", "cnn-adc", "cnn-read", "cnn-prog"]
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_the_one_path_gives_the_former_paths_numbers(name, all_cases, golden, digits):
-    net, circuit = all_cases[name]
-    mapped = map_network(net, PARTITIONS, circuit, TileCache(), x_calibration=digits.x_train[:100])
+def _mapped(net, circuit, digits):
+    return map_network(net, PARTITIONS, circuit, TileCache(), x_calibration=digits.x_train[:100])
+
+
+def _assert_same(mapped, golden, name, digits):
     outputs, energy = mapped.forward(digits.x_test[:IMAGES])
-    reference = golden[f"{name}/outputs"]
-    if name == "cnn-read":  # other draws of the same law: the same statistics
-        assert np.abs(outputs - reference).max() > 0
-        assert np.mean(outputs.argmax(1) == reference.argmax(1)) > 0.8
-        assert energy == pytest.approx(float(golden[f"{name}/energy"]), rel=0.05)
-        return
-    np.testing.assert_allclose(outputs, reference, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(outputs, golden[f"{name}/outputs"], rtol=1e-9, atol=1e-12)
     assert energy == pytest.approx(float(golden[f"{name}/energy"]), rel=1e-9)
     assert mapped.conversions_per_inference == int(golden[f"{name}/conversions"])
     assert mapped.n_tiles == int(golden[f"{name}/tiles"])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_one_path_gives_the_former_paths_numbers(name, all_cases, golden, digits):
+    net, circuit = all_cases[name]
+    # every comparison on a fresh mapping: read noise advances with every draw
+    analog = _mapped(net, circuit, digits).forward(digits.x_test[:IMAGES], use_adc=False)[0]
+    if name == "cnn-read":  # other draws of the same law: the same statistics
+        reference = golden[f"{name}/outputs"]
+        assert np.abs(analog - reference).max() > 0
+        assert np.mean(analog.argmax(1) == reference.argmax(1)) > 0.8
+        return
+    np.testing.assert_allclose(analog, golden[f"{name}/analog"], rtol=1e-9, atol=1e-12)
+    if circuit.adc is None:
+        _assert_same(_mapped(net, circuit, digits), golden, name, digits)
+        return
+    ideal = dataclasses.replace(circuit, adc=ADCConfig.preset("ideal", bits=4, v_min=-1, v_max=1))
+    _assert_same(_mapped(net, ideal, digits), golden, f"{name}-ideal", digits)
+    # independent ADC instances: other mismatch draws, errors of the same size as the old ones'
+    outputs = _mapped(net, circuit, digits).forward(digits.x_test[:IMAGES])[0]
+    reference, reference_ideal = golden[f"{name}/outputs"], golden[f"{name}-ideal/outputs"]
+    assert np.abs(outputs - reference).max() > 0
+    assert np.abs(outputs - reference_ideal).mean() < 3 * np.abs(reference - reference_ideal).mean()
+
+
+def test_every_tiles_adc_is_its_own_instance(all_cases, digits):
+    """No two tiles' ADCs share a draw, and seed s + 1 does not repeat seed s's tile instances."""
+    net, circuit = all_cases["mlp-adc"]
+    thresholds = {}
+    for seed in (0, 1):
+        adc = dataclasses.replace(circuit.adc, seed=seed)
+        mapped = _mapped(net, dataclasses.replace(circuit, adc=adc), digits)
+        for n, layer in enumerate(mapped.crossbars):
+            for t, block in enumerate(layer.blocks):
+                th = block.adc.thresholds
+                thresholds[(seed, n, t)] = (th - th.mean()) / th.std()  # the mismatch, range aside
+    keys = list(thresholds)
+    for i, a in enumerate(keys):
+        for b in keys[i + 1:]:
+            x, y = thresholds[a], thresholds[b]
+            if x.shape == y.shape:
+                assert not np.allclose(x, y), (a, b)

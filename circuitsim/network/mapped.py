@@ -16,7 +16,10 @@ tiles; equal to ``W / s`` for ideal wires in the canonical topology), times ``s`
 layer's gain. With an ADC (:class:`~circuitsim.periphery.adc.ADCConfig`) every tile's partial
 sums are converted before the horizontal partitions are added digitally; the ADC's range is
 calibrated per tile from a calibration batch's partial sums (clipped at the bits' optimal
-multiple of their RMS, mid-tread from 2 bits on; :func:`adc_range`).
+multiple of their RMS, mid-tread from 2 bits on; :func:`adc_range`). Every tile's ADC is its
+own instance of the ADC's statistics: its mismatch and noise are drawn from
+``SeedSequence(adc.seed, spawn_key=(crossbar layer, a, c))``, independent of every other
+tile's and every other seed's.
 
 **Read noise** (``device.statistics.read_noise``) is drawn per image and evaluation from the
 tiles' laws (:mod:`circuitsim.tile.read_noise`): without ADCs from the layer's law (its tiles'
@@ -259,7 +262,7 @@ def _calibrated(net: Network, crossbars: list[CrossbarLayer], config: ADCConfig,
     """Give every tile an ADC of ``config`` whose range is set by its partial sums on the batch
     ``x`` (the network run on the tiles' noiseless analog sums)."""
     by_index, done = {c.index: c for c in crossbars}, {}
-    counter = [0]
+    number = {c.index: n for n, c in enumerate(crossbars)}
 
     def mac(k: int, rows: np.ndarray) -> np.ndarray:
         layer = by_index[k]
@@ -268,15 +271,21 @@ def _calibrated(net: Network, crossbars: list[CrossbarLayer], config: ADCConfig,
         for block in layer.blocks:
             part = rows_aug[:, block.rows] @ block.weights
             v_min, v_max = adc_range(part, config.bits)
-            adc_config = config.replace(v_min=v_min, v_max=v_max, seed=config.seed + counter[0])
-            blocks.append(dataclasses.replace(block, adc=ADC(adc_config, block.outs.stop - block.outs.start)))
-            counter[0] += 1
+            tile = (number[k], _block_number(block.rows, layer.blocks), _block_number(block.outs, layer.blocks, 1))
+            adc = ADC(config.replace(v_min=v_min, v_max=v_max), block.outs.stop - block.outs.start, instance=tile)
+            blocks.append(dataclasses.replace(block, adc=adc))
             sums[:, block.outs] += part
         done[k] = dataclasses.replace(layer, blocks=tuple(blocks))
         return sums if layer.scale == 1.0 else layer.scale * sums
 
     net.forward(x, mac)
     return [done[c.index] for c in crossbars]
+
+
+def _block_number(span: slice, blocks: tuple[Block, ...], axis: int = 0) -> int:
+    """Index of a tile's row range (``axis`` 0) or output range (1) among its layer's."""
+    starts = sorted({(b.rows if axis == 0 else b.outs).start for b in blocks})
+    return starts.index(span.start)
 
 
 def _positions(net: Network) -> dict[int, int]:
