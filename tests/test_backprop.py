@@ -203,6 +203,9 @@ def test_bad_inputs_raise_config_error(rng):
     no_softmax = Network(net.layers[:-1], shape)
     with pytest.raises(ConfigError, match="needs a softmax last"):
         backward(no_softmax, forward_trace(no_softmax, x), good, output_is_softmax_grad=True)
+    batch_softmax = Network(net.layers[:-1] + (Activation("softmax", axis=0),), shape)
+    with pytest.raises(ConfigError, match="over axis 1"):
+        backward(batch_softmax, forward_trace(batch_softmax, x), good, output_is_softmax_grad=True)
     with pytest.raises(ConfigError, match="integer labels"):
         softmax_cross_entropy(trace.output, np.array([0, 7]))
     with pytest.raises(ConfigError, match="returned shape"):

@@ -56,9 +56,9 @@ class Trace:
         Crossbar layer ``k``'s MAC outputs ``(M, n_out)``, before the layer's gain.
     """
 
-    values: list = field(default_factory=list)
-    rows: dict = field(default_factory=dict)
-    sums: dict = field(default_factory=dict)
+    values: list[np.ndarray] = field(default_factory=list)
+    rows: dict[int, np.ndarray] = field(default_factory=dict)
+    sums: dict[int, np.ndarray] = field(default_factory=dict)
 
     @property
     def output(self) -> np.ndarray:
@@ -84,9 +84,9 @@ class Gradients:
         With respect to the network input, ``(N,) + input_shape``; None when not asked for.
     """
 
-    d_sums: dict = field(default_factory=dict)
-    d_weight: dict = field(default_factory=dict)
-    d_bias: dict = field(default_factory=dict)
+    d_sums: dict[int, np.ndarray] = field(default_factory=dict)
+    d_weight: dict[int, np.ndarray] = field(default_factory=dict)
+    d_bias: dict[int, np.ndarray | None] = field(default_factory=dict)
     d_input: np.ndarray | None = None
 
 
@@ -174,7 +174,7 @@ def softmax_cross_entropy(output, y) -> tuple[float, np.ndarray, int]:
     return loss, grad.reshape(output.shape), correct
 
 
-def backward(net: Network, trace: Trace, grad_output, matrices: dict | None = None,
+def backward(net: Network, trace: Trace, grad_output, matrices: dict[int, np.ndarray] | None = None,
              output_is_softmax_grad: bool = False, input_grad: bool = True) -> Gradients:
     """Gradients of a scalar loss, given its gradient with respect to the network output.
 
@@ -218,8 +218,9 @@ def backward(net: Network, trace: Trace, grad_output, matrices: dict | None = No
         if not (isinstance(layers[-1], Activation) and layers[-1].kind == "softmax"):
             raise ConfigError(f"output_is_softmax_grad needs a softmax last, but layer {last} is "
                               f"{type(layers[-1]).__name__}")
-        if len(net.sources[-1]) != 1:
-            raise ConfigError(f"the final softmax (layer {last}) must take one value")
+        if len(net.sources[-1]) != 1 or layers[-1].axis % trace.output.ndim != 1:
+            raise ConfigError(f"output_is_softmax_grad needs the final softmax (layer {last}) over axis 1 "
+                              "of one value, as softmax_cross_entropy assumes")
         target, last = trace.values[net.sources[-1][0]], last - 1
         grads = {net.sources[-1][0]: grad_output}
     else:
