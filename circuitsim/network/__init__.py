@@ -29,6 +29,9 @@ compensation
     hardware-aware fine-tuning (``compensate``).
 conv
     im2col unrolling of convolutions and pooling windows.
+backprop
+    The reverse pass through any ``Network`` (``forward_trace``, ``backward``,
+    ``softmax_cross_entropy``).
 layers
     Layer types: Dense and Conv2d (on crossbars), pooling, flatten, reshape,
     batch-norm, activations, residual add.
