@@ -38,7 +38,6 @@ FEATURES = {
 
 IMAC_ADC = "imac-sim has its own amplifier readout"
 IMAC_READ = "imac-sim takes programming noise"
-COMP_LAYERS = "trains through a multilayer perceptron's layers"
 HWA_RANDOM = "cells are drawn, not programmed"
 KEEP = "applies only to a random network"
 LAYER_IMAC = "an imac-sim layer circuit is checked whole"
@@ -48,12 +47,10 @@ EXPECTED = {
     ("mlp", "imac-sim"): {"adc": IMAC_ADC, "read-noise": IMAC_READ, "keep": KEEP},
     ("random", "canonical"): {"hwa": HWA_RANDOM},
     ("random", "imac-sim"): {"adc": IMAC_ADC, "read-noise": IMAC_READ, "hwa": HWA_RANDOM},
-    ("cnn", "canonical"): {"affine": COMP_LAYERS, "lora": COMP_LAYERS, "hwa": COMP_LAYERS, "keep": KEEP},
-    ("cnn", "imac-sim"): {"adc": IMAC_ADC, "read-noise": IMAC_READ, "affine": COMP_LAYERS, "lora": COMP_LAYERS,
-                          "hwa": COMP_LAYERS, "keep": KEEP, "validate": LAYER_IMAC},
-    ("onnx", "canonical"): {"affine": COMP_LAYERS, "lora": COMP_LAYERS, "hwa": COMP_LAYERS, "keep": KEEP},
-    ("onnx", "imac-sim"): {"adc": IMAC_ADC, "read-noise": IMAC_READ, "affine": COMP_LAYERS, "lora": COMP_LAYERS,
-                           "hwa": COMP_LAYERS, "keep": KEEP, "validate": LAYER_IMAC},
+    ("cnn", "canonical"): {"keep": KEEP},
+    ("cnn", "imac-sim"): {"adc": IMAC_ADC, "read-noise": IMAC_READ, "keep": KEEP, "validate": LAYER_IMAC},
+    ("onnx", "canonical"): {"keep": KEEP},
+    ("onnx", "imac-sim"): {"adc": IMAC_ADC, "read-noise": IMAC_READ, "keep": KEEP, "validate": LAYER_IMAC},
 }
 
 

@@ -196,11 +196,10 @@ def test_bad_random_network_fields_are_one_line(change, message):
     assert message in str(info.value) and "\n" not in str(info.value)
 
 
-def test_random_keys_need_random_weights_and_the_canonical_topology():
+def test_random_keys_need_random_weights():
     with pytest.raises(ConfigError, match="applies only to a random network"):
         parse_spec(SPEC.replace('weights = "random"', 'weights = "binary"'))
-    with pytest.raises(ConfigError, match="needs circuit.topology"):
-        parse_spec(SPEC + '\n[circuit]\ntopology = "imac-sim"\n')
+    parse_spec(SPEC + '\n[circuit]\ntopology = "imac-sim"\n')  # random cells in IMAC-Sim's layer circuits
 
 
 def test_random_network_with_adc_and_device_statistics(digits):

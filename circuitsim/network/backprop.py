@@ -174,7 +174,7 @@ def softmax_cross_entropy(output, y) -> tuple[float, np.ndarray, int]:
     return loss, grad.reshape(output.shape), correct
 
 
-def backward(net: Network, trace: Trace, grad_output, matrices: dict[int, np.ndarray] | None = None,
+def backward(net: Network, trace: Trace, grad_output, matrices: dict[int, np.ndarray | Callable] | None = None,
              output_is_softmax_grad: bool = False, input_grad: bool = True) -> Gradients:
     """Gradients of a scalar loss, given its gradient with respect to the network output.
 
@@ -190,7 +190,9 @@ def backward(net: Network, trace: Trace, grad_output, matrices: dict[int, np.nda
     matrices : dict of int to ndarray, optional
         Per crossbar layer ``k``, the ``(n_rows, n_out)`` matrix whose transpose carries the
         gradient from its sums back to its input (the effective weights on hardware);
-        default ``layer.matrix()[0]``. It changes neither ``d_sums[k]`` nor ``d_weight[k]``.
+        default ``layer.matrix()[0]``; or a function of the ``(M, n_out)`` gradient of the sums
+        that returns the ``(M, n_rows)`` gradient of the rows (a MAC that is not one matrix, e.g.
+        with a low-rank adapter). It changes neither ``d_sums[k]`` nor ``d_weight[k]``.
     output_is_softmax_grad : bool
         The last layer is an ``Activation("softmax")`` and ``grad_output`` is already the
         gradient at its input (:func:`softmax_cross_entropy`): that layer is skipped.
@@ -262,11 +264,14 @@ def _crossbar(k, layer, trace, g, out, x, result, matrix=None):
     result.d_bias[k] = d_sums.sum(axis=0) if b is not None else None
     if x is None:
         return None
-    if matrix is None:
-        matrix = w
-    elif np.shape(matrix) != w.shape:
-        raise ConfigError(f"matrices[{k}] has shape {np.shape(matrix)}, expected {w.shape} for layer {k}")
-    d_rows = d_sums @ np.asarray(matrix, dtype=np.float64).T
+    if callable(matrix):
+        d_rows = matrix(d_sums)
+    else:
+        if matrix is None:
+            matrix = w
+        elif np.shape(matrix) != w.shape:
+            raise ConfigError(f"matrices[{k}] has shape {np.shape(matrix)}, expected {w.shape} for layer {k}")
+        d_rows = d_sums @ np.asarray(matrix, dtype=np.float64).T
     if isinstance(layer, Dense):
         return d_rows
     n, _, ho, wo = out.shape

@@ -153,11 +153,14 @@ class Network:
             entries.append(entry)
         return entries, arrays
 
-    def save(self, path: str | Path) -> None:
-        """Write the layers and their arrays to an ``.npz`` weights file."""
+    def save(self, path: str | Path, cache_key: str = "") -> None:
+        """Write the layers and their arrays to an ``.npz`` weights file (with the network cache's
+        ``cache_key`` when given, :mod:`circuitsim.network.network_cache`)."""
         entries, arrays = self._description()
         meta = {"format": "circuitsim-network-1", "name": self.name, "input_shape": list(self.input_shape),
                 "sources": [list(s) for s in self.sources], "layers": entries}
+        if cache_key:
+            arrays["cache_key"] = np.array(cache_key)
         np.savez(path, network=np.array(json.dumps(meta)), **arrays)
 
     @classmethod

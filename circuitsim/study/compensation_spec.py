@@ -12,9 +12,9 @@ to one method only, ``[sweep] compensation`` also takes a list of entries, each 
                     {method = "hwa"}]
 
 A spec without ``[compensation]`` gives the same points (and point keys) as before.
-Compensation applies to multilayer perceptrons in either topology (``hwa`` not to a random
-network, whose cells are drawn rather than programmed); a key no point's method uses is refused
-before anything runs.
+Compensation applies to every network in either topology (``hwa`` not to a random network,
+whose cells are drawn rather than programmed); a key no point's method uses is refused before
+anything runs.
 
 Public API
 ----------
@@ -75,9 +75,6 @@ def check_compensation_used(configs: list[dict], network_kind) -> None:
             raise ConfigError("compensation.method = \"hwa\" fine-tunes programmed weights, and a random network's "
                               "cells are drawn, not programmed; train its mask (training = \"mask\") or use "
                               "affine or lora")
-        if method != "none" and kind in ("cnn", "onnx"):
-            raise ConfigError(f"compensation.method = {method!r} trains through a multilayer perceptron's layers, "
-                              "and this network has convolutions or other layers; use method \"none\"")
     for key, users in _USED_BY.items():
         if any(key in config.get("compensation", {}) for config in configs) and not set(users) & set(methods):
             raise ConfigError(f"compensation.{key} is ignored unless method is {' or '.join(users)}; "
