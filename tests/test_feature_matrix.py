@@ -15,7 +15,8 @@ from circuitsim.network.layers import Activation, Conv2d, Dense, Flatten, MaxPoo
 from circuitsim.network.network import Network
 from circuitsim.study.points import PointContext, run_point
 from circuitsim.study.spec import parse_spec
-from circuitsim.study.validation import validate_layer_point, validate_point
+from circuitsim.study.validation import validate_point
+from circuitsim.study.whole_circuit import FullCircuitConfig
 
 NETWORKS = {
     "mlp": 'layers = [64, 12, 10]\nweights = "binary"\nepochs = 2',
@@ -94,10 +95,9 @@ def _outcome(kind, topology, feature, onnx_model, context) -> str:
         point = spec.points()[0]
         if feature != "validate":
             row = run_point(point, context)
-        elif kind in ("cnn", "onnx"):
-            row = validate_layer_point(point, context, n_images=2, positions=1)
         else:
-            row = validate_point(point, context, n_images=2, model="behavioural")
+            scope = "layer" if kind in ("cnn", "onnx") else "network"
+            row = validate_point(point, context, n_images=2, config=FullCircuitConfig(scope=scope), model="behavioural")
     except CircuitsimError as exc:
         return str(exc).splitlines()[0]
     return "runs" if row["status"] == "ok" else row["error"]

@@ -125,7 +125,13 @@ def _row_base(point) -> dict:
 
 def validate_point(point, context, n_images: int, config: FullCircuitConfig = FullCircuitConfig(),
                    model: str = "transistor", keep_dir=None) -> dict:
-    """Validate one point of a spec; failures are recorded in ``status``/``error``, not raised.
+    """Validate one point of a spec, at ``config.scope``; failures are recorded in
+    ``status``/``error``, not raised.
+
+    ``scope = "network"``: the whole circuit of an MLP (random cells included) in one ngspice
+    deck; ``"layer"``: one deck per layer for an MLP, and for a CNN or ONNX network its tiles in
+    ngspice layer by layer at sampled output positions
+    (:func:`~circuitsim.study.layer_validation.validate_layer_point`).
 
     Parameters
     ----------
@@ -147,6 +153,11 @@ def validate_point(point, context, n_images: int, config: FullCircuitConfig = Fu
     dict
         One row of ``validation.csv`` (see the module docstring).
     """
+    if network_kind(point.config["network"]) in LAYER_KINDS:  # tiles in ngspice, layer by layer
+        if config.scope != "layer":
+            raise ConfigError("a CNN or ONNX network is validated layer by layer (its convolutions' tiles serve "
+                              "every output position, which one deck cannot show): use --scope layer")
+        return validate_layer_point(point, context, n_images)
     row = _row_base(point)
     try:
         circuit, net, data, x, y = validation_inputs(point, context, n_images)
@@ -240,12 +251,7 @@ def run_validation(spec, out, n_images: int = 200, cache_dir=None,
 
     for point in tqdm(chosen, desc="validate", unit="point", leave=False, file=sys.stderr,
                       disable=not sys.stderr.isatty()):  # a bar on a terminal, quiet in logs
-        if network_kind(point.config["network"]) in LAYER_KINDS:  # tiles in ngspice, layer by layer
-            if config.scope != "layer":
-                raise ConfigError("CNN and ONNX networks are validated layer by layer: use --scope layer")
-            rows.append(validate_layer_point(point, context, n_images))
-        else:
-            rows.append(validate_point(point, context, n_images, config, model, out / "decks"))
+        rows.append(validate_point(point, context, n_images, config, model, out / "decks"))
         frame = pd.DataFrame(rows)
         write_atomic(out / "validation.csv", frame.to_csv(index=False))
         write_atomic(out / "provenance.json", json.dumps({**meta, "finished_points": len(rows),
