@@ -14,12 +14,8 @@ the word lines at ``h · v_read`` (the bias row at ``v_read``). Without ADCs its
 product with the layer's effective weights, ``h @ W_eff + b_eff`` (``W_eff`` assembled from the
 tiles; equal to ``W / s`` for ideal wires in the canonical topology), times ``s``, then the
 layer's gain. With an ADC (:class:`~circuitsim.periphery.adc.ADCConfig`) every tile's partial
-sums are converted before the horizontal partitions are added digitally; the ADC's range is
-calibrated per tile from a calibration batch's partial sums (clipped at the bits' optimal
-multiple of their RMS, mid-tread from 2 bits on; :func:`adc_range`). Every tile's ADC is its
-own instance of the ADC's statistics: its mismatch and noise are drawn from
-``SeedSequence(adc.seed, spawn_key=(crossbar layer, a, c))``, independent of every other
-tile's and every other seed's.
+sums are converted before the horizontal partitions are added digitally, each tile's ADC its
+own instance, its range calibrated on a calibration batch (:mod:`circuitsim.network.adc_calibration`).
 
 **Read noise** (``device.statistics.read_noise``) is drawn per image and evaluation from the
 tiles' laws (:mod:`circuitsim.tile.read_noise`): without ADCs from the layer's law (its tiles'
@@ -33,7 +29,7 @@ the supply energy of the integration window measured in ngspice) and the ADC con
 
 Public API
 ----------
-CrossbarLayer, MappedNetwork, map_network, map_layers, adc_range, energy_summary, CLIP_SIGMAS,
+CrossbarLayer, MappedNetwork, map_network, map_layers, energy_summary,
 crossbar_shapes, auto_partition_layers
 """
 
@@ -51,21 +47,17 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ..errors import ConfigError
-from ..periphery.adc import ADC, ADCConfig
 from ..periphery.energy import adc_energy
 from ..tile.noise_law import NoiseLaw
 from ..tile.tile_cache import TileCache
+from .adc_calibration import calibrated_adcs
 from .circuit_config import CircuitConfig
 from .layers import Dense, weight_scale
 from .mapping import Partition
 from .mlp import MLP
 from .network import Network
 from .realization import read_rng
-from .topologies import Block, build_layer
-
-
-def _augment(h: np.ndarray, bias: bool) -> np.ndarray:
-    return np.hstack([h, np.ones((len(h), 1))]) if bias else h
+from .topologies import Block, augment, build_layer
 
 
 @dataclass(frozen=True, eq=False)
@@ -113,7 +105,7 @@ class CrossbarLayer:
                 sums[part] += offset
                 law.add_noise(sums[part], h[part], self._rng(), bias)
             return sums
-        h_aug = _augment(h, bias)
+        h_aug = augment(h, bias)
         sums = np.zeros((len(h), self.n_out))
         for block in self.blocks:
             v = h_aug[:, block.rows]
@@ -130,7 +122,7 @@ class CrossbarLayer:
 
     def energy(self, h: np.ndarray, v_read: float, n_images: int) -> float:
         """Crossbar energy per image (J) of evaluating rows ``h``."""
-        h_aug = _augment(h, self.bias)
+        h_aug = augment(h, self.bias)
         total = 0.0
         for block in self.blocks:
             volts = v_read * h_aug[:, block.rows]
@@ -234,60 +226,6 @@ class MappedNetwork:
         return self.network.replace_layers(changes)
 
 
-#: MSE-optimal clipping of a Gaussian signal, in standard deviations, by ADC bits
-#: (Banner et al., "Post-training 4-bit quantization", NeurIPS 2019; 1 bit: 2 E|x| / sigma)
-CLIP_SIGMAS = {1: 1.6, 2: 1.71, 3: 2.15, 4: 2.55, 5: 2.94, 6: 3.29, 7: 3.61, 8: 3.92}
-
-
-def adc_range(partial_sums: np.ndarray, bits: int) -> tuple[float, float]:
-    """Input range for a tile's ADC from calibration partial sums.
-
-    The half-range ``a`` clips at ``CLIP_SIGMAS[bits]`` standard deviations (RMS) of
-    the partial sums, or at their largest magnitude when that is smaller (or beyond 8
-    bits). One bit is a sign decision over ``±a``; from 2 bits on the range is
-    mid-tread and symmetric: codes centred on ``-a, ..., 0, ..., +a`` (the top code
-    lies beyond ``+a`` and is reached only by clipping).
-    """
-    peak = float(np.abs(partial_sums).max(initial=0.0))
-    rms = float(np.sqrt(np.mean(np.square(partial_sums)))) if partial_sums.size else 0.0
-    half = min(peak, CLIP_SIGMAS[bits] * rms) if bits in CLIP_SIGMAS else peak
-    half = half or 1e-12
-    if bits == 1:
-        return -half, half
-    lsb = half / ((1 << (bits - 1)) - 1)
-    return -half - 0.5 * lsb, half + 1.5 * lsb
-
-
-def _calibrated(net: Network, crossbars: list[CrossbarLayer], config: ADCConfig, x: ArrayLike) -> list[CrossbarLayer]:
-    """Give every tile an ADC of ``config`` whose range is set by its partial sums on the batch
-    ``x`` (the network run on the tiles' noiseless analog sums)."""
-    by_index, done = {c.index: c for c in crossbars}, {}
-    number = {c.index: n for n, c in enumerate(crossbars)}
-
-    def mac(k: int, rows: np.ndarray) -> np.ndarray:
-        layer = by_index[k]
-        rows_aug = _augment(rows, layer.bias)
-        blocks, sums = [], np.zeros((len(rows), layer.n_out))
-        for block in layer.blocks:
-            part = rows_aug[:, block.rows] @ block.weights
-            v_min, v_max = adc_range(part, config.bits)
-            tile = (number[k], _block_number(block.rows, layer.blocks), _block_number(block.outs, layer.blocks, 1))
-            adc = ADC(config.replace(v_min=v_min, v_max=v_max), block.outs.stop - block.outs.start, instance=tile)
-            blocks.append(dataclasses.replace(block, adc=adc))
-            sums[:, block.outs] += part
-        done[k] = dataclasses.replace(layer, blocks=tuple(blocks))
-        return sums if layer.scale == 1.0 else layer.scale * sums
-
-    net.forward(x, mac)
-    return [done[c.index] for c in crossbars]
-
-
-def _block_number(span: slice, blocks: tuple[Block, ...], axis: int = 0) -> int:
-    """Index of a tile's row range (``axis`` 0) or output range (1) among its layer's."""
-    starts = sorted({(b.rows if axis == 0 else b.outs).start for b in blocks})
-    return starts.index(span.start)
-
-
 def _positions(net: Network) -> dict[int, int]:
     """Evaluations per image of every crossbar layer (from one blank image)."""
     positions: dict[int, int] = {}
@@ -376,7 +314,7 @@ def map_network(net: Network | MLP, partitions: Sequence[Partition], circuit: Ci
     if gains:
         network = network.replace_layers({k: network.layers[k].replace(gain=g) for k, g in gains.items()})
     if circuit.adc is not None and x_calibration is not None:
-        crossbars = _calibrated(network, crossbars, circuit.adc, x_calibration)
+        crossbars = calibrated_adcs(network, crossbars, circuit.adc, x_calibration)
     effective_mlp = _effective_mlp(mlp, network, crossbars) if mlp is not None else None
     return MappedNetwork(network, tuple(crossbars), parts, circuit, time.perf_counter() - start, effective_mlp)
 

@@ -25,7 +25,7 @@ energy, the network around the layer) is the same for every topology
 
 Public API
 ----------
-Block, LayerTiles, TOPOLOGIES, build_layer, imac_amp_gains, layer_cells
+Block, LayerTiles, TOPOLOGIES, augment, build_layer, imac_amp_gains, layer_cells
 """
 
 from __future__ import annotations
@@ -49,6 +49,11 @@ from ..tile.topology import TopologyConfig
 from .circuit_config import CircuitConfig
 from .mapping import LayerMapping, Partition, cell_mapping, map_layer
 from .realization import realize_layer, realize_tile
+
+
+def augment(h: np.ndarray, bias: bool) -> np.ndarray:
+    """Rows ``h`` with a column of ones (the bias row's input) when the layer has a bias row."""
+    return np.hstack([h, np.ones((len(h), 1))]) if bias else h
 
 
 @dataclass(frozen=True, eq=False)

@@ -19,7 +19,7 @@ to its rows is ``M + A·B``, as if the ADC were exact.
 
 Public API
 ----------
-Trace, augment, hardware_forward, hardware_backward, Adam
+Trace, hardware_forward, hardware_backward, Adam
 """
 
 from __future__ import annotations
@@ -31,13 +31,9 @@ import numpy as np
 from ..backprop import Trace as LayerTrace
 from ..backprop import backward, forward_trace, softmax_cross_entropy
 from ..mapped import MappedNetwork
+from ..topologies import augment
 
 Pair = tuple[np.ndarray, np.ndarray]
-
-
-def augment(h: np.ndarray, bias: bool) -> np.ndarray:
-    """``h`` with a column of ones (the bias row's input) when the layer has a bias row."""
-    return np.hstack([h, np.ones((len(h), 1))]) if bias else h
 
 
 @dataclass
