@@ -10,13 +10,14 @@ and every other seed's.
 
 Public API
 ----------
-CLIP_SIGMAS, adc_range, calibrated_adcs
+CLIP_SIGMAS, adc_range, calibrated_blocks, Crossbar
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import Protocol
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -25,8 +26,25 @@ from ..periphery.adc import ADC, ADCConfig
 from .network import Network
 from .topologies import Block, augment
 
-if TYPE_CHECKING:
-    from .mapped import CrossbarLayer
+
+
+class Crossbar(Protocol):
+    """What calibration reads of a crossbar layer (:class:`~circuitsim.network.mapped.CrossbarLayer`)."""
+
+    @property
+    def index(self) -> int: ...
+
+    @property
+    def blocks(self) -> tuple[Block, ...]: ...
+
+    @property
+    def scale(self) -> float: ...
+
+    @property
+    def bias(self) -> bool: ...
+
+    @property
+    def n_out(self) -> int: ...
 
 
 #: MSE-optimal clipping of a Gaussian signal, in standard deviations, by ADC bits
@@ -53,12 +71,13 @@ def adc_range(partial_sums: np.ndarray, bits: int) -> tuple[float, float]:
     return -half - 0.5 * lsb, half + 1.5 * lsb
 
 
-def calibrated_adcs(net: Network, crossbars: list[CrossbarLayer], config: ADCConfig,
-                    x: ArrayLike) -> list[CrossbarLayer]:
-    """Give every tile an ADC of ``config`` whose range is set by its partial sums on the batch
-    ``x`` (the network run on the tiles' noiseless analog sums)."""
-    by_index, done = {c.index: c for c in crossbars}, {}
+def calibrated_blocks(net: Network, crossbars: Sequence[Crossbar], config: ADCConfig,
+                      x: ArrayLike) -> list[tuple[Block, ...]]:
+    """Every crossbar layer's tiles, each with an ADC of ``config`` whose range is set by its
+    partial sums on the batch ``x`` (the network run on the tiles' noiseless analog sums)."""
+    by_index = {c.index: c for c in crossbars}
     number = {c.index: n for n, c in enumerate(crossbars)}
+    done: dict[int, tuple[Block, ...]] = {}
 
     def mac(k: int, rows: np.ndarray) -> np.ndarray:
         layer = by_index[k]
@@ -71,7 +90,7 @@ def calibrated_adcs(net: Network, crossbars: list[CrossbarLayer], config: ADCCon
             adc = ADC(config.replace(v_min=v_min, v_max=v_max), block.outs.stop - block.outs.start, instance=tile)
             blocks.append(dataclasses.replace(block, adc=adc))
             sums[:, block.outs] += part
-        done[k] = dataclasses.replace(layer, blocks=tuple(blocks))
+        done[k] = tuple(blocks)
         return sums if layer.scale == 1.0 else layer.scale * sums
 
     net.forward(x, mac)

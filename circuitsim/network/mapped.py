@@ -50,7 +50,7 @@ from ..errors import ConfigError
 from ..periphery.energy import adc_energy
 from ..tile.noise_law import NoiseLaw
 from ..tile.tile_cache import TileCache
-from .adc_calibration import calibrated_adcs
+from .adc_calibration import calibrated_blocks
 from .circuit_config import CircuitConfig
 from .layers import Dense, weight_scale
 from .mapping import Partition
@@ -314,7 +314,8 @@ def map_network(net: Network | MLP, partitions: Sequence[Partition], circuit: Ci
     if gains:
         network = network.replace_layers({k: network.layers[k].replace(gain=g) for k, g in gains.items()})
     if circuit.adc is not None and x_calibration is not None:
-        crossbars = calibrated_adcs(network, crossbars, circuit.adc, x_calibration)
+        calibrated = calibrated_blocks(network, crossbars, circuit.adc, x_calibration)
+        crossbars = [dataclasses.replace(c, blocks=blocks) for c, blocks in zip(crossbars, calibrated)]
     effective_mlp = _effective_mlp(mlp, network, crossbars) if mlp is not None else None
     return MappedNetwork(network, tuple(crossbars), parts, circuit, time.perf_counter() - start, effective_mlp)
 

@@ -66,7 +66,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -74,7 +74,8 @@ from numpy.typing import ArrayLike
 from ..configs import check_fields
 from ..errors import ConfigError
 
-KINDS = ("ideal", "sar", "flash", "ramp", "cco")
+ADCKind = Literal["ideal", "sar", "flash", "ramp", "cco"]
+KINDS: tuple[str, ...] = get_args(ADCKind)
 _CCO_VTH, _CCO_VREF = 0.35, 0.8  # V: threshold and reference supply of the knee law
 _CHUNK = 1 << 16  # samples per conversion chunk (keeps the work cache-resident)
 # kind: (dnl_sigma LSB, inl_bow LSB, noise LSB, column_gain_sigma, column_offset LSB)
@@ -95,7 +96,7 @@ class ADCConfig:
     """Lower end of the input range (V; A for ``kind="cco"``)."""
     v_max: float = 1.0
     """Upper end of the input range (V; A for ``kind="cco"``), > ``v_min``."""
-    kind: str = "sar"
+    kind: ADCKind = "sar"
     """Architecture: "ideal", "sar", "flash", "ramp" or "cco" (see the module docstring)."""
     offset: float = 0.0
     """Input-referred offset (V); positive reads high."""
