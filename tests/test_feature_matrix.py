@@ -37,7 +37,7 @@ FEATURES = {
     "validate": "",  # whole-circuit (MLPs) or layer-by-layer (CNN, ONNX) validation against ngspice
 }
 
-IMAC_ADC = "imac-sim has its own amplifier readout"
+IMAC_ADC = "feeds its difference amplifiers straight into analog neurons"
 IMAC_READ = "imac-sim takes programming noise"
 HWA_RANDOM = "cells are drawn, not programmed"
 KEEP = "applies only to a random network"
