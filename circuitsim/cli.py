@@ -144,6 +144,9 @@ def _export_onnx(args) -> int:
     from .network.onnx_export import save_onnx
     from .network.onnx_import import load_network
 
+    from .files import output_file
+
+    output_file(args.out, "--out", "model.onnx")  # before any training
     source = Path(args.source)
     if source.suffix == ".toml":  # the network of the spec's first point, trained or from the cache
         from .study.points import PointContext

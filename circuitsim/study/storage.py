@@ -12,13 +12,9 @@ import logging
 import math
 import os
 import re
-import uuid
 from pathlib import Path
 
-from ..errors import EnvironmentFailure
-
-TEMP_PREFIX = ".part-"
-"""Names of files being written (left behind only by a killed sweep, removed by the next)."""
+from ..files import TEMP_PREFIX, write_atomic  # noqa: F401 - re-exported (Public API)
 
 OWN_FILES = ("results.csv", "results.parquet", "provenance.json", "spec.toml")
 """Files of a results folder that a sweep writes (besides ``points/``)."""
@@ -33,29 +29,6 @@ def default_cache_dir() -> Path:
         return Path(os.environ["CIRCUITSIM_CACHE"])
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "circuitsim"
-
-
-def write_atomic(path: Path, data: str | bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file of its own and a rename.
-
-    Raises
-    ------
-    EnvironmentFailure
-        The folder is not writable or the disk is full (nothing is left half-written).
-    """
-    tmp = path.with_name(f"{TEMP_PREFIX}{path.name}.{os.getpid()}-{uuid.uuid4().hex[:12]}")
-    try:
-        with open(tmp, "xb") as fh:
-            fh.write(data.encode() if isinstance(data, str) else data)
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise EnvironmentFailure(f"cannot write {path}: {exc.strerror or exc}; "
-                                 "free disk space or choose a writable folder") from None
-    finally:
-        try:
-            tmp.unlink(missing_ok=True)
-        except OSError:
-            pass
 
 
 def read_point_file(file: Path, index: int, values: dict) -> dict | None:
