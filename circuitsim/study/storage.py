@@ -42,8 +42,20 @@ def read_point_file(file: Path, index: int, values: dict) -> dict | None:
         problem = f"unreadable ({type(exc).__name__})"
     if problem is None:
         return row
-    _log.warning(f"warning: point file {file} is damaged ({problem}); computing the point again")
+    what = "is not kept" if problem.startswith("it records a failure of the machine") else "is damaged"
+    _log.warning(f"warning: point file {file} {what} ({problem}); computing the point again")
     return None
+
+
+#: errors that earlier versions stored as a point's result although the machine, not the
+#: configuration, failed (ngspice crashed, was killed, garbled or cut off its output; a cache
+#: that could not be written): such a point is computed again, never kept
+_ENVIRONMENT_ERRORS = re.compile(
+    r"^(ngspice exited with code|ngspice did not finish within|ngspice produced no result|"
+    r"raw file .* (ends inside|is garbled|is cut off)|out of memory|"
+    r"cannot (write|save|store) .*(cache|\.npz|\.part)|.*(Read-only file system|No space left on device|"
+    r"Permission denied|Disk quota exceeded))",
+    re.IGNORECASE)
 
 
 def _check_row(row, index: int, values: dict) -> str | None:
@@ -57,6 +69,8 @@ def _check_row(row, index: int, values: dict) -> str | None:
     status = row.get("status")
     if status not in ("ok", "error"):
         return f"status {status!r}"
+    if status == "error" and isinstance(row.get("error"), str) and _ENVIRONMENT_ERRORS.match(row["error"]):
+        return f"it records a failure of the machine, not of the configuration: {row['error'][:120]!r}"
     accuracy = row.get("accuracy")
     if status == "ok" and not (isinstance(accuracy, float | int) and math.isfinite(accuracy)
                                and 0 <= accuracy <= 1):
