@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ConfigError
-from .files import output_file, write_atomic
+from .files import check_array_file, output_file, write_atomic
 
 
 def load_array(path: str, what: str = "conductance",
@@ -26,10 +26,12 @@ def load_array(path: str, what: str = "conductance",
     try:
         with open(file, "rb") as fh:
             if fh.read(6) != b"\x93NUMPY":
-                raise ConfigError(f"{path} is not a numpy .npy file; save G with numpy.save")
+                raise ConfigError(f"{path} is not a numpy .npy file; save it with numpy.save")
+        check_array_file(file)  # a damaged header (10¹² values) is refused, not allocated
         return np.load(file, allow_pickle=False)
     except (OSError, ValueError) as exc:
-        raise ConfigError(f"cannot read {path} as a numeric .npy array ({exc})") from None
+        raise ConfigError(f"cannot read {path} as a numeric .npy array ({exc}); save it again "
+                          "with numpy.save") from None
 
 
 def characterize_command(args) -> int:

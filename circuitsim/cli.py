@@ -73,7 +73,7 @@ def _sweep(args) -> int:
     from .study.spec import MAX_POINTS, load_spec
     from .study.sweep import run_sweep
 
-    spec = load_spec(args.spec, max_points=None if args.yes else MAX_POINTS)
+    spec = load_spec(args.spec, max_points=None if args.yes else MAX_POINTS, smoke=args.smoke)
     frame = run_sweep(spec, args.out, cache_dir=args.cache, force=args.force,
                       log=lambda line: print(line, flush=True), workers=args.workers, scheduler=args.scheduler,
                       retry_failed=args.retry_failed, yes=args.yes)
@@ -281,6 +281,9 @@ def _sweep_options(parser, required: bool) -> None:
     parser.add_argument("--retry-failed", action="store_true",
                         help="compute again the points stored as failed (status=error)")
     parser.add_argument("--yes", action="store_true", help="run a grid of more than 10,000 points")
+    parser.add_argument("--smoke", action="store_true",
+                        help="a quick run that keeps the spec's structure: the first and last value of every "
+                             "axis, 200 training and 40 test images, one epoch, at most two seeds")
     parser.add_argument("--workers", type=int, default=1, metavar="N",
                         help="local worker processes computing points (default 1: this process)")
     parser.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",

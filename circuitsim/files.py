@@ -9,7 +9,7 @@ folder or a symbolic link is refused with one line and left as it is.
 
 Public API
 ----------
-TEMP_PREFIX, output_file, check_replaceable, write_atomic
+TEMP_PREFIX, output_file, check_replaceable, write_atomic, check_array_file
 """
 
 from __future__ import annotations
@@ -117,3 +117,66 @@ def write_atomic(path: str | Path, data: str | bytes, option: str = "--out") -> 
             tmp.unlink(missing_ok=True)
         except OSError:
             pass
+
+
+def _check_member(fp, available: int, name: str) -> None:
+    """Refuse an ``.npy`` stream whose header declares more data than ``available`` bytes hold
+    (a damaged or hostile header would otherwise make numpy allocate it: 10¹² values)."""
+    from numpy.lib import format as npy
+
+    start = fp.tell()
+    try:
+        version = npy.read_magic(fp)
+        if version == (1, 0):
+            shape, _, dtype = npy.read_array_header_1_0(fp)
+        elif version in ((2, 0), (3, 0)):
+            shape, _, dtype = npy.read_array_header_2_0(fp)
+        else:
+            raise ValueError(f"unsupported .npy format version {version}")
+    except Exception as exc:  # noqa: BLE001 - numpy parses the header with ast/tokenize: any error means damaged
+        raise ValueError(f"{name}: not a readable .npy header ({type(exc).__name__})") from None
+    if dtype.hasobject:
+        raise ValueError(f"{name}: holds Python objects, not numbers")
+    count = 1
+    for n in shape:
+        count *= int(n)
+    declared = count * dtype.itemsize
+    held = available - (fp.tell() - start)
+    if declared > held:
+        raise ValueError(f"{name}: its header declares {count} values of {dtype} ({declared} bytes) "
+                         f"but it holds {max(held, 0)} bytes")
+
+
+def check_array_file(path: str | Path) -> None:
+    """Check the headers of a ``.npy`` or ``.npz`` file against the bytes it holds, before numpy
+    reads it.
+
+    Raises
+    ------
+    ValueError
+        A header declares more values than the file holds, an archive member claims more
+        bytes than the archive has, or the file holds Python objects.
+    OSError
+        The file cannot be read.
+    """
+    import zipfile
+
+    path = Path(path)
+    size = os.stat(path).st_size
+    with open(path, "rb") as fh:
+        zipped = fh.read(4) == b"PK\x03\x04"
+        fh.seek(0)
+        if not zipped:
+            _check_member(fh, size, str(path))
+            return
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            stored = info.compress_type == zipfile.ZIP_STORED
+            if info.compress_size > size or info.file_size > (info.compress_size if stored
+                                                              else 1100 * info.compress_size + 64):
+                raise ValueError(f"{path}: member {info.filename} claims {info.file_size} bytes, "
+                                 f"more than the archive holds")
+            if not info.filename.endswith(".npy"):
+                continue
+            with archive.open(info) as member:
+                _check_member(member, info.file_size, f"{path}: {info.filename}")

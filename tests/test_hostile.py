@@ -93,3 +93,91 @@ def test_export_onnx_never_replaces_a_device(tmp_path):
     proc = cli("export-onnx", str(weights), "--out", str(tmp_path / "model"))
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "model").is_file() and not (tmp_path / "model.onnx").exists()
+
+
+# -- damaged files: named, recomputed, never a traceback ----------------------------------------
+
+
+def _npy(shape_text: str, payload: bytes = b"\0" * 16) -> bytes:
+    """An .npy file whose header declares ``shape_text`` whatever the data it holds."""
+    header = f"{{'descr': '<f8', 'fortran_order': False, 'shape': {shape_text}, }}".encode()
+    header += b" " * (63 - (len(header) + 10) % 64) + b"\n"
+    return b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header + payload
+
+
+def _run_sweep(tmp_path: Path, out: str, cache: str = "cache", *extra):
+    from test_integrity import SPEC
+
+    spec = tmp_path / "spec.toml"
+    if not spec.exists():
+        spec.write_text(SPEC)
+    return cli("sweep", str(spec), "--out", str(tmp_path / out), "--cache", str(tmp_path / cache), *extra)
+
+
+def test_tile_cache_entry_with_a_huge_header_is_named_and_recomputed(tmp_path):
+    import zipfile
+
+    assert _run_sweep(tmp_path, "warm").returncode == 0
+    entries = sorted((tmp_path / "cache" / "tiles").glob("*.npz"))
+    assert entries
+    victim = entries[0]
+    with zipfile.ZipFile(victim) as archive:
+        metadata = archive.read("metadata.npy")
+    with zipfile.ZipFile(victim, "w") as archive:  # T declares 10¹² values: 8 TB if numpy believed it
+        archive.writestr("T.npy", _npy("(1000000, 1000000)"))
+        archive.writestr("metadata.npy", metadata)
+    proc = _run_sweep(tmp_path, "out")
+    assert proc.returncode == 0, proc.stderr
+    assert "out of memory" not in proc.stderr and "Traceback" not in proc.stderr
+    assert f"tile cache entry {victim} is damaged" in proc.stderr
+    from circuitsim.tile.extract import Characterization
+
+    assert Characterization.load(victim).T.ndim == 2  # written again, whole
+
+
+def test_a_folder_where_a_cache_file_goes_is_named_and_left_alone(tmp_path):
+    assert _run_sweep(tmp_path, "warm").returncode == 0
+    victim = sorted((tmp_path / "cache" / "tiles").glob("*.npz"))[0]
+    victim.unlink()
+    victim.mkdir()
+    (victim / "mine.txt").write_text("a user's file")
+    proc = _run_sweep(tmp_path, "out")
+    assert proc.returncode == 0, proc.stderr
+    assert f"tile cache entry {victim} is not a regular file" in proc.stderr
+    assert ".part" not in proc.stderr and (victim / "mine.txt").read_text() == "a user's file"
+
+
+def test_deeply_nested_point_file_is_damaged_not_a_traceback(tmp_path):
+    assert _run_sweep(tmp_path, "out").returncode == 0
+    victim = sorted((tmp_path / "out" / "points").glob("*.json"))[0]
+    victim.write_text("[" * 200_000 + "]" * 200_000)
+    (tmp_path / "out" / "provenance.json").write_text("{" * 100_000)
+    proc = _run_sweep(tmp_path, "out")
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert f"point file {victim} is damaged (unreadable (RecursionError))" in proc.stderr
+    summary = cli("results", str(tmp_path / "out"))
+    assert summary.returncode == 0 and "2/2 points done, complete" in summary.stdout, summary.stderr
+
+
+def test_damaged_tables_are_one_line_and_a_rerun_repairs_them(tmp_path):
+    import pandas as pd
+
+    out = tmp_path / "out"
+    assert _run_sweep(tmp_path, "out").returncode == 0
+    (out / "results.parquet").write_bytes(b"PAR1" + os.urandom(300))
+    (out / "results.csv").write_bytes(b"\xff\xfe" + os.urandom(300))
+    summary = cli("results", str(out))
+    assert summary.returncode == 0 and "Traceback" not in summary.stderr, summary.stderr
+    assert "results.parquet is damaged" in summary.stderr and "2/2 points done" in summary.stdout
+    assert "is damaged" in one_error_line(cli("plot", str(out)))
+    proc = _run_sweep(tmp_path, "out")  # the finished folder's tables are written again
+    assert proc.returncode == 0, proc.stderr
+    assert len(pd.read_csv(out / "results.csv")) == 2 and len(pd.read_parquet(out / "results.parquet")) == 2
+    assert cli("plot", str(out)).returncode == 0
+
+
+def test_npy_with_a_huge_header_is_one_line_not_out_of_memory(tmp_path):
+    (tmp_path / "G.npy").write_bytes(_npy("(1000000, 1000000)"))
+    line = one_error_line(cli("characterize", "--conductances", str(tmp_path / "G.npy"), "--out",
+                              str(tmp_path / "T.npz")))
+    assert "header declares 1000000000000 values" in line and "out of memory" not in line

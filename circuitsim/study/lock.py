@@ -94,7 +94,9 @@ class FolderLock:
 def _read_holder(fd: int) -> str:
     try:
         info = json.loads(os.pread(fd, 4096, 0).decode() or "{}")
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
+        info = {}
+    if not isinstance(info, dict):
         info = {}
     if not info:
         return "holder unknown"

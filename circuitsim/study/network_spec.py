@@ -16,7 +16,7 @@ Partitions give one ``h``/``v`` value per crossbar layer (Dense and Conv2d) and
 
 Public API
 ----------
-LAYER_NETWORK_KEYS, network_kind, check_network_section, check_layer_network,
+LAYER_NETWORK_KEYS, network_kind, check_network_section, check_layer_network, network_io,
 layer_partitions, crossbar_count, build_layer_network
 """
 
@@ -112,6 +112,25 @@ def check_layer_network(config: dict, partitions) -> None:
                 if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= limit:
                     raise ConfigError(f"partition {name} = {values!r}: each value must be an integer in "
                                       f"1..{limit} for its layer")
+
+
+def network_io(config: dict) -> tuple[int, int]:
+    """Inputs per image and outputs (scores) of a configuration's network, from its layer shapes
+    (the MLP's ``layers``, or the CNN or ONNX network built without training)."""
+    section = config["network"]
+    if network_kind(section) == "mlp":
+        layers = section.get("layers", MLPConfig().layers)
+        return int(layers[0]), int(layers[-1])
+    net = _skeleton(config)
+    try:
+        import numpy as np
+
+        out = net.forward(np.zeros((1, *net.input_shape)))
+    except (ValueError, TypeError, ArithmeticError, IndexError) as exc:
+        raise ConfigError(f"the network of [network] cannot run on one image of shape {net.input_shape} "
+                          f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); check the model") \
+            from None
+    return int(math.prod(net.input_shape)), int(out.size)
 
 
 def layer_partitions(entry: dict, config: dict) -> tuple[Partition, ...]:

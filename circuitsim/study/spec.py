@@ -55,6 +55,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..device_statistics import STATISTICS_FIELDS, statistics_preset
 from ..devices import Device, Wires, device_preset, wire_preset
 from ..errors import ConfigError
@@ -67,9 +69,10 @@ from ..periphery.adc import KINDS, ADCConfig
 from .compensation_spec import (COMPENSATION_KEYS, COMPENSATION_TYPES, check_compensation_entries,
                                 check_compensation_used)
 from .network_spec import (LAYER_NETWORK_KEYS, check_layer_network, check_network_section, crossbar_count,
-                           layer_partitions, network_kind)
+                           layer_partitions, network_io, network_kind)
 
-DATASET_KEYS = {"name", "path", "side", "crop", "binarize", "threshold", "test_fraction", "limit", "seed"}
+DATASET_KEYS = {"name", "path", "side", "crop", "binarize", "threshold", "test_fraction", "limit", "seed",
+                "train_limit"}
 NETWORK_KEYS = {f.name for f in dataclasses.fields(MLPConfig)} | LAYER_NETWORK_KEYS | RANDOM_KEYS
 DEVICE_KEYS = {"preset", "r_low", "r_high", "levels", "statistics", *STATISTICS_FIELDS}
 WIRE_KEYS = {"preset"} | {f.name for f in dataclasses.fields(Wires)}
@@ -86,7 +89,8 @@ def _field_types(*classes) -> dict:
 
 TYPES = {
     "dataset": {"name": "str", "path": "str", "side": "int", "crop": "bool", "binarize": "bool",
-                "threshold": "float", "test_fraction": "float", "limit": "int", "seed": "int"},
+                "threshold": "float", "test_fraction": "float", "limit": "int", "seed": "int",
+                "train_limit": "int"},
     "network": {**_field_types(MLPConfig), **_field_types(RandomNetworkConfig)},
     "device": {**_field_types(Device), "preset": "str"},
     "wires": {**_field_types(Wires), "preset": "str"},
@@ -241,16 +245,27 @@ def _partitions(entry: dict, config: dict) -> tuple[Partition, ...]:
 
 
 def check_dataset(config: dict, data) -> None:
-    """Refuse a network whose first layer is not the dataset's input size or whose last
-    layer has fewer outputs than the dataset has classes."""
-    layers = config["network"].get("layers", MLPConfig().layers)
-    n_in = int(data.x_train.shape[1])
-    if layers[0] != n_in:
-        raise ConfigError(f"network.layers[0] = {layers[0]} but dataset {data.name!r} has {n_in} inputs per image; "
-                          f"set layers[0] = {n_in} (or change dataset.side)")
-    if layers[-1] < data.n_classes:
-        raise ConfigError(f"network.layers[-1] = {layers[-1]} outputs but dataset {data.name!r} has "
-                          f"{data.n_classes} classes; set layers[-1] = {data.n_classes}")
+    """Refuse a network (MLP, CNN or ONNX model) whose inputs are not the dataset's input size
+    or which has fewer outputs than the dataset has classes."""
+    n_in = int(np.prod(data.x_train.shape[1:]))
+    network_in, network_out = network_io(config)
+    if network_kind(config["network"]) == "mlp":
+        if network_in != n_in:
+            raise ConfigError(f"network.layers[0] = {network_in} but dataset {data.name!r} has {n_in} inputs per "
+                              f"image; set layers[0] = {n_in} (or change dataset.side)")
+        if network_out < data.n_classes:
+            raise ConfigError(f"network.layers[-1] = {network_out} outputs but dataset {data.name!r} has "
+                              f"{data.n_classes} classes; set layers[-1] = {data.n_classes}")
+        return
+    what = (f"the ONNX model {config['network']['onnx']}" if network_kind(config["network"]) == "onnx"
+            else "the CNN of [network]")
+    if network_in != n_in:
+        raise ConfigError(f"{what} takes {network_in} inputs per image but dataset {data.name!r} has {n_in}; "
+                          "set [dataset] side (and crop) to match the network")
+    if network_out < data.n_classes:
+        raise ConfigError(f"{what} has {network_out} outputs but dataset {data.name!r} has {data.n_classes} "
+                          f"classes: a class without an output can never be predicted; give a model with "
+                          f"{data.n_classes} outputs")
 
 
 def _type_error(name: str, value: Any, declared: str) -> str | None:
@@ -401,8 +416,9 @@ def parse_spec(text: str, max_points: int | None = None) -> SweepSpec:
     return spec
 
 
-def load_spec(path: str | Path, max_points: int | None = None) -> SweepSpec:
-    """Read and validate a spec file (refused above ``max_points`` points)."""
+def load_spec(path: str | Path, max_points: int | None = None, smoke: bool = False) -> SweepSpec:
+    """Read and validate a spec file (refused above ``max_points`` points); with ``smoke``, its
+    quick run that keeps its structure (:func:`circuitsim.study.smoke.smoke_text`)."""
     file = Path(path)
     if not file.is_file():
         raise ConfigError(f"spec file {path} does not exist")
@@ -410,4 +426,8 @@ def load_spec(path: str | Path, max_points: int | None = None) -> SweepSpec:
         text = file.read_text()
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read spec file {path}: {exc}") from None
+    if smoke:
+        from .smoke import smoke_text
+
+        text = smoke_text(text)
     return parse_spec(text, max_points)

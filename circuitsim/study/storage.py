@@ -38,7 +38,7 @@ def read_point_file(file: Path, index: int, values: dict) -> dict | None:
     try:
         row = json.loads(file.read_text())
         problem = _check_row(row, index, values)
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:  # deep nesting: RecursionError
         problem = f"unreadable ({type(exc).__name__})"
     if problem is None:
         return row

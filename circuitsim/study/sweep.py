@@ -222,11 +222,11 @@ class _Tables:
         finished = _finished(rows, self.meta)
         try:
             old = json.loads((self.out / "provenance.json").read_text())
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             return False
         return (isinstance(old, dict) and old.get("complete") is True and old.get("finished_points") == finished
-                and finished == self.meta["points"] and (self.out / "results.csv").is_file()
-                and (self.out / "results.parquet").is_file())
+                and finished == self.meta["points"] and _read_table(self.out / "results.csv") is not None
+                and _read_table(self.out / "results.parquet") is not None)
 
     def frame(self, rows: dict) -> pd.DataFrame:
         """One row per point (Monte Carlo: the summary over its seeds)."""
@@ -300,10 +300,10 @@ def read_results(out: str | Path) -> tuple[pd.DataFrame, dict]:
     meta = _read_json(out / "provenance.json")
     meta = meta if isinstance(meta, dict) else {}
     frame = None
-    if (out / "results.parquet").is_file():
-        frame = pd.read_parquet(out / "results.parquet")
-    elif (out / "results.csv").is_file():
-        frame = pd.read_csv(out / "results.csv", dtype={"h_partitions": str, "v_partitions": str})
+    for name in ("results.parquet", "results.csv"):
+        frame = _read_table(out / name, warn=True)
+        if frame is not None:
+            break
     files = sorted((out / "points").glob("*.json")) if (out / "points").is_dir() else []
     if len(files) > (0 if frame is None else len(frame) * (meta.get("seeds") or 1)):
         rows = [row for row in map(_read_json, files) if isinstance(row, dict) and isinstance(row.get("point"), int)]
@@ -319,8 +319,29 @@ def read_results(out: str | Path) -> tuple[pd.DataFrame, dict]:
     return frame, meta
 
 
+def _read_table(file: Path, warn: bool = False) -> pd.DataFrame | None:
+    """The table ``file`` (``.parquet`` or ``.csv``), or None when it is missing or damaged
+    (one warning line with ``warn``; the same sweep command writes it again)."""
+    if not file.is_file():
+        return None
+    try:
+        if file.suffix == ".parquet":
+            frame = pd.read_parquet(file)
+        else:
+            frame = pd.read_csv(file, dtype={"h_partitions": str, "v_partitions": str})
+        if "point" not in frame.columns and "status" not in frame.columns:
+            raise ValueError("no point or status column")
+    except (OSError, ValueError, TypeError, KeyError, IndexError, UnicodeDecodeError, RecursionError,
+            MemoryError) as exc:  # pyarrow's and pandas' parse errors are ValueError/OSError subclasses
+        if warn:
+            _log.warning(f"warning: {file} is damaged ({type(exc).__name__}); reading the point files instead "
+                         "(the same circuitsim sweep command writes it again)")
+        return None
+    return frame
+
+
 def _read_json(file: Path):
     try:
         return json.loads(file.read_text())
-    except (OSError, UnicodeDecodeError, ValueError):
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
         return None

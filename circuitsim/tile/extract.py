@@ -123,8 +123,12 @@ class Characterization:
 
     @classmethod
     def load(cls, path: str | Path) -> "Characterization":
-        """Read a file written by :meth:`save`."""
-        with np.load(path) as data:
+        """Read a file written by :meth:`save` (``ValueError`` when its headers declare more
+        data than it holds, before anything is allocated)."""
+        from ..files import check_array_file
+
+        check_array_file(path)
+        with np.load(path, allow_pickle=False) as data:
             y = data["Y"] if "Y" in data.files else None
             return cls(data["T"], json.loads(str(data["metadata"])), y)
 
