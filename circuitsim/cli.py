@@ -123,7 +123,7 @@ def _validate(args) -> int:
     from .study.validation import run_validation
     from .study.whole_circuit import FullCircuitConfig
 
-    spec = load_spec(args.spec)
+    spec = load_spec(args.spec, smoke=args.smoke)
     points = None
     if args.points:
         try:
@@ -257,6 +257,8 @@ def _parser() -> argparse.ArgumentParser:
     va.add_argument("--analysis", choices=["dc", "op"], default="dc",
                     help="one .dc sweep over the images, or alter + op per image (small circuits only)")
     va.add_argument("--points", default=None, metavar="I,J", help="validate only these point indices")
+    va.add_argument("--smoke", action="store_true",
+                    help="validate the quick run of the spec (as sweep --smoke: its structure, fewer values)")
 
     ex = sub.add_parser("export-onnx", help="write a network (weights file or a spec's network) as ONNX")
     ex.add_argument("source", metavar="SOURCE",

@@ -181,3 +181,43 @@ def test_npy_with_a_huge_header_is_one_line_not_out_of_memory(tmp_path):
     line = one_error_line(cli("characterize", "--conductances", str(tmp_path / "G.npy"), "--out",
                               str(tmp_path / "T.npz")))
     assert "header declares 1000000000000 values" in line and "out of memory" not in line
+
+
+# -- the results folder's integrity ---------------------------------------------------------------
+
+
+@pytest.mark.ngspice
+def test_deleting_the_lock_file_mid_run_lets_no_second_writer_in(tmp_path):
+    from test_integrity import SLOW_SPEC, _start, _wait_for, sweep
+
+    spec, out, cache = tmp_path / "spec.toml", tmp_path / "out", tmp_path / "cache"
+    spec.write_text(SLOW_SPEC)
+    first = _start(spec, out, cache, tmp_path / "first.log")
+    try:
+        _wait_for(lambda: (out / "provenance.json").is_file(), first, "it started")
+        (out / ".circuitsim.lock").unlink()  # a careless clean-up while the sweep runs
+        line = one_error_line(sweep(spec, out, cache))
+        assert "being written by another circuitsim run" in line
+    finally:
+        first.kill()
+        first.wait(timeout=10)
+
+
+def test_points_folder_that_is_a_link_is_refused_and_force_deletes_nothing_through_it(tmp_path):
+    from test_integrity import SPEC
+
+    out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    assert _run_sweep(tmp_path, "out").returncode == 0
+    elsewhere.mkdir()
+    keep = elsewhere / "0123456789abcdef.json"  # named like a point file: --force would delete it
+    keep.write_text('{"mine": true}')
+    for file in (out / "points").iterdir():
+        file.unlink()
+    (out / "points").rmdir()
+    (out / "points").symlink_to(elsewhere)
+    assert "symbolic link" in one_error_line(_run_sweep(tmp_path, "out"))
+    other = tmp_path / "other.toml"
+    other.write_text(SPEC + '"wires.r_col" = [1.0, 2.0]\n')
+    line = one_error_line(cli("sweep", str(other), "--out", str(out), "--cache", str(tmp_path / "cache"), "--force"))
+    assert "symbolic link" in line
+    assert sorted(p.name for p in elsewhere.iterdir()) == [keep.name] and keep.read_text() == '{"mine": true}'

@@ -1,6 +1,7 @@
 """One writer per results folder: an advisory lock held for the whole run.
 
-The lock is ``DIR/.circuitsim.lock``, locked with ``fcntl.flock``. The kernel releases it
+The lock is ``DIR/.circuitsim.lock``, locked with ``fcntl.flock``, and the folder ``DIR``
+itself, locked the same way (so a lock file deleted during a run lets no second run in). The kernel releases it
 when the holding process ends in any way (``kill -9`` included), so a lock left by a
 killed run is recovered by the next run without any clean-up; the file itself records
 who holds it (process id, host, start time) so that a refused run can name the holder.
@@ -43,6 +44,7 @@ class FolderLock:
     def __init__(self, folder: str | Path):
         self.folder = Path(folder)
         self._fd: int | None = None
+        self._dir_fd: int | None = None
 
     def acquire(self) -> None:
         """Take the lock, or raise at once when another run holds it."""
@@ -59,8 +61,10 @@ class FolderLock:
                                          f"{exc.strerror or exc}; choose a writable --out") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            self._dir_fd = _lock_folder(self.folder)
         except BlockingIOError:
             holder = _read_holder(fd)
+            fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
             raise EnvironmentFailure(f"{self.folder} is being written by another circuitsim run ({holder}); "
                                      "wait for it to finish or choose another --out") from None
@@ -82,6 +86,10 @@ class FolderLock:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
+        if self._dir_fd is not None:
+            fcntl.flock(self._dir_fd, fcntl.LOCK_UN)
+            os.close(self._dir_fd)
+            self._dir_fd = None
 
     def __enter__(self) -> "FolderLock":
         self.acquire()
@@ -89,6 +97,25 @@ class FolderLock:
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+
+def _lock_folder(folder: Path) -> int | None:
+    """Lock the folder itself too, so that deleting the lock file while a run holds it lets no
+    second run in (``BlockingIOError`` when another run holds it); None where the file system
+    cannot lock a folder (the lock file alone then)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise
+    except OSError:  # e.g. a network file system that locks only files opened for writing
+        os.close(fd)
+        return None
+    return fd
 
 
 def _read_holder(fd: int) -> str:

@@ -83,7 +83,7 @@ def remove_own_files(out: Path) -> list[Path]:
     provenance and spec); anything else is left alone and returned."""
     points = out / "points"
     kept = []
-    if points.is_dir():
+    if points.is_dir() and not points.is_symlink():  # never delete through a link to another folder
         for file in points.iterdir():
             if file.is_file() and (_POINT_FILE.match(file.name) or file.name.startswith(TEMP_PREFIX)):
                 file.unlink()

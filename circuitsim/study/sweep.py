@@ -61,7 +61,19 @@ def _check_out(out) -> Path:
     return out
 
 
+def _points_folder(out: Path) -> Path:
+    """``out/points``, refused when it is a symbolic link or not a folder: point files go only into
+    the results folder's own ``points/`` (and ``--force`` deletes only there)."""
+    points = out / "points"
+    if points.is_symlink() or (points.exists() and not points.is_dir()):
+        raise ConfigError(f"{points} is {'a symbolic link' if points.is_symlink() else 'not a folder'}: point files "
+                          "are written only into the results folder's own points/ folder; move it away "
+                          "or choose another --out")
+    return points
+
+
 def _prepare(out: Path, spec: SweepSpec, force: bool) -> None:
+    _points_folder(out)
     previous = out / "spec.toml"
     if previous.is_file() and previous.read_text() != spec.text:
         if not force:
@@ -174,10 +186,11 @@ def _run(spec: SweepSpec, points: list[Point], out: Path, context: PointContext,
             for row in results:
                 point = by_task[_task(row, mc)]
                 deck = row.pop("deck", "")
+                points_folder = _points_folder(out)  # not made a link to elsewhere while the sweep ran
                 if deck:
-                    write_atomic(out / "points" / f"{point.key}.cir", deck)
+                    write_atomic(points_folder / f"{point.key}.cir", deck)
                     row["deck_file"] = f"points/{point.key}.cir"
-                write_atomic(out / "points" / f"{point.key}.json", json.dumps(row))
+                write_atomic(points_folder / f"{point.key}.json", json.dumps(row))
                 rows[_task(row, mc)] = row
                 tables.computed += 1
                 tables.maybe_write(rows)
