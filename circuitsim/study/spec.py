@@ -69,7 +69,7 @@ from ..periphery.adc import KINDS, ADCConfig
 from .compensation_spec import (COMPENSATION_KEYS, COMPENSATION_TYPES, check_compensation_entries,
                                 check_compensation_used)
 from .network_spec import (LAYER_NETWORK_KEYS, check_layer_network, check_network_section, crossbar_count,
-                           layer_partitions, network_io, network_kind)
+                           layer_partitions, model_sha256, network_io, network_kind)
 
 DATASET_KEYS = {"name", "path", "side", "crop", "binarize", "threshold", "test_fraction", "limit", "seed",
                 "train_limit"}
@@ -116,13 +116,17 @@ class Point:
     """The whole configuration of this point (plain data, as in the spec)."""
     partitions: tuple[Partition, ...]
     """Partitions of each layer."""
+    model_sha256: str = ""
+    """SHA-256 of the model file the network is read from (``[network] onnx``), empty when the
+    network is trained by circuitsim: a model replaced at the same path is another point."""
 
     @property
     def key(self) -> str:
-        """Stable identifier of the point's configuration."""
-        text = json.dumps({"config": self.config, "partitions": [dataclasses.astuple(p) for p in self.partitions]},
-                          sort_keys=True)
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        """Stable identifier of the point's configuration (and of its model file's content)."""
+        identity = {"config": self.config, "partitions": [dataclasses.astuple(p) for p in self.partitions]}
+        if self.model_sha256:  # only then: the keys of points without a model file stay as they were
+            identity["model_sha256"] = self.model_sha256
+        return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -167,12 +171,13 @@ class SweepSpec:
         """Every point: the grid's product times the partition entries."""
         points = []
         for swept, config in self.configs():
+            model = model_sha256(config)
             for entry in self.partitions:
                 parts = _partitions(entry, config)
                 values = dict(swept)
                 values["h_partitions"] = format_partitions(p.h for p in parts)
                 values["v_partitions"] = format_partitions(p.v for p in parts)
-                points.append(Point(len(points), values, config, parts))
+                points.append(Point(len(points), values, config, parts, model))
         return seed_points(points, self.seeds) if self.seeds else points
 
 
@@ -185,7 +190,8 @@ def seed_points(points: list[Point], seeds: int) -> list[Point]:
         for seed in range(first, first + seeds):
             config = json.loads(json.dumps(point.config))
             config["device"]["seed"] = seed
-            out.append(Point(point.index, {**point.values, "seed": seed}, config, point.partitions))
+            out.append(Point(point.index, {**point.values, "seed": seed}, config, point.partitions,
+                             point.model_sha256))
     return out
 
 

@@ -176,6 +176,9 @@ def _run(spec: SweepSpec, points: list[Point], out: Path, context: PointContext,
                                         + [column_name(f"compensation.{k}") for e in spec.compensations for k in e]))
             + ["h_partitions", "v_partitions"],
             "workers": runner.workers, "scheduler": runner.scheduler, **provenance()}
+    models = {p.config["network"]["onnx"]: p.model_sha256 for p in points if p.model_sha256}
+    if models:  # the content of every model file the points read (a model replaced at its path is new points)
+        meta["model_sha256"] = models
     tables = _Tables(out, meta)
     if not todo and tables.current(rows):
         return tables.frame(rows)  # nothing to do, nothing rewritten (a read-only folder is fine)
