@@ -9,6 +9,7 @@ load_array, writable_file, characterize_command, layer_command
 from __future__ import annotations
 
 import io
+import math
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +45,8 @@ def characterize_command(args) -> int:
     tile = Tile(g, r_row=args.r_row, r_col=args.r_col, c_row=args.c_row, c_col=args.c_col,
                 r_driver=args.r_driver, tia=tia)
     out = writable_file(args.out)
+    if args.memory_limit is not None and not (math.isfinite(args.memory_limit) and args.memory_limit > 0):
+        raise ConfigError(f"--memory-limit must be a positive number of GiB, got {args.memory_limit!r}")
     limit = None if args.memory_limit is None else args.memory_limit * 2**30
     if args.readout == "current":
         result = characterize(tile, engine=args.engine, backend=args.backend, memory_limit=limit)

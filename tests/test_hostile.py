@@ -221,3 +221,141 @@ def test_points_folder_that_is_a_link_is_refused_and_force_deletes_nothing_throu
     line = one_error_line(cli("sweep", str(other), "--out", str(out), "--cache", str(tmp_path / "cache"), "--force"))
     assert "symbolic link" in line
     assert sorted(p.name for p in elsewhere.iterdir()) == [keep.name] and keep.read_text() == '{"mine": true}'
+
+
+# -- wrong words ------------------------------------------------------------------------------
+
+
+def test_a_scheduler_address_that_is_no_dask_scheduler_is_one_line(tmp_path):
+    """A peer answering garbage (here: a length prefix of exabytes) was "out of memory" and a
+    TimeoutError traceback at exit."""
+    import socket
+    import threading
+
+    from test_integrity import SPEC
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    stop = threading.Event()
+
+    def answer():
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                continue
+            try:
+                conn.sendall(b"\xff" * 64)
+            except OSError:
+                pass
+            finally:
+                conn.close()
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    try:
+        (tmp_path / "spec.toml").write_text(SPEC)
+        proc = cli("sweep", str(tmp_path / "spec.toml"), "--out", str(tmp_path / "out"), "--cache",
+                   str(tmp_path / "cache"), "--scheduler", f"tcp://127.0.0.1:{server.getsockname()[1]}")
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        server.close()
+    line = one_error_line(proc)
+    assert "Dask scheduler" in line and "out of memory" not in line
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.ngspice
+def test_a_dask_scheduler_killed_mid_sweep_is_one_line(tmp_path):
+    pytest.importorskip("distributed")
+    import signal
+    import time
+
+    from test_integrity import SLOW_SPEC, point_files
+    from test_parallel import _free_port
+
+    dask = str(Path(sys.executable).parent / "dask")
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    log = open(tmp_path / "dask.log", "w")
+    procs = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+                              stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)]
+    procs.append(subprocess.Popen([dask, "worker", address, "--host", "127.0.0.1", "--nthreads", "1",
+                                   "--no-dashboard", "--local-directory", str(tmp_path / "w"), "--death-timeout",
+                                   "5"], stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path))
+    try:
+        from distributed import Client
+
+        with Client(address, timeout=60, set_as_default=False) as client:
+            client.wait_for_workers(1, timeout=60)
+        (tmp_path / "spec.toml").write_text(SLOW_SPEC)
+        out = tmp_path / "out"
+        sweep = subprocess.Popen([sys.executable, "-m", "circuitsim.cli", "sweep", str(tmp_path / "spec.toml"),
+                                  "--out", str(out), "--cache", str(tmp_path / "cache"), "--scheduler", address],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 240
+        while not point_files(out) and sweep.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        procs[0].send_signal(signal.SIGKILL)  # the scheduler dies mid-sweep
+        _, stderr = sweep.communicate(timeout=120)
+    finally:
+        for proc in reversed(procs):
+            proc.kill()
+            proc.wait()
+        log.close()
+    if sweep.returncode == 0:
+        pytest.skip("the sweep finished before the scheduler was killed")
+    assert sweep.returncode == 2 and "Traceback" not in stderr, stderr
+    lines = [ln for ln in stderr.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: lost the Dask scheduler"), stderr
+
+
+# -- limits that are limits -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("change, message", [
+    ("[sweep]\nseeds = 1000000000", "runs (points × seeds), more than 1000000 even with --yes"),
+    ("[sweep]\nseeds = 20000", "runs (points × seeds) (more than 10000); pass --yes"),
+    ("[network]\nepochs = 1000000000", "network.epochs = 1000000000 is more than 10000"),
+])
+def test_limits_are_limits(tmp_path, change, message):
+    from test_integrity import SPEC
+
+    section, _, line = change.partition("\n")
+    (tmp_path / "spec.toml").write_text(SPEC.replace("epochs = 3\n", "") .replace(section, f"{section}\n{line}"))
+    proc = cli("sweep", str(tmp_path / "spec.toml"), "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "c"))
+    assert message in one_error_line(proc)
+    assert not (tmp_path / "out").exists()
+
+
+def test_memory_limit_nan_is_refused(tmp_path):
+    for value in ("nan", "inf", "-1", "0"):
+        line = one_error_line(cli("characterize", "--conductances", _g(tmp_path), "--memory-limit", value,
+                                  "--out", str(tmp_path / "T.npz")))
+        assert "--memory-limit must be a positive number of GiB" in line
+    assert not (tmp_path / "T.npz").exists()
+
+
+def test_a_model_needing_terabytes_for_one_image_is_a_model_problem(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    from test_integrity import SPEC
+
+    conv = helper.make_node("Conv", ["x", "w"], ["c"], pads=[1_000_000] * 4, name="padded")
+    graph = helper.make_graph([conv, helper.make_node("Flatten", ["c"], ["y"])], "m",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1, 8, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 10])],
+                              [numpy_helper.from_array(np.ones((2, 1, 3, 3), np.float32), "w")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(tmp_path / "pad.onnx"))
+    spec = SPEC.replace("layers = [64, 16, 10]\nepochs = 3", f'onnx = "{tmp_path / "pad.onnx"}"').replace(
+        "partitions = [{h = [1, 1], v = [1, 1]}, {h = [2, 1], v = [2, 1]}]", "partitions = [{auto = 64}]")
+    (tmp_path / "spec.toml").write_text(spec)
+    line = one_error_line(cli("sweep", str(tmp_path / "spec.toml"), "--out", str(tmp_path / "out"), "--cache",
+                              str(tmp_path / "c")))
+    assert "needs more memory than the machine has for one image" in line and "Conv" in line

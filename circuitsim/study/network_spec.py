@@ -16,8 +16,8 @@ Partitions give one ``h``/``v`` value per crossbar layer (Dense and Conv2d) and
 
 Public API
 ----------
-LAYER_NETWORK_KEYS, network_kind, check_network_section, check_layer_network, network_io, model_sha256,
-layer_partitions, crossbar_count, build_layer_network
+LAYER_NETWORK_KEYS, network_kind, check_network_section, check_layer_network, network_inputs, network_io,
+model_sha256, layer_partitions, crossbar_count, build_layer_network
 """
 
 from __future__ import annotations
@@ -157,9 +157,18 @@ def _what(config: dict) -> str:
     return f"the ONNX model {section['onnx']}" if network_kind(section) == "onnx" else "the network of [network]"
 
 
+def network_inputs(config: dict) -> int:
+    """Inputs per image of a configuration's network (the MLP's ``layers[0]``, or the CNN's or
+    ONNX model's input shape), without running it."""
+    section = config["network"]
+    if network_kind(section) == "mlp":
+        return int(section.get("layers", MLPConfig().layers)[0])
+    return int(math.prod(_skeleton(config).input_shape))
+
+
 def network_io(config: dict) -> tuple[int, int]:
     """Inputs per image and outputs (scores) of a configuration's network, from its layer shapes
-    (the MLP's ``layers``, or the CNN or ONNX network built without training)."""
+    (the MLP's ``layers``, or the CNN or ONNX network built without training, run on one image)."""
     section = config["network"]
     if network_kind(section) == "mlp":
         layers = section.get("layers", MLPConfig().layers)
@@ -171,6 +180,9 @@ def network_io(config: dict) -> tuple[int, int]:
         out = net.forward(np.zeros((1, *net.input_shape)))
     except ConfigError as exc:
         raise ConfigError(f"{_what(config)}: {exc}") from None
+    except MemoryError as exc:  # one image, so the model's shapes (e.g. a Conv's pads), not the machine
+        raise ConfigError(f"{_what(config)} needs more memory than the machine has for one image "
+                          f"({str(exc)[:120]}); check its shapes (e.g. a Conv's pads)") from None
     except (ValueError, TypeError, ArithmeticError, IndexError) as exc:
         raise ConfigError(f"{_what(config)} cannot run on one image of shape {net.input_shape} "
                           f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); check the model") \

@@ -69,7 +69,8 @@ from ..periphery.adc import KINDS, ADCConfig
 from .compensation_spec import (COMPENSATION_KEYS, COMPENSATION_TYPES, check_compensation_entries,
                                 check_compensation_used)
 from .network_spec import (LAYER_NETWORK_KEYS, check_layer_network, check_network_section, crossbar_count,
-                           layer_partitions, model_sha256, network_io, network_kind)
+                           layer_partitions, model_sha256, network_inputs, network_io,
+                           network_kind)
 
 DATASET_KEYS = {"name", "path", "side", "crop", "binarize", "threshold", "test_fraction", "limit", "seed",
                 "train_limit"}
@@ -80,7 +81,13 @@ CIRCUIT_KEYS = {"v_read", "engine", "backend", "gains", "t_read", "readout", "t_
                 "topology", "amp_gains", "opamp_gain", "neuron_reference"}
 ADC_KEYS = {f.name for f in dataclasses.fields(ADCConfig)} - {"v_min", "v_max"}
 MAX_POINTS = 10_000
-"""Largest grid :func:`parse_spec` accepts unless told otherwise (``--yes``)."""
+"""Most runs (points × seeds) :func:`parse_spec` accepts unless told otherwise (``--yes``)."""
+MAX_RUNS = 1_000_000
+"""Most runs (points × seeds) of one spec even with ``--yes``: split larger studies."""
+LIMITS = {("network", "epochs"): 10_000, ("compensation", "epochs"): 10_000, ("dataset", "side"): 1024,
+          ("network", "batch_size"): 1_000_000, ("compensation", "refresh_steps"): 1_000_000}
+"""Upper bounds of integer fields whose value sets a run's time or memory (a typo of 1e9
+epochs would otherwise run for ever)."""
 
 
 def _field_types(*classes) -> dict:
@@ -254,7 +261,8 @@ def check_dataset(config: dict, data) -> None:
     """Refuse a network (MLP, CNN or ONNX model) whose inputs are not the dataset's input size
     or which has fewer outputs than the dataset has classes."""
     n_in = int(np.prod(data.x_train.shape[1:]))
-    network_in, network_out = network_io(config)
+    network_in = network_inputs(config)
+    network_out = network_io(config)[1] if network_in == n_in else 0  # run it only on the right inputs
     if network_kind(config["network"]) == "mlp":
         if network_in != n_in:
             raise ConfigError(f"network.layers[0] = {network_in} but dataset {data.name!r} has {n_in} inputs per "
@@ -316,6 +324,13 @@ def _check_used(spec: "SweepSpec") -> None:
                               "remove it or choose a charge readout")
     if any("threshold" in c["dataset"] for c in configs) and not any(c["dataset"].get("binarize") for c in configs):
         raise ConfigError("dataset.threshold is ignored without binarize = true; remove it or binarize")
+
+
+def _check_limits(config: dict) -> None:
+    for (section, key), limit in LIMITS.items():
+        value = config.get(section, {}).get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value > limit:
+            raise ConfigError(f"{section}.{key} = {value} is more than {limit}; give a smaller value")
 
 
 def _check_keys(where: str, table: Any, allowed: set) -> None:
@@ -392,11 +407,16 @@ def parse_spec(text: str, max_points: int | None = None) -> SweepSpec:
     if compensations or any(name.startswith("compensation.") for name in grid):
         base.setdefault("compensation", {})
     spec = SweepSpec(base, grid, tuple(partitions), text, str(data.get("title", "")), seeds, compensations)
-    if max_points is not None and spec.n_points > max_points:
-        raise ConfigError(f"the spec has {spec.n_points} points (more than {max_points}); "
-                          "pass --yes to run them all, or sweep fewer values")
+    runs = spec.n_points * (seeds or 1)
+    if runs > MAX_RUNS:
+        raise ConfigError(f"the spec has {runs} runs (points × seeds), more than {MAX_RUNS} even with --yes; "
+                          "sweep fewer values or seeds, or split the study into several specs")
+    if max_points is not None and runs > max_points:
+        raise ConfigError(f"the spec has {runs} {'runs (points × seeds)' if seeds else 'points'} "
+                          f"(more than {max_points}); pass --yes to run them all, or sweep fewer values")
     # build every point's configuration now, so that a bad value fails before anything runs
     for _, config in spec.configs():
+        _check_limits(config)
         check_network_section(config["network"])
         if network_kind(config["network"]) != "mlp":  # a CNN or an ONNX model
             check_layer_network(config, spec.partitions)

@@ -133,9 +133,10 @@ def run_sweep(spec: SweepSpec, out: str | Path, cache_dir: str | Path | None = N
     """
     _require_parquet()
     out = _check_out(out)
-    if spec.n_points > MAX_POINTS and not yes:
-        raise ConfigError(f"the spec has {spec.n_points} points (more than {MAX_POINTS}); "
-                          "pass --yes (yes=True) to run them all, or sweep fewer values")
+    runs = spec.n_points * (spec.seeds or 1)
+    if runs > MAX_POINTS and not yes:
+        raise ConfigError(f"the spec has {runs} {'runs (points × seeds)' if spec.seeds else 'points'} "
+                          f"(more than {MAX_POINTS}); pass --yes (yes=True) to run them all, or sweep fewer values")
     context = PointContext(Path(cache_dir or default_cache_dir()).resolve())
     points = spec.points()
     for point in points:  # a missing dataset or a layer mismatch stops the sweep before anything is written
