@@ -359,3 +359,43 @@ def test_a_model_needing_terabytes_for_one_image_is_a_model_problem(tmp_path):
     line = one_error_line(cli("sweep", str(tmp_path / "spec.toml"), "--out", str(tmp_path / "out"), "--cache",
                               str(tmp_path / "c")))
     assert "needs more memory than the machine has for one image" in line and "Conv" in line
+
+
+# -- the CNN training cache ---------------------------------------------------------------------
+
+
+def _tiny_cnn():
+    from circuitsim.network.cnn_training import CNNConfig
+    from circuitsim.network.datasets import load_dataset
+
+    data = load_dataset("digits", side=8, train_limit=120, limit=20)
+    return data, CNNConfig(channels=(2,), kernel=3, padding=1, dense=(8,), epochs=1)
+
+
+def test_cnn_cache_checks_its_stored_key(tmp_path, caplog):
+    from circuitsim.network.cnn_training import load_or_train_cnn
+    from circuitsim.network.layers import Dense
+    from circuitsim.network.network import Network
+
+    data, config = _tiny_cnn()
+    net = load_or_train_cnn(data, config, tmp_path)
+    (entry,) = tmp_path.glob("cnn-*.npz")
+    Network([Dense(np.zeros((64, 10)))], (1, 8, 8)).save(entry)  # a readable network, not this one
+    with caplog.at_level("WARNING", logger="circuitsim"):
+        again = load_or_train_cnn(data, config, tmp_path)
+    assert f"network cache entry {entry} is damaged (it holds no key)" in caplog.text
+    assert again.content_hash() == net.content_hash()
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="circuitsim"):
+        assert load_or_train_cnn(data, config, tmp_path).content_hash() == net.content_hash()
+    assert caplog.text == ""  # rewritten with its key: used as is
+
+
+def test_cnn_cache_that_cannot_be_written_is_an_environment_failure(tmp_path):
+    from circuitsim.errors import EnvironmentFailure
+    from circuitsim.network.cnn_training import load_or_train_cnn
+
+    data, config = _tiny_cnn()
+    (tmp_path / "networks").write_text("a file where the cache folder goes")
+    with pytest.raises(EnvironmentFailure, match="cannot create the network cache"):
+        load_or_train_cnn(data, config, tmp_path / "networks")

@@ -21,23 +21,26 @@ CNNConfig, build_cnn, train_cnn, load_or_train_cnn
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import logging
 import math
-import os
 import re
-import tempfile
+import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import ConfigError, EnvironmentFailure
+from ..files import check_array_file, write_atomic
 from .conv import col2im
 from .layers import Activation, AvgPool, Conv2d, Dense, Flatten, MaxPool
 from .mlp import TERNARY_THRESHOLD
 from .network import Network
 
 _TRAINING_VERSION = 1
+_log = logging.getLogger("circuitsim")
 _INV_RMS = {"binary": 1.0, "ternary": math.sqrt(2.0), "float": math.sqrt(3.0)}
 _GAIN_C = {"relu": 2.0, "sigmoid": 4.0, "tanh": 1.0}
 
@@ -275,29 +278,58 @@ def load_or_train_cnn(dataset, config: CNNConfig, cache_dir: str | Path) -> Netw
     """The network :func:`train_cnn` would train, read from ``cache_dir`` when cached.
 
     The key hashes the training code's version, the configuration, the dataset's name and
-    its training arrays; a new network is written atomically (:meth:`Network.save`).
+    its training arrays; a new network is written atomically (:meth:`Network.save`) with its
+    whole key (``cache_key``), and a cached file is used only when it is readable and holds this
+    key (else one warning line, and the network is trained again).
+
+    Raises
+    ------
+    EnvironmentFailure
+        The cache folder cannot be created or written (a read-only or full disk): never a
+        configuration failure of the point.
     """
     h = hashlib.sha256(f"cnn-v{_TRAINING_VERSION}|{dataset.name}|{dataset.image_shape}|{dataset.n_classes}|"
                        f"{json.dumps(config.to_dict(), sort_keys=True)}".encode())
     for a in (dataset.x_train, dataset.y_train):
         h.update(f"|{a.dtype.str}{a.shape}|".encode() + np.ascontiguousarray(a).tobytes())
+    key = h.hexdigest()
     folder = Path(cache_dir)
-    target = folder / f"cnn-{re.sub(r'[^A-Za-z0-9_.-]', '_', dataset.name)}-{h.hexdigest()[:20]}.npz"
-    if target.is_file():
-        try:
-            return Network.load(target)
-        except ConfigError:
-            pass  # damaged entry: train again
+    target = folder / f"cnn-{re.sub(r'[^A-Za-z0-9_.-]', '_', dataset.name)}-{key[:20]}.npz"
+    if target.is_file() and not target.is_symlink():
+        problem = _stored_key_problem(target, key)
+        if problem is None:
+            try:
+                return Network.load(target)
+            except ConfigError as exc:
+                problem = str(exc)
+        _log.warning(f"warning: network cache entry {target} is damaged ({problem}); training it again")
     net = train_cnn(dataset, config)
+    buffer = io.BytesIO()
+    net.save(buffer)
+    with zipfile.ZipFile(buffer, "a") as archive:  # the whole key beside the layers
+        member = io.BytesIO()
+        np.save(member, np.array(key))
+        archive.writestr("cache_key.npy", member.getvalue())
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".npz")
-        os.close(fd)
-        try:
-            net.save(tmp)
-            os.replace(tmp, target)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
     except OSError as exc:
-        raise ConfigError(f"cannot write the network cache in {folder}: {exc}; pass a writable cache_dir") from None
+        raise EnvironmentFailure(f"cannot create the network cache {folder}: {exc.strerror or exc}; "
+                                 "pass a writable --cache") from None
+    if target.exists() and not target.is_file() or target.is_symlink():
+        _log.warning(f"warning: network cache entry {target} is not a regular file; the network is not cached")
+        return net
+    write_atomic(target, buffer.getvalue(), "--cache")
     return net
+
+
+def _stored_key_problem(target: Path, key: str) -> str | None:
+    """Why the cache entry ``target`` does not hold ``key`` (None when it does)."""
+    try:
+        check_array_file(target)
+        with np.load(target, allow_pickle=False) as f:
+            stored = str(f["cache_key"]) if "cache_key" in f.files else None
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
+        return f"unreadable: {type(exc).__name__}"
+    if stored != key:
+        return "it holds another key" if stored else "it holds no key"
+    return None
