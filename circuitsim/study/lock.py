@@ -17,10 +17,11 @@ import fcntl
 import json
 import os
 import socket
+import stat
 import time
 from pathlib import Path
 
-from ..errors import EnvironmentFailure
+from ..errors import ConfigError, EnvironmentFailure
 
 LOCK_NAME = ".circuitsim.lock"
 """Name of the lock file in a results folder."""
@@ -39,6 +40,8 @@ class FolderLock:
     EnvironmentFailure
         Another process holds the folder (the message names it), or the folder cannot
         be created or written.
+    ConfigError
+        The lock file's name holds something else (a symbolic link, a folder, a FIFO).
     """
 
     def __init__(self, folder: str | Path):
@@ -50,15 +53,21 @@ class FolderLock:
         """Take the lock, or raise at once when another run holds it."""
         path = self.folder / LOCK_NAME
         writable = True
+        if path.is_symlink() or (path.exists() and not path.is_file()):  # never write through it
+            raise ConfigError(f"{path} is not a regular file (a link, a folder, a FIFO?); remove it: circuitsim "
+                              "makes its own lock file there")
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
         except OSError as exc:
             try:  # a read-only folder of a finished run can still be read under its lock
-                fd, writable = os.open(path, os.O_RDONLY), False
+                fd, writable = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK), False
             except OSError:
                 raise EnvironmentFailure(f"cannot write the results folder {self.folder}: "
                                          f"{exc.strerror or exc}; choose a writable --out") from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # made a FIFO or a device since the check above
+            os.close(fd)
+            raise ConfigError(f"{path} is not a regular file; remove it: circuitsim makes its own lock file there")
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             self._dir_fd = _lock_folder(self.folder)

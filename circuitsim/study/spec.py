@@ -381,9 +381,10 @@ def parse_spec(text: str, max_points: int | None = None) -> SweepSpec:
         raise ConfigError(f"unknown dataset {base['dataset']['name']!r}; choose one of {', '.join(DATASETS)}")
     if not set(base["device"]) - set(STATISTICS_FIELDS) - {"statistics"}:  # no cell given: the default one
         base["device"] = {"preset": "sot-mram-amin2022", **base["device"]}
-    sweep = dict(data.get("sweep", {}))
+    sweep = data.get("sweep", {})
     if not isinstance(sweep, dict):
         raise ConfigError("[sweep] must be a table")
+    sweep = dict(sweep)
     partitions = sweep.pop("partitions", [{"h": None, "v": None}])
     if not isinstance(partitions, list) or not partitions:
         raise ConfigError("sweep.partitions needs a non-empty list of entries such as {h = [1, 1], v = [1, 1]}; "

@@ -75,7 +75,7 @@ def _points_folder(out: Path) -> Path:
 def _prepare(out: Path, spec: SweepSpec, force: bool) -> None:
     _points_folder(out)
     previous = out / "spec.toml"
-    if previous.is_file() and previous.read_text() != spec.text:
+    if previous.is_file() and previous.read_bytes() != spec.text.encode():  # bytes: a damaged file is another spec
         if not force:
             raise ConfigError(f"{out} holds results of a different spec; choose another --out or pass --force")
         kept = remove_own_files(out)
@@ -85,7 +85,7 @@ def _prepare(out: Path, spec: SweepSpec, force: bool) -> None:
         leftover.unlink(missing_ok=True)  # from a sweep killed while writing
     if not (out / "points").is_dir():
         (out / "points").mkdir(parents=True)
-    if not previous.is_file() or previous.read_text() != spec.text:
+    if not previous.is_file() or previous.read_bytes() != spec.text.encode():
         write_atomic(previous, spec.text)
 
 
@@ -238,7 +238,7 @@ class _Tables:
         """Whether the folder's tables and provenance already record ``rows``, complete."""
         finished = _finished(rows, self.meta)
         try:
-            old = json.loads((self.out / "provenance.json").read_text())
+            old = _read_json(self.out / "provenance.json")
         except (OSError, ValueError, RecursionError):
             return False
         return (isinstance(old, dict) and old.get("complete") is True and old.get("finished_points") == finished
@@ -358,6 +358,8 @@ def _read_table(file: Path, warn: bool = False) -> pd.DataFrame | None:
 
 
 def _read_json(file: Path):
+    if not file.is_file():  # missing, or a FIFO or device that would block or never end
+        return None
     try:
         return json.loads(file.read_text())
     except (OSError, UnicodeDecodeError, ValueError, RecursionError):
