@@ -399,3 +399,19 @@ def test_cnn_cache_that_cannot_be_written_is_an_environment_failure(tmp_path):
     (tmp_path / "networks").write_text("a file where the cache folder goes")
     with pytest.raises(EnvironmentFailure, match="cannot create the network cache"):
         load_or_train_cnn(data, config, tmp_path / "networks")
+
+
+def test_a_folder_where_a_network_cache_file_goes_is_named_and_left_alone(tmp_path, caplog):
+    from circuitsim.network.datasets import load_dataset
+    from circuitsim.network.mlp import MLPConfig, load_or_train
+
+    data = load_dataset("digits", side=8, train_limit=100, limit=20)
+    config = MLPConfig(layers=(64, 8, 10), epochs=1)
+    net = load_or_train(data, config, tmp_path)
+    (entry,) = tmp_path.glob("mlp-*.npz")
+    entry.unlink()
+    entry.mkdir()
+    with caplog.at_level("WARNING", logger="circuitsim"):
+        again = load_or_train(data, config, tmp_path)
+    assert f"network cache entry {entry} is not a regular file" in caplog.text
+    assert entry.is_dir() and again.content_hash() == net.content_hash()

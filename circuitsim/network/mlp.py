@@ -359,6 +359,10 @@ def load_or_train(dataset: Dataset, config: MLPConfig, cache_dir: str | Path) ->
 def _save_cached(net: MLP, target: Path, key: str) -> None:
     """Write ``net`` with its cache ``key`` to ``target`` atomically (EnvironmentFailure if it cannot)."""
     cache = target.parent
+    if target.is_symlink() or (target.exists() and not target.is_file()):  # never replace a folder or a link
+        logging.getLogger("circuitsim").warning(
+            f"warning: network cache entry {target} is not a regular file; the network is not cached")
+        return
     try:
         cache.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=cache, suffix=".npz")

@@ -285,6 +285,11 @@ def load_or_build(dataset, config: RandomNetworkConfig, device: Device, cache_di
                                                 "building it again")
     import sys
     net = build(dataset, config, device, progress=sys.stderr.isatty())
+    if target.is_symlink() or (target.exists() and not target.is_file()):  # never replace a folder or a link
+        import logging
+        logging.getLogger("circuitsim").warning(
+            f"warning: random network cache entry {target} is not a regular file; the network is not cached")
+        return net
     try:
         cache.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=cache, suffix=".npz")
