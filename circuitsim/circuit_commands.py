@@ -8,12 +8,14 @@ load_array, writable_file, characterize_command, layer_command
 
 from __future__ import annotations
 
-import os
+import io
+import math
 from pathlib import Path
 
 import numpy as np
 
-from .errors import ConfigError, EnvironmentFailure
+from .errors import ConfigError
+from .files import check_array_file, output_file, write_atomic
 
 
 def load_array(path: str, what: str = "conductance",
@@ -25,10 +27,12 @@ def load_array(path: str, what: str = "conductance",
     try:
         with open(file, "rb") as fh:
             if fh.read(6) != b"\x93NUMPY":
-                raise ConfigError(f"{path} is not a numpy .npy file; save G with numpy.save")
+                raise ConfigError(f"{path} is not a numpy .npy file; save it with numpy.save")
+        check_array_file(file)  # a damaged header (10¹² values) is refused, not allocated
         return np.load(file, allow_pickle=False)
     except (OSError, ValueError) as exc:
-        raise ConfigError(f"cannot read {path} as a numeric .npy array ({exc})") from None
+        raise ConfigError(f"cannot read {path} as a numeric .npy array ({exc}); save it again "
+                          "with numpy.save") from None
 
 
 def characterize_command(args) -> int:
@@ -41,6 +45,8 @@ def characterize_command(args) -> int:
     tile = Tile(g, r_row=args.r_row, r_col=args.r_col, c_row=args.c_row, c_col=args.c_col,
                 r_driver=args.r_driver, tia=tia)
     out = writable_file(args.out)
+    if args.memory_limit is not None and not (math.isfinite(args.memory_limit) and args.memory_limit > 0):
+        raise ConfigError(f"--memory-limit must be a positive number of GiB, got {args.memory_limit!r}")
     limit = None if args.memory_limit is None else args.memory_limit * 2**30
     if args.readout == "current":
         result = characterize(tile, engine=args.engine, backend=args.backend, memory_limit=limit)
@@ -59,22 +65,10 @@ def characterize_command(args) -> int:
     return 0
 
 
-def writable_file(path: str) -> Path:
-    """``path`` when a file can be written there, checked before any work is done."""
-    if not path.strip():
-        raise ConfigError("--out is empty; give the output file, e.g. --out T.npz")
-    out = Path(path)
-    if out.is_dir():
-        raise ConfigError(f"--out {path} is a folder; give a file name, e.g. {out / 'T.npz'}")
-    if not out.parent.is_dir():
-        raise ConfigError(f"output folder {out.parent} does not exist (or is a file); create it first")
-    probe = out.parent / f".circuitsim-probe-{os.getpid()}"
-    try:
-        probe.open("xb").close()
-        probe.unlink()
-    except OSError as exc:
-        raise EnvironmentFailure(f"cannot write in {out.parent}: {exc.strerror or exc}; choose a writable --out") from None
-    return out
+def writable_file(path: str, example: str = "T.npz") -> Path:
+    """``path`` when a regular file can be written there, checked before any work is done
+    (:func:`circuitsim.files.output_file`)."""
+    return output_file(path, "--out", example)
 
 
 def layer_command(args) -> int:
@@ -100,16 +94,19 @@ def layer_command(args) -> int:
         topology = TopologyConfig.imac_sim(args.amp_gain, args.opamp_gain)
     else:
         topology = topology_preset(args.topology)
-    out = writable_file(args.out)
+    out = writable_file(args.out, "Y.npz")
+    deck = None if args.deck is None else output_file(args.deck, "--deck", "layer.cir")
     layer = layer_circuit(w, bias, device_preset(args.device), Wires(args.r_row, args.r_col),
                           Partition(*parts), topology)
     v = layer_input_voltages(x, None if bias is None else args.v_read, topology)
-    if args.deck:
-        Path(args.deck).write_text(write_netlist(build_layer_circuit(layer, v[0]), options=(".op",)))
+    if deck is not None:
+        write_atomic(deck, write_netlist(build_layer_circuit(layer, v[0]), options=(".op",)), "--deck")
     outputs = solve_layer(layer, v, engine=args.engine, backend=args.backend)
     unit = "V (neuron inputs)" if topology.voltage_output else "A (differential currents)"
-    np.savez(out, outputs=outputs, row_slices=[[s.start, s.stop] for s in layer.row_slices],
+    buffer = io.BytesIO()  # np.savez(path) would add ".npz" to a path without it
+    np.savez(buffer, outputs=outputs, row_slices=[[s.start, s.stop] for s in layer.row_slices],
              out_slices=[[s.start, s.stop] for s in layer.out_slices], unit=unit, topology=topology.name)
+    write_atomic(out, buffer.getvalue())
     print(f"layer {w.shape[0]}x{w.shape[1]}, {topology.name} topology, h/v {parts[0]}/{parts[1]}, "
           f"engine {args.engine}: {len(v)} vectors, outputs in {unit} -> {out}")
     return 0

@@ -73,7 +73,7 @@ def _sweep(args) -> int:
     from .study.spec import MAX_POINTS, load_spec
     from .study.sweep import run_sweep
 
-    spec = load_spec(args.spec, max_points=None if args.yes else MAX_POINTS)
+    spec = load_spec(args.spec, max_points=None if args.yes else MAX_POINTS, smoke=args.smoke)
     frame = run_sweep(spec, args.out, cache_dir=args.cache, force=args.force,
                       log=lambda line: print(line, flush=True), workers=args.workers, scheduler=args.scheduler,
                       retry_failed=args.retry_failed, yes=args.yes)
@@ -123,7 +123,7 @@ def _validate(args) -> int:
     from .study.validation import run_validation
     from .study.whole_circuit import FullCircuitConfig
 
-    spec = load_spec(args.spec)
+    spec = load_spec(args.spec, smoke=args.smoke)
     points = None
     if args.points:
         try:
@@ -144,6 +144,9 @@ def _export_onnx(args) -> int:
     from .network.onnx_export import save_onnx
     from .network.onnx_import import load_network
 
+    from .files import output_file
+
+    output_file(args.out, "--out", "model.onnx")  # before any training
     source = Path(args.source)
     if source.suffix == ".toml":  # the network of the spec's first point, trained or from the cache
         from .study.points import PointContext
@@ -254,6 +257,8 @@ def _parser() -> argparse.ArgumentParser:
     va.add_argument("--analysis", choices=["dc", "op"], default="dc",
                     help="one .dc sweep over the images, or alter + op per image (small circuits only)")
     va.add_argument("--points", default=None, metavar="I,J", help="validate only these point indices")
+    va.add_argument("--smoke", action="store_true",
+                    help="validate the quick run of the spec (as sweep --smoke: its structure, fewer values)")
 
     ex = sub.add_parser("export-onnx", help="write a network (weights file or a spec's network) as ONNX")
     ex.add_argument("source", metavar="SOURCE",
@@ -278,6 +283,9 @@ def _sweep_options(parser, required: bool) -> None:
     parser.add_argument("--retry-failed", action="store_true",
                         help="compute again the points stored as failed (status=error)")
     parser.add_argument("--yes", action="store_true", help="run a grid of more than 10,000 points")
+    parser.add_argument("--smoke", action="store_true",
+                        help="a quick run that keeps the spec's structure: the first and last value of every "
+                             "axis, 200 training and 40 test images, one epoch, at most two seeds")
     parser.add_argument("--workers", type=int, default=1, metavar="N",
                         help="local worker processes computing points (default 1: this process)")
     parser.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",

@@ -6,7 +6,7 @@ so callers (and the command line) can catch one class and print one line.
 Public API
 ----------
 CircuitsimError, ConfigError, EnvironmentFailure, NetlistError,
-SimulatorNotFoundError, SimulationError, ConvergenceError
+SimulatorNotFoundError, SimulationError, SimulatorFailure, ConvergenceError
 """
 
 from __future__ import annotations
@@ -72,3 +72,12 @@ class SimulationError(CircuitsimError):
 
 class ConvergenceError(SimulationError):
     """ngspice did not converge (or found a singular matrix)."""
+
+
+class SimulatorFailure(EnvironmentFailure, SimulationError):
+    """ngspice itself failed, not the deck: it crashed or was killed (a signal), exited with a
+    status it never uses for a deck's error, or wrote a garbled or cut-off result.
+
+    An :class:`EnvironmentFailure` (a sweep stops and stores nothing for the point) that
+    carries the deck and ngspice's output like a :class:`SimulationError`, for the report.
+    """

@@ -22,3 +22,60 @@ def test_example_spec_parses_and_builds_every_circuit(path):
     assert points
     for point in points:
         build_circuit_config(point.config)
+
+
+# -- every example runs end to end, on its smoke run (issue 22) -----------------------------------
+
+#: examples whose smoke run still takes long on two cores: ngspice transients of every tile,
+#: IMAC-Sim's loaded difference amplifiers, whole-circuit decks
+SLOW = {"readout", "imacsim", "validate", "validate_variation", "lenet5", "pruning"}
+
+
+def _command(path: Path) -> str:
+    """``validate`` for the examples the README runs with ``circuitsim validate``, else ``sweep``."""
+    text = path.read_text()
+    return "validate" if "circuitsim validate" in text and "circuitsim sweep" not in text else "sweep"
+
+
+#: examples whose smoke run is still minutes long: readout.toml's charge points characterize each of
+#: their 67 tiles by ngspice transients (one per input row, ~2-10 s a tile on two shared cores);
+#: run them with CIRCUITSIM_SLOW_EXAMPLES=1
+MINUTES = {"readout"}
+
+
+@pytest.fixture(scope="module")
+def shared_cache(tmp_path_factory):
+    """One cache for every example: most share the network and the tiles of amin2022.toml."""
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.mark.ngspice
+@pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.slow) if p.stem in SLOW else p
+                                  for p in EXAMPLES], ids=[p.stem for p in EXAMPLES])
+def test_example_runs_end_to_end(path, tmp_path, shared_cache):
+    import os
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    from circuitsim.study.smoke import smoke_text
+    from circuitsim.study.spec import parse_spec
+
+    if path.stem in MINUTES and not os.environ.get("CIRCUITSIM_SLOW_EXAMPLES"):
+        pytest.skip(f"{path.name}'s smoke run takes minutes (ngspice transients of every tile); "
+                    "set CIRCUITSIM_SLOW_EXAMPLES=1 to run it")
+    spec = parse_spec(smoke_text(path.read_text()))
+    full = load_spec(path)
+    assert set(spec.grid) == set(full.grid) and spec.seeds == (min(full.seeds, 2) if full.seeds else None)
+    command = _command(path)
+    extra = ["--images", "1", "--points", str(spec.n_points - 1), "--scope", "layer", "--neuron",
+             "behavioural"] if command == "validate" else []
+    proc = subprocess.run([sys.executable, "-m", "circuitsim.cli", command, str(path), "--smoke", "--out",
+                           str(tmp_path / "out"), "--cache", str(shared_cache), *extra],
+                          capture_output=True, text=True, timeout=900, cwd=path.parent.parent)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    table = tmp_path / "out" / ("validation.csv" if command == "validate" else "results.csv")
+    frame = pd.read_csv(table)
+    assert (frame["status"] == "ok").all()
+    assert len(frame) == (1 if command == "validate" else spec.n_points)  # Monte Carlo: one row per point

@@ -20,12 +20,8 @@ CNNConfig, build_cnn, train_cnn, load_or_train_cnn
 
 from __future__ import annotations
 
-import hashlib
-import json
+import logging
 import math
-import os
-import re
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -33,11 +29,13 @@ import numpy as np
 
 from ..errors import ConfigError
 from .backprop import backward, forward_trace, softmax_cross_entropy, weight_gradient
+from .network_cache import cache_key, cached_network
 from .layers import Activation, AvgPool, Conv2d, Dense, Flatten, MaxPool
 from .mlp import TERNARY_THRESHOLD
 from .network import Network
 
 _TRAINING_VERSION = 1
+_log = logging.getLogger("circuitsim")
 _INV_RMS = {"binary": 1.0, "ternary": math.sqrt(2.0), "float": math.sqrt(3.0)}
 _GAIN_C = {"relu": 2.0, "sigmoid": 4.0, "tanh": 1.0}
 
@@ -222,29 +220,16 @@ def load_or_train_cnn(dataset, config: CNNConfig, cache_dir: str | Path) -> Netw
     """The network :func:`train_cnn` would train, read from ``cache_dir`` when cached.
 
     The key hashes the training code's version, the configuration, the dataset's name and
-    its training arrays; a new network is written atomically (:meth:`Network.save`).
+    its training arrays; the entry is verified, written atomically and stores the whole key
+    (:mod:`circuitsim.network.network_cache`).
+
+    Raises
+    ------
+    EnvironmentFailure
+        The cache folder cannot be created or written (a read-only or full disk): never a
+        configuration failure of the point.
     """
-    h = hashlib.sha256(f"cnn-v{_TRAINING_VERSION}|{dataset.name}|{dataset.image_shape}|{dataset.n_classes}|"
-                       f"{json.dumps(config.to_dict(), sort_keys=True)}".encode())
-    for a in (dataset.x_train, dataset.y_train):
-        h.update(f"|{a.dtype.str}{a.shape}|".encode() + np.ascontiguousarray(a).tobytes())
-    folder = Path(cache_dir)
-    target = folder / f"cnn-{re.sub(r'[^A-Za-z0-9_.-]', '_', dataset.name)}-{h.hexdigest()[:20]}.npz"
-    if target.is_file():
-        try:
-            return Network.load(target)
-        except ConfigError:
-            pass  # damaged entry: train again
-    net = train_cnn(dataset, config)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".npz")
-        os.close(fd)
-        try:
-            net.save(tmp)
-            os.replace(tmp, target)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"cannot write the network cache in {folder}: {exc}; pass a writable cache_dir") from None
-    return net
+    key = cache_key(f"cnn-v{_TRAINING_VERSION}|{dataset.name}|{dataset.image_shape}|{dataset.n_classes}|",
+                    config.to_dict(), (dataset.x_train, dataset.y_train))
+    return cached_network(cache_dir, "cnn", dataset.name, key, lambda: train_cnn(dataset, config), Network.load,
+                          lambda net, path, k: net.save(path, cache_key=k))

@@ -91,7 +91,7 @@ class _Raw(NamedTuple):
 def load_dataset(name: str = "mnist", *, path: str | Path | None = None, side: int = 20,
                  crop: bool = True, binarize: bool = False, threshold: float = 0.5,
                  test_fraction: float = 0.2, limit: int | None = None,
-                 seed: int = 0) -> Dataset:
+                 seed: int = 0, train_limit: int | None = None) -> Dataset:
     """Load an image-classification dataset as flattened ``side × side`` images in [0, 1].
 
     Parameters
@@ -120,6 +120,9 @@ def load_dataset(name: str = "mnist", *, path: str | Path | None = None, side: i
         Keep at most this many test images (the first ones of the test set).
     seed : int
         Seed of the stratified shuffle split; the same seed gives the same split.
+    train_limit : int, optional
+        Keep at most this many training images (the first ones of the training set), e.g. for
+        a quick run of a spec's structure (``circuitsim sweep --smoke``).
 
     Returns
     -------
@@ -140,9 +143,10 @@ def load_dataset(name: str = "mnist", *, path: str | Path | None = None, side: i
         raise ConfigError(f"threshold must lie in [0, 1], got {threshold!r}")
     if not 0.0 < test_fraction < 1.0:
         raise ConfigError(f"test_fraction must lie strictly between 0 and 1, got {test_fraction!r}")
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, np.integer))
-                              or limit < 1):
-        raise ConfigError(f"limit must be a positive integer or None, got {limit!r}")
+    for what, value in (("limit", limit), ("train_limit", train_limit)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer))
+                                  or value < 1):
+            raise ConfigError(f"{what} must be a positive integer or None, got {value!r}")
     if path is not None and name not in ("idx", "fashion-mnist"):
         raise ConfigError("path is only used by the 'idx' and 'fashion-mnist' datasets, "
                           f"not {name!r}; drop it")
@@ -167,6 +171,8 @@ def load_dataset(name: str = "mnist", *, path: str | Path | None = None, side: i
         x_tr, y_tr, x_te, y_te = raw.images, raw.labels, raw.test_images, raw.test_labels
     if limit is not None:
         x_te, y_te = x_te[:limit], y_te[:limit]
+    if train_limit is not None:
+        x_tr, y_tr = x_tr[:train_limit], y_tr[:train_limit]
     n_classes = 10
     if name == "idx":
         n_classes = int(max(raw.labels.max(initial=0), raw.test_labels.max(initial=0))) + 1

@@ -292,6 +292,9 @@ class Reshape:
     crossbar = False
 
     def __call__(self, x):
+        if any(s == 0 and i >= x.ndim for i, s in enumerate(self.shape)):
+            raise ConfigError(f"cannot reshape an input of shape {x.shape} to {tuple(self.shape)}: a 0 copies an "
+                              "input dimension the input does not have; fix the model's Reshape")
         shape = [x.shape[i] if s == 0 else s for i, s in enumerate(self.shape)]
         try:
             return x.reshape(shape)

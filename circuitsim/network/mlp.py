@@ -41,6 +41,7 @@ import numpy as np
 from ..configs import check_fields
 from ..errors import ConfigError
 from .network_cache import cache_key, cached_network
+from ..files import check_array_file
 
 if TYPE_CHECKING:
     from .datasets import Dataset
@@ -207,13 +208,14 @@ class MLP:
     def load(cls, path: str | Path) -> MLP:
         """Read a network written by :meth:`save`."""
         try:
+            check_array_file(path)  # a header declaring 10¹² values is damage, not a request
             with np.load(path, allow_pickle=False) as f:
                 config = MLPConfig.from_dict(json.loads(str(f["config"])))
                 n = len(config.layers) - 1
                 return cls([f[f"W{k}"] for k in range(n)], [f[f"b{k}"] for k in range(n)], config)
         except ConfigError:
             raise
-        except (OSError, KeyError, ValueError, TypeError, zipfile.BadZipFile) as exc:
+        except (OSError, KeyError, ValueError, TypeError, RecursionError, zipfile.BadZipFile) as exc:
             raise ConfigError(f"cannot read MLP file {path}: {exc}; "
                               "re-save it with MLP.save") from None
 

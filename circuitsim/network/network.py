@@ -27,6 +27,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import ConfigError
+from ..files import check_array_file
 from .layers import (Activation, Add, AvgPool, BatchNorm, Conv2d, Dense, Flatten, GlobalAvgPool,
                      MaxPool, Reshape)
 
@@ -167,6 +168,7 @@ class Network:
     def load(cls, path: str | Path) -> Network:
         """Read a weights file written by :meth:`save`."""
         try:
+            check_array_file(path)  # a header declaring 10¹² values is damage, not a request
             with np.load(path, allow_pickle=False) as f:
                 meta = json.loads(str(f["network"]))
                 layers = []
@@ -180,7 +182,7 @@ class Network:
                 return cls(layers, meta["input_shape"], meta["sources"], meta.get("name", "network"))
         except ConfigError:
             raise
-        except (OSError, KeyError, ValueError, TypeError, zipfile.BadZipFile) as exc:
+        except (OSError, KeyError, ValueError, TypeError, RecursionError, zipfile.BadZipFile) as exc:
             raise ConfigError(f"cannot read network file {path}: {exc}; write it with Network.save") from None
 
     def content_hash(self) -> str:

@@ -109,11 +109,8 @@ def to_onnx(net) -> "onnx.ModelProto":  # noqa: F821
 def save_onnx(net, path: str | Path) -> Path:
     """Write :func:`to_onnx` of ``net`` to ``path`` (``.onnx``) and return the path."""
     model = to_onnx(net)
-    import onnx
+    from ..files import write_atomic
 
     path = Path(path)
-    try:
-        onnx.save(model, str(path))
-    except OSError as exc:
-        raise ConfigError(f"cannot write {path}: {exc}") from None
+    write_atomic(path, model.SerializeToString())  # a regular file, never a device or a link's target
     return path

@@ -132,6 +132,9 @@ class _Builder:
     def const(self, node, name: str) -> np.ndarray:
         if name not in self.consts:
             self.fail(node, f"input {name!r} must be a constant (initializer)")
+        if self.consts[name].dtype.kind not in "biuf":  # e.g. weights stored as strings
+            self.fail(node, f"constant {name!r} holds {self.consts[name].dtype} values, not numbers; "
+                            "export the model with numeric weights")
         return self.consts[name]
 
     def add(self, node, layer, sources) -> None:

@@ -49,6 +49,7 @@ import numpy as np
 from ..configs import check_fields
 from ..devices import Device
 from ..errors import ConfigError
+from ..files import check_array_file
 from .mapping import LayerMapping, Partition, cell_mapping, map_layer
 from .mlp import MLP, MLPConfig
 from .network_cache import cache_key, cached_network
@@ -199,6 +200,7 @@ class CellNetwork(MLP):
     def load(cls, path) -> "CellNetwork":
         """Read a network written by :meth:`save`."""
         try:
+            check_array_file(path)  # a header declaring 10¹² values is damage, not a request
             with np.load(path, allow_pickle=False) as f:
                 meta = json.loads(str(f["meta"]))
                 config = RandomNetworkConfig.from_dict(meta["config"])
@@ -207,7 +209,7 @@ class CellNetwork(MLP):
                            Device(*meta["device"]), meta["gains"])
         except ConfigError:
             raise
-        except (OSError, KeyError, ValueError, TypeError, zipfile.BadZipFile) as exc:
+        except (OSError, KeyError, ValueError, TypeError, RecursionError, zipfile.BadZipFile) as exc:
             raise ConfigError(f"cannot read random network file {path}: {exc}") from None
 
 

@@ -18,6 +18,8 @@ import matplotlib.style
 import numpy as np
 from matplotlib.figure import Figure
 
+from ..files import check_replaceable
+
 STYLE = "paper.mplstyle"
 """Name of the style file shipped in the package."""
 COLUMN_WIDTH = 3.5
@@ -57,6 +59,7 @@ def save_figure(fig: Figure, folder: str | Path, name: str) -> list[Path]:
     paths = []
     for ext, meta in (("pdf", {"CreationDate": None}), ("png", {})):
         path = folder / f"{name}.{ext}"
+        check_replaceable(path, "plots folder")  # a regular file, never a device or a link's target
         tmp = folder / f".{name}.{uuid.uuid4().hex[:8]}.{ext}.part"
         try:
             with paper_style():

@@ -283,7 +283,12 @@ def plot_results(results_dir: str | Path) -> list[Path]:
     if not csv.is_file():
         raise ConfigError(f"{csv} not found; pass the folder a sweep wrote its results to")
     seeds = Path(results_dir) / "seeds.csv"  # a Monte Carlo sweep: error bars across seeds
-    df = pd.read_csv(seeds if seeds.is_file() else csv)
+    table = seeds if seeds.is_file() else csv
+    try:
+        df = pd.read_csv(table)
+    except (ValueError, UnicodeDecodeError, OSError) as exc:  # pandas' parse errors are ValueErrors
+        raise ConfigError(f"{table} is damaged ({type(exc).__name__}); run the same circuitsim sweep command "
+                          "again to write it from the point files") from None
     if "status" in df.columns:
         df = df[df["status"].astype(str) == "ok"]
     if "accuracy" not in df.columns or df["accuracy"].isna().all():

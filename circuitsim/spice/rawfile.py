@@ -39,13 +39,23 @@ def read_raw(path: str | Path) -> list[RawPlot]:
     -------
     list of RawPlot
         The plots in file order.
+
+    Raises
+    ------
+    SimulationError
+        The file is garbled or cut off (a header, a name or a value missing).
     """
     data = Path(path).read_bytes()
     plots, pos = [], 0
     while pos < len(data):
         if not data[pos:].strip():
             break
-        plot, pos = _read_plot(data, pos, path)
+        try:
+            plot, pos = _read_plot(data, pos, path)
+        except SimulationError:
+            raise
+        except (KeyError, ValueError, IndexError, TypeError, OverflowError) as exc:
+            raise SimulationError(f"raw file {path} is garbled ({type(exc).__name__}: {exc})") from None
         plots.append(plot)
     return plots
 
@@ -65,6 +75,8 @@ def _read_plot(data: bytes, pos: int, path) -> tuple[RawPlot, int]:
             n_vars = int(header["no. variables"])
             for _ in range(n_vars):
                 end = data.find(b"\n", pos)
+                if end < 0:
+                    raise SimulationError(f"raw file {path} ends inside its list of variables")
                 fields = data[pos:end].decode("latin-1").split()
                 names.append(fields[1].lower())
                 pos = end + 1
@@ -75,8 +87,13 @@ def _read_plot(data: bytes, pos: int, path) -> tuple[RawPlot, int]:
     n_vars, n_points = int(header["no. variables"]), int(header["no. points"])
     complex_data = "complex" in header.get("flags", "")
     width = 2 if complex_data else 1
+    if n_vars < 1 or n_points < 0 or len(names) != n_vars:
+        raise SimulationError(f"raw file {path} has a garbled header ({n_vars} variables, {len(names)} names)")
+    count = n_vars * n_points * width
+    if pos + count * (8 if key == "binary" else 2) > len(data):  # an ASCII value takes 2 bytes at least
+        raise SimulationError(f"raw file {path} is cut off: {count} values announced, "
+                              f"{max(0, len(data) - pos)} bytes written")
     if key == "binary":
-        count = n_vars * n_points * width
         values = np.frombuffer(data, dtype="<f8", count=count, offset=pos).copy()
         pos += count * 8
         values = values.reshape(n_points, n_vars * width)

@@ -29,7 +29,7 @@ import time
 
 import numpy as np
 
-from ..errors import CircuitsimError, ConfigError
+from ..errors import CircuitsimError, ConfigError, EnvironmentFailure
 from ..network.mapped import map_network
 from ..tile.crossbar import Tile, build_circuit, input_source_names, sense_source_names
 from ..tile.netlist import write_netlist
@@ -105,6 +105,8 @@ def validate_layer_point(point, context, n_images: int, positions: int = 4, seed
                    max_output_error=stats["err"], n_operating_points=stats["ops"],
                    circuit_seconds=stats["seconds"], evaluator_seconds=evaluator_seconds,
                    mapping_seconds=mapped.seconds, scope="layer", status="ok", error="")
+    except EnvironmentFailure:  # the machine failed: never a result
+        raise
     except CircuitsimError as exc:
         row.update(status="error", error=str(exc).splitlines()[0])
     return row

@@ -17,7 +17,7 @@ Partitions give one ``h``/``v`` value per crossbar layer (Dense and Conv2d) and
 Public API
 ----------
 LAYER_NETWORK_KEYS, NETWORK_KINDS, LAYER_KINDS, network_kind, check_network_section, check_layer_network,
-layer_partitions, crossbar_count, build_layer_network
+network_inputs, network_io, model_sha256, layer_partitions, crossbar_count, build_layer_network
 """
 
 from __future__ import annotations
@@ -84,7 +84,9 @@ def _input_shape(config: dict) -> tuple[int, int, int]:
 
 
 @lru_cache(maxsize=8)
-def _onnx(path: str):
+def _onnx(path: str, digest: str):
+    """The network of the model at ``path`` whose content hash is ``digest`` (a model replaced at the
+    same path is read again)."""
     return load_network(path)
 
 
@@ -92,7 +94,7 @@ def _skeleton(config: dict):
     """The network of a configuration without training (its layer shapes)."""
     section = config["network"]
     if network_kind(section) == "onnx":
-        return _onnx(section["onnx"])
+        return _onnx(section["onnx"], model_sha256(config))
     return build_cnn(_cnn_config(section), _input_shape(config), _CLASSES)
 
 
@@ -118,6 +120,80 @@ def check_layer_network(config: dict, partitions) -> None:
                                       f"1..{limit} for its layer")
 
 
+def model_sha256(config: dict) -> str:
+    """SHA-256 of the model file of ``[network] onnx`` (with its ``.data`` file of external
+    weights, when there is one), or ``""`` for a network circuitsim trains.
+
+    Raises
+    ------
+    ConfigError
+        The model file cannot be read.
+    """
+    section = config["network"]
+    if network_kind(section) != "onnx":
+        return ""
+    path = Path(section["onnx"])
+    data = path.with_name(path.name + ".data")
+    try:
+        stamp = tuple((f.stat().st_mtime_ns, f.stat().st_size) for f in (path, data) if f.is_file())
+        return _file_sha256(str(path), stamp)
+    except OSError as exc:
+        raise ConfigError(f"cannot read the model {path}: {exc.strerror or exc}") from None
+
+
+@lru_cache(maxsize=32)
+def _file_sha256(path: str, stamp: tuple) -> str:
+    """SHA-256 of ``path`` and its ``.data`` file (``stamp``: their times and sizes, so a file
+    replaced since is read again)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for file in (Path(path), Path(path + ".data")):
+        if file.is_file():
+            with open(file, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(block)
+    return h.hexdigest()
+
+
+def _what(config: dict) -> str:
+    section = config["network"]
+    return f"the ONNX model {section['onnx']}" if network_kind(section) == "onnx" else "the network of [network]"
+
+
+def network_inputs(config: dict) -> int:
+    """Inputs per image of a configuration's network (the MLP's ``layers[0]``, or the CNN's or
+    ONNX model's input shape), without running it."""
+    section = config["network"]
+    if network_kind(section) not in LAYER_KINDS:
+        return int(section.get("layers", MLPConfig().layers)[0])
+    return int(math.prod(_skeleton(config).input_shape))
+
+
+def network_io(config: dict) -> tuple[int, int]:
+    """Inputs per image and outputs (scores) of a configuration's network, from its layer shapes
+    (the MLP's ``layers``, or the CNN or ONNX network built without training, run on one image)."""
+    section = config["network"]
+    if network_kind(section) not in LAYER_KINDS:
+        layers = section.get("layers", MLPConfig().layers)
+        return int(layers[0]), int(layers[-1])
+    net = _skeleton(config)
+    try:
+        import numpy as np
+
+        out = net.forward(np.zeros((1, *net.input_shape)))
+    except ConfigError as exc:
+        raise ConfigError(f"{_what(config)}: {exc}") from None
+    except MemoryError as exc:  # one image, so the model's shapes (e.g. a Conv's pads), not the machine
+        raise ConfigError(f"{_what(config)} needs more memory than the machine has for one image "
+                          f"({str(exc)[:120]}); check its shapes (e.g. a Conv's pads)") from None
+    except (ValueError, TypeError, ArithmeticError, IndexError) as exc:
+        raise ConfigError(f"{_what(config)} cannot run on one image of shape {net.input_shape} "
+                          f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); check the model") \
+            from None
+    return int(math.prod(net.input_shape)), int(out.size)
+
+
 def layer_partitions(entry: dict, config: dict) -> tuple[Partition, ...]:
     """Partitions of a CNN or ONNX network for one partitions entry."""
     net = _skeleton(config)
@@ -139,5 +215,5 @@ def build_layer_network(config: dict, dataset, cache_dir: str | Path):
     """The trained (cached) CNN or the loaded ONNX network of a configuration."""
     section = config["network"]
     if network_kind(section) == "onnx":
-        return _onnx(section["onnx"])
+        return _onnx(section["onnx"], model_sha256(config))
     return load_or_train_cnn(dataset, _cnn_config(section), cache_dir)

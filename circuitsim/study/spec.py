@@ -55,6 +55,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..device_statistics import STATISTICS_FIELDS, statistics_preset
 from ..devices import Device, Wires, device_preset, wire_preset
 from ..errors import ConfigError
@@ -66,11 +68,12 @@ from ..network.random_weights import RANDOM_KEYS, RandomNetworkConfig
 from ..periphery.adc import KINDS, ADCConfig
 from .compensation_spec import (COMPENSATION_KEYS, check_compensation_entries,
                                 check_compensation_used)
-from .spec_types import check_types
 from .network_spec import (LAYER_KINDS, LAYER_NETWORK_KEYS, check_layer_network, check_network_section, crossbar_count,
-                           layer_partitions, network_kind)
+                           layer_partitions, model_sha256, network_inputs, network_io, network_kind)
+from .spec_types import check_types
 
-DATASET_KEYS = {"name", "path", "side", "crop", "binarize", "threshold", "test_fraction", "limit", "seed"}
+DATASET_KEYS = {"name", "path", "side", "crop", "binarize", "threshold", "test_fraction", "limit", "seed",
+                "train_limit"}
 NETWORK_KEYS = {f.name for f in dataclasses.fields(MLPConfig)} | LAYER_NETWORK_KEYS | RANDOM_KEYS
 DEVICE_KEYS = {"preset", "r_low", "r_high", "levels", "statistics", *STATISTICS_FIELDS}
 WIRE_KEYS = {"preset"} | {f.name for f in dataclasses.fields(Wires)}
@@ -78,7 +81,13 @@ CIRCUIT_KEYS = {"v_read", "engine", "backend", "gains", "t_read", "readout", "t_
                 "topology", "amp_gains", "opamp_gain", "neuron_reference"}
 ADC_KEYS = {f.name for f in dataclasses.fields(ADCConfig)} - {"v_min", "v_max"}
 MAX_POINTS = 10_000
-"""Largest grid :func:`parse_spec` accepts unless told otherwise (``--yes``)."""
+"""Most runs (points × seeds) :func:`parse_spec` accepts unless told otherwise (``--yes``)."""
+MAX_RUNS = 1_000_000
+"""Most runs (points × seeds) of one spec even with ``--yes``: split larger studies."""
+LIMITS = {("network", "epochs"): 10_000, ("compensation", "epochs"): 10_000, ("dataset", "side"): 1024,
+          ("network", "batch_size"): 1_000_000, ("compensation", "refresh_steps"): 1_000_000}
+"""Upper bounds of integer fields whose value sets a run's time or memory (a typo of 1e9
+epochs would otherwise run for ever)."""
 
 
 SECTIONS = {"title": None, "dataset": DATASET_KEYS, "network": NETWORK_KEYS, "device": DEVICE_KEYS,
@@ -98,13 +107,17 @@ class Point:
     """The whole configuration of this point (plain data, as in the spec)."""
     partitions: tuple[Partition, ...]
     """Partitions of each layer."""
+    model_sha256: str = ""
+    """SHA-256 of the model file the network is read from (``[network] onnx``), empty when the
+    network is trained by circuitsim: a model replaced at the same path is another point."""
 
     @property
     def key(self) -> str:
-        """Stable identifier of the point's configuration."""
-        text = json.dumps({"config": self.config, "partitions": [dataclasses.astuple(p) for p in self.partitions]},
-                          sort_keys=True)
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        """Stable identifier of the point's configuration (and of its model file's content)."""
+        identity = {"config": self.config, "partitions": [dataclasses.astuple(p) for p in self.partitions]}
+        if self.model_sha256:  # only then: the keys of points without a model file stay as they were
+            identity["model_sha256"] = self.model_sha256
+        return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -149,12 +162,13 @@ class SweepSpec:
         """Every point: the grid's product times the partition entries."""
         points = []
         for swept, config in self.configs():
+            model = model_sha256(config)
             for entry in self.partitions:
                 parts = _partitions(entry, config)
                 values = dict(swept)
                 values["h_partitions"] = format_partitions(p.h for p in parts)
                 values["v_partitions"] = format_partitions(p.v for p in parts)
-                points.append(Point(len(points), values, config, parts))
+                points.append(Point(len(points), values, config, parts, model))
         return seed_points(points, self.seeds) if self.seeds else points
 
 
@@ -167,7 +181,8 @@ def seed_points(points: list[Point], seeds: int) -> list[Point]:
         for seed in range(first, first + seeds):
             config = json.loads(json.dumps(point.config))
             config["device"]["seed"] = seed
-            out.append(Point(point.index, {**point.values, "seed": seed}, config, point.partitions))
+            out.append(Point(point.index, {**point.values, "seed": seed}, config, point.partitions,
+                             point.model_sha256))
     return out
 
 
@@ -227,16 +242,28 @@ def _partitions(entry: dict, config: dict) -> tuple[Partition, ...]:
 
 
 def check_dataset(config: dict, data) -> None:
-    """Refuse a network whose first layer is not the dataset's input size or whose last
-    layer has fewer outputs than the dataset has classes."""
-    layers = config["network"].get("layers", MLPConfig().layers)
-    n_in = int(data.x_train.shape[1])
-    if layers[0] != n_in:
-        raise ConfigError(f"network.layers[0] = {layers[0]} but dataset {data.name!r} has {n_in} inputs per image; "
-                          f"set layers[0] = {n_in} (or change dataset.side)")
-    if layers[-1] < data.n_classes:
-        raise ConfigError(f"network.layers[-1] = {layers[-1]} outputs but dataset {data.name!r} has "
-                          f"{data.n_classes} classes; set layers[-1] = {data.n_classes}")
+    """Refuse a network (MLP, CNN or ONNX model) whose inputs are not the dataset's input size
+    or which has fewer outputs than the dataset has classes."""
+    n_in = int(np.prod(data.x_train.shape[1:]))
+    network_in = network_inputs(config)
+    network_out = network_io(config)[1] if network_in == n_in else 0  # run it only on the right inputs
+    if network_kind(config["network"]) not in LAYER_KINDS:
+        if network_in != n_in:
+            raise ConfigError(f"network.layers[0] = {network_in} but dataset {data.name!r} has {n_in} inputs per "
+                              f"image; set layers[0] = {n_in} (or change dataset.side)")
+        if network_out < data.n_classes:
+            raise ConfigError(f"network.layers[-1] = {network_out} outputs but dataset {data.name!r} has "
+                              f"{data.n_classes} classes; set layers[-1] = {data.n_classes}")
+        return
+    what = (f"the ONNX model {config['network']['onnx']}" if network_kind(config["network"]) == "onnx"
+            else "the CNN of [network]")
+    if network_in != n_in:
+        raise ConfigError(f"{what} takes {network_in} inputs per image but dataset {data.name!r} has {n_in}; "
+                          "set [dataset] side (and crop) to match the network")
+    if network_out < data.n_classes:
+        raise ConfigError(f"{what} has {network_out} outputs but dataset {data.name!r} has {data.n_classes} "
+                          f"classes: a class without an output can never be predicted; give a model with "
+                          f"{data.n_classes} outputs")
 
 
 def _check_used(spec: "SweepSpec") -> None:
@@ -254,6 +281,13 @@ def _check_used(spec: "SweepSpec") -> None:
                               "remove it or choose a charge readout")
     if any("threshold" in c["dataset"] for c in configs) and not any(c["dataset"].get("binarize") for c in configs):
         raise ConfigError("dataset.threshold is ignored without binarize = true; remove it or binarize")
+
+
+def _check_limits(config: dict) -> None:
+    for (section, key), limit in LIMITS.items():
+        value = config.get(section, {}).get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value > limit:
+            raise ConfigError(f"{section}.{key} = {value} is more than {limit}; give a smaller value")
 
 
 def _check_keys(where: str, table: Any, allowed: set) -> None:
@@ -304,9 +338,10 @@ def parse_spec(text: str, max_points: int | None = None) -> SweepSpec:
         raise ConfigError(f"unknown dataset {base['dataset']['name']!r}; choose one of {', '.join(DATASETS)}")
     if not set(base["device"]) - set(STATISTICS_FIELDS) - {"statistics"}:  # no cell given: the default one
         base["device"] = {"preset": "sot-mram-amin2022", **base["device"]}
-    sweep = dict(data.get("sweep", {}))
+    sweep = data.get("sweep", {})
     if not isinstance(sweep, dict):
         raise ConfigError("[sweep] must be a table")
+    sweep = dict(sweep)
     partitions = sweep.pop("partitions", [{"h": None, "v": None}])
     if not isinstance(partitions, list) or not partitions:
         raise ConfigError("sweep.partitions needs a non-empty list of entries such as {h = [1, 1], v = [1, 1]}; "
@@ -330,11 +365,16 @@ def parse_spec(text: str, max_points: int | None = None) -> SweepSpec:
     if compensations or any(name.startswith("compensation.") for name in grid):
         base.setdefault("compensation", {})
     spec = SweepSpec(base, grid, tuple(partitions), text, str(data.get("title", "")), seeds, compensations)
-    if max_points is not None and spec.n_points > max_points:
-        raise ConfigError(f"the spec has {spec.n_points} points (more than {max_points}); "
-                          "pass --yes to run them all, or sweep fewer values")
+    runs = spec.n_points * (seeds or 1)
+    if runs > MAX_RUNS:
+        raise ConfigError(f"the spec has {runs} runs (points × seeds), more than {MAX_RUNS} even with --yes; "
+                          "sweep fewer values or seeds, or split the study into several specs")
+    if max_points is not None and runs > max_points:
+        raise ConfigError(f"the spec has {runs} {'runs (points × seeds)' if seeds else 'points'} "
+                          f"(more than {max_points}); pass --yes to run them all, or sweep fewer values")
     # build every point's configuration now, so that a bad value fails before anything runs
     for _, config in spec.configs():
+        _check_limits(config)
         check_network_section(config["network"])
         if network_kind(config["network"]) in LAYER_KINDS:
             check_layer_network(config, spec.partitions)
@@ -357,8 +397,9 @@ def parse_spec(text: str, max_points: int | None = None) -> SweepSpec:
     return spec
 
 
-def load_spec(path: str | Path, max_points: int | None = None) -> SweepSpec:
-    """Read and validate a spec file (refused above ``max_points`` points)."""
+def load_spec(path: str | Path, max_points: int | None = None, smoke: bool = False) -> SweepSpec:
+    """Read and validate a spec file (refused above ``max_points`` points); with ``smoke``, its
+    quick run that keeps its structure (:func:`circuitsim.study.smoke.smoke_text`)."""
     file = Path(path)
     if not file.is_file():
         raise ConfigError(f"spec file {path} does not exist")
@@ -366,4 +407,8 @@ def load_spec(path: str | Path, max_points: int | None = None) -> SweepSpec:
         text = file.read_text()
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read spec file {path}: {exc}") from None
+    if smoke:
+        from .smoke import smoke_text
+
+        text = smoke_text(text)
     return parse_spec(text, max_points)

@@ -33,7 +33,8 @@ def _field_types(*classes: type) -> dict[str, str]:
 
 TYPES = {
     "dataset": {"name": "str", "path": "str", "side": "int", "crop": "bool", "binarize": "bool",
-                "threshold": "float", "test_fraction": "float", "limit": "int", "seed": "int"},
+                "threshold": "float", "test_fraction": "float", "limit": "int", "seed": "int",
+                "train_limit": "int"},
     "network": {**_field_types(MLPConfig), **_field_types(RandomNetworkConfig)},
     "device": {**_field_types(Device), "preset": "str"},
     "wires": {**_field_types(Wires), "preset": "str"},

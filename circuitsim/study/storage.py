@@ -12,13 +12,9 @@ import logging
 import math
 import os
 import re
-import uuid
 from pathlib import Path
 
-from ..errors import EnvironmentFailure
-
-TEMP_PREFIX = ".part-"
-"""Names of files being written (left behind only by a killed sweep, removed by the next)."""
+from ..files import TEMP_PREFIX, write_atomic  # noqa: F401 - re-exported (Public API)
 
 OWN_FILES = ("results.csv", "results.parquet", "provenance.json", "spec.toml")
 """Files of a results folder that a sweep writes (besides ``points/``)."""
@@ -35,29 +31,6 @@ def default_cache_dir() -> Path:
     return Path(base) / "circuitsim"
 
 
-def write_atomic(path: Path, data: str | bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file of its own and a rename.
-
-    Raises
-    ------
-    EnvironmentFailure
-        The folder is not writable or the disk is full (nothing is left half-written).
-    """
-    tmp = path.with_name(f"{TEMP_PREFIX}{path.name}.{os.getpid()}-{uuid.uuid4().hex[:12]}")
-    try:
-        with open(tmp, "xb") as fh:
-            fh.write(data.encode() if isinstance(data, str) else data)
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise EnvironmentFailure(f"cannot write {path}: {exc.strerror or exc}; "
-                                 "free disk space or choose a writable folder") from None
-    finally:
-        try:
-            tmp.unlink(missing_ok=True)
-        except OSError:
-            pass
-
-
 def read_point_file(file: Path, index: int, values: dict) -> dict | None:
     """The result row stored in ``file`` for point ``index`` with swept ``values``
     (by results column), or None after one warning line when the file is damaged or
@@ -65,12 +38,24 @@ def read_point_file(file: Path, index: int, values: dict) -> dict | None:
     try:
         row = json.loads(file.read_text())
         problem = _check_row(row, index, values)
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:  # deep nesting: RecursionError
         problem = f"unreadable ({type(exc).__name__})"
     if problem is None:
         return row
-    _log.warning(f"warning: point file {file} is damaged ({problem}); computing the point again")
+    what = "is not kept" if problem.startswith("it records a failure of the machine") else "is damaged"
+    _log.warning(f"warning: point file {file} {what} ({problem}); computing the point again")
     return None
+
+
+#: errors that earlier versions stored as a point's result although the machine, not the
+#: configuration, failed (ngspice crashed, was killed, garbled or cut off its output; a cache
+#: that could not be written): such a point is computed again, never kept
+_ENVIRONMENT_ERRORS = re.compile(
+    r"^(ngspice exited with code|ngspice did not finish within|ngspice produced no result|"
+    r"raw file .* (ends inside|is garbled|is cut off)|out of memory|"
+    r"cannot (write|save|store) .*(cache|\.npz|\.part)|.*(Read-only file system|No space left on device|"
+    r"Permission denied|Disk quota exceeded))",
+    re.IGNORECASE)
 
 
 def _check_row(row, index: int, values: dict) -> str | None:
@@ -84,6 +69,8 @@ def _check_row(row, index: int, values: dict) -> str | None:
     status = row.get("status")
     if status not in ("ok", "error"):
         return f"status {status!r}"
+    if status == "error" and isinstance(row.get("error"), str) and _ENVIRONMENT_ERRORS.match(row["error"]):
+        return f"it records a failure of the machine, not of the configuration: {row['error'][:120]!r}"
     accuracy = row.get("accuracy")
     if status == "ok" and not (isinstance(accuracy, float | int) and math.isfinite(accuracy)
                                and 0 <= accuracy <= 1):
@@ -96,7 +83,7 @@ def remove_own_files(out: Path) -> list[Path]:
     provenance and spec); anything else is left alone and returned."""
     points = out / "points"
     kept = []
-    if points.is_dir():
+    if points.is_dir() and not points.is_symlink():  # never delete through a link to another folder
         for file in points.iterdir():
             if file.is_file() and (_POINT_FILE.match(file.name) or file.name.startswith(TEMP_PREFIX)):
                 file.unlink()

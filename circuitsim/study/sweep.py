@@ -61,9 +61,21 @@ def _check_out(out) -> Path:
     return out
 
 
+def _points_folder(out: Path) -> Path:
+    """``out/points``, refused when it is a symbolic link or not a folder: point files go only into
+    the results folder's own ``points/`` (and ``--force`` deletes only there)."""
+    points = out / "points"
+    if points.is_symlink() or (points.exists() and not points.is_dir()):
+        raise ConfigError(f"{points} is {'a symbolic link' if points.is_symlink() else 'not a folder'}: point files "
+                          "are written only into the results folder's own points/ folder; move it away "
+                          "or choose another --out")
+    return points
+
+
 def _prepare(out: Path, spec: SweepSpec, force: bool) -> None:
+    _points_folder(out)
     previous = out / "spec.toml"
-    if previous.is_file() and previous.read_text() != spec.text:
+    if previous.is_file() and previous.read_bytes() != spec.text.encode():  # bytes: a damaged file is another spec
         if not force:
             raise ConfigError(f"{out} holds results of a different spec; choose another --out or pass --force")
         kept = remove_own_files(out)
@@ -73,7 +85,7 @@ def _prepare(out: Path, spec: SweepSpec, force: bool) -> None:
         leftover.unlink(missing_ok=True)  # from a sweep killed while writing
     if not (out / "points").is_dir():
         (out / "points").mkdir(parents=True)
-    if not previous.is_file() or previous.read_text() != spec.text:
+    if not previous.is_file() or previous.read_bytes() != spec.text.encode():
         write_atomic(previous, spec.text)
 
 
@@ -121,9 +133,10 @@ def run_sweep(spec: SweepSpec, out: str | Path, cache_dir: str | Path | None = N
     """
     _require_parquet()
     out = _check_out(out)
-    if spec.n_points > MAX_POINTS and not yes:
-        raise ConfigError(f"the spec has {spec.n_points} points (more than {MAX_POINTS}); "
-                          "pass --yes (yes=True) to run them all, or sweep fewer values")
+    runs = spec.n_points * (spec.seeds or 1)
+    if runs > MAX_POINTS and not yes:
+        raise ConfigError(f"the spec has {runs} {'runs (points × seeds)' if spec.seeds else 'points'} "
+                          f"(more than {MAX_POINTS}); pass --yes (yes=True) to run them all, or sweep fewer values")
     context = PointContext(Path(cache_dir or default_cache_dir()).resolve())
     points = spec.points()
     for point in points:  # a missing dataset or a layer mismatch stops the sweep before anything is written
@@ -164,6 +177,9 @@ def _run(spec: SweepSpec, points: list[Point], out: Path, context: PointContext,
                                         + [column_name(f"compensation.{k}") for e in spec.compensations for k in e]))
             + ["h_partitions", "v_partitions"],
             "workers": runner.workers, "scheduler": runner.scheduler, **provenance()}
+    models = {p.config["network"]["onnx"]: p.model_sha256 for p in points if p.model_sha256}
+    if models:  # the content of every model file the points read (a model replaced at its path is new points)
+        meta["model_sha256"] = models
     tables = _Tables(out, meta)
     if not todo and tables.current(rows):
         return tables.frame(rows)  # nothing to do, nothing rewritten (a read-only folder is fine)
@@ -174,10 +190,11 @@ def _run(spec: SweepSpec, points: list[Point], out: Path, context: PointContext,
             for row in results:
                 point = by_task[_task(row, mc)]
                 deck = row.pop("deck", "")
+                points_folder = _points_folder(out)  # not made a link to elsewhere while the sweep ran
                 if deck:
-                    write_atomic(out / "points" / f"{point.key}.cir", deck)
+                    write_atomic(points_folder / f"{point.key}.cir", deck)
                     row["deck_file"] = f"points/{point.key}.cir"
-                write_atomic(out / "points" / f"{point.key}.json", json.dumps(row))
+                write_atomic(points_folder / f"{point.key}.json", json.dumps(row))
                 rows[_task(row, mc)] = row
                 tables.computed += 1
                 tables.maybe_write(rows)
@@ -221,12 +238,12 @@ class _Tables:
         """Whether the folder's tables and provenance already record ``rows``, complete."""
         finished = _finished(rows, self.meta)
         try:
-            old = json.loads((self.out / "provenance.json").read_text())
-        except (OSError, ValueError):
+            old = _read_json(self.out / "provenance.json")
+        except (OSError, ValueError, RecursionError):
             return False
         return (isinstance(old, dict) and old.get("complete") is True and old.get("finished_points") == finished
-                and finished == self.meta["points"] and (self.out / "results.csv").is_file()
-                and (self.out / "results.parquet").is_file())
+                and finished == self.meta["points"] and _read_table(self.out / "results.csv") is not None
+                and _read_table(self.out / "results.parquet") is not None)
 
     def frame(self, rows: dict) -> pd.DataFrame:
         """One row per point (Monte Carlo: the summary over its seeds)."""
@@ -300,10 +317,10 @@ def read_results(out: str | Path) -> tuple[pd.DataFrame, dict]:
     meta = _read_json(out / "provenance.json")
     meta = meta if isinstance(meta, dict) else {}
     frame = None
-    if (out / "results.parquet").is_file():
-        frame = pd.read_parquet(out / "results.parquet")
-    elif (out / "results.csv").is_file():
-        frame = pd.read_csv(out / "results.csv", dtype={"h_partitions": str, "v_partitions": str})
+    for name in ("results.parquet", "results.csv"):
+        frame = _read_table(out / name, warn=True)
+        if frame is not None:
+            break
     files = sorted((out / "points").glob("*.json")) if (out / "points").is_dir() else []
     if len(files) > (0 if frame is None else len(frame) * (meta.get("seeds") or 1)):
         rows = [row for row in map(_read_json, files) if isinstance(row, dict) and isinstance(row.get("point"), int)]
@@ -319,8 +336,31 @@ def read_results(out: str | Path) -> tuple[pd.DataFrame, dict]:
     return frame, meta
 
 
+def _read_table(file: Path, warn: bool = False) -> pd.DataFrame | None:
+    """The table ``file`` (``.parquet`` or ``.csv``), or None when it is missing or damaged
+    (one warning line with ``warn``; the same sweep command writes it again)."""
+    if not file.is_file():
+        return None
+    try:
+        if file.suffix == ".parquet":
+            frame = pd.read_parquet(file)
+        else:
+            frame = pd.read_csv(file, dtype={"h_partitions": str, "v_partitions": str})
+        if "point" not in frame.columns and "status" not in frame.columns:
+            raise ValueError("no point or status column")
+    except (OSError, ValueError, TypeError, KeyError, IndexError, UnicodeDecodeError, RecursionError,
+            MemoryError) as exc:  # pyarrow's and pandas' parse errors are ValueError/OSError subclasses
+        if warn:
+            _log.warning(f"warning: {file} is damaged ({type(exc).__name__}); reading the point files instead "
+                         "(the same circuitsim sweep command writes it again)")
+        return None
+    return frame
+
+
 def _read_json(file: Path):
+    if not file.is_file():  # missing, or a FIFO or device that would block or never end
+        return None
     try:
         return json.loads(file.read_text())
-    except (OSError, UnicodeDecodeError, ValueError):
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
         return None

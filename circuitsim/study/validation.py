@@ -49,7 +49,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import CircuitsimError, ConfigError
+from ..errors import CircuitsimError, ConfigError, EnvironmentFailure
 from ..network.mapped import MappedNetwork, map_network
 from ..network.mlp import MLP
 from ..periphery.neurons import Neuron, NeuronDesign, design_neuron, extract_curve
@@ -201,6 +201,8 @@ def validate_point(point, context, n_images: int, config: FullCircuitConfig = Fu
             neuron_fit_rms=max(d.rms_error for d in designs), output_gain=designs[-1].gain,
             n_elements=result.n_elements, analysis=config.analysis, scope=config.scope,
             ngspice=result.metadata["ngspice_version"], status="ok", error="")
+    except EnvironmentFailure:  # the machine failed: never a result
+        raise
     except CircuitsimError as exc:
         row.update(status="error", error=str(exc).splitlines()[0])
     return row

@@ -37,7 +37,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
-from ..errors import CircuitsimError, ConfigError
+from ..errors import CircuitsimError, ConfigError, EnvironmentFailure
 from .points import PointContext, run_point
 from .spec import Point
 
@@ -96,8 +96,11 @@ class Runner:
     def close(self) -> None:
         """Disconnect from the Dask scheduler, if any."""
         if self._client is not None:
-            self._client.close()
-            self._client = None
+            client, self._client = self._client, None
+            try:
+                client.close(timeout=CONNECT_TIMEOUT)
+            except Exception:  # noqa: BLE001 - a scheduler that died mid-sweep cannot be told goodbye
+                pass
 
     def __enter__(self) -> "Runner":
         return self
@@ -127,7 +130,7 @@ def _on_processes(points: list[Point], cache_dir: str, workers: int) -> Iterator
             yield future.result()
         finished = True
     except BrokenProcessPool:
-        raise CircuitsimError("a sweep worker process died (killed, or crashed inside ngspice); "
+        raise EnvironmentFailure("a sweep worker process died (killed, or crashed inside ngspice); "
                               "finished points are kept: run the same command again to go on") from None
     finally:
         _stop(pool, wait=finished)
@@ -175,16 +178,28 @@ def _connect(address: str):
     except ImportError:
         raise ConfigError("--scheduler needs dask.distributed; install it with "
                           "pip install 'dask[distributed]'") from None
+    import logging
+
+    # dask logs a lost scheduler with tracebacks; the sweep reports it on one line itself
+    for name in ["distributed", *logging.root.manager.loggerDict]:
+        if name.startswith("distributed"):
+            logging.getLogger(name).setLevel(logging.CRITICAL + 1)
     try:
         _check_reachable(address)
+        _probe(address)  # before Client: a Client half-built on a wrong peer hangs and prints at exit
         return Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
-    except (OSError, TimeoutError, ValueError) as exc:
+    except MemoryError:  # a peer that is no Dask scheduler announced a message of exabytes
+        raise ConfigError(f"the address {address} answers, but not as a Dask scheduler; "
+                          "start one with 'dask scheduler' or fix --scheduler") from None
+    except Exception as exc:  # noqa: BLE001 - whatever a wrong address does (refused, timed out, garbled)
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ConfigError(f"cannot reach the Dask scheduler at {address} ({reason}); "
+        raise ConfigError(f"cannot reach the Dask scheduler at {address} ({reason[:200]}); "
                           "start one with 'dask scheduler' or fix --scheduler") from None
 
 
 def _on_dask(client, points: list[Point], cache_dir: str) -> Iterator[dict]:
+    import asyncio
+
     from distributed import as_completed as dask_completed
     from distributed.scheduler import KilledWorker
 
@@ -193,11 +208,39 @@ def _on_dask(client, points: list[Point], cache_dir: str) -> Iterator[dict]:
         futures = [client.submit(run_in_worker, point, cache_dir, pure=False) for point in points]
         for future in dask_completed(futures, loop=client.loop):
             yield future.result()
+    except CircuitsimError:  # a point's own failure, raised again here
+        raise
     except KilledWorker as exc:
-        raise CircuitsimError(f"Dask workers kept dying on a point ({exc}); finished points are kept: "
-                              "run the same command again to go on") from None
+        raise EnvironmentFailure(f"Dask workers kept dying on a point ({exc}); finished points are kept: "
+                                 "run the same command again to go on") from None
+    except (Exception, asyncio.CancelledError) as exc:  # noqa: BLE001 - the scheduler died or the link broke
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise EnvironmentFailure(f"lost the Dask scheduler ({reason[:200]}); finished points are kept: start "
+                                 "the scheduler again and run the same command to go on") from None
     finally:
-        client.cancel([f for f in futures if not f.done()])
+        try:
+            client.cancel([f for f in futures if not f.done()])
+        except Exception:  # noqa: BLE001 - a scheduler that is gone cannot cancel anything
+            pass
+
+
+def _probe(address: str) -> None:
+    """Ask the peer at ``address`` who it is; raise unless it answers as a Dask scheduler."""
+    import asyncio
+
+    from distributed.comm import connect
+
+    async def identity():
+        comm = await connect(address, timeout=CONNECT_TIMEOUT)
+        try:
+            await comm.write({"op": "identity", "reply": True})
+            return await asyncio.wait_for(comm.read(), CONNECT_TIMEOUT)
+        finally:
+            comm.abort()
+
+    reply = asyncio.run(identity())
+    if not (isinstance(reply, dict) and reply.get("type") == "Scheduler"):
+        raise ValueError("it answers, but not as a Dask scheduler")
 
 
 def _check_reachable(address: str) -> None:

@@ -109,28 +109,29 @@ class Characterization:
     (``Y = -dI_source/dV``, from the sources' branch currents)."""
 
     def save(self, path: str | Path) -> None:
-        """Write ``T``, ``Y`` and the metadata (as JSON) to an ``.npz`` file, atomically."""
-        import os
-        import uuid
+        """Write ``T``, ``Y`` and the metadata (as JSON) to an ``.npz`` file, atomically, at
+        exactly ``path`` (a regular file or a new one: :func:`circuitsim.files.write_atomic`)."""
+        import io
 
-        path = Path(path)
-        # a temporary name of its own, so that processes saving the same tile at once
-        # (parallel sweeps sharing a cache) never write into each other's file
-        tmp = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:12]}.part")
+        from ..files import write_atomic
+
         arrays = {"T": self.T, "metadata": np.array(json.dumps(self.metadata, sort_keys=True))}
         if self.input_admittance is not None:
             arrays["Y"] = self.input_admittance
-        try:
-            with open(tmp, "xb") as fh:
-                np.savez(fh, **arrays)
-            tmp.replace(path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        # a temporary name of its own, so that processes saving the same tile at once
+        # (parallel sweeps sharing a cache) never write into each other's file
+        write_atomic(Path(path), buffer.getvalue())
 
     @classmethod
     def load(cls, path: str | Path) -> "Characterization":
-        """Read a file written by :meth:`save`."""
-        with np.load(path) as data:
+        """Read a file written by :meth:`save` (``ValueError`` when its headers declare more
+        data than it holds, before anything is allocated)."""
+        from ..files import check_array_file
+
+        check_array_file(path)
+        with np.load(path, allow_pickle=False) as data:
             y = data["Y"] if "Y" in data.files else None
             return cls(data["T"], json.loads(str(data["metadata"])), y)
 

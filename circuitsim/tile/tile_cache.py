@@ -77,6 +77,10 @@ class TileCache:
             self.hits += 1
             return self._memory[key]
         path = self.folder / f"{key}.npz" if self.folder else None
+        if path is not None and (path.is_symlink() or (path.exists() and not path.is_file())):
+            _log.warning(f"warning: tile cache entry {path} is not a regular file; computing the tile "
+                         "without caching it (remove it to cache the tile again)")
+            path = None  # never read through it, never replace it
         result = _load_verified(path, verify) if path is not None and path.is_file() else None
         if result is not None:
             self.hits += 1
@@ -95,7 +99,8 @@ def _load_verified(path: Path, verify) -> Characterization | None:
     try:
         result = Characterization.load(path)
         problem = verify(result)
-    except (OSError, EOFError, ValueError, KeyError, TypeError, zipfile.BadZipFile, zlib.error) as exc:
+    except (OSError, EOFError, ValueError, KeyError, TypeError, RecursionError, MemoryError,
+            zipfile.BadZipFile, zlib.error) as exc:
         problem = f"unreadable: {type(exc).__name__}"
     if problem is None:
         return result
