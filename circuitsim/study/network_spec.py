@@ -17,7 +17,8 @@ Partitions give one ``h``/``v`` value per crossbar layer (Dense and Conv2d) and
 Public API
 ----------
 LAYER_NETWORK_KEYS, NETWORK_KINDS, LAYER_KINDS, network_kind, check_network_section, check_layer_network,
-network_inputs, network_io, model_sha256, layer_partitions, crossbar_count, build_layer_network
+network_inputs, network_io, model_sha256, layer_partitions, crossbar_count, build_layer_network,
+check_partition_entry, mlp_shapes
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import dataclasses
 import math
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from ..errors import ConfigError
 from ..network.cnn_training import CNNConfig, build_cnn, load_or_train_cnn
@@ -105,19 +107,39 @@ def check_layer_network(config: dict, partitions) -> None:
     if network_kind(config["network"]) == "onnx" and math.prod(net.input_shape) != shape[1] * shape[2]:
         raise ConfigError(f"the ONNX model {config['network']['onnx']} takes inputs of shape {net.input_shape} "
                           f"but the dataset gives {shape[1]} × {shape[2]} images; set [dataset] side to match")
-    shapes = crossbar_shapes(net)
     for entry in partitions:
-        if entry == {"h": None, "v": None} or "auto" in entry:
-            continue
-        for name in ("h", "v"):
-            values = entry.get(name)
-            if not isinstance(values, list) or len(values) != len(shapes):
-                raise ConfigError(f"partition {name} = {values!r} needs one value per crossbar layer ({len(shapes)})")
-            for (n_in, n_out, bias), value in zip(shapes, values):
-                limit = n_in + int(bias) if name == "h" else n_out
-                if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= limit:
-                    raise ConfigError(f"partition {name} = {values!r}: each value must be an integer in "
-                                      f"1..{limit} for its layer")
+        check_partition_entry(entry, crossbar_shapes(net))
+
+
+def mlp_shapes(section: dict) -> list[tuple[int, int, bool]]:
+    """``(n_in, n_out, bias)`` of every layer of an MLP ``[network]`` (trained or random)."""
+    layers, bias = section.get("layers", MLPConfig().layers), section.get("bias", True)
+    return [(int(n_in), int(n_out), bool(bias)) for n_in, n_out in zip(layers[:-1], layers[1:])]
+
+
+def check_partition_entry(entry: Any, shapes: list[tuple[int, int, bool]]) -> None:
+    """The one check of a partitions entry against its network's crossbar layers
+    (``(n_in, n_out, bias)`` each): ``{h = [...], v = [...]}`` with one positive integer per
+    layer, at most its rows (bias row counted) and outputs, or ``{auto = N}``."""
+    if entry == {"h": None, "v": None}:
+        return
+    if not isinstance(entry, dict) or not (set(entry) == {"h", "v"} or set(entry) == {"auto"}):
+        raise ConfigError(f"a partitions entry must be {{h = [...], v = [...]}} or {{auto = N}}, got {entry!r}")
+    if "auto" in entry:
+        if not isinstance(entry["auto"], int) or isinstance(entry["auto"], bool) or entry["auto"] < 1:
+            raise ConfigError(f"auto partition size must be a positive integer, got {entry['auto']!r}")
+        return
+    for name in ("h", "v"):
+        values = entry[name]
+        if not isinstance(values, list) or len(values) != len(shapes):
+            raise ConfigError(f"partition {name} = {values!r} needs one value per crossbar layer ({len(shapes)})")
+        for k, ((n_in, n_out, bias), value) in enumerate(zip(shapes, values)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"partition {name} = {values!r}: values must be positive integers")
+            limit = n_in + int(bias) if name == "h" else n_out
+            if value > limit:
+                raise ConfigError(f"partition {name} = {values!r}: layer {k} has only {limit} "
+                                  f"{'rows' if name == 'h' else 'outputs'}, fewer than {value} partitions")
 
 
 def model_sha256(config: dict) -> str:

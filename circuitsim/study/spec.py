@@ -69,7 +69,8 @@ from ..periphery.adc import KINDS, ADCConfig
 from .compensation_spec import (COMPENSATION_KEYS, check_compensation_entries,
                                 check_compensation_used)
 from .network_spec import (LAYER_KINDS, LAYER_NETWORK_KEYS, check_layer_network, check_network_section, crossbar_count,
-                           layer_partitions, model_sha256, network_inputs, network_io, network_kind)
+                           layer_partitions, model_sha256, network_inputs, network_io, network_kind,
+                           check_partition_entry, mlp_shapes)
 from .spec_types import check_types
 
 DATASET_KEYS = {"name", "path", "side", "crop", "binarize", "threshold", "test_fraction", "limit", "seed",
@@ -298,28 +299,6 @@ def _check_keys(where: str, table: Any, allowed: set) -> None:
         raise ConfigError(f"unknown key {unknown[0]!r} in [{where}]; allowed: {', '.join(sorted(allowed))}")
 
 
-def _check_partition_entry(entry: Any, layers: tuple, bias: bool) -> None:
-    if not isinstance(entry, dict) or not (set(entry) == {"h", "v"} or set(entry) == {"auto"}):
-        raise ConfigError(f"a partitions entry must be {{h = [...], v = [...]}} or {{auto = N}}, got {entry!r}")
-    if "auto" in entry:
-        if not isinstance(entry["auto"], int) or entry["auto"] < 1:
-            raise ConfigError(f"auto partition size must be a positive integer, got {entry['auto']!r}")
-        return
-    n_layers = len(layers) - 1
-    for name in ("h", "v"):
-        values = entry[name]
-        if not isinstance(values, list) or len(values) != n_layers:
-            raise ConfigError(f"partition {name} = {values!r} needs one value per layer ({n_layers})")
-        for k, value in enumerate(values):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ConfigError(f"partition {name} = {values!r}: values must be positive integers")
-            limit = layers[k] + int(bias) if name == "h" else layers[k + 1]
-            if value > limit:
-                what = "rows" if name == "h" else "outputs"
-                raise ConfigError(f"partition {name} = {values!r}: layer {k} has only {limit} {what}, "
-                                  f"fewer than {value} partitions")
-
-
 def parse_spec(text: str, max_points: int | None = None) -> SweepSpec:
     """Parse and validate a spec given as TOML text (refused above ``max_points`` points)."""
     try:
@@ -381,14 +360,12 @@ def parse_spec(text: str, max_points: int | None = None) -> SweepSpec:
             build_circuit_config(config)
             continue
         try:
-            net = build_network_config(config)
+            build_network_config(config)
             build_circuit_config(config)  # checks the circuit fields
         except TypeError as exc:  # a missing or misspelt field reaching a constructor
             raise ConfigError(f"incomplete configuration: {exc}") from None
         for entry in spec.partitions:
-            if entry == {"h": None, "v": None}:
-                continue
-            _check_partition_entry(entry, net.layers, net.bias)
+            check_partition_entry(entry, mlp_shapes(config["network"]))
     _check_used(spec)
     check_compensation_used([config for _, config in spec.configs()], network_kind)
     if spec.partitions == ({"h": None, "v": None},):
