@@ -1,13 +1,16 @@
-"""The ``[network]`` section of a spec for layer networks: a trained CNN or an ONNX model.
+"""The ``[network]`` section of a spec: what kind of network a point has, its shapes and partitions.
 
-``[network]`` describes one of three kinds of network:
+``[network]`` describes one of four kinds of network (:func:`network_kind`, the one place the
+kind is asked):
 
-- the MLP (the default, ``kind = "mlp"``; the fields of
+- ``"mlp"``: the MLP (the default, ``kind = "mlp"``; the fields of
   :class:`~circuitsim.network.mlp.MLPConfig`);
-- ``kind = "cnn"``: a LeNet-5-class network trained in numpy (the fields of
+- ``"random"``: an MLP whose ``weights = "random"`` (cells drawn once and pruned; the fields of
+  :class:`~circuitsim.network.random_weights.RandomNetworkConfig`);
+- ``"cnn"`` (``kind = "cnn"``): a LeNet-5-class network trained in numpy (the fields of
   :class:`~circuitsim.network.cnn_training.CNNConfig`), e.g.
   ``{kind = "cnn", weights = "ternary", epochs = 10}``;
-- ``onnx = "path/model.onnx"`` (relative to the working folder; a circuitsim ``.npz``
+- ``"onnx"`` (``onnx = "path/model.onnx"``, relative to the working folder; a circuitsim ``.npz``
   weights file is read too): a network trained elsewhere. The dataset's images are fed in
   the model's input shape, so ``[dataset] side`` must match it.
 
