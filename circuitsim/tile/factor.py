@@ -13,12 +13,20 @@ Backends
 ``"superlu"``
     scipy's SuperLU, ``L U`` without pivoting in the given order (always available).
 
+The trailing block of a CHOLMOD factor is read in place from its supernodes
+(:func:`_supernodal_block`): the factor is never copied into a second sparse matrix,
+which at 1024² cells would double the peak memory.
+
 Public API
 ----------
-BACKENDS, available_backends, default_backend, resolve_backend, SPDFactor
+BACKENDS, available_backends, default_backend, resolve_backend, cholmod_blas, SPDFactor
 """
 
 from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
 
 import numpy as np
 import scipy.sparse as sp
@@ -54,6 +62,54 @@ def resolve_backend(backend: str | None) -> str:
             f"{', '.join(available_backends())} (cholmod needs scikit-sparse)"
         )
     return backend
+
+
+def cholmod_blas() -> str | None:
+    """Path of the shared library that CHOLMOD's BLAS calls (``dgemm_``) bind to in this
+    process, e.g. ``/usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3``; None when
+    CHOLMOD is not installed or the library cannot be found (not Linux/glibc)."""
+    if _cholmod is None:
+        return None
+    try:
+        cholmod = ctypes.CDLL(_loaded_library("libcholmod") or "libcholmod.so.3")
+        address = ctypes.cast(cholmod.dgemm_, ctypes.c_void_p).value
+        libdl = ctypes.CDLL(ctypes.util.find_library("dl") or "libc.so.6")
+    except (OSError, AttributeError):
+        return None
+
+    class DlInfo(ctypes.Structure):
+        _fields_ = [("dli_fname", ctypes.c_char_p), ("dli_fbase", ctypes.c_void_p),
+                    ("dli_sname", ctypes.c_char_p), ("dli_saddr", ctypes.c_void_p)]
+
+    info = DlInfo()
+    if not libdl.dladdr(ctypes.c_void_p(address), ctypes.byref(info)) or not info.dli_fname:
+        return None
+    return os.path.realpath(info.dli_fname.decode())
+
+
+def blas_kind(path: str | None) -> str:
+    """A short name of the BLAS in a library path: ``"OpenBLAS"``, ``"reference"`` (netlib's,
+    Debian's ``/blas/`` alternative), ``"MKL"``, ``"BLIS"``, ``"ATLAS"`` or ``"unknown"``."""
+    if not path:
+        return "unknown"
+    low = path.lower()
+    for key, name in (("openblas", "OpenBLAS"), ("mkl", "MKL"), ("blis", "BLIS"), ("atlas", "ATLAS")):
+        if key in low:
+            return name
+    return "reference" if "/blas/" in low or os.path.basename(low).startswith("libblas.so") else "unknown"
+
+
+def _loaded_library(prefix: str) -> str | None:
+    """Path of a loaded shared library whose file name starts with ``prefix``."""
+    try:
+        with open("/proc/self/maps") as fh:
+            for line in fh:
+                path = line.rsplit(None, 1)[-1]
+                if os.path.basename(path).startswith(prefix):
+                    return path
+    except OSError:
+        pass
+    return None
 
 
 def _singular(exc) -> ConvergenceError:
@@ -97,6 +153,21 @@ class SPDFactor:
             if not np.array_equal(self._f.perm_r, self._f.perm_c):
                 raise _singular("SuperLU pivoted")
 
+    def trailing_schurs(self, starts, m: int) -> np.ndarray:
+        """Schur complements (dense, ``(k, m, m)``) of the diagonal blocks of a block-diagonal
+        matrix onto the last ``m`` unknowns of each block; ``starts`` are the first unknowns of
+        the blocks after the first (block ``b`` ends where block ``b + 1`` starts)."""
+        if self.backend != "cholmod":
+            raise ConfigError("trailing_schurs needs the cholmod backend")
+        ends = np.append(np.asarray(starts, dtype=np.int64), self.n)
+        out = np.empty((len(ends), m, m))
+        for b, end in enumerate(ends):
+            if (tail := _supernodal_block(self._f, end - m, end, self.n)) is not None:
+                out[b] = tail @ tail.T
+            else:
+                out[b] = _dense_schur_block(self, end - m, end)
+        return out
+
     def solve(self, rhs: np.ndarray) -> np.ndarray:
         """Solve ``A x = rhs`` for one (``(n,)``) or many (``(n, k)``) right-hand sides."""
         b = np.asarray(rhs, dtype=float)
@@ -119,7 +190,9 @@ class SPDFactor:
         if m == 0:
             return np.zeros((0, 0))
         if self.backend == "cholmod":
-            tail = self._f.L()[n - m:, n - m:].toarray()
+            tail = _supernodal_block(self._f, n - m, n, n)
+            if tail is None:  # a simplicial factor (small systems): L D L^T, copied
+                tail = self._f.L()[n - m:, n - m:].toarray()
             return tail @ tail.T
         # SuperLU postorders the elimination tree; the ports stay last but may be
         # permuted among themselves (perm_c[i] = step at which unknown i is eliminated)
@@ -129,3 +202,68 @@ class SPDFactor:
         lower = self._f.L[:, n - m:].tocsr()[n - m:]
         upper = self._f.U[:, n - m:].tocsr()[n - m:]
         return (lower @ upper).toarray()[np.ix_(step, step)]
+
+
+# cholmod_factor (CHOLMOD 3, 64-bit): byte offsets of the fields read below
+_N, _NSUPER, _SUPER, _PI, _PX, _S, _X = 0, 104, 144, 152, 160, 168, 64
+_ORDERING, _IS_LL, _IS_SUPER, _ITYPE, _XTYPE, _DTYPE = 176, 180, 184, 192, 196, 200
+_FACTOR_OFFSET = 24
+"""Byte offset of the ``cholmod_factor *`` in scikit-sparse 0.4's ``Factor`` object
+(after the object header and a reference to its ``cholmod_common``)."""
+
+
+def _factor_struct(factor, n: int) -> int | None:
+    """Address of the ``cholmod_factor`` behind a scikit-sparse ``Factor`` when it is the
+    supernodal real ``L L^T`` factor of 32-bit indices this module reads, else None."""
+    address = ctypes.c_void_p.from_address(id(factor) + _FACTOR_OFFSET).value
+    if not address:
+        return None
+    fields = [ctypes.c_int.from_address(address + k).value
+              for k in (_IS_LL, _IS_SUPER, _ITYPE, _XTYPE, _DTYPE)]
+    if ctypes.c_size_t.from_address(address + _N).value != n or fields != [1, 1, 0, 1, 0]:
+        return None
+    return address
+
+
+def _int_array(pointer: int, count: int) -> np.ndarray:
+    return np.ctypeslib.as_array((ctypes.c_int * count).from_address(pointer))
+
+
+def _supernodal_block(factor, start: int, stop: int, n: int) -> np.ndarray | None:
+    """Dense ``L[start:stop, start:stop]`` read in place from the supernodes of a CHOLMOD
+    factor (no copy of ``L``), or None when the factor is not supernodal ``L L^T``.
+
+    Supernode ``s`` holds columns ``super[s] .. super[s+1]-1``; its row indices are
+    ``s[pi[s]:pi[s+1]]`` (sorted, its own columns first) and its values the column-major
+    ``nrow × ncol`` block at ``x[px[s]:]``.
+    """
+    address = _factor_struct(factor, n)
+    if address is None:
+        return None
+    read = lambda k: ctypes.c_void_p.from_address(address + k).value  # noqa: E731
+    nsuper = ctypes.c_size_t.from_address(address + _NSUPER).value
+    first = _int_array(read(_SUPER), nsuper + 1)
+    pi = _int_array(read(_PI), nsuper + 1)
+    px = _int_array(read(_PX), nsuper + 1)
+    row_index, values = read(_S), read(_X)
+    m = stop - start
+    block = np.zeros((m, m))
+    s = int(np.searchsorted(first, start, side="right")) - 1
+    while s < nsuper and first[s] < stop:
+        k1, k2 = int(first[s]), int(first[s + 1])
+        nrow, ncol = int(pi[s + 1] - pi[s]), k2 - k1
+        rows = np.ctypeslib.as_array((ctypes.c_int * nrow).from_address(row_index + 4 * int(pi[s])))
+        x = np.ctypeslib.as_array((ctypes.c_double * (nrow * ncol)).from_address(values + 8 * int(px[s])))
+        x = x.reshape(ncol, nrow).T  # column-major
+        keep = (rows >= start) & (rows < stop)
+        c0, c1 = max(k1, start) - k1, min(k2, stop) - k1
+        block[rows[keep] - start, c0 + k1 - start:c1 + k1 - start] = x[keep, c0:c1]
+        s += 1
+    return np.tril(block)
+
+
+def _dense_schur_block(factor: SPDFactor, start: int, stop: int) -> np.ndarray:
+    """Schur complement onto unknowns ``start .. stop-1`` of a block ending at ``stop``, from a
+    copy of the (simplicial, small) CHOLMOD factor: ``L()`` is ``L`` of ``L L^T``."""
+    lower = factor._f.L()[start:stop, start:stop]
+    return (lower @ lower.T).toarray()
