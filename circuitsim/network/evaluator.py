@@ -37,13 +37,14 @@ import numpy as np
 from ..errors import ConfigError
 from ..periphery.adc import ADC, ADCConfig
 from ..periphery.energy import adc_energy
+from ..tile.crossbar import Tile
 from ..tile.extract import Characterization
 from .circuit_config import CircuitConfig
 from .mapping import LayerMapping, Partition, map_layer
 from .mlp import MLP
 from .random_weights import layer_mapping
 from .noise_law import NoiseLaw
-from .realization import read_rng, realize_tile
+from .realization import read_rng, realize_conductances, realize_tile
 from .tile_cache import TileCache
 
 
@@ -250,6 +251,10 @@ def map_tiles(layer: int, w: np.ndarray, b: np.ndarray | None, partition: Partit
     mapping = mapping or map_layer(w, b, device, partition)
     effective = np.zeros((mapping.conductances.shape[0], w.shape[1]))
     blocks = []
+    # the layer's realized tiles characterized together (one factorization per tile shape)
+    wires = dataclasses.asdict(circuit.wires)
+    cache.prefetch([Tile(realize_conductances(tile_conductances(mapping, layer, a, c, circuit), device, layer, (a, c))[1],
+                         **wires) for a in range(len(mapping.row_slices)) for c in range(len(mapping.out_slices))], circuit)
     for a, rows in enumerate(mapping.row_slices):
         for c, outs in enumerate(mapping.out_slices):
             # device statistics (circuitsim.network.realization): the realized, characterized tile

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..tile.crossbar import Tile
-from ..tile.extract import Characterization, characterize
+from ..tile.extract import Characterization, characterize, characterize_many
 from .circuit_config import CircuitConfig
 
 _log = logging.getLogger("circuitsim")
@@ -41,17 +41,31 @@ class TileCache:
     def __init__(self, folder: str | Path | None = None):
         self.folder = Path(folder) if folder else None
         self._memory: dict[str, Characterization] = {}
+        self._pending: dict[str, Characterization] = {}
         self.hits = 0
         self.misses = 0
 
     def transfer(self, tile: Tile, circuit: CircuitConfig) -> Characterization:
         """Return the characterization of ``tile`` under ``circuit``'s readout, extracting it
         only when not cached."""
-        if circuit.readout == "current":
-            key = f"{tile.content_hash()}-{circuit.engine}"
-        else:
-            key = f"{tile.content_hash()}-{circuit.readout}-{circuit.t_int:.6g}-{circuit.c_int:.6g}"
+        key = _key(tile, circuit)
         return self.lookup(key, lambda: _characterize(tile, circuit), lambda r: _mismatch(r, tile, circuit))
+
+    def prefetch(self, tiles, circuit: CircuitConfig) -> None:
+        """Characterize together the tiles that are not cached yet (native engine, current
+        readout: :func:`~circuitsim.tile.extract.characterize_many`). The results wait for
+        :meth:`transfer`, which takes each as if it computed it then (a miss, written to disk).
+        Other engines and readouts do nothing here."""
+        if circuit.readout != "current" or circuit.engine != "native":
+            return
+        missing = {}
+        for tile in tiles:
+            key = _key(tile, circuit)
+            path = self.folder / f"{key}.npz" if self.folder else None
+            if key not in self._memory and key not in self._pending and (path is None or not path.is_file()):
+                missing[key] = tile
+        if len(missing) > 1:
+            self._pending.update(zip(missing, characterize_many(list(missing.values()))))
 
     def lookup(self, key: str, compute, verify) -> Characterization:
         """Return the entry ``key``, calling ``compute()`` (a ``Characterization``) only when
@@ -62,6 +76,8 @@ class TileCache:
             self.hits += 1
             return self._memory[key]
         path = self.folder / f"{key}.npz" if self.folder else None
+        if key in self._pending:  # characterized by prefetch
+            compute = lambda: self._pending.pop(key)  # noqa: E731
         result = _load_verified(path, verify) if path is not None and path.is_file() else None
         if result is not None:
             self.hits += 1
@@ -73,6 +89,13 @@ class TileCache:
                 result.save(path)
         self._memory[key] = result
         return result
+
+
+def _key(tile: Tile, circuit: CircuitConfig) -> str:
+    """The cache key of a tile under a circuit's readout and engine."""
+    if circuit.readout == "current":
+        return f"{tile.content_hash()}-{circuit.engine}"
+    return f"{tile.content_hash()}-{circuit.readout}-{circuit.t_int:.6g}-{circuit.c_int:.6g}"
 
 
 def _load_verified(path: Path, verify) -> Characterization | None:
