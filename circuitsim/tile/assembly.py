@@ -25,7 +25,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .crossbar import Tile
-from .ordering import HORIZONTAL, VERTICAL, grid_nested_dissection
+from .ordering import HORIZONTAL, LEAF, VERTICAL, grid_nested_dissection
 
 
 
@@ -124,9 +124,9 @@ def pattern_key(tile: Tile) -> tuple:
             on.all() or np.packbits(on).tobytes())
 
 
-def grid_pattern(tile: Tile) -> GridPattern:
-    """The :class:`GridPattern` of ``tile`` (nested-dissection order along the grid, the
-    ports last when a Schur complement onto them pays)."""
+def grid_pattern(tile: Tile, leaf: int = LEAF) -> GridPattern:
+    """The :class:`GridPattern` of ``tile`` (nested-dissection order along the grid down to
+    boxes of ``leaf`` nodes, the ports last when a Schur complement onto them pays)."""
     rows, cols = tile.shape
     n = 0
     kinds, positions = [], []
@@ -183,7 +183,7 @@ def grid_pattern(tile: Tile) -> GridPattern:
     schur = len(ports) <= rows + cols
     kind = np.concatenate(kinds) if kinds else np.zeros(0, np.int8)
     position = np.concatenate(positions) if positions else np.zeros((0, 2), np.int64)
-    order = grid_nested_dissection(kind, position, ports if schur else ())
+    order = grid_nested_dissection(kind, position, ports if schur else (), leaf)
     step = np.arange(n_all)
     step[order] = np.arange(n_free)
     a, b, wl, bl, drv, end, ports = (step[x] for x in (a, b, wl, bl, drv, end, ports))

@@ -35,10 +35,11 @@ import scipy.sparse as sp
 
 from ..errors import ConvergenceError
 from .assembly import GridPattern, element_conductances, grid_pattern, pattern_key
-from .checks import check_residual
+from .checks import check_residual, free_nodes
 from .crossbar import Tile
 from .factor import SPDFactor, analyze, resolve_backend
 from .native_tile import TileSolver, _blas_threads
+from .ordering import LEAF, SMALL_LEAF
 
 BATCH_NODES = 400_000
 """Free nodes of one block-diagonal system (bounds a group's factor to ~0.2 GB)."""
@@ -89,7 +90,8 @@ def _cached(store: OrderedDict, key, make):
 
 
 def _template(tile: Tile) -> _Template:
-    p = grid_pattern(tile)
+    small = free_nodes(tile.rows, tile.cols, tile.r_row, tile.r_col, tile.tia is not None) <= SIMPLICIAL_NODES
+    p = grid_pattern(tile, SMALL_LEAF if small else LEAF)
     a, b, n_free, n_all = p.a, p.b, p.n_free, p.n_all
     e = np.arange(len(a))
     fa, fb = a >= n_free, b >= n_free

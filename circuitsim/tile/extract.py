@@ -230,9 +230,9 @@ def characterize_many(tiles, memory_limit: float | None = None) -> list[Characte
     from .factor import default_backend
 
     tiles = list(tiles)
-    for tile in tiles:
-        check_memory(memory_estimate(tile.rows, tile.cols, tile.r_row, tile.r_col, tile.tia is not None),
-                     memory_limit)
+    estimates = [memory_estimate(t.rows, t.cols, t.r_row, t.r_col, t.tia is not None) for t in tiles]
+    if estimates:  # the largest tile against the memory available (read once)
+        check_memory(max(estimates, key=lambda e: e["bytes"]), memory_limit)
     start = time.perf_counter()
     results = transfer_many(tiles)
     seconds = (time.perf_counter() - start) / max(len(tiles), 1)
