@@ -202,6 +202,19 @@ class SPDFactor:
         x[self.order] = y
         return x
 
+    def trailing_cholesky(self, m: int) -> np.ndarray:
+        """Lower-triangular ``C`` (dense, ``m × m``) with ``C C^T`` the Schur complement onto
+        the last ``m`` unknowns: with CHOLMOD the trailing block of ``L`` itself, read in place."""
+        n = self.n
+        if m == 0:
+            return np.zeros((0, 0))
+        if self.backend == "cholmod":
+            tail = _supernodal_block(self._f, n - m, n, n)
+            if tail is None:  # a simplicial factor (small systems): L of L L^T, copied
+                tail = self._f.L()[n - m:, n - m:].toarray()
+            return tail
+        return np.linalg.cholesky(self.trailing_schur(m))
+
     def trailing_schur(self, m: int) -> np.ndarray:
         """Schur complement (dense, ``m × m``) onto the last ``m`` unknowns of ``order``,
         rows and columns in that order."""
@@ -209,9 +222,7 @@ class SPDFactor:
         if m == 0:
             return np.zeros((0, 0))
         if self.backend == "cholmod":
-            tail = _supernodal_block(self._f, n - m, n, n)
-            if tail is None:  # a simplicial factor (small systems): L D L^T, copied
-                tail = self._f.L()[n - m:, n - m:].toarray()
+            tail = self.trailing_cholesky(m)
             return tail @ tail.T
         # SuperLU postorders the elimination tree; the ports stay last but may be
         # permuted among themselves (perm_c[i] = step at which unknown i is eliminated)
