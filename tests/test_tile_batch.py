@@ -120,3 +120,14 @@ def test_cholmod_blas_is_a_loaded_library():
     assert factor.blas_kind("/usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3") == "OpenBLAS"
     assert factor.blas_kind("/usr/lib/x86_64-linux-gnu/blas/libblas.so.3.11.0") == "reference"
     assert factor.blas_kind(None) == "unknown"
+
+
+@needs_cholmod
+def test_unknown_layout_copies_the_factor(rng, monkeypatch):
+    tiles = _tiles(rng, 3, (20, 16), tia=True)
+    in_place = batch.transfer_many(tiles)
+    monkeypatch.setattr(factor, "_KNOWN", False)  # another scikit-sparse: never read blind
+    monkeypatch.setattr(batch, "_analyses", type(batch._analyses)())
+    for (T, _), (T_copy, _), tile in zip(in_place, batch.transfer_many(tiles), tiles):
+        assert _rel(T_copy, T) <= 1e-10
+        assert _rel(TileSolver(tile).transfer()[0], T) <= 1e-10

@@ -182,9 +182,13 @@ class SPDFactor:
         if blocks is not None:
             return blocks
         out = np.empty((len(ends), m, m))
+        copy = None
         for b, end in enumerate(ends):
             tail = _supernodal_block(self._f, end - m, end, self.n)
-            out[b] = (tail @ tail.T) if tail is not None else _dense_schur_block(self, end - m, end)
+            if tail is None:  # not readable in place: one copy of L (L of L L^T) for all blocks
+                copy = self._f.L().tocsc() if copy is None else copy
+                tail = copy[end - m:end, end - m:end].toarray()
+            out[b] = tail @ tail.T
         return out
 
     def solve(self, rhs: np.ndarray) -> np.ndarray:
@@ -243,10 +247,33 @@ _FACTOR_OFFSET = 24
 (after the object header and a reference to its ``cholmod_common``)."""
 
 
+def _layout_known() -> bool:
+    """Whether the installed scikit-sparse is a release whose ``Factor`` layout this module
+    reads (0.4.x over CHOLMOD 3, 64-bit); otherwise the factor is copied, never read blind."""
+    global _KNOWN
+    if _KNOWN is None:
+        try:
+            from importlib.metadata import version
+
+            known = version("scikit-sparse").startswith("0.4.") and ctypes.sizeof(ctypes.c_void_p) == 8
+            cholmod = ctypes.CDLL(_loaded_library("libcholmod") or "libcholmod.so.3")
+            numbers = (ctypes.c_int * 3)()
+            cholmod.cholmod_version(numbers)
+            _KNOWN = known and numbers[0] == 3
+        except Exception:  # noqa: BLE001 - unknown means: do not read in place
+            _KNOWN = False
+    return _KNOWN
+
+
+_KNOWN: bool | None = None
+
+
 def _factor_struct(factor, n: int, supernodal: bool = True) -> int | None:
     """Address of the ``cholmod_factor`` behind a scikit-sparse ``Factor`` of order ``n`` when
     it is a real factor of the kind this module reads (supernodal ``L L^T``, or simplicial
     when ``supernodal`` is False), else None."""
+    if not _layout_known():
+        return None
     address = ctypes.c_void_p.from_address(id(factor) + _FACTOR_OFFSET).value
     if not address:
         return None
@@ -335,10 +362,3 @@ def _simplicial_blocks(factor, ends: np.ndarray, m: int, n: int) -> np.ndarray |
     d = np.diagonal(lower, axis1=1, axis2=2).copy()
     lower[:, np.arange(m), np.arange(m)] = 1.0
     return (lower * d[:, None, :]) @ np.swapaxes(lower, 1, 2)
-
-
-def _dense_schur_block(factor: SPDFactor, start: int, stop: int) -> np.ndarray:
-    """Schur complement onto unknowns ``start .. stop-1`` of a block ending at ``stop``, from a
-    copy of the (simplicial, small) CHOLMOD factor: ``L()`` is ``L`` of ``L L^T``."""
-    lower = factor._f.L()[start:stop, start:stop]
-    return (lower @ lower.T).toarray()
