@@ -163,19 +163,25 @@ def transfer_many(tiles: Sequence[Tile], backend: str | None = None) -> list[tup
 
 
 def _transfer_group(t: _Template, key, tiles: list[Tile]):
-    p, count = t.pattern, len(tiles)
-    n, m, rows = p.n_free, len(p.ports), p.rows
-    g, g_tia = element_conductances(p, tiles)
+    """``(T, Y)`` of tiles sharing ``t``'s pattern: one block-diagonal system, one factor."""
+    count, n = len(tiles), t.pattern.n_free
+    g, g_tia = element_conductances(t.pattern, tiles)
     data = t.entries @ g.T  # (nnz, count)
     data[t.tia_entries] += g_tia
     nnz = len(t.indices)
     big = sp.csc_matrix((data.T.ravel(), (t.indices[None, :] + n * np.arange(count)[:, None]).ravel(),
                          np.append((t.indptr[:-1][None, :] + nnz * np.arange(count)[:, None]).ravel(), nnz * count)),
                         shape=(n * count, n * count))
-    with _blas_threads(n * count):
-        analysis = _cached(_analyses, (key, count), lambda: analyze(big, supernodal=n > SIMPLICIAL_NODES))
-        factor = SPDFactor(big, None, "cholmod", analysis=analysis)
-        schur = factor.trailing_schurs(n * np.arange(1, count), m)
+    with _blas_threads(n):  # one BLAS thread: many small independent blocks
+        return _solve_group(t, key, tiles, big, g, g_tia)
+
+
+def _solve_group(t: _Template, key, tiles, big, g, g_tia):
+    p, count = t.pattern, len(tiles)
+    n, m, rows = p.n_free, len(p.ports), p.rows
+    analysis = _cached(_analyses, (key, count), lambda: analyze(big, supernodal=n > SIMPLICIAL_NODES))
+    factor = SPDFactor(big, None, "cholmod", analysis=analysis)
+    schur = factor.trailing_schurs(n * np.arange(1, count), m)
     # the ports' couplings to fixed nodes and the fixed nodes' own matrix, dense per tile
     n_fixed = p.n_all - n
     a_pk = np.zeros((count, m, n_fixed))
