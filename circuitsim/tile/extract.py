@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -208,7 +209,7 @@ def characterize(tile: Tile, engine: str = "native", backend: str = "shared",
     return Characterization(T, metadata, Y)
 
 
-def characterize_many(tiles, memory_limit: float | None = None) -> list[Characterization]:
+def characterize_many(tiles: Sequence[Tile], memory_limit: float | None = None) -> list[Characterization]:
     """Transfer matrices of many tiles by the native engine, tiles of one shape and set of
     options characterized together (:func:`~circuitsim.tile.batch.transfer_many`: one
     assembly, one symbolic analysis and one factorization per group).
