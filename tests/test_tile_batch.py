@@ -131,3 +131,15 @@ def test_unknown_layout_copies_the_factor(rng, monkeypatch):
     for (T, _), (T_copy, _), tile in zip(in_place, batch.transfer_many(tiles), tiles):
         assert _rel(T_copy, T) <= 1e-10
         assert _rel(TileSolver(tile).transfer()[0], T) <= 1e-10
+
+
+@needs_cholmod
+def test_threads_share_the_cached_analysis_safely(rng):
+    from concurrent.futures import ThreadPoolExecutor
+
+    groups = [_tiles(rng, 4, (10, 8)) for _ in range(6)]  # one pattern, other values
+    with ThreadPoolExecutor(3) as pool:
+        results = list(pool.map(batch.transfer_many, groups))
+    for tiles, got in zip(groups, results):
+        for tile, (T, _) in zip(tiles, got):
+            assert _rel(T, TileSolver(tile).transfer()[0]) <= 1e-10

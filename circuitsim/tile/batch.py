@@ -26,6 +26,7 @@ BATCH_NODES, SIMPLICIAL_NODES, transfer_many
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -54,6 +55,9 @@ _CACHED = 16
 
 _patterns: OrderedDict = OrderedDict()
 _analyses: OrderedDict = OrderedDict()
+_lock = threading.RLock()
+"""A cached analysis holds its last numeric factor: one group at a time uses the caches
+(threads of one process, e.g. a threaded Dask worker, wait for each other)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -148,7 +152,8 @@ def transfer_many(tiles: Sequence[Tile], backend: str | None = None) -> list[tup
     for k, tile in enumerate(tiles):
         groups.setdefault(pattern_key(tile), []).append(k)
     for key, members in groups.items():
-        template = _cached(_patterns, key, lambda: _template(tiles[members[0]]))
+        with _lock:
+            template = _cached(_patterns, key, lambda: _template(tiles[members[0]]))
         p = template.pattern
         if backend != "cholmod" or p.ports is None or p.n_free == 0 or p.n_free > BATCH_NODES // 4:
             for k in members:
@@ -172,7 +177,7 @@ def _transfer_group(t: _Template, key, tiles: list[Tile]):
     big = sp.csc_matrix((data.T.ravel(), (t.indices[None, :] + n * np.arange(count)[:, None]).ravel(),
                          np.append((t.indptr[:-1][None, :] + nnz * np.arange(count)[:, None]).ravel(), nnz * count)),
                         shape=(n * count, n * count))
-    with _blas_threads(n):  # one BLAS thread: many small independent blocks
+    with _lock, _blas_threads(n):  # one BLAS thread: many small independent blocks
         return _solve_group(t, key, tiles, big, g, g_tia)
 
 
