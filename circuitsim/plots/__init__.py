@@ -19,7 +19,7 @@ circuits
 
 Public API
 ----------
-STYLE, COLUMN_WIDTH, PARAMETERS, paper_style, pareto_mask,
+STYLE, COLUMN_WIDTH, PARAMETERS, paper_style, pareto_mask, hidden_axes,
 accuracy_vs_partitions, partition_heatmap, accuracy_vs_wire_resistance,
 accuracy_vs_device, accuracy_vs_adc_bits, pareto_front, ir_drop_map, adc_transfer, adc_linearity,
 save_figure, plot_results
@@ -33,6 +33,7 @@ from .sweeps import (
     accuracy_vs_device,
     accuracy_vs_partitions,
     accuracy_vs_wire_resistance,
+    hidden_axes,
     pareto_front,
     pareto_mask,
     partition_heatmap,
@@ -40,7 +41,7 @@ from .sweeps import (
 )
 
 __all__ = [
-    "STYLE", "COLUMN_WIDTH", "PARAMETERS", "paper_style", "pareto_mask",
+    "STYLE", "COLUMN_WIDTH", "PARAMETERS", "paper_style", "pareto_mask", "hidden_axes",
     "accuracy_vs_partitions", "partition_heatmap", "accuracy_vs_wire_resistance",
     "accuracy_vs_device", "accuracy_vs_adc_bits", "pareto_front", "ir_drop_map", "adc_transfer", "adc_linearity",
     "save_figure", "plot_results",
