@@ -248,7 +248,7 @@ def test_plot_results_skips_absent_and_constant_columns(tmp_path):
 
 
 def test_no_silent_average_over_an_axis_a_figure_does_not_show(sweep):
-    from circuitsim.plots.sweeps import _facets
+    from circuitsim.plots.results import _facets
 
     # what a figure of partitions would average over, named on it
     assert plots.hidden_axes(sweep, ["h_partitions", "v_partitions"]) == ["r_row", "r_col", "adc_bits", "adc_kind"]

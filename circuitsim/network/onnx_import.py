@@ -167,11 +167,10 @@ class _Builder:
 def network_from_onnx(model, name: str = "onnx") -> Network:
     """Build a :class:`Network` from an ``onnx.ModelProto``.
 
-    Every node that cannot be imported is named in the one :class:`ConfigError` raised.
-    A classifier tail (skl2onnx: ``ArgMax``, ``ArrayFeatureExtractor``, ``Cast``,
-    ``ZipMap``) is kept off the network: its output is then the class probabilities, and
-    ``network.classifier`` holds the labels (a
-    :class:`~circuitsim.network.onnx_graph.ClassifierTail`; None without a tail).
+    Every node that cannot be imported is named in the one :class:`ConfigError` raised. A
+    classifier tail (skl2onnx: ``ArgMax``, ``ArrayFeatureExtractor``, ``Cast``, ``ZipMap``) is
+    kept off the network, whose output is then the class probabilities; ``network.classifier``
+    holds the labels (:class:`~circuitsim.network.onnx_graph.ClassifierTail`, or None).
     """
     graph = model.graph
     from onnx import numpy_helper

@@ -13,7 +13,9 @@ Modules
 style
     The paper style, SI-prefixed units, atomic PDF/PNG files.
 sweeps
-    Figures of sweep results (one row per point) and :func:`plot_results`.
+    Figures of sweep results (one row per point).
+results
+    :func:`plot_results`: every figure a results folder allows.
 circuits
     Figures of one tile or one ADC.
 
@@ -37,8 +39,8 @@ from .sweeps import (
     pareto_front,
     pareto_mask,
     partition_heatmap,
-    plot_results,
 )
+from .results import plot_results
 
 __all__ = [
     "STYLE", "COLUMN_WIDTH", "PARAMETERS", "paper_style", "pareto_mask", "hidden_axes",
