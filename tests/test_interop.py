@@ -214,3 +214,23 @@ def test_sklearn_binary_classifier_refusal_names_its_nodes(tmp_path, digits):
         circuitsim.load_network(path)
     message = str(info.value)
     assert "'Sub'" in message and "'Concat'" in message and "\n" not in message
+
+
+def test_one_refusal_names_attribute_and_operator_problems_together(tmp_path):
+    from onnx import TensorProto, helper, numpy_helper
+
+    n = helper.make_node
+    nodes = [n("Conv", ["x", "w"], ["c"], group=2, name="grouped"),          # an unsupported attribute
+             n("LeakyRelu", ["c"], ["l"], name="leaky"),                      # after it: still named
+             n("Erf", ["l"], ["y"], name="erf")]
+    graph = helper.make_graph(nodes, "bad", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2, 5, 5])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 2, 3, 3])],
+                              [numpy_helper.from_array(np.ones((2, 1, 3, 3), np.float32), "w")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.save(model, str(tmp_path / "bad.onnx"))
+    with pytest.raises(ConfigError) as info:
+        circuitsim.load_network(tmp_path / "bad.onnx")
+    message = str(info.value)
+    assert message.startswith("3 ONNX nodes cannot be imported: Conv node 'grouped': group = 2 is not supported")
+    assert "'LeakyRelu' in node 'leaky'" in message and "'Erf' in node 'erf'" in message
+    assert "supported: Gemm" in message and "\n" not in message

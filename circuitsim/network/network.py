@@ -51,6 +51,14 @@ class Network:
         Free-form name (kept in results).
     """
 
+    classifier = None
+    """A classifier's digital tail (labels of the outputs,
+    :class:`~circuitsim.network.onnx_graph.ClassifierTail`) when the network was imported
+    from one (skl2onnx), else None."""
+    exporter = None
+    """Which PyTorch ONNX exporter wrote the model (``"dynamo"`` or ``"legacy"``) when it
+    came from :func:`~circuitsim.network.torch_import.from_torch`, else None."""
+
     def __init__(self, layers, input_shape, sources=None, name: str = "network"):
         self.layers = tuple(layers)
         if not self.layers:
