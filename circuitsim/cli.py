@@ -245,7 +245,7 @@ def _parser() -> argparse.ArgumentParser:
     ly.add_argument("--deck", default=None, metavar="FILE", help="also write the deck (first input vector)")
     ly.add_argument("--out", required=True, metavar="Y.npz", help="outputs (vectors x n_out) and partitions")
 
-    sw = sub.add_parser("sweep", help="run a sweep spec (TOML) and write DIR/results.csv")
+    sw = sub.add_parser("sweep", help="run a sweep spec (TOML) and write DIR/results.csv", epilog=_spec_presets())
     sw.add_argument("spec", metavar="SPEC", help="sweep specification (TOML)")
     _sweep_options(sw, required=True)
 
@@ -255,7 +255,8 @@ def _parser() -> argparse.ArgumentParser:
     pl = sub.add_parser("plot", help="plot the results of a sweep into DIR/plots (PDF and PNG)")
     pl.add_argument("dir", metavar="DIR", help="results folder of a sweep")
 
-    va = sub.add_parser("validate", help="whole-circuit ngspice runs against the evaluator (DIR/validation.csv)")
+    va = sub.add_parser("validate", help="whole-circuit ngspice runs against the evaluator (DIR/validation.csv)",
+                        epilog=_spec_presets())
     va.add_argument("spec", metavar="SPEC", help="sweep specification (TOML); every point is validated")
     va.add_argument("--images", type=int, default=200, metavar="N", help="test images per point")
     va.add_argument("--out", required=True, metavar="DIR", help="results folder")
@@ -282,6 +283,17 @@ def _parser() -> argparse.ArgumentParser:
     for command in (parser, *sub.choices.values()):  # every --help shows the defaults
         command.formatter_class = _DefaultsHelp
     return parser
+
+
+def _spec_presets() -> str:
+    """The preset names a sweep spec may use (for --help)."""
+    from .device_statistics import STATISTICS_PRESETS
+    from .devices import DEVICE_PRESETS, WIRE_PRESETS
+    from .periphery.adc import KINDS
+
+    return (f"Presets a spec may name: [device] preset = {' | '.join(DEVICE_PRESETS)}; "
+            f"[device] statistics = {' | '.join(STATISTICS_PRESETS)}; [wires] preset = {' | '.join(WIRE_PRESETS)}; "
+            f"[adc] kind = {' | '.join(KINDS)}.")
 
 
 def _sweep_options(parser, required: bool) -> None:

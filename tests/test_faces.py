@@ -30,6 +30,7 @@ def test_every_help_shows_defaults_and_choices(capsys):
     sweep = _help(capsys, "sweep")
     assert "--workers N local worker processes computing points (1: this process) (default: 1)" in sweep
     assert "--force replace results of a different spec in DIR (only files circuitsim wrote) --" in sweep
+    assert "[wires] preset = ideal | imac-14nm" in sweep and "[adc] kind = ideal | sar" in sweep
     assert "(default: 200)" in _help(capsys, "validate")
     assert "(default: native)" in _help(capsys, "characterize")
     with pytest.raises(SystemExit):
