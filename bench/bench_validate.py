@@ -29,7 +29,7 @@ def main() -> None:
 
     from importlib.resources import files
 
-    from circuitsim.network.evaluator import map_network
+    from circuitsim.network.mapped import map_network
     from circuitsim.study.points import CALIBRATION_IMAGES, PointContext
     from circuitsim.study.spec import build_circuit_config, load_spec
     from circuitsim.study.storage import default_cache_dir

@@ -18,7 +18,7 @@ import pytest
 from circuitsim.cli import main as cli_main
 from circuitsim.errors import ConfigError, ConvergenceError
 from circuitsim.network.circuit_config import CircuitConfig
-from circuitsim.network.evaluator import map_network
+from circuitsim.network.mapped import map_network
 from circuitsim.network.mapping import Partition
 from circuitsim.network.mlp import MLP, MLPConfig
 from circuitsim.study.points import PointContext
@@ -109,7 +109,7 @@ def test_dc_sweep_op_steps_and_layer_decks_agree(setup):
         for k in ref.outputs:
             np.testing.assert_allclose(other.outputs[k], ref.outputs[k], atol=5e-4)
         np.testing.assert_allclose(other.power["total"], ref.power["total"], rtol=1e-3)
-    volts = NeuronMLP(mapped.network, designs).output_voltages(x)
+    volts = NeuronMLP(mapped.mlp, designs).output_voltages(x)
     np.testing.assert_allclose(ref.outputs[1], volts, atol=1e-3)
 
 
@@ -119,7 +119,7 @@ def test_behavioural_neurons_also_agree(setup):
     designs = design_network(mapped, "behavioural", data.x_train[:512])
     x = data.x_test[:10]
     result = simulate_network(net, point.partitions, circuit, designs, x)
-    volts = NeuronMLP(mapped.network, designs).output_voltages(x)
+    volts = NeuronMLP(mapped.mlp, designs).output_voltages(x)
     np.testing.assert_allclose(result.outputs[1], volts, atol=1e-3)
     assert np.all(result.power["neurons"] == 0)  # B-sources draw no supply
 
@@ -140,7 +140,7 @@ def test_relu_network_agrees(tmp_path):
     net, parts, mapped, designs, x = _tiny("relu")
     assert designs[0].target == "relu" and designs[1].target == "sigmoid"
     result = simulate_network(net, parts, CircuitConfig(), designs, x)
-    evaluator = NeuronMLP(mapped.network, designs)
+    evaluator = NeuronMLP(mapped.mlp, designs)
     np.testing.assert_allclose(result.outputs[1], evaluator.output_voltages(x), atol=1e-3)
     acts, sums = evaluator.forward(x, return_preactivations=True)
     np.testing.assert_allclose(result.outputs[0], designs[0].output_voltage(sums[0]), atol=1e-3)
@@ -189,7 +189,7 @@ def test_cli_validate(cache, tmp_path, capsys):
 
 def test_neuron_mlp_uses_the_designs(setup):
     _, _, _, data, mapped, designs = setup
-    net = NeuronMLP(mapped.network, designs)
+    net = NeuronMLP(mapped.mlp, designs)
     acts, sums = net.forward(data.x_test[:5], return_preactivations=True)
     np.testing.assert_allclose(acts[1], designs[0].activation(sums[0]))
     assert dataclasses.replace(mapped, network=net).network is net

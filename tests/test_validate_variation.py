@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from circuitsim.network.evaluator import map_network
+from circuitsim.network.mapped import map_network
 from circuitsim.network.mapping import map_layer
 from circuitsim.network.realization import realize_conductances
 from circuitsim.study.points import PointContext

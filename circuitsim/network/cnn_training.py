@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError
-from .conv import col2im
+from .backprop import backward, forward_trace, softmax_cross_entropy, weight_gradient
 from .layers import Activation, AvgPool, Conv2d, Dense, Flatten, MaxPool
 from .mlp import TERNARY_THRESHOLD
 from .network import Network
@@ -157,67 +157,14 @@ def build_cnn(config: CNNConfig, input_shape, n_classes: int, params: list[np.nd
     return Network(layers, tuple(input_shape), name="cnn")
 
 
-def _act_grad(kind: str, out: np.ndarray, grad: np.ndarray) -> np.ndarray:
-    if kind == "relu":
-        return grad * (out > 0)
-    if kind == "sigmoid":
-        return grad * out * (1.0 - out)
-    return grad * (1.0 - out * out)
-
-
-def _pool_grad(layer, x: np.ndarray, out: np.ndarray, grad: np.ndarray) -> np.ndarray:
-    n, c, h, w = x.shape
-    ho, wo = out.shape[2:]
-    dx = np.zeros_like(x)
-    if isinstance(layer, MaxPool):
-        windows = x[:, :, :2 * ho, :2 * wo].reshape(n, c, ho, 2, wo, 2)
-        mask = windows == out[:, :, :, None, :, None]
-        mask = mask / mask.sum(axis=(3, 5), keepdims=True)
-        dx[:, :, :2 * ho, :2 * wo] = (mask * grad[:, :, :, None, :, None]).reshape(n, c, 2 * ho, 2 * wo)
-    else:
-        dx[:, :, :2 * ho, :2 * wo] = np.repeat(np.repeat(grad, 2, axis=2), 2, axis=3) / 4.0
-    return dx
-
-
 def _gradients(net: Network, x: np.ndarray, y: np.ndarray) -> tuple[list, float, int]:
-    """Cross-entropy gradients of every crossbar layer's weights and bias, summed loss, hits."""
-    values, fields = [x], {}
-    for k, layer in enumerate(net.layers):
-        if isinstance(layer, Conv2d):  # keep the receptive fields for the backward pass
-            fields[k] = layer.rows(values[-1])
-            values.append(layer.output(fields[k]))
-        else:
-            values.append(layer(values[-1]))
-    probs = values[-1]
-    rows = np.arange(len(y))
-    loss = float(-np.log(probs[rows, y] + 1e-12).sum())
-    correct = int((probs.argmax(axis=1) == y).sum())
-    grad = probs.copy()
-    grad[rows, y] -= 1.0
-    grad /= len(y)
-    grads = {}
-    for k in range(len(net.layers) - 1, -1, -1):
-        layer, inp, out = net.layers[k], values[k], values[k + 1]
-        if isinstance(layer, Activation):
-            if layer.kind != "softmax":  # the softmax gradient is folded into the loss's
-                grad = _act_grad(layer.kind, out, grad)
-        elif isinstance(layer, (MaxPool, AvgPool)):
-            grad = _pool_grad(layer, inp, out, grad)
-        elif isinstance(layer, Flatten):
-            grad = grad.reshape(inp.shape)
-        elif isinstance(layer, Dense):
-            ds = layer.gain * grad
-            grads[k] = (inp.T @ ds, ds.sum(axis=0))
-            grad = ds @ layer.weight.T
-        else:  # Conv2d
-            field = fields[k]
-            ds = layer.gain * grad.transpose(0, 2, 3, 1).reshape(-1, grad.shape[1])
-            w, _ = layer.matrix()
-            dw = (field.reshape(-1, field.shape[-1]).T @ ds).T.reshape(layer.weight.shape)
-            grads[k] = (dw, ds.sum(axis=0))
-            if k:
-                grad = col2im((ds @ w.T).reshape(field.shape), inp.shape, layer.kernel, layer.stride, layer.padding)
-    flat = [g for k in net.crossbar_layers for g in grads[k]]
+    """Cross-entropy gradients of every crossbar layer's weights and bias, summed loss, hits
+    (the mean loss's gradients, by :mod:`circuitsim.network.backprop`)."""
+    trace = forward_trace(net, x)
+    loss, grad, correct = softmax_cross_entropy(trace.output, y)
+    grads = backward(net, trace, grad, output_is_softmax_grad=True, input_grad=False)
+    flat = [g for k in net.crossbar_layers
+            for g in (weight_gradient(net.layers[k], grads.d_weight[k]), grads.d_sums[k].sum(axis=0))]
     return flat, loss, correct
 
 

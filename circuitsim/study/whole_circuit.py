@@ -256,13 +256,15 @@ def _imac_layer_lines(net, k, partition, circuit, design, config, lines) -> None
     amplifiers, 1 mΩ ties), then per output a buffer ``V = clip(k_design·V(nin), ±v_amp)``
     into the neuron (the neuron input voltage is the effective network's sum ``s``)."""
     from ..network.layer_circuit import layer_circuit
-    from ..network.layer_network import imac_amp_gains
+    from ..network.topologies import imac_amp_gains
     from ..tile.layer_circuit import build_layer_circuit
     from ..tile.topology import TopologyConfig
 
     w, b = net.weights[k], net.biases[k]
     topology = TopologyConfig.imac_sim(imac_amp_gains(circuit, len(net.weights))[k], circuit.opamp_gain)
-    layer = layer_circuit(w, b if net.config.bias else None, circuit.device, circuit.wires, partition, topology, k)
+    cells = getattr(net, "conductances", None)  # a random network's own cells
+    layer = layer_circuit(w, b if net.config.bias else None, circuit.device, circuit.wires, partition, topology, k,
+                          cells=None if cells is None else cells[k])
     prefix = f"{k}_"
     _circuit_lines(build_layer_circuit(layer), prefix, [f"x{k}_{i}" for i in range(layer.n_rows)], lines)
     lines.append(f"* layer {k}: buffers (V = k*V(nin), clipped at the rails) and neurons")
