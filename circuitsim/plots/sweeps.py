@@ -12,8 +12,9 @@ for that).
 **No silent averages.** A configuration column (``axes``: the sweep's swept columns, or
 by default every column that is not an outcome, :data:`OUTCOMES`) that varies among the
 rows one mark stands for is named on the figure ("mean over ...").
-:func:`~circuitsim.plots.results.plot_results` avoids that altogether: it draws one figure per combination of the columns a plot does
-not show (up to :data:`MAX_FACETS`; files ``NAME--column=value...``), and a partition
+:func:`~circuitsim.plots.results.plot_results` avoids that altogether: it draws one figure
+per combination of the columns a plot does not show (up to :data:`MAX_FACETS`; files
+``NAME--column=value...``), and a partition
 heatmap only where each cell is one partitioning. Pareto points are single configurations,
 labelled with their design.
 
