@@ -23,6 +23,7 @@ ClassifierTail, classifier_tail, fold_constant, FOLDABLE_OPS, TAIL_OPS, BATCH
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Callable
 
 import numpy as np
 
@@ -69,9 +70,9 @@ class ClassifierTail:
         numpy.ndarray
             ``(N,)`` labels, of the labels' type.
         """
-        return self.labels[np.argmax(np.asarray(outputs).reshape(len(outputs), -1), axis=1)]
+        return np.asarray(self.labels[np.argmax(np.asarray(outputs).reshape(len(outputs), -1), axis=1)])
 
-    def indices(self, labels) -> np.ndarray:
+    def indices(self, labels: Any) -> np.ndarray:
         """Output indices of class ``labels`` (to score a network against labelled data).
 
         Raises :class:`~circuitsim.errors.ConfigError` naming a label that is not a class.
@@ -86,7 +87,7 @@ class ClassifierTail:
                               f"{self.labels.tolist()}") from None
 
 
-def classifier_tail(graph, consts: dict) -> tuple[str, ClassifierTail] | None:
+def classifier_tail(graph: Any, consts: dict[str, np.ndarray]) -> tuple[str, ClassifierTail] | None:
     """Find a classifier tail: the probabilities' name and the tail, or None.
 
     The tail starts at an ``ArgMax`` over axis 1 of a value ``P``; every node downstream of the
@@ -127,13 +128,14 @@ def classifier_tail(graph, consts: dict) -> tuple[str, ClassifierTail] | None:
     return probabilities, ClassifierTail(labels if labels is not None else np.array([], np.int64), names)
 
 
-def _axes(node, attrs: dict, consts: dict):
+def _axes(node: Any, attrs: dict[str, Any], consts: dict[str, np.ndarray]) -> list[int]:
     if len(node.input) > 1 and node.input[1]:
         return [int(v) for v in np.asarray(consts[node.input[1]]).ravel()]
     return list(attrs.get("axes", []))
 
 
-def fold_constant(node, attrs: dict, consts: dict, shape_of) -> np.ndarray:
+def fold_constant(node: Any, attrs: dict[str, Any], consts: dict[str, np.ndarray],
+                  shape_of: Callable[[str], tuple[int, ...]]) -> np.ndarray:
     """Evaluate ``node`` on constant inputs (numpy); ``shape_of(name)`` gives a computed
     value's shape with :data:`BATCH` first (for ``Shape``).
 
@@ -157,7 +159,7 @@ def fold_constant(node, attrs: dict, consts: dict, shape_of) -> np.ndarray:
             if key in attrs:
                 return np.asarray(list(attrs[key]))
         raise ValueError("only a tensor, int(s) or float(s) value is supported")
-    x = [consts[name] if name else None for name in node.input]
+    x: list[Any] = [consts[name] if name else None for name in node.input]
     if op == "Gather":
         return np.take(x[0], np.asarray(x[1], dtype=np.int64), axis=attrs.get("axis", 0))
     if op == "Unsqueeze":
@@ -167,29 +169,30 @@ def fold_constant(node, attrs: dict, consts: dict, shape_of) -> np.ndarray:
         return out
     if op == "Squeeze":
         axes = _axes(node, attrs, consts)
-        return np.squeeze(x[0], axis=tuple(axes) if axes else None)
+        return np.asarray(np.squeeze(x[0], axis=tuple(axes) if axes else None))
     if op == "Concat":
         return np.concatenate([np.atleast_1d(v) for v in x], axis=attrs.get("axis", 0))
     if op == "Cast":
         if attrs["to"] not in _DTYPES:
             raise ValueError(f"a cast to ONNX type {attrs['to']} is not supported")
-        return np.asarray(x[0]).astype(_DTYPES[attrs["to"]])
+        return np.asarray(np.asarray(x[0]).astype(_DTYPES[attrs["to"]]))
     if op == "Slice":
         data = np.asarray(x[0])
         starts, ends = np.asarray(x[1]).ravel(), np.asarray(x[2]).ravel()
-        axes = np.asarray(x[3]).ravel() if len(x) > 3 and x[3] is not None else np.arange(len(starts))
+        where = np.asarray(x[3]).ravel() if len(x) > 3 and x[3] is not None else np.arange(len(starts))
         steps = np.asarray(x[4]).ravel() if len(x) > 4 and x[4] is not None else np.ones(len(starts), int)
         index = [slice(None)] * data.ndim
-        for s, e, a, st in zip(starts, ends, axes, steps):
-            index[int(a)] = slice(int(s), int(e), int(st))
-        return data[tuple(index)]
+        for start, end, axis, step in zip(starts, ends, where, steps):
+            index[int(axis)] = slice(int(start), int(end), int(step))
+        return np.asarray(data[tuple(index)])
     if op in ("Mul", "Div", "Sub"):
-        a, b = np.asarray(x[0]), np.asarray(x[1])
+        left, right = np.asarray(x[0]), np.asarray(x[1])
         if op == "Mul":
-            return a * b
+            return np.asarray(left * right)
         if op == "Sub":
-            return a - b
-        return a // b if a.dtype.kind in "iu" and b.dtype.kind in "iu" else a / b
+            return np.asarray(left - right)
+        integers = left.dtype.kind in "iu" and right.dtype.kind in "iu"
+        return np.asarray(left // right if integers else left / right)
     if op == "ConstantOfShape":
         from onnx import numpy_helper
 

@@ -42,7 +42,7 @@ def _first_line(exc: BaseException) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
-def _export(torch, module, example, file: Path, dynamo: bool) -> None:
+def _export(torch: Any, module: Any, example: Any, file: Path, dynamo: bool) -> None:
     """Write ``module`` to ``file`` with one exporter, keeping its chatter off the terminal."""
     quiet = io.StringIO()
     loggers = [logging.getLogger(name) for name in ("torch.onnx", "torch.export", "torch._dynamo")]
