@@ -37,7 +37,7 @@ FEATURES = {
     "validate": "",  # whole-circuit (MLPs) or layer-by-layer (CNN, ONNX) validation against ngspice
 }
 
-IMAC_ADC = "imac-sim has its own amplifier readout"
+IMAC_ADC = "feeds its difference amplifiers straight into analog neurons"
 IMAC_READ = "imac-sim takes programming noise"
 HWA_RANDOM = "cells are drawn, not programmed"
 KEEP = "applies only to a random network"
@@ -55,18 +55,21 @@ EXPECTED = {
 }
 
 
-@pytest.fixture(scope="module")
-def onnx_model(tmp_path_factory):
-    """A small CNN of the kind an ONNX file brings (weights file of ``Network.save``)."""
+def _save_small_cnn(path):
+    """A small CNN of the kind an ONNX file brings, written as a weights file (``Network.save``)."""
     import numpy as np
 
     rng = np.random.default_rng(1)
     net = Network([Conv2d(rng.normal(size=(2, 1, 3, 3)), rng.normal(size=2) * 0.1, padding=1), Activation("relu"),
                    MaxPool(), Flatten(), Dense(rng.normal(size=(32, 10)) * 0.3, rng.normal(size=10) * 0.1),
                    Activation("softmax")], (1, 8, 8), name="small")
-    path = tmp_path_factory.mktemp("model") / "small.npz"
     net.save(path)
     return path
+
+
+@pytest.fixture(scope="module")
+def onnx_model(tmp_path_factory):
+    return _save_small_cnn(tmp_path_factory.mktemp("model") / "small.npz")
 
 
 @pytest.fixture(scope="module")
@@ -113,3 +116,24 @@ def test_every_feature_runs_or_is_refused_for_a_physical_reason(kind, topology, 
         want = expected.get(feature, "runs")
         assert (outcome == "runs") if want == "runs" else (want in outcome), (feature, outcome)
         assert "not supported" not in outcome and "\n" not in outcome
+
+
+def _table() -> str:
+    """The matrix as a Markdown table (``python tests/test_feature_matrix.py``): what runs, and why the
+    rest is refused."""
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as folder:
+        model = _save_small_cnn(Path(folder) / "small.npz")
+        context = PointContext(Path(folder) / "cache")
+        lines = ["| network × topology | " + " | ".join(FEATURES) + " |", "|---" * (len(FEATURES) + 1) + "|"]
+        for kind, topology in EXPECTED:
+            cells = [_outcome(kind, topology, feature, model, context) for feature in FEATURES]
+            lines.append(f"| {kind} × {topology} | " + " | ".join(c if c == "runs" else f"refused: {c}" for c in cells)
+                         + " |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(_table())

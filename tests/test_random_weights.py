@@ -243,7 +243,7 @@ def test_whole_circuit_of_a_pruned_network_agrees_with_the_evaluator(tmp_path):
     circuit = build_circuit_config(point.config)
     mapped = map_network(net, point.partitions, circuit, context.tiles)
     designs = design_network(mapped, "behavioural", context.dataset(point.config).x_train[:256])
-    deck = network_deck(net, point.partitions, circuit, designs, np.zeros((1, 64)))
+    deck = network_deck(mapped, designs, np.zeros((1, 64)))
     cells = len(re.findall(r"^R\d+_\d+_\d+_cell", deck.text, re.M))
     assert cells == sum(2 * int(m.sum()) for m in net.masks)  # open cells are not in the deck
     run_validation(spec, tmp_path / "out", n_images=30, cache_dir=tmp_path / "cache", log=lambda s: None)

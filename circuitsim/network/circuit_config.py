@@ -94,8 +94,9 @@ class CircuitConfig:
         if self.topology not in TOPOLOGIES:
             raise ConfigError(f"circuit.topology must be one of {', '.join(TOPOLOGIES)}, got {self.topology!r}")
         if self.topology != "canonical" and (self.readout != "current" or self.adc is not None):
-            raise ConfigError("circuit.topology = imac-sim has its own amplifier readout: use readout = "
-                              "\"current\" and no [adc] section")
+            raise ConfigError("circuit.topology = imac-sim feeds its difference amplifiers straight into analog "
+                              "neurons (no partial sums to digitize or integrate): use readout = \"current\" and no "
+                              "[adc] section, or the canonical topology")
         if self.neuron_reference not in NEURON_REFERENCES:
             raise ConfigError("circuit.neuron_reference must be unpartitioned or partitioned, "
                               f"got {self.neuron_reference!r}")

@@ -72,6 +72,11 @@ class Block:
     """The tile's ADC (one column per output), or None."""
     read_noise: NoiseLaw | None = None
     """Law of the read noise of the normalized sums for normalized inputs, or None."""
+    conductances: np.ndarray | None = None
+    """The tile's cells as realized (device statistics drawn, drifted): what was characterized,
+    ``rows × 2 outs`` siemens (the whole-circuit deck is written from these)."""
+    drift_scale: float = 1.0
+    """Global drift compensation factor applied to the tile's outputs (1: none)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -125,7 +130,8 @@ def canonical_layer(index: int, weights: np.ndarray, bias: np.ndarray | None, ce
             T = real.characterization.T * real.scale
             effective[rows, outs] = (T[0::2] - T[1::2]).T * scale
             blocks.append(Block(rows, outs, effective[rows, outs], _energy_matrix(real.characterization, circuit),
-                                read_noise=real.read_noise))
+                                read_noise=real.read_noise, conductances=real.conductances,
+                                drift_scale=real.scale))
     return LayerTiles(tuple(blocks), effective)
 
 
@@ -185,7 +191,8 @@ def _assemble(g: np.ndarray, mapping: LayerMapping, n_out: int, topology: Topolo
         for outs in mapping.out_slices:
             result = _characterize(_piece(g, rows, outs, topology, wires), cache)
             effective[rows, outs] = circuit.v_read * share * result.T.T
-            blocks.append(Block(rows, outs, effective[rows, outs], _energy_matrix(result, circuit)))
+            blocks.append(Block(rows, outs, effective[rows, outs], _energy_matrix(result, circuit),
+                                conductances=g[rows, 2 * outs.start:2 * outs.stop]))
     return effective
 
 

@@ -30,31 +30,10 @@ import time
 import numpy as np
 
 from ..errors import CircuitsimError, ConfigError
-from ..network.layers import weight_scale
 from ..network.mapped import map_network
-from ..network.realization import drift_compensation, realize_conductances
-from ..network.topologies import layer_cells
 from ..tile.crossbar import Tile, build_circuit, input_source_names, sense_source_names
 from ..tile.netlist import write_netlist
 from .spec import build_circuit_config
-
-
-def _tiles(net, mapped, circuit, cache):
-    """The realized Tile and drift-compensation factor of every block of every crossbar layer
-    (the circuits the evaluator characterized)."""
-    tiles = {}
-    for n, (c, part) in enumerate(zip(mapped.crossbars, mapped.partitions)):
-        layer = net.layers[c.index]
-        w, b = layer.matrix()
-        s = weight_scale(layer)
-        mapping = layer_cells(w / s, None if b is None else b / s, getattr(layer, "cells", None), circuit, part)
-        tiles[c.index] = []
-        for a in range(len(mapping.row_slices)):
-            for j in range(len(mapping.out_slices)):
-                programmed, drifted = realize_conductances(mapping.tile_conductances(a, j), circuit.device, n, (a, j))
-                factor = drift_compensation(programmed, drifted, circuit, cache)
-                tiles[c.index].append((Tile(drifted, **dataclasses.asdict(circuit.wires)), factor))
-    return tiles
 
 
 def _ngspice_currents(tile: Tile, volts: np.ndarray, backend: str) -> np.ndarray:
@@ -92,7 +71,7 @@ def validate_layer_point(point, context, n_images: int, positions: int = 4, seed
         start = time.perf_counter()
         pred_eval = mapped.predict(x)
         evaluator_seconds = time.perf_counter() - start
-        tiles, by_index = _tiles(mapped.network, mapped, circuit, context.tiles), {c.index: c for c in mapped.crossbars}
+        by_index = {c.index: c for c in mapped.crossbars}
         rng = np.random.default_rng(seed)
         dg, stats = circuit.device.g_max - circuit.device.g_min, {"ops": 0, "err": 0.0, "seconds": 0.0}
 
@@ -106,8 +85,10 @@ def validate_layer_point(point, context, n_images: int, positions: int = 4, seed
             rows_aug = np.hstack([rows[chosen], np.ones((len(chosen), 1))]) if layer.bias else rows[chosen]
             circ = np.zeros((len(chosen), layer.n_out))
             t0 = time.perf_counter()
-            for block, (tile, factor) in zip(layer.blocks, tiles[k]):
-                currents = factor * _ngspice_currents(tile, circuit.v_read * rows_aug[:, block.rows], circuit.backend)
+            for block in layer.blocks:  # the realized cells the evaluator characterized
+                tile = Tile(block.conductances, **dataclasses.asdict(circuit.wires))
+                currents = block.drift_scale * _ngspice_currents(tile, circuit.v_read * rows_aug[:, block.rows],
+                                                                 circuit.backend)
                 circ[:, block.outs] += (currents[:, 0::2] - currents[:, 1::2]) / (circuit.v_read * dg)
                 stats["ops"] += len(chosen)
             stats["seconds"] += time.perf_counter() - t0

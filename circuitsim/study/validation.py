@@ -179,7 +179,7 @@ def validate_point(point, context, n_images: int, config: FullCircuitConfig = Fu
         evaluator_seconds = time.perf_counter() - start
         inputs, _ = evaluator.forward(x, return_preactivations=True)  # every crossbar layer's inputs
         crossbar_energy = sum(c.energy(h, circuit.v_read, len(x)) for c, h in zip(mapped.crossbars, inputs))
-        result = simulate_network(net, point.partitions, circuit, designs, x, config, keep_dir)
+        result = simulate_network(mapped, designs, x, config, keep_dir)
         volts_circ = result.outputs[len(designs) - 1]
         pred_eval, pred_circ = _classes(volts_eval, designs[-1]), _classes(volts_circ, designs[-1])
         err = np.abs(volts_circ - volts_eval)
