@@ -55,7 +55,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from ..device_statistics import STATISTICS_FIELDS, statistics_preset
 from ..devices import Device, Wires, device_preset, wire_preset
@@ -69,8 +68,8 @@ from ..periphery.adc import KINDS, ADCConfig
 from .compensation_spec import (COMPENSATION_KEYS, COMPENSATION_TYPES, check_compensation_entries,
                                 check_compensation_used)
 from .network_spec import (LAYER_NETWORK_KEYS, check_layer_network, check_network_section, crossbar_count,
-                           layer_partitions, model_sha256, network_inputs, network_io,
-                           network_kind)
+                           layer_partitions, model_sha256, network_kind)
+from .spec_checks import LIMITS, check_dataset, check_limits, check_partition_entry  # noqa: F401 - re-exported
 
 DATASET_KEYS = {"name", "path", "side", "crop", "binarize", "threshold", "test_fraction", "limit", "seed",
                 "train_limit"}
@@ -84,10 +83,6 @@ MAX_POINTS = 10_000
 """Most runs (points × seeds) :func:`parse_spec` accepts unless told otherwise (``--yes``)."""
 MAX_RUNS = 1_000_000
 """Most runs (points × seeds) of one spec even with ``--yes``: split larger studies."""
-LIMITS = {("network", "epochs"): 10_000, ("compensation", "epochs"): 10_000, ("dataset", "side"): 1024,
-          ("network", "batch_size"): 1_000_000, ("compensation", "refresh_steps"): 1_000_000}
-"""Upper bounds of integer fields whose value sets a run's time or memory (a typo of 1e9
-epochs would otherwise run for ever)."""
 
 
 def _field_types(*classes) -> dict:
@@ -257,31 +252,6 @@ def _partitions(entry: dict, config: dict) -> tuple[Partition, ...]:
     return tuple(Partition(h, v) for h, v in zip(entry["h"], entry["v"]))
 
 
-def check_dataset(config: dict, data) -> None:
-    """Refuse a network (MLP, CNN or ONNX model) whose inputs are not the dataset's input size
-    or which has fewer outputs than the dataset has classes."""
-    n_in = int(np.prod(data.x_train.shape[1:]))
-    network_in = network_inputs(config)
-    network_out = network_io(config)[1] if network_in == n_in else 0  # run it only on the right inputs
-    if network_kind(config["network"]) == "mlp":
-        if network_in != n_in:
-            raise ConfigError(f"network.layers[0] = {network_in} but dataset {data.name!r} has {n_in} inputs per "
-                              f"image; set layers[0] = {n_in} (or change dataset.side)")
-        if network_out < data.n_classes:
-            raise ConfigError(f"network.layers[-1] = {network_out} outputs but dataset {data.name!r} has "
-                              f"{data.n_classes} classes; set layers[-1] = {data.n_classes}")
-        return
-    what = (f"the ONNX model {config['network']['onnx']}" if network_kind(config["network"]) == "onnx"
-            else "the CNN of [network]")
-    if network_in != n_in:
-        raise ConfigError(f"{what} takes {network_in} inputs per image but dataset {data.name!r} has {n_in}; "
-                          "set [dataset] side (and crop) to match the network")
-    if network_out < data.n_classes:
-        raise ConfigError(f"{what} has {network_out} outputs but dataset {data.name!r} has {data.n_classes} "
-                          f"classes: a class without an output can never be predicted; give a model with "
-                          f"{data.n_classes} outputs")
-
-
 def _type_error(name: str, value: Any, declared: str) -> str | None:
     """Why ``value`` does not fit the declared type, or None."""
     kind = declared.replace(" | None", "")
@@ -326,41 +296,12 @@ def _check_used(spec: "SweepSpec") -> None:
         raise ConfigError("dataset.threshold is ignored without binarize = true; remove it or binarize")
 
 
-def _check_limits(config: dict) -> None:
-    for (section, key), limit in LIMITS.items():
-        value = config.get(section, {}).get(key)
-        if isinstance(value, int) and not isinstance(value, bool) and value > limit:
-            raise ConfigError(f"{section}.{key} = {value} is more than {limit}; give a smaller value")
-
-
 def _check_keys(where: str, table: Any, allowed: set) -> None:
     if not isinstance(table, dict):
         raise ConfigError(f"[{where}] must be a table")
     unknown = sorted(set(table) - allowed)
     if unknown:
         raise ConfigError(f"unknown key {unknown[0]!r} in [{where}]; allowed: {', '.join(sorted(allowed))}")
-
-
-def _check_partition_entry(entry: Any, layers: tuple, bias: bool) -> None:
-    if not isinstance(entry, dict) or not (set(entry) == {"h", "v"} or set(entry) == {"auto"}):
-        raise ConfigError(f"a partitions entry must be {{h = [...], v = [...]}} or {{auto = N}}, got {entry!r}")
-    if "auto" in entry:
-        if not isinstance(entry["auto"], int) or entry["auto"] < 1:
-            raise ConfigError(f"auto partition size must be a positive integer, got {entry['auto']!r}")
-        return
-    n_layers = len(layers) - 1
-    for name in ("h", "v"):
-        values = entry[name]
-        if not isinstance(values, list) or len(values) != n_layers:
-            raise ConfigError(f"partition {name} = {values!r} needs one value per layer ({n_layers})")
-        for k, value in enumerate(values):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ConfigError(f"partition {name} = {values!r}: values must be positive integers")
-            limit = layers[k] + int(bias) if name == "h" else layers[k + 1]
-            if value > limit:
-                what = "rows" if name == "h" else "outputs"
-                raise ConfigError(f"partition {name} = {values!r}: layer {k} has only {limit} {what}, "
-                                  f"fewer than {value} partitions")
 
 
 def parse_spec(text: str, max_points: int | None = None) -> SweepSpec:
@@ -417,7 +358,7 @@ def parse_spec(text: str, max_points: int | None = None) -> SweepSpec:
                           f"(more than {max_points}); pass --yes to run them all, or sweep fewer values")
     # build every point's configuration now, so that a bad value fails before anything runs
     for _, config in spec.configs():
-        _check_limits(config)
+        check_limits(config)
         check_network_section(config["network"])
         if network_kind(config["network"]) != "mlp":  # a CNN or an ONNX model
             check_layer_network(config, spec.partitions)
@@ -433,7 +374,7 @@ def parse_spec(text: str, max_points: int | None = None) -> SweepSpec:
         for entry in spec.partitions:
             if entry == {"h": None, "v": None}:
                 continue
-            _check_partition_entry(entry, net.layers, net.bias)
+            check_partition_entry(entry, net.layers, net.bias)
     _check_used(spec)
     check_compensation_used([config for _, config in spec.configs()], network_kind,
                             lambda config: config["circuit"].get("topology", "canonical"))
