@@ -25,7 +25,7 @@ def main() -> None:
     from circuitsim.network.circuit_config import CircuitConfig
     from circuitsim.network.compensation import CompensationConfig, hwa_finetune
     from circuitsim.network.datasets import load_dataset
-    from circuitsim.network.evaluator import map_network
+    from circuitsim.network.mapped import map_network
     from circuitsim.network.mapping import auto_partition
     from circuitsim.network.mlp import MLPConfig, load_or_train
     from circuitsim.tile.tile_cache import TileCache

@@ -22,7 +22,7 @@ import circuitsim
 from circuitsim.devices import wire_preset
 from circuitsim.network.circuit_config import CircuitConfig
 from circuitsim.network.cnn_training import CNNConfig, build_cnn
-from circuitsim.network.layer_evaluator import auto_partition_layers, map_layers
+from circuitsim.network.mapped import auto_partition_layers, map_layers
 from circuitsim.tile.tile_cache import TileCache
 from circuitsim.periphery.adc import ADCConfig
 

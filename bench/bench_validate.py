@@ -29,7 +29,7 @@ def main() -> None:
 
     from importlib.resources import files
 
-    from circuitsim.network.evaluator import map_network
+    from circuitsim.network.mapped import map_network
     from circuitsim.study.points import CALIBRATION_IMAGES, PointContext
     from circuitsim.study.spec import build_circuit_config, load_spec
     from circuitsim.study.storage import default_cache_dir
@@ -51,11 +51,11 @@ def main() -> None:
         x = data.x_test[: args.images]
         mapped = map_network(net, point.partitions, circuit, context.tiles)
         designs = design_network(mapped, "transistor", data.x_train[:CALIBRATION_IMAGES])
-        evaluator = NeuronMLP(mapped.network, designs)
+        evaluator = NeuronMLP(mapped.mlp, designs)
         best = min(_timed(lambda: evaluator.output_voltages(x)) for _ in range(3))
-        deck_seconds = _timed(lambda: network_deck(net, point.partitions, circuit, designs, x * circuit.v_read))
-        few = simulate_network(net, point.partitions, circuit, designs, x[:FEW], FullCircuitConfig())
-        result = simulate_network(net, point.partitions, circuit, designs, x, FullCircuitConfig())
+        deck_seconds = _timed(lambda: network_deck(mapped, designs, x * circuit.v_read))
+        few = simulate_network(mapped, designs, x[:FEW], FullCircuitConfig())
+        result = simulate_network(mapped, designs, x, FullCircuitConfig())
         per_image = (result.seconds - few.seconds) / (len(x) - FEW)
         rows.append((f"{point.values['h_partitions']} / {point.values['v_partitions']}", mapped.n_tiles,
                      result.n_elements, deck_seconds, few.seconds - FEW * per_image, per_image, result.seconds,

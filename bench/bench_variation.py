@@ -52,7 +52,7 @@ def main() -> None:
     from circuitsim.device_statistics import DeviceStatistics
     from circuitsim.network.circuit_config import CircuitConfig
     from circuitsim.network.datasets import load_dataset
-    from circuitsim.network.evaluator import map_network
+    from circuitsim.network.mapped import map_network
     from circuitsim.network.mapping import Partition
     from circuitsim.network.mlp import MLPConfig, load_or_train
     from circuitsim.tile.tile_cache import TileCache

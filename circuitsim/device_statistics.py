@@ -41,11 +41,14 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 from .errors import ConfigError
 
-PROGRAMMING_NOISE_MODELS = ("state-independent", "proportional", "pcm")
-DRIFT_COMPENSATIONS = ("none", "global")
+ProgrammingNoiseModel = Literal["state-independent", "proportional", "pcm"]
+DriftCompensation = Literal["none", "global"]
+PROGRAMMING_NOISE_MODELS: tuple[str, ...] = get_args(ProgrammingNoiseModel)
+DRIFT_COMPENSATIONS: tuple[str, ...] = get_args(DriftCompensation)
 
 #: aihwkit PCM programming-noise polynomial, µS, in g = G_T / g_max (constant, linear, quadratic)
 PCM_PROGRAMMING_COEFFICIENTS = (0.2635, 1.9650, -1.1731)
@@ -60,7 +63,7 @@ class DeviceStatistics:
     programming_noise: float = 0.0
     """σ of the programmed conductance: a fraction of ``g_max − g_min`` (state-independent),
     of the target ``G`` (proportional), or the scale of aihwkit's PCM polynomial (pcm)."""
-    programming_noise_model: str = "state-independent"
+    programming_noise_model: ProgrammingNoiseModel = "state-independent"
     """``"state-independent"``, ``"proportional"`` or ``"pcm"``."""
     stuck_at_gmin: float = 0.0
     """Fraction of cells stuck at ``g_min``."""
@@ -76,7 +79,7 @@ class DeviceStatistics:
     """Time of inference after programming, seconds (no drift while ``t_inference <= t0``)."""
     t0: float = 20.0
     """Reference time of the drift law, seconds (aihwkit: 20 s)."""
-    drift_compensation: str = "none"
+    drift_compensation: DriftCompensation = "none"
     """``"none"`` or ``"global"`` (one scale per tile from a reference read)."""
     seed: int = 0
     """Seed of the realization (with the layer and tile indices)."""

@@ -12,7 +12,7 @@ from circuitsim.device_statistics import STATISTICS_PRESETS, DeviceStatistics, s
 from circuitsim.devices import Device, Wires, device_preset
 from circuitsim.errors import ConfigError
 from circuitsim.network.circuit_config import CircuitConfig
-from circuitsim.network.evaluator import map_network
+from circuitsim.network.mapped import map_network
 from circuitsim.network.mapping import Partition
 from circuitsim.network.mlp import MLP, MLPConfig
 from circuitsim.network.realization import realize_conductances, realize_tile
@@ -119,12 +119,12 @@ def test_evaluator_uses_the_realized_tiles_and_exact_defaults_change_nothing():
     x = np.random.default_rng(1).random((50, 12))
     exact = map_network(net, parts, CircuitConfig(wires=wires))
     named = map_network(net, parts, CircuitConfig(device=_with(MRAM, seed=7), wires=wires))
-    for a, b in zip(exact.network.weights, named.network.weights):
+    for a, b in zip(exact.mlp.weights, named.mlp.weights):
         np.testing.assert_array_equal(a, b)
     noisy = map_network(net, parts, CircuitConfig(device=_with(MRAM, programming_noise=0.1), wires=wires))
-    assert not np.allclose(noisy.network.weights[0], exact.network.weights[0])
+    assert not np.allclose(noisy.mlp.weights[0], exact.mlp.weights[0])
     again = map_network(net, parts, CircuitConfig(device=_with(MRAM, programming_noise=0.1), wires=wires))
-    np.testing.assert_array_equal(noisy.network.weights[0], again.network.weights[0])
+    np.testing.assert_array_equal(noisy.mlp.weights[0], again.mlp.weights[0])
     # read noise is drawn anew for every inference
     reads = map_network(net, parts, CircuitConfig(device=_with(MRAM, read_noise=0.05), wires=wires))
     first, second = reads.forward(x)[0], reads.forward(x)[0]
@@ -209,7 +209,7 @@ def test_monte_carlo_sweep_writes_seeds_and_intervals_and_resumes_per_seed(tmp_p
 
 def test_read_noise_is_the_same_law_through_map_layers_and_map_network():
     """Layer networks (CNN/ONNX path, per-tile draws) and MLPs (one draw per layer) agree."""
-    from circuitsim.network.layer_evaluator import map_layers
+    from circuitsim.network.mapped import map_layers
     from circuitsim.network.network import Network
 
     net, parts = _net(3), [Partition(2, 2), Partition(1, 1)]
@@ -226,7 +226,7 @@ def test_read_noise_is_the_same_law_through_map_layers_and_map_network():
 
 
 def test_analog_accuracy_includes_read_noise_and_imac_sim_realizes_its_cells():
-    from circuitsim.network.layer_network import map_layer_network
+    from circuitsim.network.mapped import map_network as map_layer_network
     from circuitsim.periphery.adc import ADCConfig
 
     net, parts = _net(), [Partition(1, 1), Partition(1, 1)]
@@ -234,10 +234,10 @@ def test_analog_accuracy_includes_read_noise_and_imac_sim_realizes_its_cells():
     y = net.predict(x)
     noisy = CircuitConfig(device=_with(MRAM, read_noise=0.3), adc=ADCConfig(kind="ideal", bits=8))
     mapped = map_network(net, parts, noisy, x_calibration=x)
-    assert mapped.analog_accuracy(x, y) < mapped.network.accuracy(x, y)  # 30 % read noise costs accuracy
+    assert mapped.analog_accuracy(x, y) < mapped.mlp.accuracy(x, y)  # 30 % read noise costs accuracy
     exact = map_layer_network(net, parts, CircuitConfig(topology="imac-sim"))
     noisy = map_layer_network(net, parts, CircuitConfig(device=_with(MRAM, programming_noise=0.1), topology="imac-sim"))
-    assert not np.allclose(noisy.network.weights[0], exact.network.weights[0])
-    assert noisy.network.config.gains == exact.network.config.gains  # the design sets the gains
+    assert not np.allclose(noisy.mlp.weights[0], exact.mlp.weights[0])
+    assert noisy.mlp.config.gains == exact.mlp.config.gains  # the design sets the gains
     with pytest.raises(ConfigError, match="imac-sim takes programming noise"):
         map_layer_network(net, parts, CircuitConfig(device=_with(MRAM, read_noise=0.01), topology="imac-sim"))

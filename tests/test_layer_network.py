@@ -12,7 +12,7 @@ from circuitsim.errors import ConfigError
 from circuitsim.network.circuit_config import CircuitConfig
 from circuitsim.network.datasets import load_dataset
 from circuitsim.network.layer_circuit import layer_circuit, layer_input_voltages
-from circuitsim.network.layer_network import map_layer_network
+from circuitsim.network.mapped import map_network as map_layer_network
 from circuitsim.network.mapping import Partition
 from circuitsim.network.mlp import MLPConfig, train_mlp
 from circuitsim.tile.tile_cache import TileCache
@@ -40,7 +40,7 @@ def test_effective_layer_is_the_whole_layer_circuit_in_ngspice(small_net):
     parts = (Partition(3, 2), Partition(2, 1))
     mapped = map_layer_network(net, parts, IMAC)
     x = data.x_test[:4]
-    predicted = x @ mapped.network.weights[0] + mapped.network.biases[0]
+    predicted = x @ mapped.mlp.weights[0] + mapped.mlp.biases[0]
     layer = layer_circuit(net.weights[0], net.biases[0], DEVICE, WIRES, parts[0], TopologyConfig.imac_sim(30.0))
     circuit = solve_layer(layer, layer_input_voltages(0.8 * x, 0.8, layer.topology), engine="ngspice")
     error = np.abs(predicted - circuit).max() / np.abs(circuit).max()
@@ -54,7 +54,7 @@ def test_imac_sim_network_accuracy_and_cache(small_net, tmp_path):
     ideal = map_layer_network(net, (Partition(), Partition()), CircuitConfig(device=DEVICE, topology="imac-sim"))
     # the ideal IMAC-Sim layer follows the weights up to its loaded, per-line normalization
     for k in range(2):
-        eff = np.vstack([ideal.network.weights[k], ideal.network.biases[k]])
+        eff = np.vstack([ideal.mlp.weights[k], ideal.mlp.biases[k]])
         w = np.vstack([net.weights[k], net.biases[k]])
         assert np.corrcoef(eff.ravel(), w.ravel())[0, 1] > 0.98
     assert 0.2 < ideal.accuracy(data.x_test, data.y_test) <= digital + 0.05
@@ -64,19 +64,19 @@ def test_imac_sim_network_accuracy_and_cache(small_net, tmp_path):
     first = map_layer_network(net, parts, IMAC, cache)
     misses = cache.misses
     again = map_layer_network(net, parts, IMAC, cache)
-    assert cache.misses == misses and np.array_equal(first.network.weights[0], again.network.weights[0])
+    assert cache.misses == misses and np.array_equal(first.mlp.weights[0], again.mlp.weights[0])
     # wires change the effective weights, the neurons stay those of the ideal circuit
-    assert not np.allclose(first.network.weights[0], ideal.network.weights[0])
-    assert first.network.config.gains[0] == pytest.approx(ideal.network.config.gains[0])
+    assert not np.allclose(first.mlp.weights[0], ideal.mlp.weights[0])
+    assert first.mlp.config.gains[0] == pytest.approx(ideal.mlp.config.gains[0])
     other = map_layer_network(net, parts, dataclasses.replace(IMAC, neuron_reference="partitioned"))
-    assert other.network.config.gains[0] != pytest.approx(ideal.network.config.gains[0])
+    assert other.mlp.config.gains[0] != pytest.approx(ideal.mlp.config.gains[0])
 
 
 def test_imac_sim_config_errors(small_net):
     _, net = small_net
-    with pytest.raises(ConfigError, match="no \\[adc\\] section"):
+    with pytest.raises(ConfigError, match="analog neurons"):
         CircuitConfig(topology="imac-sim", readout="charge")
-    with pytest.raises(ConfigError, match="canonical or imac-sim"):
+    with pytest.raises(ConfigError, match="must be one of canonical, imac-sim"):
         CircuitConfig(topology="crossim")
     with pytest.raises(ConfigError, match="amp_gains needs 2"):
         map_layer_network(net, (Partition(), Partition()), CircuitConfig(topology="imac-sim", amp_gains=(30.0,)))

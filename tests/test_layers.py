@@ -11,8 +11,7 @@ from circuitsim.errors import ConfigError
 from circuitsim.network.circuit_config import CircuitConfig
 from circuitsim.network.conv import avg_pool, col2im, im2col, max_pool
 from circuitsim.network.datasets import load_dataset
-from circuitsim.network.evaluator import map_network
-from circuitsim.network.layer_evaluator import auto_partition_layers, map_layers
+from circuitsim.network.mapped import auto_partition_layers, map_layers, map_network
 from circuitsim.network.layers import (Activation, Add, AvgPool, BatchNorm, Conv2d, Dense, Flatten,
                                        GlobalAvgPool, MaxPool, Reshape, fold_batchnorm)
 from circuitsim.network.mapping import auto_partition
@@ -73,8 +72,9 @@ def test_mlp_is_a_network_bit_for_bit(digits, mlp):
 
 
 @pytest.mark.parametrize("adc", [None, ADCConfig.preset("sar", bits=4, v_min=-1, v_max=1)])
-def test_mlp_through_map_layers_equals_map_network(digits, mlp, adc):
-    """The layer evaluator gives today's MLP figures: accuracy, energy, tiles, conversions."""
+def test_an_mlp_and_its_network_map_alike(digits, mlp, adc):
+    """An MLP and the Network it is (from_mlp) give the same figures: accuracy, energy, tiles,
+    conversions, and share their tiles."""
     parts = auto_partition(mlp.config.layers, 16)
     assert parts == auto_partition_layers(Network.from_mlp(mlp), 16)
     circuit = CircuitConfig(wires=Wires(r_row=5.0, r_col=5.0), adc=adc)

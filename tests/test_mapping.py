@@ -11,7 +11,7 @@ from circuitsim.devices import Device, Wires, device_preset
 from circuitsim.errors import ConfigError
 from circuitsim.network.circuit_config import CircuitConfig
 from circuitsim.network.datasets import load_dataset
-from circuitsim.network.evaluator import map_network
+from circuitsim.network.mapped import map_network
 from circuitsim.network.mapping import Partition, auto_partition, map_layer, quantize
 from circuitsim.network.mlp import MLPConfig, train_mlp
 from circuitsim.tile.tile_cache import TileCache
@@ -74,7 +74,7 @@ PARTS = [(Partition(1, 1), Partition(1, 1)), (Partition(3, 2), Partition(2, 3)),
 def test_ideal_wires_give_the_digital_network(small_net, parts):
     data, net = small_net
     mapped = map_network(net, parts, CircuitConfig(device=DEVICE))
-    for w_eff, w in zip(mapped.network.weights, net.weights):
+    for w_eff, w in zip(mapped.mlp.weights, net.weights):
         np.testing.assert_allclose(w_eff, w, atol=1e-9)
     assert np.array_equal(mapped.predict(data.x_test), net.predict(data.x_test))
     assert mapped.accuracy(data.x_test, data.y_test) == net.accuracy(data.x_test, data.y_test)
@@ -85,9 +85,9 @@ def test_wire_resistance_shrinks_weights_and_partitions_help(small_net):
     wires = Wires(r_row=200.0, r_col=200.0)
     whole = map_network(net, PARTS[0], CircuitConfig(device=DEVICE, wires=wires))
     split = map_network(net, PARTS[1], CircuitConfig(device=DEVICE, wires=wires))
-    error = [np.abs(m.network.weights[0] - net.weights[0]).mean() for m in (whole, split)]
+    error = [np.abs(m.mlp.weights[0] - net.weights[0]).mean() for m in (whole, split)]
     assert error[1] < error[0]
-    assert np.abs(whole.network.weights[0]).max() < 1.0
+    assert np.abs(whole.mlp.weights[0]).max() < 1.0
 
 
 def test_tile_cache_never_characterizes_a_tile_twice(small_net, tmp_path):
@@ -101,7 +101,7 @@ def test_tile_cache_never_characterizes_a_tile_twice(small_net, tmp_path):
     fresh = TileCache(tmp_path)  # from disk
     again = map_network(net, PARTS[1], circuit, fresh)
     assert fresh.misses == 0 and fresh.hits == again.n_tiles
-    for a, b in zip(first.network.weights, again.network.weights):
+    for a, b in zip(first.mlp.weights, again.mlp.weights):
         np.testing.assert_array_equal(a, b)
 
 
@@ -112,14 +112,14 @@ def test_ngspice_and_native_tiles_give_the_same_network(small_net):
     spice = dataclasses.replace(native, engine="ngspice")
     parts = (Partition(2, 1), Partition(1, 2))
     a, b = map_network(net, parts, native), map_network(net, parts, spice)
-    for wa, wb in zip(a.network.weights, b.network.weights):
+    for wa, wb in zip(a.mlp.weights, b.mlp.weights):
         assert np.abs(wa - wb).max() <= 1e-6 * np.abs(wb).max()
 
 
 def test_amplifier_gains_are_configurable(small_net):
     data, net = small_net
     mapped = map_network(net, PARTS[0], CircuitConfig(device=DEVICE, gains=(1e-3, 1e-3)))
-    assert mapped.network.config.gains == (1e-3, 1e-3)
+    assert mapped.mlp.config.gains == (1e-3, 1e-3)
     with pytest.raises(ConfigError, match="2 values"):
         map_network(net, PARTS[0], CircuitConfig(device=DEVICE, gains=(1.0,)))
 
@@ -158,7 +158,7 @@ def test_crossbar_energy_matches_supply_power(small_net):
     v = circuit.v_read * np.append(x[0], 1.0)
     op = simulate(Tile(layer.conductances, r_row=3.0, r_col=3.0), v).operating_point
     power = -np.sum(op.current([f"vin{i}" for i in range(65)]) * v)
-    block = mapped.layers[0][0]
+    block = mapped.crossbars[0].blocks[0]
     assert v @ block.energy_matrix @ v == pytest.approx(power * 5e-9, rel=1e-9)
 
 
@@ -169,7 +169,7 @@ def test_charge_readout_with_a_long_window_matches_current_readout(small_net):
     charge = dataclasses.replace(current, readout="charge", t_int=10e-9, c_int=1e-12)
     parts = (Partition(8, 4), Partition(4, 2))
     a, b = map_network(net, parts, current), map_network(net, parts, charge)
-    for wa, wb in zip(a.network.weights, b.network.weights):
+    for wa, wb in zip(a.mlp.weights, b.mlp.weights):
         assert np.abs(wa - wb).max() <= 0.01 * np.abs(wa).max()
     assert b.accuracy(data.x_test, data.y_test) == pytest.approx(a.accuracy(data.x_test, data.y_test), abs=0.01)
     assert b.energy_per_inference(data.x_test[:50])["crossbar_energy"] > 0

@@ -12,7 +12,7 @@ from scipy import stats
 from circuitsim.device_statistics import DeviceStatistics
 from circuitsim.devices import device_preset, wire_preset
 from circuitsim.network.circuit_config import CircuitConfig
-from circuitsim.network.evaluator import map_network
+from circuitsim.network.mapped import map_network
 from circuitsim.network.mapping import Partition
 from circuitsim.network.mlp import MLP, MLPConfig
 from circuitsim.tile.noise_law import TOLERANCE, normal_with_variance
@@ -33,8 +33,8 @@ def _mapped(wires: str, weights: str = "binary"):
 def _tiles_variance(mapped, v):
     """The layer's variance as the sum of its tiles' own (uncompressed) laws."""
     v = np.hstack([v, np.ones((len(v), 1))])
-    var = np.zeros((len(v), mapped.network.weights[0].shape[1]))
-    for block in mapped.layers[0]:
+    var = np.zeros((len(v), mapped.mlp.weights[0].shape[1]))
+    for block in mapped.crossbars[0].blocks:
         var[:, block.outs] += block.read_noise.variance(v[:, block.rows])
     return var
 
@@ -42,13 +42,13 @@ def _tiles_variance(mapped, v):
 @pytest.mark.parametrize("weights", ["binary", "float"])
 def test_layer_law_keeps_every_sigma_of_its_tiles_within_tolerance_and_bound(weights):
     mapped = _mapped("imac-14nm", weights)
-    law = mapped.read_noise[0]
+    law = mapped.crossbars[0].read_noise
     if weights == "binary":  # two conductance levels: the outputs of a row of tiles share their directions
         assert law.shared and not law.own
     v = np.random.default_rng(5).uniform(0, 1, (500, 48))
     ours, tiles = law.variance(v, bias=True).astype(float), _tiles_variance(mapped, v)
     gap = np.abs(np.sqrt(ours) - np.sqrt(tiles)) / np.sqrt(tiles)
-    added = law.residual - sum(np.bincount(np.arange(24)[b.outs], b.read_noise.residual, 24) for b in mapped.layers[0])
+    added = law.residual - sum(np.bincount(np.arange(24)[b.outs], b.read_noise.residual, 24) for b in mapped.crossbars[0].blocks)
     squared = np.sum(np.square(v), axis=1, keepdims=True) + 2  # two bias rows of 1 (one per tile row)
     print(f"\nlayer law / tiles' laws ({weights} weights, 14 nm wires): σ gap up to {gap.max():.4f}")
     assert gap.max() <= 2 * TOLERANCE
@@ -57,7 +57,7 @@ def test_layer_law_keeps_every_sigma_of_its_tiles_within_tolerance_and_bound(wei
 
 def test_two_level_differential_diagonal_has_two_factors_without_wires():
     mapped = _mapped("ideal")
-    law = mapped.read_noise[0]
+    law = mapped.crossbars[0].read_noise
     # G+² + G−² is the same in every pair of the weights, and the bias row adds one factor
     assert law.factors is not None and law.factors[0].shape[1] == 2
     v = np.random.default_rng(6).uniform(0, 1, (200, 48))
@@ -65,7 +65,7 @@ def test_two_level_differential_diagonal_has_two_factors_without_wires():
 
 
 def test_float_weights_keep_the_whole_diagonal():
-    assert _mapped("ideal", "float").read_noise[0].factors is None
+    assert _mapped("ideal", "float").crossbars[0].read_noise.factors is None
 
 
 def test_normal_draws_scale_with_their_variance():

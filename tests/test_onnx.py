@@ -9,7 +9,7 @@ import circuitsim
 from circuitsim.devices import Device, Wires
 from circuitsim.errors import ConfigError
 from circuitsim.network.circuit_config import CircuitConfig
-from circuitsim.network.layer_evaluator import auto_partition_layers, map_layers
+from circuitsim.network.mapped import auto_partition_layers, map_layers
 from circuitsim.network.layers import BatchNorm, Conv2d, Dense
 
 onnx = pytest.importorskip("onnx")

@@ -17,7 +17,7 @@ from circuitsim.device_statistics import DeviceStatistics
 from circuitsim.errors import ConfigError
 from circuitsim.network.circuit_config import CircuitConfig
 from circuitsim.network.datasets import load_dataset
-from circuitsim.network.evaluator import map_network
+from circuitsim.network.mapped import map_network
 from circuitsim.network.mapping import Partition
 from circuitsim.network.mask_training import top_fraction
 from circuitsim.network.random_weights import RandomNetworkConfig, build, draw_conductances
@@ -114,7 +114,7 @@ def test_ideal_tiles_compute_the_pruned_network_and_cost_less_when_open(digits):
     for keep, pruned in ((1.0, "open"), (0.3, "open"), (0.3, "gmin")):
         net = build(digits, _config(training="mask", keep=keep, pruned_cells=pruned), DEVICE)
         mapped = map_network(net, [Partition(2, 2), Partition(1, 1)], circuit, TileCache())
-        for w, w_tiles in zip(net.weights, mapped.network.weights):
+        for w, w_tiles in zip(net.weights, mapped.mlp.weights):
             np.testing.assert_allclose(w_tiles, w, atol=1e-9)
         energies[keep, pruned] = mapped.energy_per_inference(digits.x_test)["crossbar_energy"]
     assert energies[0.3, "open"] < 0.5 * energies[1.0, "open"]
@@ -196,11 +196,10 @@ def test_bad_random_network_fields_are_one_line(change, message):
     assert message in str(info.value) and "\n" not in str(info.value)
 
 
-def test_random_keys_need_random_weights_and_the_canonical_topology():
+def test_random_keys_need_random_weights():
     with pytest.raises(ConfigError, match="applies only to a random network"):
         parse_spec(SPEC.replace('weights = "random"', 'weights = "binary"'))
-    with pytest.raises(ConfigError, match="needs circuit.topology"):
-        parse_spec(SPEC + '\n[circuit]\ntopology = "imac-sim"\n')
+    parse_spec(SPEC + '\n[circuit]\ntopology = "imac-sim"\n')  # random cells in IMAC-Sim's layer circuits
 
 
 def test_random_network_with_adc_and_device_statistics(digits):
@@ -218,7 +217,7 @@ def test_random_network_with_adc_and_device_statistics(digits):
     assert digital - 0.1 < with_adc.accuracy(digits.x_test, digits.y_test) <= digital + 0.05
     varied = map_network(net, parts, CircuitConfig(device=dataclasses.replace(DEVICE, statistics=stats)), TileCache())
     # faults and drift change the connected cells only: pruned pairs still weigh exactly 0
-    for w, b, w_real, b_real, mask in zip(net.weights, net.biases, varied.network.weights, varied.network.biases,
+    for w, b, w_real, b_real, mask in zip(net.weights, net.biases, varied.mlp.weights, varied.mlp.biases,
                                           net.masks):
         real = np.vstack([w_real, b_real[None]])
         assert np.all(real[~mask] == 0) and not np.allclose(real[mask], np.vstack([w, b[None]])[mask])
@@ -244,7 +243,7 @@ def test_whole_circuit_of_a_pruned_network_agrees_with_the_evaluator(tmp_path):
     circuit = build_circuit_config(point.config)
     mapped = map_network(net, point.partitions, circuit, context.tiles)
     designs = design_network(mapped, "behavioural", context.dataset(point.config).x_train[:256])
-    deck = network_deck(net, point.partitions, circuit, designs, np.zeros((1, 64)))
+    deck = network_deck(mapped, designs, np.zeros((1, 64)))
     cells = len(re.findall(r"^R\d+_\d+_\d+_cell", deck.text, re.M))
     assert cells == sum(2 * int(m.sum()) for m in net.masks)  # open cells are not in the deck
     run_validation(spec, tmp_path / "out", n_images=30, cache_dir=tmp_path / "cache", log=lambda s: None)

@@ -158,7 +158,7 @@ def test_layer_noise_matches_exact_re_solves_of_every_tile():
     from circuitsim.device_statistics import DeviceStatistics
     from circuitsim.devices import Wires
     from circuitsim.network.circuit_config import CircuitConfig
-    from circuitsim.network.evaluator import map_network
+    from circuitsim.network.mapped import map_network
     from circuitsim.network.mapping import Partition, map_layer
     from circuitsim.network.mlp import MLP, MLPConfig
 
@@ -170,7 +170,7 @@ def test_layer_noise_matches_exact_re_solves_of_every_tile():
     circuit = CircuitConfig(device=device, wires=wires)
     mapped = map_network(net, [partition], circuit)
     v = np.append(rng.uniform(0.2, 1.0, 9), 1.0)  # one image and the bias input
-    ours = mapped.read_noise[0].draw(np.tile(v, (draws, 1)), mapped.read_rngs[0])
+    ours = mapped.crossbars[0].read_noise.draw(np.tile(v, (draws, 1)), mapped.crossbars[0].read_rng)
     mapping = map_layer(w, b, device, partition)
     scale = 1 / (circuit.v_read * (device.g_max - device.g_min))
     exact = np.zeros((draws, 4))
@@ -183,7 +183,7 @@ def test_layer_noise_matches_exact_re_solves_of_every_tile():
                 noisy = g * (1 + RELATIVE * rng.standard_normal(g.shape))
                 d = simulate(Tile(noisy, r_row=wires.r_row, r_col=wires.r_col), volts).output_currents - nominal
                 exact[n, outs] += (d[0::2] - d[1::2]) * scale
-    law_std = np.sqrt(mapped.read_noise[0].variance(v[None, :])[0])
+    law_std = np.sqrt(mapped.crossbars[0].read_noise.variance(v[None, :])[0])
     ratio = exact.std(axis=0, ddof=1) / law_std
     print(f"\nlayer read noise, exact re-solves / drawn law, std ratio per output: {np.round(ratio, 4)}")
     assert np.all(np.abs(ratio - 1) < 4 / np.sqrt(2 * (draws - 1)))  # sampling error of a std

@@ -18,7 +18,7 @@ import pytest
 from circuitsim.cli import main as cli_main
 from circuitsim.errors import ConfigError, ConvergenceError
 from circuitsim.network.circuit_config import CircuitConfig
-from circuitsim.network.evaluator import map_network
+from circuitsim.network.mapped import map_network
 from circuitsim.network.mapping import Partition
 from circuitsim.network.mlp import MLP, MLPConfig
 from circuitsim.study.points import PointContext
@@ -69,7 +69,7 @@ def setup(cache):
 
 def test_deck_holds_every_tile_amplifier_and_neuron(setup):
     net, point, circuit, data, mapped, designs = setup
-    deck = network_deck(net, point.partitions, circuit, designs, data.x_test[:3] * circuit.v_read)
+    deck = network_deck(mapped, designs, data.x_test[:3] * circuit.v_read)
     text = deck.text
     assert text.rstrip().endswith(".end")
     cells = re.findall(r"^R(\d+)_\d+_\d+_cell", text, re.M)
@@ -103,13 +103,13 @@ def test_small_network_agrees_with_the_evaluator(cache, tmp_path):
 def test_dc_sweep_op_steps_and_layer_decks_agree(setup):
     net, point, circuit, data, mapped, designs = setup
     x = data.x_test[:4]
-    ref = simulate_network(net, point.partitions, circuit, designs, x)
+    ref = simulate_network(mapped, designs, x)
     for config in (FullCircuitConfig(analysis="op"), FullCircuitConfig(scope="layer")):
-        other = simulate_network(net, point.partitions, circuit, designs, x, config)
+        other = simulate_network(mapped, designs, x, config)
         for k in ref.outputs:
             np.testing.assert_allclose(other.outputs[k], ref.outputs[k], atol=5e-4)
         np.testing.assert_allclose(other.power["total"], ref.power["total"], rtol=1e-3)
-    volts = NeuronMLP(mapped.network, designs).output_voltages(x)
+    volts = NeuronMLP(mapped.mlp, designs).output_voltages(x)
     np.testing.assert_allclose(ref.outputs[1], volts, atol=1e-3)
 
 
@@ -118,8 +118,8 @@ def test_behavioural_neurons_also_agree(setup):
     net, point, circuit, data, mapped, _ = setup
     designs = design_network(mapped, "behavioural", data.x_train[:512])
     x = data.x_test[:10]
-    result = simulate_network(net, point.partitions, circuit, designs, x)
-    volts = NeuronMLP(mapped.network, designs).output_voltages(x)
+    result = simulate_network(mapped, designs, x)
+    volts = NeuronMLP(mapped.mlp, designs).output_voltages(x)
     np.testing.assert_allclose(result.outputs[1], volts, atol=1e-3)
     assert np.all(result.power["neurons"] == 0)  # B-sources draw no supply
 
@@ -139,8 +139,8 @@ def _tiny(activation: str = "sigmoid", model: str = "transistor"):
 def test_relu_network_agrees(tmp_path):
     net, parts, mapped, designs, x = _tiny("relu")
     assert designs[0].target == "relu" and designs[1].target == "sigmoid"
-    result = simulate_network(net, parts, CircuitConfig(), designs, x)
-    evaluator = NeuronMLP(mapped.network, designs)
+    result = simulate_network(mapped, designs, x)
+    evaluator = NeuronMLP(mapped.mlp, designs)
     np.testing.assert_allclose(result.outputs[1], evaluator.output_voltages(x), atol=1e-3)
     acts, sums = evaluator.forward(x, return_preactivations=True)
     np.testing.assert_allclose(result.outputs[0], designs[0].output_voltage(sums[0]), atol=1e-3)
@@ -150,12 +150,12 @@ def test_relu_network_agrees(tmp_path):
 def test_nonconvergent_deck_is_a_convergence_error_with_the_deck_kept(tmp_path):
     # a tiny network: ngspice tries gmin and source stepping and a transient op before
     # giving up, seconds on a small deck but much longer on a large one
-    net, parts, _, designs, x = _tiny()
-    assert simulate_network(net, parts, CircuitConfig(), designs, x).outputs[1].shape == (4, 2)
+    net, parts, mapped, designs, x = _tiny()
+    assert simulate_network(mapped, designs, x).outputs[1].shape == (4, 2)
     # a node whose only current source flips sign with its voltage: no DC solution
     bad = FullCircuitConfig(extra_lines=("Bbad nb 0 I = 1e-3*(v(nb) > 0 ? 1 : -1)", "Rbad nb 0 1k"))
     with pytest.raises(ConvergenceError, match="deck kept in") as info:
-        simulate_network(net, parts, CircuitConfig(), designs, x, bad, keep_dir=tmp_path)
+        simulate_network(mapped, designs, x, bad, keep_dir=tmp_path)
     path = Path(str(info.value).rsplit("deck kept in ", 1)[1])
     assert path.is_file() and path.parent == tmp_path
     assert "Bbad nb 0" in path.read_text()
@@ -163,9 +163,9 @@ def test_nonconvergent_deck_is_a_convergence_error_with_the_deck_kept(tmp_path):
 
 
 def test_bad_inputs_are_config_errors(setup, tmp_path):
-    net, point, circuit, data, _, designs = setup
+    net, point, circuit, data, mapped, designs = setup
     with pytest.raises(ConfigError, match="images must have shape"):
-        simulate_network(net, point.partitions, circuit, designs, data.x_test[:2, :10])
+        simulate_network(mapped, designs, data.x_test[:2, :10])
     with pytest.raises(ConfigError, match="scope"):
         FullCircuitConfig(scope="tile")
     with pytest.raises(ConfigError, match="images"):
@@ -189,7 +189,7 @@ def test_cli_validate(cache, tmp_path, capsys):
 
 def test_neuron_mlp_uses_the_designs(setup):
     _, _, _, data, mapped, designs = setup
-    net = NeuronMLP(mapped.network, designs)
+    net = NeuronMLP(mapped.mlp, designs)
     acts, sums = net.forward(data.x_test[:5], return_preactivations=True)
     np.testing.assert_allclose(acts[1], designs[0].activation(sums[0]))
     assert dataclasses.replace(mapped, network=net).network is net

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from circuitsim.network.evaluator import map_network
+from circuitsim.network.mapped import map_network
 from circuitsim.network.mapping import map_layer
 from circuitsim.network.realization import realize_conductances
 from circuitsim.study.points import PointContext
@@ -50,7 +50,7 @@ def test_deck_holds_the_realized_conductances(tmp_path):
     assert not np.allclose(realized, target)
     mapped = map_network(net, point.partitions, circuit, context.tiles)
     designs = design_network(mapped, "behavioural", data.x_train[:256])
-    deck = network_deck(net, point.partitions, circuit, designs, np.zeros((1, 64)), layers=[0])
+    deck = network_deck(mapped, designs, np.zeros((1, 64)), layers=[0])
     values = {m.group(1): float(m.group(2)) for m in
               re.finditer(r"^R0_1_0_cell(\d+_\d+) \S+ \S+ (\S+)", deck.text, re.M)}
     for (i, j) in ((0, 0), (3, 5), (7, 9)):

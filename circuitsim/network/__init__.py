@@ -19,20 +19,24 @@ circuit_config
 realization
     Device statistics realized per (seed, layer, tile) (the tile cache and read noise
     are in :mod:`circuitsim.tile`).
-evaluator
-    ``map_network`` and the ``MappedNetwork`` it returns (accuracy, energy).
+topologies
+    How a crossbar layer becomes tiles and how they combine (canonical, imac-sim).
+mapped
+    ``map_network``: any network on partitioned tiles under any topology, and the
+    ``MappedNetwork`` it returns (accuracy, energy, ADCs, read noise).
 compensation
     Remedies for the circuit's errors: per-column affine correction, low-rank adapters,
     hardware-aware fine-tuning (``compensate``).
 conv
     im2col unrolling of convolutions and pooling windows.
+backprop
+    The reverse pass through any ``Network`` (``forward_trace``, ``backward``,
+    ``softmax_cross_entropy``).
 layers
     Layer types: Dense and Conv2d (on crossbars), pooling, flatten, reshape,
     batch-norm, activations, residual add.
 network
     ``Network``: a sequence of layers (today's MLP is one), its ``.npz`` weights file.
-layer_evaluator
-    ``map_layers``: a layer network on partitioned tiles (convolutions weight-stationary).
 random_weights, mask_training
     Random-conductance networks (cells drawn once, pairs pruned) and their edge-popup training.
 
@@ -40,15 +44,14 @@ Public API
 ----------
 Dataset, load_dataset, DATASETS, MLPConfig, MLP, train_mlp, load_or_train,
 Partition, LayerMapping, map_layer, auto_partition, CircuitConfig, TileCache,
-MappedNetwork, map_network, Network, Dense, Conv2d, MaxPool, AvgPool, GlobalAvgPool, Flatten,
-Reshape, BatchNorm, Activation, Add, MappedLayers, map_layers, auto_partition_layers,
+MappedNetwork, CrossbarLayer, map_network, map_layers, Network, Dense, Conv2d, MaxPool, AvgPool,
+GlobalAvgPool, Flatten, Reshape, BatchNorm, Activation, Add, auto_partition_layers,
 RealizedTile, realize_tile, ReadNoise
 """
 
 from .circuit_config import CircuitConfig
 from .datasets import DATASETS, Dataset, load_dataset
-from .evaluator import MappedNetwork, map_network
-from .layer_evaluator import MappedLayers, auto_partition_layers, map_layers
+from .mapped import CrossbarLayer, MappedNetwork, auto_partition_layers, map_layers, map_network
 from .layers import (Activation, Add, AvgPool, BatchNorm, Conv2d, Dense, Flatten, GlobalAvgPool, MaxPool,
                      Reshape)
 from .mapping import LayerMapping, Partition, auto_partition, map_layer
@@ -61,8 +64,8 @@ from ..tile.tile_cache import TileCache
 __all__ = [
     "Dataset", "load_dataset", "DATASETS", "MLPConfig", "MLP", "train_mlp", "load_or_train",
     "Partition", "LayerMapping", "map_layer", "auto_partition", "CircuitConfig", "TileCache",
-    "MappedNetwork", "map_network", "Network", "Dense", "Conv2d", "MaxPool", "AvgPool", "GlobalAvgPool",
-    "Flatten", "Reshape", "BatchNorm", "Activation", "Add", "MappedLayers", "map_layers",
+    "MappedNetwork", "CrossbarLayer", "map_network", "map_layers", "Network", "Dense", "Conv2d", "MaxPool",
+    "AvgPool", "GlobalAvgPool", "Flatten", "Reshape", "BatchNorm", "Activation", "Add",
     "auto_partition_layers",
     "RealizedTile", "realize_tile", "ReadNoise",
 ]

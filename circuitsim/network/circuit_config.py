@@ -13,14 +13,24 @@ CircuitConfig, READOUTS
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal, get_args
 
 from ..devices import Device, Wires
 from ..errors import ConfigError
 from ..periphery.adc import ADCConfig
 from ..periphery.energy import ISAAC_32NM, ADCEnergyTable
-from ..spice import BACKENDS
+from ..spice import BACKENDS, Backend
 from ..tile.checks import V_MAX
-from ..tile.extract import ENGINES
+from ..tile.extract import ENGINES, Engine
+
+Readout = Literal["current", "charge", "charge-passive"]
+"""How a tile is read: virtual-ground currents, an op-amp integrator or a sampling capacitor."""
+Topology = Literal["canonical", "imac-sim"]
+"""A layer topology (:mod:`circuitsim.network.topologies`)."""
+TOPOLOGIES: tuple[str, ...] = get_args(Topology)
+NeuronReference = Literal["unpartitioned", "partitioned"]
+"""The ideal circuit that sets imac-sim's neuron gains."""
+NEURON_REFERENCES: tuple[str, ...] = get_args(NeuronReference)
 
 
 @dataclass(frozen=True)
@@ -33,9 +43,9 @@ class CircuitConfig:
     """Interconnect parasitics per segment."""
     v_read: float = 0.8
     """Input voltage for an activation of 1 (the supply, Vdd), volts."""
-    engine: str = "native"
+    engine: Engine = "native"
     """Engine extracting each tile's ``T``: ``"native"`` or ``"ngspice"``."""
-    backend: str = "shared"
+    backend: Backend = "shared"
     """ngspice backend when ``engine == "ngspice"``."""
     gains: tuple[float, ...] | None = None
     """Differential-amplifier gains per layer (dimensionless, applied to the normalized
@@ -46,23 +56,23 @@ class CircuitConfig:
     """Duration of the read pulse, seconds (crossbar energy = supply power × t_read)."""
     adc_energy: ADCEnergyTable = ISAAC_32NM
     """Energy per conversion by ADC resolution."""
-    readout: str = "current"
+    readout: Readout = "current"
     """``"current"`` (virtual ground, tiles by ``engine``), ``"charge"`` (op-amp integrator)
     or ``"charge-passive"`` (sampling capacitor); charge readouts run ngspice transients."""
     t_int: float = 10e-9
     """Charge-mode integration window, seconds."""
     c_int: float = 1e-12
     """Charge-mode integration (or sampling) capacitance, farads."""
-    topology: str = "canonical"
+    topology: Topology = "canonical"
     """Layer topology (:mod:`circuitsim.tile.topology`): ``"canonical"`` (tiles of DESIGN.md,
     partial sums added) or ``"imac-sim"`` (IMAC-Sim's layer circuit, its difference
-    amplifiers and averaging; :mod:`circuitsim.network.layer_network`)."""
+    amplifiers and averaging; :mod:`circuitsim.network.topologies`)."""
     amp_gains: tuple[float, ...] | None = None
     """``imac-sim``: difference-amplifier gains per layer (``R_feedback / R_in``);
     ``None`` gives IMAC-Sim's 30 for every layer but the last and 10 for the last."""
     opamp_gain: float = 1e6
     """``imac-sim``: open-loop gain of the amplifiers' op-amps, V/V."""
-    neuron_reference: str = "unpartitioned"
+    neuron_reference: NeuronReference = "unpartitioned"
     """``imac-sim``: the ideal circuit (no wire resistance) whose pre-activation scale sets the
     neurons' gains: ``"unpartitioned"`` (one tile per layer: fixed neurons for every
     partitioning) or ``"partitioned"`` (the same partitions: only the wires differ)."""
@@ -81,12 +91,13 @@ class CircuitConfig:
             raise ConfigError(f"circuit.v_read must be > 0 and <= {V_MAX:g} volts, got {self.v_read!r}")
         if self.backend not in BACKENDS:
             raise ConfigError(f"circuit.backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
-        if self.topology not in ("canonical", "imac-sim"):
-            raise ConfigError(f"circuit.topology must be canonical or imac-sim, got {self.topology!r}")
+        if self.topology not in TOPOLOGIES:
+            raise ConfigError(f"circuit.topology must be one of {', '.join(TOPOLOGIES)}, got {self.topology!r}")
         if self.topology != "canonical" and (self.readout != "current" or self.adc is not None):
-            raise ConfigError("circuit.topology = imac-sim has its own amplifier readout: use readout = "
-                              "\"current\" and no [adc] section")
-        if self.neuron_reference not in ("unpartitioned", "partitioned"):
+            raise ConfigError("circuit.topology = imac-sim feeds its difference amplifiers straight into analog "
+                              "neurons (no partial sums to digitize or integrate): use readout = \"current\" and no "
+                              "[adc] section, or the canonical topology")
+        if self.neuron_reference not in NEURON_REFERENCES:
             raise ConfigError("circuit.neuron_reference must be unpartitioned or partitioned, "
                               f"got {self.neuron_reference!r}")
         if not (0 < self.opamp_gain < float("inf")):
@@ -95,4 +106,4 @@ class CircuitConfig:
             raise ConfigError(f"circuit.amp_gains must be positive numbers, got {self.amp_gains!r}")
 
 
-READOUTS = ("current", "charge", "charge-passive")
+READOUTS: tuple[str, ...] = get_args(Readout)

@@ -21,26 +21,23 @@ CNNConfig, build_cnn, train_cnn, load_or_train_cnn
 from __future__ import annotations
 
 import hashlib
-import io
 import json
-import logging
 import math
+import os
 import re
-import zipfile
+import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigError, EnvironmentFailure
-from ..files import check_array_file, write_atomic
-from .conv import col2im
+from ..errors import ConfigError
+from .backprop import backward, forward_trace, softmax_cross_entropy, weight_gradient
 from .layers import Activation, AvgPool, Conv2d, Dense, Flatten, MaxPool
 from .mlp import TERNARY_THRESHOLD
 from .network import Network
 
 _TRAINING_VERSION = 1
-_log = logging.getLogger("circuitsim")
 _INV_RMS = {"binary": 1.0, "ternary": math.sqrt(2.0), "float": math.sqrt(3.0)}
 _GAIN_C = {"relu": 2.0, "sigmoid": 4.0, "tanh": 1.0}
 
@@ -160,67 +157,14 @@ def build_cnn(config: CNNConfig, input_shape, n_classes: int, params: list[np.nd
     return Network(layers, tuple(input_shape), name="cnn")
 
 
-def _act_grad(kind: str, out: np.ndarray, grad: np.ndarray) -> np.ndarray:
-    if kind == "relu":
-        return grad * (out > 0)
-    if kind == "sigmoid":
-        return grad * out * (1.0 - out)
-    return grad * (1.0 - out * out)
-
-
-def _pool_grad(layer, x: np.ndarray, out: np.ndarray, grad: np.ndarray) -> np.ndarray:
-    n, c, h, w = x.shape
-    ho, wo = out.shape[2:]
-    dx = np.zeros_like(x)
-    if isinstance(layer, MaxPool):
-        windows = x[:, :, :2 * ho, :2 * wo].reshape(n, c, ho, 2, wo, 2)
-        mask = windows == out[:, :, :, None, :, None]
-        mask = mask / mask.sum(axis=(3, 5), keepdims=True)
-        dx[:, :, :2 * ho, :2 * wo] = (mask * grad[:, :, :, None, :, None]).reshape(n, c, 2 * ho, 2 * wo)
-    else:
-        dx[:, :, :2 * ho, :2 * wo] = np.repeat(np.repeat(grad, 2, axis=2), 2, axis=3) / 4.0
-    return dx
-
-
 def _gradients(net: Network, x: np.ndarray, y: np.ndarray) -> tuple[list, float, int]:
-    """Cross-entropy gradients of every crossbar layer's weights and bias, summed loss, hits."""
-    values, fields = [x], {}
-    for k, layer in enumerate(net.layers):
-        if isinstance(layer, Conv2d):  # keep the receptive fields for the backward pass
-            fields[k] = layer.rows(values[-1])
-            values.append(layer.output(fields[k]))
-        else:
-            values.append(layer(values[-1]))
-    probs = values[-1]
-    rows = np.arange(len(y))
-    loss = float(-np.log(probs[rows, y] + 1e-12).sum())
-    correct = int((probs.argmax(axis=1) == y).sum())
-    grad = probs.copy()
-    grad[rows, y] -= 1.0
-    grad /= len(y)
-    grads = {}
-    for k in range(len(net.layers) - 1, -1, -1):
-        layer, inp, out = net.layers[k], values[k], values[k + 1]
-        if isinstance(layer, Activation):
-            if layer.kind != "softmax":  # the softmax gradient is folded into the loss's
-                grad = _act_grad(layer.kind, out, grad)
-        elif isinstance(layer, (MaxPool, AvgPool)):
-            grad = _pool_grad(layer, inp, out, grad)
-        elif isinstance(layer, Flatten):
-            grad = grad.reshape(inp.shape)
-        elif isinstance(layer, Dense):
-            ds = layer.gain * grad
-            grads[k] = (inp.T @ ds, ds.sum(axis=0))
-            grad = ds @ layer.weight.T
-        else:  # Conv2d
-            field = fields[k]
-            ds = layer.gain * grad.transpose(0, 2, 3, 1).reshape(-1, grad.shape[1])
-            w, _ = layer.matrix()
-            dw = (field.reshape(-1, field.shape[-1]).T @ ds).T.reshape(layer.weight.shape)
-            grads[k] = (dw, ds.sum(axis=0))
-            if k:
-                grad = col2im((ds @ w.T).reshape(field.shape), inp.shape, layer.kernel, layer.stride, layer.padding)
-    flat = [g for k in net.crossbar_layers for g in grads[k]]
+    """Cross-entropy gradients of every crossbar layer's weights and bias, summed loss, hits
+    (the mean loss's gradients, by :mod:`circuitsim.network.backprop`)."""
+    trace = forward_trace(net, x)
+    loss, grad, correct = softmax_cross_entropy(trace.output, y)
+    grads = backward(net, trace, grad, output_is_softmax_grad=True, input_grad=False)
+    flat = [g for k in net.crossbar_layers
+            for g in (weight_gradient(net.layers[k], grads.d_weight[k]), grads.d_sums[k].sum(axis=0))]
     return flat, loss, correct
 
 
@@ -278,58 +222,29 @@ def load_or_train_cnn(dataset, config: CNNConfig, cache_dir: str | Path) -> Netw
     """The network :func:`train_cnn` would train, read from ``cache_dir`` when cached.
 
     The key hashes the training code's version, the configuration, the dataset's name and
-    its training arrays; a new network is written atomically (:meth:`Network.save`) with its
-    whole key (``cache_key``), and a cached file is used only when it is readable and holds this
-    key (else one warning line, and the network is trained again).
-
-    Raises
-    ------
-    EnvironmentFailure
-        The cache folder cannot be created or written (a read-only or full disk): never a
-        configuration failure of the point.
+    its training arrays; a new network is written atomically (:meth:`Network.save`).
     """
     h = hashlib.sha256(f"cnn-v{_TRAINING_VERSION}|{dataset.name}|{dataset.image_shape}|{dataset.n_classes}|"
                        f"{json.dumps(config.to_dict(), sort_keys=True)}".encode())
     for a in (dataset.x_train, dataset.y_train):
         h.update(f"|{a.dtype.str}{a.shape}|".encode() + np.ascontiguousarray(a).tobytes())
-    key = h.hexdigest()
     folder = Path(cache_dir)
-    target = folder / f"cnn-{re.sub(r'[^A-Za-z0-9_.-]', '_', dataset.name)}-{key[:20]}.npz"
-    if target.is_file() and not target.is_symlink():
-        problem = _stored_key_problem(target, key)
-        if problem is None:
-            try:
-                return Network.load(target)
-            except ConfigError as exc:
-                problem = str(exc)
-        _log.warning(f"warning: network cache entry {target} is damaged ({problem}); training it again")
+    target = folder / f"cnn-{re.sub(r'[^A-Za-z0-9_.-]', '_', dataset.name)}-{h.hexdigest()[:20]}.npz"
+    if target.is_file():
+        try:
+            return Network.load(target)
+        except ConfigError:
+            pass  # damaged entry: train again
     net = train_cnn(dataset, config)
-    buffer = io.BytesIO()
-    net.save(buffer)
-    with zipfile.ZipFile(buffer, "a") as archive:  # the whole key beside the layers
-        member = io.BytesIO()
-        np.save(member, np.array(key))
-        archive.writestr("cache_key.npy", member.getvalue())
     try:
         folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".npz")
+        os.close(fd)
+        try:
+            net.save(tmp)
+            os.replace(tmp, target)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
     except OSError as exc:
-        raise EnvironmentFailure(f"cannot create the network cache {folder}: {exc.strerror or exc}; "
-                                 "pass a writable --cache") from None
-    if target.exists() and not target.is_file() or target.is_symlink():
-        _log.warning(f"warning: network cache entry {target} is not a regular file; the network is not cached")
-        return net
-    write_atomic(target, buffer.getvalue(), "--cache")
+        raise ConfigError(f"cannot write the network cache in {folder}: {exc}; pass a writable cache_dir") from None
     return net
-
-
-def _stored_key_problem(target: Path, key: str) -> str | None:
-    """Why the cache entry ``target`` does not hold ``key`` (None when it does)."""
-    try:
-        check_array_file(target)
-        with np.load(target, allow_pickle=False) as f:
-            stored = str(f["cache_key"]) if "cache_key" in f.files else None
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
-        return f"unreadable: {type(exc).__name__}"
-    if stored != key:
-        return "it holds another key" if stored else "it holds no key"
-    return None

@@ -26,7 +26,7 @@ from .realization import realize_layer
 
 
 def layer_circuit(weights, bias, device: Device, wires: Wires, partition: Partition,
-                  topology: TopologyConfig, layer_index: int | None = None) -> LayerCircuit:
+                  topology: TopologyConfig, layer_index: int | None = None, cells=None) -> LayerCircuit:
     """Map one layer onto a partitioned layer circuit.
 
     Parameters
@@ -48,6 +48,9 @@ def layer_circuit(weights, bias, device: Device, wires: Wires, partition: Partit
         Position of the layer in its network: the cells are then realized with the device's
         statistics (:func:`~circuitsim.network.realization.realize_layer`); without it
         they hold their targets.
+    cells : array_like, optional
+        The layer's own cells (``rows × 2 n_out`` conductances, siemens; a random-conductance
+        network's), used instead of mapping ``weights``.
     """
     w = np.asarray(weights, dtype=float)
     if w.ndim != 2 or w.size == 0 or not np.all(np.isfinite(w)):
@@ -56,9 +59,12 @@ def layer_circuit(weights, bias, device: Device, wires: Wires, partition: Partit
         bias = np.asarray(bias, dtype=float).ravel()
         if bias.shape != (w.shape[1],) or not np.all(np.isfinite(bias)):
             raise ConfigError(f"bias must hold {w.shape[1]} finite values (one per output), got shape {bias.shape}")
-    if np.abs(w).max() > 1 or (bias is not None and np.abs(bias).max(initial=0) > 1):
+    if cells is not None:
+        g = np.asarray(cells, dtype=float)
+    elif np.abs(w).max() > 1 or (bias is not None and np.abs(bias).max(initial=0) > 1):
         raise ConfigError("weights and biases must lie in [-1, 1]; scale them first")
-    g = map_layer(w, bias, device, Partition(), zero_weight=topology.zero_weight).conductances
+    else:
+        g = map_layer(w, bias, device, Partition(), zero_weight=topology.zero_weight).conductances
     if layer_index is not None:
         g = realize_layer(g, device, layer_index)
     if bias is not None and topology.bias_row == "first":

@@ -21,13 +21,13 @@ or a constant added to one).
 Public API
 ----------
 Dense, Conv2d, MaxPool, AvgPool, GlobalAvgPool, Flatten, Reshape, BatchNorm, Activation,
-Add, ACTIVATIONS, fold_batchnorm
+Add, ACTIVATIONS, fold_batchnorm, weight_scale
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -39,6 +39,10 @@ ACTIVATIONS = ("relu", "sigmoid", "tanh", "hardtanh", "softmax")
 """Activation kinds of :class:`Activation`."""
 
 Mac = Callable[[np.ndarray], np.ndarray]
+
+OPTIONAL = {"optional": True}
+"""Field metadata: left out of weights files and content hashes while it is None (files and
+hashes written before the field existed stay valid)."""
 
 
 def _array(value, name: str, ndim: int | None = None) -> np.ndarray:
@@ -60,6 +64,14 @@ class Dense:
     """``(n_out,)`` biases, one crossbar row driven like an input at 1, or None."""
     gain: float = 1.0
     """Amplifier gain applied to the sums (dimensionless)."""
+    scale: float | None = field(default=None, metadata=OPTIONAL)
+    """Weight scale ``s`` of the crossbar (the tiles hold ``weight / s``, the amplifier multiplies
+    by ``s``); None: the largest weight or bias magnitude. A network trained for the device's
+    range (the MLP's weights in [-1, 1]) has ``s = 1``."""
+    cells: np.ndarray | None = field(default=None, metadata=OPTIONAL)
+    """The layer's own cells, ``(n_in + bias) × 2 n_out`` conductances (siemens, pairs side by side,
+    the bias row last), mapped as they are instead of from ``weight`` (a random-conductance
+    network's); None: map ``weight``."""
 
     crossbar = True
 
@@ -69,6 +81,13 @@ class Dense:
             object.__setattr__(self, "bias", _array(self.bias, "Dense bias", 1))
             if self.bias.shape != (self.weight.shape[1],):
                 raise ConfigError(f"Dense bias has shape {self.bias.shape}, expected ({self.weight.shape[1]},)")
+        _check_scale(self)
+        if self.cells is not None:
+            object.__setattr__(self, "cells", _array(self.cells, "Dense cells", 2))
+            rows = self.weight.shape[0] + int(self.bias is not None)
+            if self.cells.shape != (rows, 2 * self.weight.shape[1]) or self.cells.min(initial=0.0) < 0:
+                raise ConfigError(f"Dense cells must be {rows} x {2 * self.weight.shape[1]} conductances >= 0, "
+                                  f"got shape {self.cells.shape}")
 
     def matrix(self) -> tuple[np.ndarray, np.ndarray | None]:
         """The crossbar's ``(rows, n_out)`` weights and its bias row (or None)."""
@@ -108,10 +127,13 @@ class Conv2d:
     """Zero padding ``(top, left, bottom, right)``, pixels."""
     gain: float = 1.0
     """Amplifier gain applied to the sums (dimensionless)."""
+    scale: float | None = field(default=None, metadata=OPTIONAL)
+    """Weight scale of the crossbar, as :attr:`Dense.scale`."""
 
     crossbar = True
 
     def __post_init__(self):
+        _check_scale(self)
         object.__setattr__(self, "weight", _array(self.weight, "Conv2d weight", 4))
         if self.bias is not None:
             object.__setattr__(self, "bias", _array(self.bias, "Conv2d bias", 1))
@@ -153,6 +175,24 @@ class Conv2d:
     def replace(self, **changes) -> Conv2d:
         """A copy with some fields changed."""
         return dataclasses.replace(self, **changes)
+
+
+def _check_scale(layer) -> None:
+    if layer.scale is not None:
+        value = float(layer.scale)
+        if not 0 < value < np.inf:
+            raise ConfigError(f"{type(layer).__name__} scale must be a finite number > 0, got {layer.scale!r}")
+        object.__setattr__(layer, "scale", value)
+
+
+def weight_scale(layer: Dense | Conv2d) -> float:
+    """The crossbar's weight scale ``s``: the layer's ``scale``, else its largest weight or bias
+    magnitude (1 for an all-zero layer)."""
+    if layer.scale is not None:
+        return layer.scale
+    w, b = layer.matrix()
+    peak = max(float(np.abs(w).max(initial=0.0)), float(np.abs(b).max(initial=0.0)) if b is not None else 0.0)
+    return peak or 1.0
 
 
 def _mac(rows, w, b):

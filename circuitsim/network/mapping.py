@@ -12,7 +12,7 @@ Horizontal partitions split the rows, vertical partitions split the outputs
 
 Public API
 ----------
-Partition, LayerMapping, map_layer, auto_partition, format_partitions, parse_partitions
+Partition, LayerMapping, map_layer, cell_mapping, auto_partition, format_partitions, parse_partitions
 """
 
 from __future__ import annotations
@@ -90,6 +90,19 @@ class LayerMapping:
     def n_tiles(self) -> int:
         """Number of tiles."""
         return len(self.row_slices) * len(self.out_slices)
+
+
+def cell_mapping(cells, partition: Partition = Partition(), rounding: str = "nearest") -> LayerMapping:
+    """A layer's own cells (``rows × 2 n_out`` conductances, siemens) cut into tiles."""
+    g = np.asarray(cells, dtype=float)
+    for name, value, limit in (("h", partition.h, g.shape[0]), ("v", partition.v, g.shape[1] // 2)):
+        if int(value) != value or not 1 <= value <= limit:
+            raise ConfigError(f"partition {name} = {value!r} must be an integer in 1..{limit} for a layer of "
+                              f"{g.shape[0]} rows and {g.shape[1] // 2} outputs")
+    if rounding != "nearest":
+        return LayerMapping(g, partition_slices(g.shape[0], partition.h, rounding),
+                            partition_slices(g.shape[1] // 2, partition.v, rounding))
+    return LayerMapping(g, _slices(g.shape[0], partition.h), _slices(g.shape[1] // 2, partition.v))
 
 
 def _slices(n: int, parts: int) -> tuple[slice, ...]:

@@ -29,14 +29,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import math
-import os
-import re
 import sys
-import tempfile
 import zipfile
-import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,8 +39,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..configs import check_fields
-from ..errors import ConfigError, EnvironmentFailure
+from ..errors import ConfigError
 from ..files import check_array_file
+from .network_cache import cache_key, cached_network
 
 if TYPE_CHECKING:
     from .datasets import Dataset
@@ -340,54 +336,15 @@ def load_or_train(dataset: Dataset, config: MLPConfig, cache_dir: str | Path) ->
     EnvironmentFailure
         The cache folder cannot be written.
     """
-    h = hashlib.sha256(f"v{_TRAINING_VERSION}|{dataset.name}|{dataset.n_classes}|".encode())
-    h.update(json.dumps(config.to_dict(), sort_keys=True).encode())
-    for a in (dataset.x_train, dataset.y_train):
-        h.update(f"|{a.dtype.str}{a.shape}|".encode())
-        h.update(np.ascontiguousarray(a).tobytes())
-    cache = Path(cache_dir)
-    target = cache / f"mlp-{re.sub(r'[^A-Za-z0-9_.-]', '_', dataset.name)}-{h.hexdigest()[:20]}.npz"
-    if target.is_file():
-        cached = _load_cached(target, h.hexdigest(), config)
-        if cached is not None:
-            return cached
-    net = train_mlp(dataset, config, progress=sys.stderr.isatty())  # a bar on a terminal, quiet in logs
-    _save_cached(net, target, h.hexdigest())
-    return net
+    key = cache_key(f"v{_TRAINING_VERSION}|{dataset.name}|{dataset.n_classes}|", config.to_dict(),
+                    (dataset.x_train, dataset.y_train))
+    return cached_network(cache_dir, "mlp", dataset.name, key,
+                          lambda: train_mlp(dataset, config, progress=sys.stderr.isatty()),  # a bar on a terminal
+                          MLP.load, lambda net, path, k: net.save(path, cache_key=k), _same_config(config))
 
 
-def _save_cached(net: MLP, target: Path, key: str) -> None:
-    """Write ``net`` with its cache ``key`` to ``target`` atomically (EnvironmentFailure if it cannot)."""
-    cache = target.parent
-    if target.is_symlink() or (target.exists() and not target.is_file()):  # never replace a folder or a link
-        logging.getLogger("circuitsim").warning(
-            f"warning: network cache entry {target} is not a regular file; the network is not cached")
-        return
-    try:
-        cache.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=cache, suffix=".npz")
-        os.close(fd)
-        try:
-            net.save(tmp, cache_key=key)
-            os.replace(tmp, target)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
-    except OSError as exc:
-        raise EnvironmentFailure(f"cannot write the network cache in {cache}: {exc.strerror or exc}; "
-                                 "pass a writable --cache") from None
-
-
-def _load_cached(target: Path, key: str, config: MLPConfig) -> MLP | None:
-    try:
-        net = MLP.load(target)
-        with np.load(target, allow_pickle=False) as f:
-            stored = str(f["cache_key"]) if "cache_key" in f.files else ""
-        problem = ("it holds another network's key" if stored != key
-                   else "another configuration" if net.config.to_dict() != config.to_dict() else None)
-    except (ConfigError, OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile, zlib.error) as exc:
-        problem = f"unreadable: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
-    if problem is None:
-        return net
-    logging.getLogger("circuitsim").warning(
-        f"warning: network cache entry {target} is damaged ({problem}); training it again")
-    return None
+def _same_config(config: MLPConfig):
+    """A cache check: the loaded network has ``config``."""
+    def check(net: MLP) -> str | None:
+        return None if net.config.to_dict() == config.to_dict() else "another configuration"
+    return check

@@ -123,11 +123,16 @@ class Network:
 
     @classmethod
     def from_mlp(cls, mlp) -> Network:
-        """The :class:`~circuitsim.network.mlp.MLP` as layers (same outputs, bit for bit)."""
+        """The :class:`~circuitsim.network.mlp.MLP` as layers (same outputs, bit for bit).
+
+        Its weights are already in the device's range (scale 1); a random-conductance network's
+        Dense layers carry its cells."""
         layers = []
         last = len(mlp.weights) - 1
+        cells = getattr(mlp, "conductances", None)  # a random-conductance network's own cells
         for k, (w, b) in enumerate(zip(mlp.weights, mlp.biases)):
-            layers.append(Dense(w, b if mlp.config.bias else None, mlp.config.gains[k]))
+            layers.append(Dense(w, b if mlp.config.bias else None, mlp.config.gains[k], scale=1.0,
+                                cells=None if cells is None else cells[k]))
             layers.append(Activation("softmax" if k == last else mlp.config.activation))
         return cls(layers, (mlp.config.layers[0],), name="mlp")
 
@@ -139,6 +144,8 @@ class Network:
             entry = {"type": type(layer).__name__}
             for f in fields(layer):
                 value = getattr(layer, f.name)
+                if value is None and f.metadata.get("optional"):
+                    continue
                 if isinstance(value, np.ndarray):
                     arrays[f"L{k}.{f.name}"] = value
                     entry[f.name] = "@array"
@@ -147,11 +154,14 @@ class Network:
             entries.append(entry)
         return entries, arrays
 
-    def save(self, path: str | Path) -> None:
-        """Write the layers and their arrays to an ``.npz`` weights file."""
+    def save(self, path: str | Path, cache_key: str = "") -> None:
+        """Write the layers and their arrays to an ``.npz`` weights file (with the network cache's
+        ``cache_key`` when given, :mod:`circuitsim.network.network_cache`)."""
         entries, arrays = self._description()
         meta = {"format": "circuitsim-network-1", "name": self.name, "input_shape": list(self.input_shape),
                 "sources": [list(s) for s in self.sources], "layers": entries}
+        if cache_key:
+            arrays["cache_key"] = np.array(cache_key)
         np.savez(path, network=np.array(json.dumps(meta)), **arrays)
 
     @classmethod

@@ -22,7 +22,7 @@ Mapping onto layers:
 The network's ``input_shape`` is the model's first non-constant input without the batch
 dimension; its output is the model's first output. Weights are kept as float64; the
 evaluator scales each crossbar layer into the device's range (see
-:mod:`circuitsim.network.layer_evaluator`).
+:mod:`circuitsim.network.mapped`).
 
 Public API
 ----------

@@ -38,24 +38,21 @@ layer_mapping, load_or_build
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import math
-import os
-import re
-import tempfile
+import sys
 import zipfile
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from ..configs import check_fields
 from ..devices import Device
-from ..errors import ConfigError, EnvironmentFailure
+from ..errors import ConfigError
 from ..files import check_array_file
-from .mapping import LayerMapping, Partition, _slices, map_layer
+from .mapping import LayerMapping, Partition, cell_mapping, map_layer
 from .mlp import MLP, MLPConfig
+from .network_cache import cache_key, cached_network
 
 TRAININGS = ("none", "mask", "full")
 """What a random network learns: nothing, its connectivity mask, or its weights."""
@@ -180,11 +177,7 @@ class CellNetwork(MLP):
 
     def layer_mapping(self, k: int, partition: Partition = Partition()) -> LayerMapping:
         """Layer ``k``'s cells cut into tiles (the mapping's partition law)."""
-        g = self.conductances[k]
-        for name, value, limit in (("h", partition.h, g.shape[0]), ("v", partition.v, g.shape[1] // 2)):
-            if int(value) != value or not 1 <= value <= limit:
-                raise ConfigError(f"partition {name} = {value!r} must be an integer in 1..{limit} for layer {k}")
-        return LayerMapping(g, _slices(g.shape[0], partition.h), _slices(g.shape[1] // 2, partition.v))
+        return cell_mapping(self.conductances[k], partition)
 
     def connected_fraction(self) -> float:
         """Fraction of all pairs (weights and biases) left connected."""
@@ -263,43 +256,8 @@ def build(dataset, config: RandomNetworkConfig, device: Device, progress: bool =
 
 def load_or_build(dataset, config: RandomNetworkConfig, device: Device, cache_dir) -> CellNetwork:
     """:func:`build`, cached in ``cache_dir`` by dataset, configuration and cell range."""
-    h = hashlib.sha256(f"random-v{_VERSION}|{dataset.name}|{device.r_low!r}|{device.r_high!r}|"
-                       f"{device.levels}|".encode())
-    h.update(json.dumps(config.to_dict(), sort_keys=True).encode())
-    for a in (dataset.x_train, dataset.y_train):
-        h.update(f"|{a.dtype.str}{a.shape}|".encode())
-        h.update(np.ascontiguousarray(a).tobytes())
-    key = h.hexdigest()
-    cache = Path(cache_dir)
-    target = cache / f"random-{re.sub(r'[^A-Za-z0-9_.-]', '_', dataset.name)}-{key[:20]}.npz"
-    if target.is_file():
-        try:
-            with np.load(target, allow_pickle=False) as f:
-                stored = str(f["cache_key"])
-            if stored == key:
-                return CellNetwork.load(target)
-        except (ConfigError, OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
-            pass
-        import logging
-        logging.getLogger("circuitsim").warning(f"warning: random network cache entry {target} is damaged; "
-                                                "building it again")
-    import sys
-    net = build(dataset, config, device, progress=sys.stderr.isatty())
-    if target.is_symlink() or (target.exists() and not target.is_file()):  # never replace a folder or a link
-        import logging
-        logging.getLogger("circuitsim").warning(
-            f"warning: random network cache entry {target} is not a regular file; the network is not cached")
-        return net
-    try:
-        cache.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=cache, suffix=".npz")
-        os.close(fd)
-        try:
-            net.save(tmp, cache_key=key)
-            os.replace(tmp, target)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
-    except OSError as exc:
-        raise EnvironmentFailure(f"cannot write the network cache in {cache}: {exc.strerror or exc}; "
-                                 "pass a writable --cache") from None
-    return net
+    key = cache_key(f"random-v{_VERSION}|{dataset.name}|{device.r_low!r}|{device.r_high!r}|{device.levels}|",
+                    config.to_dict(), (dataset.x_train, dataset.y_train))
+    return cached_network(cache_dir, "random", dataset.name, key,
+                          lambda: build(dataset, config, device, progress=sys.stderr.isatty()),
+                          CellNetwork.load, lambda net, path, k: net.save(path, cache_key=k))

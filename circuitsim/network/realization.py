@@ -121,8 +121,9 @@ def realize_layer(target, device: Device, layer: int) -> np.ndarray:
     """
     stats = device.statistics
     if stats.read_noise > 0 or (stats.drifts and stats.drift_compensation != "none"):
-        raise ConfigError("circuit.topology = imac-sim takes programming noise, stuck-at faults and drift, "
-                          "not read_noise or drift_compensation; set them to 0 / \"none\" or use the "
+        raise ConfigError("circuit.topology = imac-sim takes programming noise, stuck-at faults and drift; its "
+                          "layer circuits (amplifiers shared by their tiles) have no per-read noise law or per-tile "
+                          "drift reference yet: set read_noise = 0 and drift_compensation = \"none\", or use the "
                           "canonical topology")
     return realize_conductances(target, device, layer, (0, 0))[1]
 

@@ -66,7 +66,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -74,7 +74,8 @@ from numpy.typing import ArrayLike
 from ..configs import check_fields
 from ..errors import ConfigError
 
-KINDS = ("ideal", "sar", "flash", "ramp", "cco")
+ADCKind = Literal["ideal", "sar", "flash", "ramp", "cco"]
+KINDS: tuple[str, ...] = get_args(ADCKind)
 _CCO_VTH, _CCO_VREF = 0.35, 0.8  # V: threshold and reference supply of the knee law
 _CHUNK = 1 << 16  # samples per conversion chunk (keeps the work cache-resident)
 # kind: (dnl_sigma LSB, inl_bow LSB, noise LSB, column_gain_sigma, column_offset LSB)
@@ -95,7 +96,7 @@ class ADCConfig:
     """Lower end of the input range (V; A for ``kind="cco"``)."""
     v_max: float = 1.0
     """Upper end of the input range (V; A for ``kind="cco"``), > ``v_min``."""
-    kind: str = "sar"
+    kind: ADCKind = "sar"
     """Architecture: "ideal", "sar", "flash", "ramp" or "cco" (see the module docstring)."""
     offset: float = 0.0
     """Input-referred offset (V); positive reads high."""
@@ -221,12 +222,21 @@ def cco_power(config: ADCConfig, current: ArrayLike) -> np.ndarray:
     return config.cco_cap * config.supply_v ** 2 * cco_frequency(config, current)
 
 
-def _thresholds(config: ADCConfig, n_columns: int) -> np.ndarray:
+def _stream(config: ADCConfig, instance: tuple[int, ...] | None, stream: int) -> np.random.Generator:
+    """Generator of one random stream of an ADC: ``default_rng([seed, stream])`` for the ADC
+    of ``config.seed`` alone, ``SeedSequence(seed, spawn_key=instance + (stream,))`` for one
+    instance of many (every tile's ADC its own, independent of every other seed's)."""
+    if instance is None:
+        return np.random.default_rng([config.seed, stream])
+    return np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=tuple(instance) + (stream,)))
+
+
+def _thresholds(config: ADCConfig, n_columns: int, instance: tuple[int, ...] | None = None) -> np.ndarray:
     """Transition levels (n_columns, N-1) in input units, non-decreasing per column."""
     n = config.n_codes
     t = np.tile(np.arange(1, n, dtype=float), (n_columns, 1))  # in LSB
     if config.dnl_sigma > 0 and n >= 4:
-        z = np.random.default_rng([config.seed, 0]).standard_normal((n_columns, n - 2))
+        z = _stream(config, instance, 0).standard_normal((n_columns, n - 2))
         z = (z - z.mean(1, keepdims=True)) / z.std(1, keepdims=True)
         w = np.clip(1.0 + config.dnl_sigma * z, 0.0, None)
         w *= (n - 2) / w.sum(1, keepdims=True)
@@ -239,9 +249,9 @@ def _thresholds(config: ADCConfig, n_columns: int) -> np.ndarray:
         t = n * k * r / (1 + k - r)
     t = np.maximum.accumulate(t, axis=1)
     gain = config.gain_error + config.column_gain_sigma * \
-        np.random.default_rng([config.seed, 1]).standard_normal(n_columns)
+        _stream(config, instance, 1).standard_normal(n_columns)
     off = config.offset + config.column_offset_sigma * \
-        np.random.default_rng([config.seed, 2]).standard_normal(n_columns)
+        _stream(config, instance, 2).standard_normal(n_columns)
     if np.any(1 + gain <= 0):
         raise ConfigError("ADCConfig: column_gain_sigma is so large that a column has gain <= 0; "
                           "reduce it (typical values are below 0.1)")
@@ -259,7 +269,11 @@ class ADC:
         Number of columns, each with its own mismatch (column ``c`` is the same
         for any ``n_columns > c``).
     rng : numpy.random.Generator or int, optional
-        Noise generator (or its seed); default: seeded from ``config.seed``.
+        Noise generator (or its seed); default: seeded from ``config.seed`` (and ``instance``).
+    instance : tuple of int, optional
+        Spawn key of this instance among many drawn from ``config.seed`` (e.g. ``(layer, a, c)``
+        of a tile): its mismatch and noise come from ``SeedSequence(seed, spawn_key=instance)``,
+        independent of every other instance and seed; None: the one ADC of ``config.seed``.
 
     Attributes
     ----------
@@ -270,16 +284,18 @@ class ADC:
     """
 
     def __init__(self, config: ADCConfig, n_columns: int = 1,
-                 rng: np.random.Generator | int | None = None):
+                 rng: np.random.Generator | int | None = None, instance: tuple[int, ...] | None = None):
         if not isinstance(config, ADCConfig):
             raise ConfigError(f"ADC needs an ADCConfig, got {type(config).__name__}")
         if isinstance(n_columns, bool) or not isinstance(n_columns, int) or n_columns < 1:
             raise ConfigError(f"n_columns must be a positive integer, got {n_columns!r}")
         self.config, self.n_columns = config, n_columns
-        if not isinstance(rng, np.random.Generator):
-            rng = np.random.default_rng([config.seed, 3] if rng is None else rng)
+        if rng is None:
+            rng = _stream(config, instance, 3)
+        elif not isinstance(rng, np.random.Generator):
+            rng = np.random.default_rng(rng)
         self._rng = rng
-        th = _thresholds(config, n_columns)
+        th = _thresholds(config, n_columns, instance)
         th.flags.writeable = False
         self.thresholds = th
         self.levels = config.v_min + (np.arange(config.n_codes) + 0.5) * config.lsb

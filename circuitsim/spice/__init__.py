@@ -7,11 +7,15 @@ get_backend, BACKENDS, SpiceBackend, find_ngspice, require_ngspice, NgspiceInfo
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 from ..errors import ConfigError
 from .base import SpiceBackend
 from .discovery import NgspiceInfo, find_ngspice, require_ngspice
 
-BACKENDS = ("shared", "subprocess")
+Backend = Literal["shared", "subprocess"]
+"""How ngspice runs: in-process (shared library) or as a subprocess."""
+BACKENDS: tuple[str, ...] = get_args(Backend)
 _instances: dict[str, SpiceBackend] = {}
 
 

@@ -12,8 +12,9 @@ to one method only, ``[sweep] compensation`` also takes a list of entries, each 
                     {method = "hwa"}]
 
 A spec without ``[compensation]`` gives the same points (and point keys) as before.
-Compensation applies to the trained MLP (not ``weights = "random"``) in the canonical topology; a key no point's method uses is
-refused before anything runs.
+Compensation applies to every network in either topology (``hwa`` not to a random network,
+whose cells are drawn rather than programmed); a key no point's method uses is refused before
+anything runs.
 
 Public API
 ----------
@@ -62,17 +63,18 @@ def check_compensation_entries(entries, check_types) -> tuple[dict, ...]:
     return tuple(entries)
 
 
-def check_compensation_used(configs: list[dict], network_kind, topology) -> None:
-    """Refuse compensation keys that no point's method uses, and compensation of networks other
-    than the MLP in the canonical topology (``network_kind(section)``, ``topology(config)``)."""
+def check_compensation_used(configs: list[dict], network_kind) -> None:
+    """Refuse compensation keys that no point's method uses, and methods that do not apply to a
+    point's network (``network_kind(section)``: ``"mlp"``, ``"random"``, ``"cnn"`` or ``"onnx"``)."""
     methods = []
     for config in configs:
         method = build_compensation_config(config).method
         methods.append(method)
-        if method != "none" and (network_kind(config["network"]) != "mlp" or topology(config) != "canonical"
-                                 or config["network"].get("weights") == "random"):
-            raise ConfigError(f"compensation.method = {method!r} applies to the trained MLP in the canonical topology; "
-                              "use method = \"none\" for CNN, ONNX, random-conductance and imac-sim points")
+        kind = network_kind(config["network"])
+        if method == "hwa" and kind == "random":
+            raise ConfigError("compensation.method = \"hwa\" fine-tunes programmed weights, and a random network's "
+                              "cells are drawn, not programmed; train its mask (training = \"mask\") or use "
+                              "affine or lora")
     for key, users in _USED_BY.items():
         if any(key in config.get("compensation", {}) for config in configs) and not set(users) & set(methods):
             raise ConfigError(f"compensation.{key} is ignored unless method is {' or '.join(users)}; "

@@ -3,7 +3,7 @@
 ``circuitsim validate --scope layer`` on a spec whose network is a CNN or an ONNX model runs
 two paths over the first test images:
 
-- **evaluator path**: :func:`~circuitsim.network.layer_evaluator.map_layers` (tiles as their
+- **evaluator path**: :func:`~circuitsim.network.mapped.map_network` (tiles as their
   cached transfer matrices ``T``);
 - **circuit path**: the same network in which the sums of every crossbar layer come from
   ngspice operating points of its tiles (the very circuits whose ``T`` the evaluator uses,
@@ -30,24 +30,10 @@ import time
 import numpy as np
 
 from ..errors import CircuitsimError, ConfigError, EnvironmentFailure
-from ..network.evaluator import tile_conductances
-from ..network.layer_evaluator import map_layers, weight_scale
-from ..network.mapping import map_layer
+from ..network.mapped import map_network
 from ..tile.crossbar import Tile, build_circuit, input_source_names, sense_source_names
 from ..tile.netlist import write_netlist
 from .spec import build_circuit_config
-
-
-def _tiles(net, mapped, circuit):
-    """The Tile of every block of every crossbar layer (the circuits the evaluator characterized)."""
-    tiles = {}
-    for n, (c, part) in enumerate(zip(mapped.crossbars, mapped.partitions)):
-        w, b = net.layers[c.index].matrix()
-        s = weight_scale(net.layers[c.index])
-        mapping = map_layer(w / s, None if b is None else b / s, circuit.device, part)
-        tiles[c.index] = [Tile(tile_conductances(mapping, n, a, j, circuit), **dataclasses.asdict(circuit.wires))
-                          for a in range(len(mapping.row_slices)) for j in range(len(mapping.out_slices))]
-    return tiles
 
 
 def _ngspice_currents(tile: Tile, volts: np.ndarray, backend: str) -> np.ndarray:
@@ -78,17 +64,20 @@ def validate_layer_point(point, context, n_images: int, positions: int = 4, seed
     row = {"point": point.index, **{k.split(".")[-1]: v for k, v in point.values.items()}}
     try:
         circuit, net, data, x, y = validation_inputs(point, context, n_images)
-        mapped = map_layers(net, point.partitions, circuit, context.tiles)
+        if circuit.topology != "canonical":
+            raise ConfigError("layer-by-layer validation compares canonical tiles with ngspice; an imac-sim layer "
+                              "circuit is checked whole against ngspice by `circuitsim layer --topology imac-sim`")
+        mapped = map_network(net, point.partitions, circuit, context.tiles)
         start = time.perf_counter()
         pred_eval = mapped.predict(x)
         evaluator_seconds = time.perf_counter() - start
-        tiles, by_index = _tiles(mapped.network, mapped, circuit), {c.index: c for c in mapped.crossbars}
+        by_index = {c.index: c for c in mapped.crossbars}
         rng = np.random.default_rng(seed)
         dg, stats = circuit.device.g_max - circuit.device.g_min, {"ops": 0, "err": 0.0, "seconds": 0.0}
 
         def mac(k, rows):
             layer = by_index[k]
-            sums, _ = layer.sums(rows, use_adc=False, energy=False)
+            sums = layer.scale * layer.sums(rows, use_adc=False)
             per_image = layer.positions
             chosen = np.concatenate([n * per_image + np.sort(rng.choice(per_image, min(positions, per_image),
                                                                         replace=False))
@@ -96,8 +85,10 @@ def validate_layer_point(point, context, n_images: int, positions: int = 4, seed
             rows_aug = np.hstack([rows[chosen], np.ones((len(chosen), 1))]) if layer.bias else rows[chosen]
             circ = np.zeros((len(chosen), layer.n_out))
             t0 = time.perf_counter()
-            for block, tile in zip(layer.blocks, tiles[k]):
-                currents = _ngspice_currents(tile, circuit.v_read * rows_aug[:, block.rows], circuit.backend)
+            for block in layer.blocks:  # the realized cells the evaluator characterized
+                tile = Tile(block.conductances, **dataclasses.asdict(circuit.wires))
+                currents = block.drift_scale * _ngspice_currents(tile, circuit.v_read * rows_aug[:, block.rows],
+                                                                 circuit.backend)
                 circ[:, block.outs] += (currents[:, 0::2] - currents[:, 1::2]) / (circuit.v_read * dg)
                 stats["ops"] += len(chosen)
             stats["seconds"] += time.perf_counter() - t0

@@ -16,8 +16,8 @@ Partitions give one ``h``/``v`` value per crossbar layer (Dense and Conv2d) and
 
 Public API
 ----------
-LAYER_NETWORK_KEYS, network_kind, check_network_section, check_layer_network, network_inputs, network_io,
-model_sha256, layer_partitions, crossbar_count, build_layer_network
+LAYER_NETWORK_KEYS, NETWORK_KINDS, LAYER_KINDS, network_kind, check_network_section, check_layer_network,
+network_inputs, network_io, model_sha256, layer_partitions, crossbar_count, build_layer_network
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from ..network.cnn_training import CNNConfig, build_cnn, load_or_train_cnn
-from ..network.layer_evaluator import auto_partition_layers, crossbar_shapes
+from ..network.mapped import auto_partition_layers, crossbar_shapes
 from ..network.mapping import Partition
 from ..network.mlp import MLPConfig
 from ..network.onnx_import import load_network
@@ -41,24 +41,28 @@ LAYER_NETWORK_KEYS = {"kind", "onnx"} | CNN_KEYS
 """Keys of ``[network]`` beyond the MLP's."""
 
 KINDS = ("mlp", "cnn", "onnx")
+"""Values of ``[network] kind``."""
+NETWORK_KINDS = ("mlp", "random", "cnn", "onnx")
+"""What a point's network is: a trained MLP, a random-conductance network (an MLP whose
+``weights = "random"``), a trained CNN or an ONNX model (or weights file)."""
+LAYER_KINDS = ("cnn", "onnx")
+"""Kinds whose network is a layer network built by :func:`build_layer_network`."""
 _CLASSES = 10  # every dataset circuitsim loads has ten classes
 
 
 def network_kind(section: dict) -> str:
-    """``"mlp"``, ``"cnn"`` or ``"onnx"`` for a ``[network]`` table."""
+    """One of :data:`NETWORK_KINDS` for a ``[network]`` table: the one place the kind is asked."""
     kind = section.get("kind", "onnx" if "onnx" in section else "mlp")
     if kind not in KINDS:
         raise ConfigError(f"[network] kind must be one of {', '.join(KINDS)}, got {kind!r}")
-    return kind
+    return "random" if kind == "mlp" and section.get("weights") == "random" else kind
 
 
 def check_network_section(section: dict) -> None:
     """Check that ``[network]``'s keys belong to its kind (one line naming the first stray key)."""
     kind = network_kind(section)
-    allowed = {"mlp": MLP_KEYS, "cnn": CNN_KEYS, "onnx": {"onnx"}}[kind] | {"kind"}
-    if kind == "mlp" and section.get("weights") == "random":
-        allowed |= RANDOM_KEYS
-    elif RANDOM_KEYS & set(section):
+    allowed = {"mlp": MLP_KEYS, "random": MLP_KEYS | RANDOM_KEYS, "cnn": CNN_KEYS, "onnx": {"onnx"}}[kind] | {"kind"}
+    if kind != "random" and RANDOM_KEYS & set(section):
         raise ConfigError(f"key {sorted(RANDOM_KEYS & set(section))[0]!r} applies only to a random network; "
                           "set [network] weights = \"random\" or remove it")
     stray = sorted(set(section) - allowed)
@@ -161,7 +165,7 @@ def network_inputs(config: dict) -> int:
     """Inputs per image of a configuration's network (the MLP's ``layers[0]``, or the CNN's or
     ONNX model's input shape), without running it."""
     section = config["network"]
-    if network_kind(section) == "mlp":
+    if network_kind(section) not in LAYER_KINDS:  # an MLP (trained or random)
         return int(section.get("layers", MLPConfig().layers)[0])
     return int(math.prod(_skeleton(config).input_shape))
 
@@ -170,7 +174,7 @@ def network_io(config: dict) -> tuple[int, int]:
     """Inputs per image and outputs (scores) of a configuration's network, from its layer shapes
     (the MLP's ``layers``, or the CNN or ONNX network built without training, run on one image)."""
     section = config["network"]
-    if network_kind(section) == "mlp":
+    if network_kind(section) not in LAYER_KINDS:  # an MLP (trained or random)
         layers = section.get("layers", MLPConfig().layers)
         return int(layers[0]), int(layers[-1])
     net = _skeleton(config)
@@ -202,7 +206,7 @@ def layer_partitions(entry: dict, config: dict) -> tuple[Partition, ...]:
 
 def crossbar_count(config: dict) -> int:
     """Number of crossbar layers of a configuration's network."""
-    if network_kind(config["network"]) == "mlp":
+    if network_kind(config["network"]) not in LAYER_KINDS:
         return len(config["network"].get("layers", MLPConfig().layers)) - 1
     return len(_skeleton(config).crossbar_layers)
 

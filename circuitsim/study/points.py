@@ -11,7 +11,7 @@ A failure of the environment (:class:`~circuitsim.errors.EnvironmentFailure`, an
 
 Public API
 ----------
-CALIBRATION_IMAGES, PointContext, mapper, hwa_network, run_point, column_name
+CALIBRATION_IMAGES, PointContext, hwa_network, run_point, column_name
 """
 
 from __future__ import annotations
@@ -23,9 +23,7 @@ from pathlib import Path
 from ..errors import CircuitsimError, EnvironmentFailure, SimulationError
 from ..network.compensation import compensate, load_or_finetune
 from ..network.datasets import load_dataset
-from ..network.evaluator import map_network
-from ..network.layer_evaluator import map_layers
-from ..network.layer_network import map_layer_network
+from ..network.mapped import map_network
 from ..network.mlp import load_or_train
 from ..network.random_weights import CellNetwork, load_or_build
 from ..tile.tile_cache import TileCache
@@ -53,14 +51,14 @@ class PointContext:
     def network(self, config: dict):
         data = self.dataset(config)
         key = json.dumps([config["dataset"], config["network"]], sort_keys=True)
-        random = network_kind(config["network"]) == "mlp" and config["network"].get("weights") == "random"
-        if random:  # a random network's cells depend on the device's conductance range
+        kind = network_kind(config["network"])
+        if kind == "random":  # a random network's cells depend on the device's conductance range
             device = build_circuit_config(config).device
             key += repr((device.r_low, device.r_high, device.levels))
         if key not in self._networks:
-            if random:
+            if kind == "random":
                 net = load_or_build(data, build_network_config(config), device, self.cache_dir / "networks")
-            elif network_kind(config["network"]) == "mlp":
+            elif kind == "mlp":
                 net = load_or_train(data, build_network_config(config), self.cache_dir / "networks")
             else:  # a CNN (trained and cached) or an ONNX model
                 net = build_layer_network(config, data, self.cache_dir / "networks")
@@ -100,15 +98,6 @@ def column_name(name: str) -> str:
     return "compensation" if name == "compensation.method" else name.split(".")[-1]
 
 
-def mapper(config: dict, circuit):
-    """The function that maps a point's network onto its circuits: ``map_layer_network`` in a
-    non-canonical topology, else ``map_network`` for the MLP and ``map_layers`` for a CNN or
-    an ONNX model."""
-    if circuit.topology != "canonical":
-        return map_layer_network
-    return map_network if network_kind(config["network"]) == "mlp" else map_layers
-
-
 def hwa_network(point: Point, context: PointContext, net):
     """The hardware-aware fine-tuned network of a point whose ``compensation.method`` is ``hwa``
     (the one its sweep evaluated: same circuit, ADC included, and cache entry)."""
@@ -138,8 +127,8 @@ def run_point(point: Point, context: PointContext) -> dict:
             if isinstance(net, CellNetwork):  # training, keep, pruned cells, connected fraction
                 row.update(net.summary())
             data = context.dataset(point.config)
-            mapped = mapper(point.config, circuit)(net, point.partitions, circuit, context.tiles,
-                            x_calibration=data.x_train[:CALIBRATION_IMAGES])
+            mapped = map_network(net, point.partitions, circuit, context.tiles,
+                                 x_calibration=data.x_train[:CALIBRATION_IMAGES])
             extra = {}
             if method.method != "none":  # circuitsim.network.compensation: the method's network and correction
                 extra["accuracy_uncompensated"] = mapped.accuracy(data.x_test, data.y_test)  # = the none point's

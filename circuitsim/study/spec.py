@@ -65,11 +65,12 @@ from ..network.mapping import Partition, auto_partition, format_partitions
 from ..network.mlp import MLPConfig
 from ..network.random_weights import RANDOM_KEYS, RandomNetworkConfig
 from ..periphery.adc import KINDS, ADCConfig
-from .compensation_spec import (COMPENSATION_KEYS, COMPENSATION_TYPES, check_compensation_entries,
+from .compensation_spec import (COMPENSATION_KEYS, check_compensation_entries,
                                 check_compensation_used)
-from .network_spec import (LAYER_NETWORK_KEYS, check_layer_network, check_network_section, crossbar_count,
-                           layer_partitions, model_sha256, network_kind)
+from .network_spec import (LAYER_KINDS, LAYER_NETWORK_KEYS, check_layer_network, check_network_section,
+                           crossbar_count, layer_partitions, model_sha256, network_kind)
 from .spec_checks import LIMITS, check_dataset, check_limits, check_partition_entry  # noqa: F401 - re-exported
+from .spec_types import check_types
 
 DATASET_KEYS = {"name", "path", "side", "crop", "binarize", "threshold", "test_fraction", "limit", "seed",
                 "train_limit"}
@@ -85,22 +86,6 @@ MAX_RUNS = 1_000_000
 """Most runs (points × seeds) of one spec even with ``--yes``: split larger studies."""
 
 
-def _field_types(*classes) -> dict:
-    return {f.name: f.type for c in classes for f in dataclasses.fields(c)}
-
-
-TYPES = {
-    "dataset": {"name": "str", "path": "str", "side": "int", "crop": "bool", "binarize": "bool",
-                "threshold": "float", "test_fraction": "float", "limit": "int", "seed": "int",
-                "train_limit": "int"},
-    "network": {**_field_types(MLPConfig), **_field_types(RandomNetworkConfig)},
-    "device": {**_field_types(Device), "preset": "str"},
-    "wires": {**_field_types(Wires), "preset": "str"},
-    "circuit": _field_types(CircuitConfig),
-    "adc": _field_types(ADCConfig),
-    "compensation": COMPENSATION_TYPES,
-}
-"""Declared type of every spec key (the dataclass annotations), by section."""
 SECTIONS = {"title": None, "dataset": DATASET_KEYS, "network": NETWORK_KEYS, "device": DEVICE_KEYS,
             "wires": WIRE_KEYS, "circuit": CIRCUIT_KEYS, "adc": ADC_KEYS, "compensation": COMPENSATION_KEYS,
             "sweep": None}
@@ -243,7 +228,7 @@ def build_adc_config(config: dict) -> ADCConfig | None:
 
 
 def _partitions(entry: dict, config: dict) -> tuple[Partition, ...]:
-    if network_kind(config["network"]) != "mlp":
+    if network_kind(config["network"]) in LAYER_KINDS:
         return layer_partitions(entry, config)
     layers = config["network"].get("layers", MLPConfig().layers)
     bias = config["network"].get("bias", True)
@@ -252,31 +237,6 @@ def _partitions(entry: dict, config: dict) -> tuple[Partition, ...]:
     return tuple(Partition(h, v) for h, v in zip(entry["h"], entry["v"]))
 
 
-def _type_error(name: str, value: Any, declared: str) -> str | None:
-    """Why ``value`` does not fit the declared type, or None."""
-    kind = declared.replace(" | None", "")
-    if kind.startswith("tuple["):
-        item = kind[len("tuple["):].split(",")[0]
-        if not isinstance(value, list):
-            return f"{name} must be a list of {item} values, got {value!r}"
-        bad = [v for v in value if _type_error(name, v, item)]
-        return f"{name} must be a list of {item} values, got {bad[0]!r} in it" if bad else None
-    checks = {"bool": lambda v: isinstance(v, bool),
-              "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
-              "float": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
-              "str": lambda v: isinstance(v, str)}
-    if kind not in checks or checks[kind](value):
-        return None
-    words = {"bool": "true or false", "int": "an integer", "float": "a number", "str": "a string"}
-    return f"{name} must be {words[kind]}, got {value!r} ({type(value).__name__})"
-
-
-def _check_types(section: str, table: dict) -> None:
-    for key, value in table.items():
-        declared = TYPES.get(section, {}).get(key)
-        problem = _type_error(f"{section}.{key}", value, declared) if declared else None
-        if problem:
-            raise ConfigError(problem)
 
 
 def _check_used(spec: "SweepSpec") -> None:
@@ -315,7 +275,7 @@ def parse_spec(text: str, max_points: int | None = None) -> SweepSpec:
     for section in ("dataset", "network", "device", "wires", "circuit", "adc", "compensation"):
         table = data.get(section, {})
         _check_keys(section, table, SECTIONS[section])
-        _check_types(section, table)
+        check_types(section, table)
         if section != "compensation" or section in data:  # no [compensation]: the points of before
             base[section] = dict(table)
     if base["dataset"].get("name", "mnist") not in DATASETS:
@@ -335,7 +295,7 @@ def parse_spec(text: str, max_points: int | None = None) -> SweepSpec:
         raise ConfigError(f"[sweep] seeds must be a positive integer (device realizations per point), got {seeds!r}")
     compensations = ()
     if "compensation" in sweep:
-        compensations = check_compensation_entries(sweep.pop("compensation"), _check_types)
+        compensations = check_compensation_entries(sweep.pop("compensation"), check_types)
     grid = {}
     for name, values in sweep.items():
         section, _, key = name.partition(".")
@@ -344,7 +304,7 @@ def parse_spec(text: str, max_points: int | None = None) -> SweepSpec:
         if not isinstance(values, list) or not values:
             raise ConfigError(f"sweep key {name!r} needs a non-empty list of values")
         for value in values:
-            _check_types(section, {key: value})
+            check_types(section, {key: value})
         grid[name] = values
     if compensations or any(name.startswith("compensation.") for name in grid):
         base.setdefault("compensation", {})
@@ -360,24 +320,21 @@ def parse_spec(text: str, max_points: int | None = None) -> SweepSpec:
     for _, config in spec.configs():
         check_limits(config)
         check_network_section(config["network"])
-        if network_kind(config["network"]) != "mlp":  # a CNN or an ONNX model
+        if network_kind(config["network"]) in LAYER_KINDS:
             check_layer_network(config, spec.partitions)
             build_circuit_config(config)
             continue
         try:
             net = build_network_config(config)
-            circuit = build_circuit_config(config)
+            build_circuit_config(config)  # checks the circuit fields
         except TypeError as exc:  # a missing or misspelt field reaching a constructor
             raise ConfigError(f"incomplete configuration: {exc}") from None
-        if isinstance(net, RandomNetworkConfig) and circuit.topology != "canonical":
-            raise ConfigError("a random network (weights = \"random\") needs circuit.topology = \"canonical\"")
         for entry in spec.partitions:
             if entry == {"h": None, "v": None}:
                 continue
             check_partition_entry(entry, net.layers, net.bias)
     _check_used(spec)
-    check_compensation_used([config for _, config in spec.configs()], network_kind,
-                            lambda config: config["circuit"].get("topology", "canonical"))
+    check_compensation_used([config for _, config in spec.configs()], network_kind)
     if spec.partitions == ({"h": None, "v": None},):
         n = crossbar_count(base)
         spec = dataclasses.replace(spec, partitions=({"h": [1] * n, "v": [1] * n},))

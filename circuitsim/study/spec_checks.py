@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
-from .network_spec import network_inputs, network_io, network_kind
+from .network_spec import LAYER_KINDS, network_inputs, network_io, network_kind
 
 LIMITS = {("network", "epochs"): 10_000, ("compensation", "epochs"): 10_000, ("dataset", "side"): 1024,
           ("network", "batch_size"): 1_000_000, ("compensation", "refresh_steps"): 1_000_000}
@@ -58,7 +58,7 @@ def check_dataset(config: dict, data) -> None:
     n_in = int(np.prod(data.x_train.shape[1:]))
     network_in = network_inputs(config)
     network_out = network_io(config)[1] if network_in == n_in else 0  # run it only on the right inputs
-    if network_kind(config["network"]) == "mlp":
+    if network_kind(config["network"]) not in LAYER_KINDS:  # an MLP (trained or random)
         if network_in != n_in:
             raise ConfigError(f"network.layers[0] = {network_in} but dataset {data.name!r} has {n_in} inputs per "
                               f"image; set layers[0] = {n_in} (or change dataset.side)")

@@ -10,7 +10,7 @@ test images:
   output layer's ``g`` is chosen so that the largest output sum of 95 % of the
   calibration images maps to ``g·s = 3`` (a sigmoid neuron saturated on two classes would
   make their argmax a coin toss);
-- **evaluator path**: the network as its tiles compute it (:func:`~circuitsim.network.evaluator.map_network`,
+- **evaluator path**: the network as its tiles compute it (:func:`~circuitsim.network.mapped.map_network`,
   transfer matrices cached) with :class:`NeuronMLP`: every activation is the extracted
   neuron curve behind the fitted amplifier mapping instead of the ideal sigmoid;
 - **circuit path**: the whole circuit in ngspice (:func:`circuitsim.study.whole_circuit.simulate_network`).
@@ -50,13 +50,13 @@ import numpy as np
 import pandas as pd
 
 from ..errors import CircuitsimError, ConfigError, EnvironmentFailure
-from ..network.evaluator import MappedNetwork
+from ..network.mapped import MappedNetwork, map_network
 from ..network.mlp import MLP
 from ..periphery.neurons import Neuron, NeuronDesign, design_neuron, extract_curve
 from .layer_validation import validate_layer_point, validation_inputs
-from .network_spec import network_kind
+from .network_spec import LAYER_KINDS, network_kind
 from .compensation_spec import build_compensation_config
-from .points import CALIBRATION_IMAGES, PointContext, column_name, hwa_network, mapper
+from .points import CALIBRATION_IMAGES, PointContext, column_name, hwa_network
 from .provenance import provenance
 from .storage import default_cache_dir, write_atomic
 from .whole_circuit import FullCircuitConfig, simulate_network
@@ -105,7 +105,7 @@ def design_network(mapped: MappedNetwork, model: str = "transistor", x_calibrati
     backend : {"shared", "subprocess"}
         ngspice backend of the curve extraction.
     """
-    net = mapped.network
+    net = mapped.mlp
     gains, kind = net.config.gains, net.config.activation
     hidden = _curve(Neuron(kind=kind, model=model), backend)
     designs = [design_neuron(hidden, kind, g) for g in gains[:-1]]
@@ -125,7 +125,13 @@ def _row_base(point) -> dict:
 
 def validate_point(point, context, n_images: int, config: FullCircuitConfig = FullCircuitConfig(),
                    model: str = "transistor", keep_dir=None) -> dict:
-    """Validate one point of a spec; failures are recorded in ``status``/``error``, not raised.
+    """Validate one point of a spec, at ``config.scope``; failures are recorded in
+    ``status``/``error``, not raised.
+
+    ``scope = "network"``: the whole circuit of an MLP (random cells included) in one ngspice
+    deck; ``"layer"``: one deck per layer for an MLP, and for a CNN or ONNX network its tiles in
+    ngspice layer by layer at sampled output positions
+    (:func:`~circuitsim.study.layer_validation.validate_layer_point`).
 
     Parameters
     ----------
@@ -147,6 +153,11 @@ def validate_point(point, context, n_images: int, config: FullCircuitConfig = Fu
     dict
         One row of ``validation.csv`` (see the module docstring).
     """
+    if network_kind(point.config["network"]) in LAYER_KINDS:  # tiles in ngspice, layer by layer
+        if config.scope != "layer":
+            raise ConfigError("a CNN or ONNX network is validated layer by layer (its convolutions' tiles serve "
+                              "every output position, which one deck cannot show): use --scope layer")
+        return validate_layer_point(point, context, n_images)
     row = _row_base(point)
     try:
         circuit, net, data, x, y = validation_inputs(point, context, n_images)
@@ -158,15 +169,17 @@ def validate_point(point, context, n_images: int, config: FullCircuitConfig = Fu
             net = hwa_network(point, context, net)
         row["compensation"] = method
         circuit = _static(circuit)
-        mapped = mapper(point.config, circuit)(net, point.partitions, circuit, context.tiles)
+        mapped = map_network(net, point.partitions, circuit, context.tiles)
         start = time.perf_counter()
         designs = design_network(mapped, model, data.x_train[:CALIBRATION_IMAGES], backend=circuit.backend)
         design_seconds = time.perf_counter() - start
-        evaluator = dataclasses.replace(mapped, network=NeuronMLP(mapped.network, designs))
+        evaluator = NeuronMLP(mapped.mlp, designs)
         start = time.perf_counter()
-        volts_eval = evaluator.network.output_voltages(x)
+        volts_eval = evaluator.output_voltages(x)
         evaluator_seconds = time.perf_counter() - start
-        result = simulate_network(net, point.partitions, circuit, designs, x, config, keep_dir)
+        inputs, _ = evaluator.forward(x, return_preactivations=True)  # every crossbar layer's inputs
+        crossbar_energy = sum(c.energy(h, circuit.v_read, len(x)) for c, h in zip(mapped.crossbars, inputs))
+        result = simulate_network(mapped, designs, x, config, keep_dir)
         volts_circ = result.outputs[len(designs) - 1]
         pred_eval, pred_circ = _classes(volts_eval, designs[-1]), _classes(volts_circ, designs[-1])
         err = np.abs(volts_circ - volts_eval)
@@ -183,7 +196,7 @@ def validate_point(point, context, n_images: int, config: FullCircuitConfig = Fu
             energy_crossbar=float(power["crossbar"].mean() * t_read),
             energy_amplifiers=float(power["amplifiers"].mean() * t_read),
             energy_neurons=float(power["neurons"].mean() * t_read),
-            energy_crossbar_evaluator=evaluator.energy_per_inference(x)["crossbar_energy"],
+            energy_crossbar_evaluator=crossbar_energy,
             power=float(power["total"].mean()),
             neuron_fit_rms=max(d.rms_error for d in designs), output_gain=designs[-1].gain,
             n_elements=result.n_elements, analysis=config.analysis, scope=config.scope,
@@ -240,12 +253,7 @@ def run_validation(spec, out, n_images: int = 200, cache_dir=None,
 
     for point in tqdm(chosen, desc="validate", unit="point", leave=False, file=sys.stderr,
                       disable=not sys.stderr.isatty()):  # a bar on a terminal, quiet in logs
-        if network_kind(point.config["network"]) != "mlp":  # a CNN or an ONNX model: tiles in ngspice
-            if config.scope != "layer":
-                raise ConfigError("CNN and ONNX networks are validated layer by layer: use --scope layer")
-            rows.append(validate_layer_point(point, context, n_images))
-        else:
-            rows.append(validate_point(point, context, n_images, config, model, out / "decks"))
+        rows.append(validate_point(point, context, n_images, config, model, out / "decks"))
         frame = pd.DataFrame(rows)
         write_atomic(out / "validation.csv", frame.to_csv(index=False))
         write_atomic(out / "provenance.json", json.dumps({**meta, "finished_points": len(rows),

@@ -51,9 +51,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, SimulationError
-from ..network.random_weights import layer_mapping
-from ..network.realization import drift_compensation, realize_conductances
-from ..tile.tile_cache import TileCache
+from ..network.mapped import MappedNetwork
 from ..periphery.neurons import NeuronDesign, supply_lines
 from ..tile.crossbar import TIA, Tile, build_circuit
 from ..tile.netlist import format_value as _f
@@ -151,18 +149,24 @@ def _circuit_lines(circuit, prefix: str, inputs: list[str], out: list[str]) -> l
     return out
 
 
-def network_deck(net, partitions, circuit, designs: tuple[NeuronDesign, ...], inputs: np.ndarray,
+def _mlp(mapped: MappedNetwork):
+    """The mapped network's MLP, whose whole circuit is written (one line if it has none)."""
+    if mapped.mlp is None:
+        raise ConfigError("a whole-circuit deck is written for multilayer perceptrons (their neurons are circuits); "
+                          "validate a CNN or ONNX network layer by layer (--scope layer)")
+    return mapped.mlp
+
+
+def network_deck(mapped: MappedNetwork, designs: tuple[NeuronDesign, ...], inputs: np.ndarray,
                  config: FullCircuitConfig = FullCircuitConfig(), layers=None) -> Deck:
     """Write the deck of ``layers`` (all by default) driven by ``inputs`` (one row per image).
 
     Parameters
     ----------
-    net : MLP
-        Trained network (weights in [-1, 1]).
-    partitions : sequence of Partition
-        One per layer.
-    circuit : CircuitConfig
-        Device, wires and ``v_read``.
+    mapped : MappedNetwork
+        An MLP on its tiles (:func:`~circuitsim.network.mapped.map_network`): the deck holds the
+        very cells that were characterized (device statistics drawn; drift compensation
+        factors), its partitions, device, wires and ``v_read``.
     designs : tuple of NeuronDesign
         One per layer.
     inputs : ndarray
@@ -177,9 +181,9 @@ def network_deck(net, partitions, circuit, designs: tuple[NeuronDesign, ...], in
     Deck
         The deck text and what :func:`simulate_network` needs to read it back.
     """
+    net, circuit = _mlp(mapped), mapped.circuit
     layers = list(range(len(net.weights))) if layers is None else list(layers)
     inputs = np.asarray(inputs, dtype=float)
-    cache = TileCache()  # reference reads of the drift compensation
     device, wires, v_read = circuit.device, circuit.wires, circuit.v_read
     dg = device.g_max - device.g_min
     first = layers[0]
@@ -197,28 +201,27 @@ def network_deck(net, partitions, circuit, designs: tuple[NeuronDesign, ...], in
         if net.config.bias:
             lines.append(f"Vx{k}_{n_in} x{k}_{n_in} 0 DC {_f(v_read)}")
             drivers.append((f"Vx{k}_{n_in}", v_read))
-        if getattr(circuit, "topology", "canonical") != "canonical":
-            _imac_layer_lines(net, k, partitions[k], circuit, design, config, lines)
+        blocks = mapped.crossbars[k].blocks
+        if circuit.topology != "canonical":
+            _imac_layer_lines(mapped, k, design, config, lines)
             outputs[k] = [f"o{k}_{o}" for o in range(n_out)]
             sources.update({f"Voff{k}_{o}": design.offset for o in range(n_out)})
             _driver_lines(k, n_out, layers, design, v_read, maps, drivers, lines)
             continue
-        layer = layer_mapping(net, k, partitions[k], device)
-        rows = max(s.stop - s.start for s in layer.row_slices)
+        rows = max(b.rows.stop - b.rows.start for b in blocks)
         r_tia = config.v_amp / (rows * v_read * device.g_max)
         tia = TIA(config.tia_gain, r_tia)
         terms = [[] for _ in range(n_out)]
-        for a, rs in enumerate(layer.row_slices):
-            for c, os_ in enumerate(layer.out_slices):
-                prefix = f"{k}_{a}_{c}_"
-                # device statistics: the realized conductances the evaluator characterizes
-                programmed, g = realize_conductances(layer.tile_conductances(a, c), device, k, (a, c))
-                alpha = drift_compensation(programmed, g, circuit, cache)
-                tile = Tile(g, r_row=wires.r_row, r_col=wires.r_col, r_driver=wires.r_driver, tia=tia)
-                _tile_lines(tile, prefix, [f"x{k}_{i}" for i in range(rs.start, rs.stop)], lines)
-                for j, o in enumerate(range(os_.start, os_.stop)):
-                    term = f"v({prefix}tia{2 * j + 1})-v({prefix}tia{2 * j})"
-                    terms[o].append(term if alpha == 1.0 else f"{_f(alpha)}*({term})")
+        row_starts = sorted({b.rows.start for b in blocks})
+        out_starts = sorted({b.outs.start for b in blocks})
+        for block in blocks:  # the realized cells the evaluator characterized
+            rs, os_, alpha = block.rows, block.outs, block.drift_scale
+            prefix = f"{k}_{row_starts.index(rs.start)}_{out_starts.index(os_.start)}_"
+            tile = Tile(block.conductances, r_row=wires.r_row, r_col=wires.r_col, r_driver=wires.r_driver, tia=tia)
+            _tile_lines(tile, prefix, [f"x{k}_{i}" for i in range(rs.start, rs.stop)], lines)
+            for j, o in enumerate(range(os_.start, os_.stop)):
+                term = f"v({prefix}tia{2 * j + 1})-v({prefix}tia{2 * j})"
+                terms[o].append(term if alpha == 1.0 else f"{_f(alpha)}*({term})")
         scale = design.volts_per_unit / (r_tia * config.tia_gain / (1 + config.tia_gain) * v_read * dg)
         lines.append(f"* layer {k}: difference amplifiers (V = k*s, clipped at the rails) and neurons")
         vmax = _f(config.v_amp)
@@ -251,23 +254,29 @@ def _driver_lines(k, n_out, layers, design, v_read, maps, drivers, lines) -> Non
         drivers.append((f"Ex{k + 1}_{o}", ("neuron", k, o)))
 
 
-def _imac_layer_lines(net, k, partition, circuit, design, config, lines) -> None:
+def _imac_layer_lines(mapped: MappedNetwork, k: int, design, config, lines) -> None:
     """Layer ``k`` in the imac-sim topology: its whole partitioned layer circuit (difference
-    amplifiers, 1 mΩ ties), then per output a buffer ``V = clip(k_design·V(nin), ±v_amp)``
-    into the neuron (the neuron input voltage is the effective network's sum ``s``)."""
-    from ..network.layer_circuit import layer_circuit
-    from ..network.layer_network import imac_amp_gains
-    from ..tile.layer_circuit import build_layer_circuit
+    amplifiers, 1 mΩ ties) of the realized cells, then per output a buffer
+    ``V = clip(k_design·V(nin), ±v_amp)`` into the neuron (the neuron input voltage is the
+    effective network's sum ``s``)."""
+    from ..network.topologies import imac_amp_gains
+    from ..tile.layer_circuit import LayerCircuit, build_layer_circuit
     from ..tile.topology import TopologyConfig
 
-    w, b = net.weights[k], net.biases[k]
-    topology = TopologyConfig.imac_sim(imac_amp_gains(circuit, len(net.weights))[k], circuit.opamp_gain)
-    layer = layer_circuit(w, b if net.config.bias else None, circuit.device, circuit.wires, partition, topology, k)
+    circuit, crossbar = mapped.circuit, mapped.crossbars[k]
+    topology = TopologyConfig.imac_sim(imac_amp_gains(circuit, len(mapped.crossbars))[k], circuit.opamp_gain)
+    g = np.zeros((crossbar.weights.shape[0], 2 * crossbar.n_out))
+    for block in crossbar.blocks:
+        g[block.rows, 2 * block.outs.start:2 * block.outs.stop] = block.conductances
+    row_slices = tuple(slice(a, b) for a, b in sorted({(b.rows.start, b.rows.stop) for b in crossbar.blocks}))
+    out_slices = tuple(slice(a, b) for a, b in sorted({(b.outs.start, b.outs.stop) for b in crossbar.blocks}))
+    layer = LayerCircuit(g[:, 0::2], g[:, 1::2], row_slices, out_slices, topology, circuit.wires.r_row,
+                         circuit.wires.r_col)
     prefix = f"{k}_"
     _circuit_lines(build_layer_circuit(layer), prefix, [f"x{k}_{i}" for i in range(layer.n_rows)], lines)
     lines.append(f"* layer {k}: buffers (V = k*V(nin), clipped at the rails) and neurons")
     vmax = _f(config.v_amp)
-    for o in range(w.shape[1]):
+    for o in range(crossbar.n_out):
         lines.append(f"Bd{k}_{o} d{k}_{o} 0 V = max(-{vmax}, min({vmax}, "
                      f"{_f(design.volts_per_unit)}*v({prefix}nin{o})))")
         lines.extend(design.neuron.lines(f"{k}_{o}", f"d{k}_{o}", f"o{k}_{o}"))
@@ -326,18 +335,15 @@ def _power(deck: Deck, r: dict, v_amp: float) -> dict[str, np.ndarray]:
     return {"crossbar": crossbar, "amplifiers": amps, "neurons": neurons, "total": crossbar + amps + neurons}
 
 
-def simulate_network(net, partitions, circuit, designs: tuple[NeuronDesign, ...], images,
+def simulate_network(mapped: MappedNetwork, designs: tuple[NeuronDesign, ...], images,
                      config: FullCircuitConfig = FullCircuitConfig(), keep_dir=None) -> FullCircuitResult:
     """Run the whole circuit on ``images`` (activations in [0, 1], one row per image).
 
     Parameters
     ----------
-    net : MLP
-        Trained network (weights in [-1, 1]).
-    partitions : sequence of Partition
-        One per layer.
-    circuit : CircuitConfig
-        Device, wires, ``v_read`` and the ngspice ``backend``.
+    mapped : MappedNetwork
+        An MLP on its tiles (:func:`~circuitsim.network.mapped.map_network`; its circuit gives
+        ``v_read`` and the ngspice ``backend``).
     designs : tuple of NeuronDesign
         One per layer (:func:`circuitsim.study.validation.design_network`).
     images : array_like
@@ -360,6 +366,7 @@ def simulate_network(net, partitions, circuit, designs: tuple[NeuronDesign, ...]
     """
     from ..spice import get_backend
 
+    net, circuit = _mlp(mapped), mapped.circuit
     x = np.asarray(images, dtype=float)
     if x.ndim != 2 or x.shape[1] != net.weights[0].shape[0] or not len(x):
         raise ConfigError(f"images must have shape (n, {net.weights[0].shape[0]}), got {x.shape}")
@@ -371,7 +378,7 @@ def simulate_network(net, partitions, circuit, designs: tuple[NeuronDesign, ...]
     volts = x * circuit.v_read
     outputs, power, n_elements = {}, {}, 0
     for layers in groups:
-        deck = network_deck(net, partitions, circuit, designs, volts, config, layers)
+        deck = network_deck(mapped, designs, volts, config, layers)
         n_elements += deck.n_elements
         r = _run(deck, len(x), config, backend, keep_dir, f"layers-{'-'.join(map(str, layers))}")
         for k, nodes in deck.outputs.items():

@@ -15,6 +15,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal, get_args
 
 import numpy as np
 
@@ -25,7 +26,9 @@ from .native_tile import TileSolver
 from .netlist import write_netlist
 from .operating_point import OperatingPoint
 
-ENGINES = ("native", "ngspice")
+Engine = Literal["native", "ngspice"]
+"""An engine that extracts a tile's transfer matrix."""
+ENGINES: tuple[str, ...] = get_args(Engine)
 
 
 def _check_engine(engine: str) -> None:

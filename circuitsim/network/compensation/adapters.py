@@ -21,7 +21,7 @@ import sys
 
 import numpy as np
 
-from ..evaluator import MappedNetwork
+from ..mapped import MappedNetwork
 from .config import CompensationConfig, to_fixed
 from .hardware import Adam, hardware_backward, hardware_forward
 
@@ -33,7 +33,7 @@ def _rounded(params: list, config: CompensationConfig) -> list[tuple[np.ndarray,
 
 def train_adapters(mapped: MappedNetwork, x_train, y_train, config: CompensationConfig,
                    use_adc: bool = True) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Train rank-``config.rank`` adapters ``(A, B)`` for every layer of ``mapped``.
+    """Train rank-``config.rank`` adapters ``(A, B)`` for every crossbar layer of ``mapped``.
 
     Parameters
     ----------
@@ -54,9 +54,9 @@ def train_adapters(mapped: MappedNetwork, x_train, y_train, config: Compensation
     x, y = np.asarray(x_train, dtype=float), np.asarray(y_train)
     rng = np.random.default_rng(config.seed)
     params = []
-    for w in mapped.network.weights:
-        rows = w.shape[0] + int(mapped.network.config.bias)
-        params += [rng.normal(0.0, 1.0 / np.sqrt(rows), (rows, config.rank)), np.zeros((config.rank, w.shape[1]))]
+    for layer in mapped.crossbars:
+        rows = layer.weights.shape[0]
+        params += [rng.normal(0.0, 1.0 / np.sqrt(rows), (rows, config.rank)), np.zeros((config.rank, layer.n_out))]
     adam = Adam(params, config.learning_rate)
     epochs = range(config.epochs)
     if sys.stderr.isatty():
@@ -74,8 +74,7 @@ def train_adapters(mapped: MappedNetwork, x_train, y_train, config: Compensation
 
 
 def adapter_overhead(mapped: MappedNetwork, rank: int) -> tuple[int, int]:
-    """Extra parameters (``r·(rows + outputs)`` per layer, the bias row counted) and
-    multiply-accumulates per inference (each entry of ``A`` and ``B`` used once)."""
-    bias = int(mapped.network.config.bias)
-    params = sum(rank * (w.shape[0] + bias + w.shape[1]) for w in mapped.network.weights)
-    return params, params
+    """Extra parameters (``r·(rows + outputs)`` per crossbar layer, the bias row counted) and
+    multiply-accumulates per inference (each entry of ``A`` and ``B`` used once per position)."""
+    sizes = [(rank * (c.weights.shape[0] + c.n_out), c.positions) for c in mapped.crossbars]
+    return sum(p for p, _ in sizes), sum(p * positions for p, positions in sizes)

@@ -25,8 +25,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..evaluator import MappedNetwork
+from ..mapped import MappedNetwork
+from ..backprop import forward_trace
 from ..mlp import MLP
+from ..network import Network
 from .config import CompensationConfig, to_fixed
 
 
@@ -44,16 +46,17 @@ def _fit_column_pairs(x: np.ndarray, t: np.ndarray, config: CompensationConfig) 
     return np.where(keep, scale, 1.0), np.where(keep, offset, 0.0)
 
 
-def fit_affine(mapped: MappedNetwork, digital: MLP, x_calibration, config: CompensationConfig,
+def fit_affine(mapped: MappedNetwork, digital: Network | MLP, x_calibration, config: CompensationConfig,
                use_adc: bool = True) -> list[tuple[np.ndarray, np.ndarray]]:
-    """``(scale, offset)`` per layer, fitted on ``x_calibration`` (see the module notes).
+    """``(scale, offset)`` per crossbar layer, fitted on ``x_calibration`` (see the module notes).
 
     Parameters
     ----------
     mapped : MappedNetwork
         The network as its tiles (and ADCs) compute it.
-    digital : MLP
-        The trained network whose pre-activations are the targets.
+    digital : Network or MLP
+        The trained network whose crossbar layers' sums are the targets (divided by the
+        layers' weight scales, as the tiles' normalized sums are).
     x_calibration : array_like
         Calibration images (training images, never test images).
     config : CompensationConfig
@@ -62,18 +65,27 @@ def fit_affine(mapped: MappedNetwork, digital: MLP, x_calibration, config: Compe
         Calibrate the sums after the tiles' ADCs (when the circuit has them).
     """
     x = np.asarray(x_calibration, dtype=float)
-    _, targets = digital.forward(x, return_preactivations=True)
-    net, h, pairs = mapped.network, x, []
-    for k in range(len(net.weights)):
-        sums = mapped.layer_sums(k, h, use_adc)
-        scale, offset = _fit_column_pairs(sums, targets[k], config)
-        pairs.append((scale, offset))
-        h = net.activate(k, scale * sums + offset)
-    return pairs
+    digital = Network.from_mlp(digital) if isinstance(digital, MLP) else digital
+    targets = forward_trace(digital, x).sums
+    number = {c.index: n for n, c in enumerate(mapped.crossbars)}
+    pairs: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def mac(k: int, rows: np.ndarray) -> np.ndarray:
+        n = number[k]
+        layer = mapped.crossbars[n]
+        sums = mapped.layer_sums(n, rows, use_adc)
+        target = targets[k] if layer.scale == 1.0 else targets[k] / layer.scale
+        scale, offset = _fit_column_pairs(sums, target, config)
+        pairs[n] = (scale, offset)
+        corrected = scale * sums + offset
+        return corrected if layer.scale == 1.0 else layer.scale * corrected
+
+    mapped.network.forward(x, mac)
+    return [pairs[n] for n in range(len(mapped.crossbars))]
 
 
 def affine_overhead(mapped: MappedNetwork) -> tuple[int, int]:
     """Extra parameters (a scale and an offset per output column) and multiply-accumulates
-    per inference (one ``s·x + o`` per output column) of the correction."""
-    outputs = sum(w.shape[1] for w in mapped.network.weights)
-    return 2 * outputs, outputs
+    per inference (one ``s·x + o`` per output column and position) of the correction."""
+    outputs = sum(c.n_out for c in mapped.crossbars)
+    return 2 * outputs, sum(c.n_out * c.positions for c in mapped.crossbars)

@@ -22,9 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ...errors import ConfigError
+
 from ..circuit_config import CircuitConfig
-from ..evaluator import MappedNetwork, map_network
+from ..mapped import MappedNetwork, map_network
 from ..mlp import MLP
+from ..network import Network
 from ...tile.tile_cache import TileCache
 from .adapters import adapter_overhead, train_adapters
 from .affine import affine_overhead, fit_affine
@@ -45,7 +48,7 @@ class CompensatedNetwork:
     """``(scale, offset)`` per layer (``affine``), else None."""
     adapters: tuple | None = None
     """``(A, B)`` per layer (``lora``), else None."""
-    network: MLP | None = None
+    network: Network | MLP | None = None
     """The network whose weights are on the tiles (for ``hwa`` the fine-tuned one)."""
 
     @property
@@ -86,15 +89,15 @@ def _identity(result: CompensatedNetwork) -> dict:
     return {"adapters": tuple((a, np.zeros_like(b)) for a, b in result.adapters)}
 
 
-def compensate(net: MLP, mapped: MappedNetwork, config: CompensationConfig, circuit: CircuitConfig,
+def compensate(net: Network | MLP, mapped: MappedNetwork, config: CompensationConfig, circuit: CircuitConfig,
                cache: TileCache, x_train, y_train, cache_dir: str | Path | None = None,
                name: str = "mlp") -> CompensatedNetwork:
     """Apply ``config``'s method to ``net`` mapped as ``mapped``.
 
     Parameters
     ----------
-    net : MLP
-        The trained (digital) network.
+    net : Network or MLP
+        The trained (digital) network (any network: an MLP, a CNN, an ONNX model).
     mapped : MappedNetwork
         ``net`` on its tiles (``map_network`` with ``circuit``).
     config : CompensationConfig
@@ -110,11 +113,15 @@ def compensate(net: MLP, mapped: MappedNetwork, config: CompensationConfig, circ
     name : str
         Dataset name in the cached file's name.
     """
+    if config.method == "hwa" and getattr(net, "conductances", None) is not None:
+        raise ConfigError("compensation.method = \"hwa\" fine-tunes programmed weights, and a random network's "
+                          "cells are drawn, not programmed; train its mask or use affine or lora")
     x_train = np.asarray(x_train, dtype=float)
     x_cal = x_train[:config.calibration_images]
     if config.method in ("affine", "lora"):
         if config.method == "affine":
-            result = CompensatedNetwork(mapped, config, affine=tuple(fit_affine(mapped, net, x_cal, config)), network=net)
+            result = CompensatedNetwork(mapped, config, affine=tuple(fit_affine(mapped, net, x_cal, config)),
+                                        network=net)
         else:
             result = CompensatedNetwork(mapped, config, adapters=tuple(train_adapters(mapped, x_train, y_train, config)),
                                         network=net)

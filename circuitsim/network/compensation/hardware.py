@@ -1,48 +1,54 @@
 """The network as its crossbars compute it, differentiable by straight-through estimates.
 
 Every compensation method runs images through the mapped network
-(:class:`~circuitsim.network.evaluator.MappedNetwork`): layer ``k`` takes its input ``h``
-with the bias entry appended (``h_aug``), and its sums are the blocks' (tiles') partial sums
+(:class:`~circuitsim.network.mapped.MappedNetwork`, any network: an MLP, a CNN, an ONNX
+model): crossbar layer ``n`` takes its rows ``h`` (for a convolution one per output position)
+with the bias entry appended (``h_aug``), and its normalized sums are the tiles' partial sums
 ``h_aug[:, rows] @ M[rows, outs]`` — each with the tile's read noise and through the tile's
 ADC when the circuit has them — added over the horizontal partitions, with ``M`` the
-layer's normalized effective weights from the tiles' extracted ``T`` (the very blocks the
+layer's normalized effective weights from the tiles' extracted ``T`` (the very tiles the
 evaluator uses). On top of those sums a method may add a low-rank term ``h_aug @ A @ B``
-(adapters) and then a per-column affine map ``s·x + o``; the layer's gain and neuron follow.
+(adapters) and then a per-column affine map ``s·x + o``; the layer's weight scale, gain and
+the digital layers after it follow.
 
 :func:`hardware_forward` computes this (and keeps what the backward pass needs);
 :func:`hardware_backward` gives the cross-entropy gradients with respect to ``M`` and the
-adapters, passing the ADCs' quantization (and read noise) straight through: the gradient
-of a layer's sums with respect to its input is ``M + A·B``, as if the ADC were exact.
+adapters through the network's layers (:mod:`circuitsim.network.backprop`), passing the ADCs'
+quantization (and read noise) straight through: the gradient of a layer's sums with respect
+to its rows is ``M + A·B``, as if the ADC were exact.
 
 Public API
 ----------
-Trace, augment, hardware_forward, hardware_backward, Adam
+Trace, hardware_forward, hardware_backward, Adam
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..evaluator import MappedNetwork
+from ..backprop import Trace as LayerTrace
+from ..backprop import backward, forward_trace, softmax_cross_entropy
+from ..mapped import MappedNetwork
+from ..topologies import augment
 
-
-def augment(h: np.ndarray, bias: bool) -> np.ndarray:
-    """``h`` with a column of ones (the bias row's input) when the network has biases."""
-    return np.hstack([h, np.ones((len(h), 1))]) if bias else h
+Pair = tuple[np.ndarray, np.ndarray]
 
 
 @dataclass
 class Trace:
     """What :func:`hardware_forward` keeps for the backward pass."""
 
-    inputs: list
-    """``h_aug`` of every layer."""
-    outputs: list
-    """Every layer's activation (the last: class probabilities)."""
-    projected: list
-    """``h_aug @ A`` of every layer with adapters (else None)."""
+    layers: LayerTrace
+    """The run through the network's layers (every value, every crossbar layer's rows)."""
+    projected: dict[int, np.ndarray] = field(default_factory=dict)
+    """``h_aug @ A`` of every crossbar layer with adapters, by crossbar number."""
+
+    @property
+    def output(self) -> np.ndarray:
+        """The network's output (class probabilities)."""
+        return self.layers.output
 
 
 def hardware_forward(mapped: MappedNetwork, x, matrices=None, adapters=None, affine=None,
@@ -52,38 +58,37 @@ def hardware_forward(mapped: MappedNetwork, x, matrices=None, adapters=None, aff
     Parameters
     ----------
     mapped : MappedNetwork
-        The network as its tiles compute it (gains, activation, blocks, ADCs).
+        The network as its tiles compute it (gains, layers, tiles, ADCs).
     x : array_like
-        Images, ``(n, inputs)``.
+        Images (flattened or in the network's input shape).
     matrices : list of ndarray, optional
-        Effective weights ``M`` per layer (``rows × outputs``, bias row last) used instead of the
-        mapped ones (hardware-aware training).
+        Normalized effective weights ``M`` per crossbar layer (``rows × outputs``, bias row
+        last) used instead of the mapped ones (hardware-aware training).
     adapters : list of (ndarray, ndarray), optional
-        ``(A, B)`` per layer: ``h_aug @ A @ B`` is added to the layer's sums.
+        ``(A, B)`` per crossbar layer: ``h_aug @ A @ B`` is added to the layer's sums.
     affine : list of (ndarray, ndarray), optional
-        ``(scale, offset)`` per layer: the sums become ``scale · sums + offset``.
+        ``(scale, offset)`` per crossbar layer: the sums become ``scale · sums + offset``.
     use_adc : bool
         Convert the tiles' partial sums with their ADCs.
     """
-    net = mapped.network
-    h = np.asarray(x, dtype=float)
-    trace = Trace([], [], [])
-    for k in range(len(net.weights)):
-        h_aug = augment(h, net.config.bias)
-        sums = mapped.layer_sums(k, h, use_adc, None if matrices is None else matrices[k])
-        projected = None
+    number = {c.index: n for n, c in enumerate(mapped.crossbars)}
+    projected: dict[int, np.ndarray] = {}
+
+    def mac(k: int, rows: np.ndarray) -> np.ndarray:
+        n = number[k]
+        layer = mapped.crossbars[n]
+        sums = mapped.layer_sums(n, rows, use_adc, None if matrices is None else matrices[n])
         if adapters is not None:
-            a, b = adapters[k]
-            projected = h_aug @ a
-            sums = sums + projected @ b
+            a, b = adapters[n]
+            projected[n] = augment(rows, layer.bias) @ a
+            sums = sums + projected[n] @ b
         if affine is not None:
-            scale, offset = affine[k]
+            scale, offset = affine[n]
             sums = scale * sums + offset
-        h = net.activate(k, sums)
-        trace.inputs.append(h_aug)
-        trace.outputs.append(h)
-        trace.projected.append(projected)
-    return h, trace
+        return sums if layer.scale == 1.0 else layer.scale * sums
+
+    layers = forward_trace(mapped.network, x, mac)
+    return layers.output.reshape(len(layers.output), -1), Trace(layers, projected)
 
 
 def hardware_backward(mapped: MappedNetwork, trace: Trace, y, matrices=None, adapters=None):
@@ -92,7 +97,7 @@ def hardware_backward(mapped: MappedNetwork, trace: Trace, y, matrices=None, ada
     Returns
     -------
     d_matrices : list of ndarray
-        Gradient with respect to each layer's ``M`` (straight through the ADCs).
+        Gradient with respect to each crossbar layer's ``M`` (straight through the ADCs).
     d_adapters : list of (ndarray, ndarray) or None
         Gradients with respect to each ``(A, B)``.
     loss : float
@@ -100,40 +105,40 @@ def hardware_backward(mapped: MappedNetwork, trace: Trace, y, matrices=None, ada
     correct : int
         Images of the batch classified correctly.
     """
-    net = mapped.network
-    y = np.asarray(y)
-    rows = np.arange(len(y))
-    probs = trace.outputs[-1]
-    loss = float(-np.log(probs[rows, y] + 1e-12).sum())
-    correct = int((probs.argmax(axis=1) == y).sum())
-    delta = probs.copy()
-    delta[rows, y] -= 1.0
-    delta /= len(y)
-    n_layers = len(net.weights)
-    d_matrices, d_adapters = [None] * n_layers, [None] * n_layers
-    for k in reversed(range(n_layers)):
-        ds = net.config.gains[k] * delta
-        h_aug = trace.inputs[k]
-        d_matrices[k] = h_aug.T @ ds
-        matrix = matrices[k] if matrices is not None else _matrix(net, k)
-        dh = ds @ matrix.T
+    loss, grad, correct = softmax_cross_entropy(trace.output, np.asarray(y))
+    crossbars = mapped.crossbars
+    d_adapters: list[Pair | None] = [None] * len(crossbars)
+
+    def carrier(n: int):
+        """The map from a crossbar layer's sums' gradient to its rows' gradient."""
+        layer = crossbars[n]
+        matrix = matrices[n] if matrices is not None else layer.weights
+        n_in = matrix.shape[0] - int(layer.bias)
+
+        def back(d_sums: np.ndarray) -> np.ndarray:
+            ds = d_sums if layer.scale == 1.0 else layer.scale * d_sums
+            dh = ds @ matrix.T
+            if adapters is not None:
+                a, b = adapters[n]
+                dh = dh + (ds @ b.T) @ a.T
+            return dh[:, :n_in] if layer.bias else dh
+
+        return back
+
+    carriers = {c.index: carrier(n) for n, c in enumerate(crossbars)}
+    grads = backward(mapped.network, trace.layers, grad, matrices=carriers, output_is_softmax_grad=True,
+                     input_grad=False)
+    d_matrices = []
+    for n, layer in enumerate(crossbars):
+        d_sums = grads.d_sums[layer.index]
+        ds = d_sums if layer.scale == 1.0 else layer.scale * d_sums
+        h_aug = augment(trace.layers.rows[layer.index], layer.bias)
+        d_matrices.append(h_aug.T @ ds)
         if adapters is not None:
-            a, b = adapters[k]
+            a, b = adapters[n]
             d_projected = ds @ b.T
-            d_adapters[k] = (h_aug.T @ d_projected, trace.projected[k].T @ ds)
-            dh = dh + d_projected @ a.T
-        if k:
-            if net.config.bias:
-                dh = dh[:, :-1]
-            h = trace.outputs[k - 1]
-            delta = dh * (h > 0) if net.config.activation == "relu" else dh * h * (1.0 - h)
+            d_adapters[n] = (h_aug.T @ d_projected, trace.projected[n].T @ ds)
     return d_matrices, (d_adapters if adapters is not None else None), loss, correct
-
-
-def _matrix(net, k: int) -> np.ndarray:
-    if net.config.bias:
-        return np.vstack([net.weights[k], net.biases[k][None, :]])
-    return net.weights[k]
 
 
 class Adam:

@@ -1,0 +1,348 @@
+"""Any network on its crossbars: ``map_network`` and the ``MappedNetwork`` it returns.
+
+One path for every network (:class:`~circuitsim.network.network.Network`: a trained MLP via
+:meth:`~circuitsim.network.network.Network.from_mlp`, a random-conductance network with its
+own cells, a CNN, an ONNX model) under every topology (:mod:`circuitsim.network.topologies`).
+Every Dense and Conv2d layer is one crossbar layer: its weight matrix (for a convolution the
+``(c_in·k_h·k_w) × c_out`` im2col matrix) and bias row are divided by the layer's weight scale
+``s`` (:func:`~circuitsim.network.layers.weight_scale`), built into tiles by the topology and
+characterized once; a convolution's tiles serve every output position (weight-stationary).
+The other layers (pooling, flatten, batch-norm, activations, residual sums) run digitally.
+
+**What a crossbar layer computes.** Its rows ``h`` (one per image and output position) drive
+the word lines at ``h · v_read`` (the bias row at ``v_read``). Without ADCs its sums are one
+product with the layer's effective weights, ``h @ W_eff + b_eff`` (``W_eff`` assembled from the
+tiles; equal to ``W / s`` for ideal wires in the canonical topology), times ``s``, then the
+layer's gain. With an ADC (:class:`~circuitsim.periphery.adc.ADCConfig`) every tile's partial
+sums are converted before the horizontal partitions are added digitally, each tile's ADC its
+own instance, its range calibrated on a calibration batch (:mod:`circuitsim.network.adc_calibration`).
+
+**Read noise** (``device.statistics.read_noise``) is drawn per image and evaluation from the
+tiles' laws (:mod:`circuitsim.tile.read_noise`): without ADCs from the layer's law (its tiles'
+side by side, drawn in passes over the images), with ADCs from each tile's law before its
+conversion; one generator per crossbar layer.
+
+**Energy per inference** adds the crossbar's supply energy over a read pulse (``v @ M @ v``
+per evaluation, ``M = t_read · Y`` from each tile's input admittance; with a charge readout,
+the supply energy of the integration window measured in ngspice) and the ADC conversions
+(``positions × outputs`` per tile; :mod:`circuitsim.periphery.energy`).
+
+Public API
+----------
+CrossbarLayer, MappedNetwork, map_network, map_layers, energy_summary,
+crossbar_shapes, auto_partition_layers
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from ..errors import ConfigError
+from ..periphery.energy import adc_energy
+from ..tile.noise_law import NoiseLaw
+from ..tile.tile_cache import TileCache
+from .adc_calibration import calibrated_blocks
+from .circuit_config import CircuitConfig
+from .layers import Dense, weight_scale
+from .mapping import Partition
+from .mlp import MLP
+from .network import Network
+from .realization import read_rng
+from .topologies import Block, augment, build_layer
+
+
+@dataclass(frozen=True, eq=False)
+class CrossbarLayer:
+    """One Dense or Conv2d layer on its tiles."""
+
+    index: int
+    """Position of the layer in the network."""
+    blocks: tuple[Block, ...]
+    """Its tiles."""
+    weights: np.ndarray
+    """Effective weights of the layer, ``rows × n_out`` (the bias row last), as the tiles compute them."""
+    scale: float
+    """Weight scale ``s``: the tiles hold ``W / s``; their sums are multiplied by ``s``."""
+    bias: bool
+    """Whether the last row is the bias row."""
+    positions: int
+    """Evaluations per image (output positions of a convolution, 1 for a dense layer)."""
+    read_noise: NoiseLaw | None = None
+    """The law of the layer's read noise (its tiles' side by side), or None."""
+    read_rng: np.random.Generator | None = None
+    """The generator of the layer's read noise (advances with every draw), or None."""
+
+    @property
+    def n_out(self) -> int:
+        """Outputs (columns of differential pairs)."""
+        return int(self.weights.shape[1])
+
+    def sums(self, h: np.ndarray, use_adc: bool = True, matrix: np.ndarray | None = None) -> np.ndarray:
+        """The layer's normalized sums for its rows ``h`` (without the bias input; before ``s``).
+
+        Every tile's partial sums of ``matrix`` (default: the effective weights, the bias row
+        last) with its read noise, through its ADC when ``use_adc``, added over the horizontal
+        partitions; without ADCs one product with the layer's read-noise law.
+        """
+        bias, n = self.bias, h.shape[1]
+        if not (use_adc and self.blocks[0].adc is not None):
+            m = self.weights if matrix is None else matrix
+            weights, offset = (m[:n], m[n]) if bias else (m, 0.0)
+            if self.read_noise is None:
+                return np.asarray(h @ weights + offset)
+            law, sums = self.read_noise, np.empty((len(h), weights.shape[1]))
+            for part in law.passes(len(h)):  # each pass's inputs are read from memory once
+                np.matmul(h[part], weights, out=sums[part])
+                sums[part] += offset
+                law.add_noise(sums[part], h[part], self._rng(), bias)
+            return sums
+        h_aug = augment(h, bias)
+        sums = np.zeros((len(h), self.n_out))
+        for block in self.blocks:
+            v = h_aug[:, block.rows]
+            part = v @ (block.weights if matrix is None else matrix[block.rows, block.outs])
+            if block.read_noise is not None:
+                block.read_noise.add_noise(part, v, self._rng())
+            sums[:, block.outs] += block.adc.quantize(part) if block.adc is not None else part
+        return sums
+
+    def _rng(self) -> np.random.Generator:
+        if self.read_rng is None:
+            raise ConfigError("a crossbar layer with read noise needs its generator (read_rng)")
+        return self.read_rng
+
+    def energy(self, h: np.ndarray, v_read: float, n_images: int) -> float:
+        """Crossbar energy per image (J) of evaluating rows ``h``."""
+        h_aug = augment(h, self.bias)
+        total = 0.0
+        for block in self.blocks:
+            volts = v_read * h_aug[:, block.rows]
+            total += float(np.einsum("ni,ij,nj->", volts, block.energy_matrix, volts)) / n_images
+        return total
+
+
+def energy_summary(crossbar: float, circuit: CircuitConfig, conversions: int) -> dict[str, float]:
+    """Crossbar, ADC and total energy per image (J) from the crossbar's and the conversions'."""
+    adc = 0.0
+    if circuit.adc is not None:
+        adc = float(adc_energy(circuit.adc.bits, conversions, circuit.adc_energy))
+    return {"crossbar_energy": crossbar, "adc_energy": adc, "energy_per_inference": crossbar + adc}
+
+
+BATCH = 500
+"""Images per pass through a network with convolutions (their receptive fields are large)."""
+
+
+@dataclass(frozen=True, eq=False)
+class MappedNetwork:
+    """A network as its crossbars compute it."""
+
+    network: Network
+    """The network mapped (gains as the circuit sets them; nominal weights)."""
+    crossbars: tuple[CrossbarLayer, ...]
+    """Its crossbar layers, in order."""
+    partitions: tuple[Partition, ...]
+    """Partitions of each crossbar layer."""
+    circuit: CircuitConfig
+    """The circuit configuration."""
+    seconds: float
+    """Time spent mapping and characterizing (cache lookups included)."""
+    mlp: MLP | None = None
+    """The effective network as an :class:`~circuitsim.network.mlp.MLP` (weights from the tiles, no
+    ADC, the circuit's gains) when an MLP was mapped, else None."""
+
+    @property
+    def n_tiles(self) -> int:
+        """Number of tiles over all crossbar layers."""
+        return sum(len(c.blocks) for c in self.crossbars)
+
+    @property
+    def conversions_per_inference(self) -> int:
+        """ADC conversions per image (positions × outputs of every tile), 0 without ADCs."""
+        if self.circuit.adc is None:
+            return 0
+        return sum(c.positions * (b.outs.stop - b.outs.start) for c in self.crossbars for b in c.blocks)
+
+    def layer_sums(self, n: int, h: np.ndarray, use_adc: bool = True, matrix: np.ndarray | None = None) -> np.ndarray:
+        """Crossbar layer ``n``'s normalized sums for its rows ``h`` (:meth:`CrossbarLayer.sums`)."""
+        return self.crossbars[n].sums(h, use_adc, matrix)
+
+    def forward(self, x: ArrayLike, use_adc: bool = True, energy: bool = True) -> tuple[np.ndarray, float]:
+        """Outputs for images ``x`` and the mean crossbar energy per image (J; 0 unless ``energy``)."""
+        images = self.network.fit_input(x)
+        by_index = {c.index: c for c in self.crossbars}
+        joules = [0.0]
+
+        def mac(k: int, rows: np.ndarray) -> np.ndarray:
+            layer = by_index[k]
+            if energy:
+                joules[0] += layer.energy(rows, self.circuit.v_read, len(images))
+            sums = layer.sums(rows, use_adc)
+            return sums if layer.scale == 1.0 else layer.scale * sums
+
+        batch = BATCH if any(c.positions > 1 for c in self.crossbars) else None
+        return self.network.forward(images, mac, batch), joules[0]
+
+    def predict(self, x: ArrayLike) -> np.ndarray:
+        """Predicted classes (through the ADCs when configured)."""
+        out = self.forward(x, energy=False)[0]
+        return np.asarray(np.argmax(out.reshape(len(out), -1), axis=-1))
+
+    def accuracy(self, x: ArrayLike, y: ArrayLike) -> float:
+        """Fraction of images classified correctly (through the ADCs when configured)."""
+        return float(np.mean(self.predict(x) == np.asarray(y)))
+
+    def analog_accuracy(self, x: ArrayLike, y: ArrayLike) -> float:
+        """Accuracy without the ADCs (the tiles' analog sums, read noise included)."""
+        out = self.forward(x, use_adc=False, energy=False)[0]
+        return float(np.mean(np.argmax(out.reshape(len(out), -1), axis=-1) == np.asarray(y)))
+
+    def energy_per_inference(self, x: ArrayLike) -> dict[str, float]:
+        """Crossbar, ADC and total energy per image (J), averaged over ``x``."""
+        return energy_summary(self.forward(x, use_adc=False)[1], self.circuit, self.conversions_per_inference)
+
+    def effective_network(self) -> Network:
+        """The network with each crossbar layer's weights as its tiles compute them (no ADC)."""
+        changes = {}
+        for c in self.crossbars:
+            layer = self.network.layers[c.index]
+            eff = c.scale * c.weights
+            n_in = eff.shape[0] - int(c.bias)
+            bias = eff[n_in] if c.bias else None
+            if isinstance(layer, Dense):
+                changes[c.index] = layer.replace(weight=eff[:n_in], bias=bias, scale=None, cells=None)
+            else:
+                changes[c.index] = layer.replace(weight=eff[:n_in].T.reshape(layer.weight.shape), bias=bias,
+                                                 scale=None)
+        return self.network.replace_layers(changes)
+
+
+def _positions(net: Network) -> dict[int, int]:
+    """Evaluations per image of every crossbar layer (from one blank image)."""
+    positions: dict[int, int] = {}
+
+    def mac(k: int, rows: np.ndarray) -> np.ndarray:
+        positions[k] = len(rows)
+        return np.zeros((len(rows), net.layers[k].matrix()[0].shape[1]))
+
+    net.forward(np.zeros((1,) + net.input_shape), mac)
+    return positions
+
+
+def crossbar_shapes(net: Network) -> list[tuple[int, int, bool]]:
+    """``(n_in, n_out, bias)`` of every crossbar layer (rows = ``n_in + bias``)."""
+    shapes = []
+    for k in net.crossbar_layers:
+        w, b = net.layers[k].matrix()
+        shapes.append((w.shape[0], w.shape[1], b is not None))
+    return shapes
+
+
+def auto_partition_layers(net: Network | MLP, max_rows: int, max_cols: int | None = None) -> list[Partition]:
+    """Smallest partitions keeping every tile within ``max_rows × max_cols`` (rows count the
+    bias row, columns count outputs), one per crossbar layer."""
+    net = Network.from_mlp(net) if isinstance(net, MLP) else net
+    max_cols = max_cols or max_rows
+    if max_rows < 1 or max_cols < 1:
+        raise ConfigError(f"maximum array size must be >= 1, got {max_rows} x {max_cols}")
+    return [Partition(math.ceil((n_in + int(bias)) / max_rows), math.ceil(n_out / max_cols))
+            for n_in, n_out, bias in crossbar_shapes(net)]
+
+
+def map_network(net: Network | MLP, partitions: Sequence[Partition], circuit: CircuitConfig,
+                cache: TileCache | None = None, x_calibration: ArrayLike | None = None) -> MappedNetwork:
+    """Map every crossbar layer of ``net`` onto partitioned tiles of ``circuit.topology``.
+
+    Parameters
+    ----------
+    net : Network or MLP
+        The network (an MLP is taken as :meth:`Network.from_mlp`: its weights in [-1, 1], a
+        random-conductance network with its own cells).
+    partitions : sequence of Partition
+        One per crossbar layer (Dense or Conv2d), in order.
+    circuit : CircuitConfig
+        Device (and its statistics), wires, read voltage, engine, readout, topology, gains
+        (one per crossbar layer) and ADC.
+    cache : TileCache, optional
+        Where tiles' characterizations are kept (memory only by default).
+    x_calibration : array_like, optional
+        Images that set each tile's ADC range (required with an ADC).
+    """
+    start = time.perf_counter()
+    cache = cache or TileCache()
+    mlp = net if isinstance(net, MLP) else None
+    network = Network.from_mlp(net) if isinstance(net, MLP) else net
+    parts, indices = tuple(partitions), network.crossbar_layers
+    if len(parts) != len(indices):
+        raise ConfigError(f"give one partition per crossbar layer: {len(indices)} Dense/Conv2d layers, "
+                          f"{len(parts)} partitions")
+    if circuit.gains is not None and len(circuit.gains) != len(indices):
+        raise ConfigError(f"circuit.gains needs {len(indices)} values (one per crossbar layer), "
+                          f"got {len(circuit.gains)}")
+    if circuit.adc is not None and x_calibration is None:
+        raise ConfigError("an ADC needs calibration images (x_calibration) to set its range")
+    positions = _positions(network)
+    stats = circuit.device.statistics
+    bar = _tile_progress(sum(p.h * p.v for p in parts))
+    crossbars: list[CrossbarLayer] = []
+    gains: dict[int, float] = {}
+    for n, (k, part) in enumerate(zip(indices, parts)):
+        layer = network.layers[k]
+        w, b = layer.matrix()
+        s = weight_scale(layer)
+        tiles = build_layer(n, len(indices), w / s, None if b is None else b / s, getattr(layer, "cells", None),
+                            part, circuit, cache, layer.gain * s, bar)
+        scale = s
+        if tiles.gain is not None:  # the topology's neurons take the weight scale in their gain
+            gains[k], scale = tiles.gain, 1.0
+        law, rng = None, None
+        if stats.read_noise > 0:
+            law, rng = _layer_read_noise(tiles.blocks, tiles.effective.shape), read_rng(stats.seed, n)
+        crossbars.append(CrossbarLayer(k, tiles.blocks, tiles.effective, scale, b is not None, positions[k], law, rng))
+    bar.close()
+    if circuit.gains is not None:
+        gains = {k: float(g) for k, g in zip(indices, circuit.gains)}
+    if gains:
+        network = network.replace_layers({k: network.layers[k].replace(gain=g) for k, g in gains.items()})
+    if circuit.adc is not None and x_calibration is not None:
+        calibrated = calibrated_blocks(network, crossbars, circuit.adc, x_calibration)
+        crossbars = [dataclasses.replace(c, blocks=blocks) for c, blocks in zip(crossbars, calibrated)]
+    effective_mlp = _effective_mlp(mlp, network, crossbars) if mlp is not None else None
+    return MappedNetwork(network, tuple(crossbars), parts, circuit, time.perf_counter() - start, effective_mlp)
+
+
+map_layers = map_network
+"""The former name of :func:`map_network` for layer networks."""
+
+
+def _effective_mlp(mlp: MLP, net: Network, crossbars: list[CrossbarLayer]) -> MLP:
+    """The MLP whose weights and biases are the tiles' and whose gains are the mapped network's."""
+    weights, biases = [], []
+    for c in crossbars:
+        n_in = c.weights.shape[0] - int(c.bias)
+        weights.append(c.weights[:n_in])
+        biases.append(c.weights[n_in] if c.bias else np.zeros(c.n_out))
+    gains = tuple(net.layers[c.index].gain for c in crossbars)
+    return MLP(weights, biases, dataclasses.replace(mlp.config, gains=gains))
+
+
+def _layer_read_noise(blocks: tuple[Block, ...], shape: tuple[int, int]) -> NoiseLaw:
+    """A layer's read-noise law: its tiles' side by side, as their weights."""
+    return NoiseLaw.side_by_side([(b.rows, b.outs, b.read_noise) for b in blocks], shape)
+
+
+def _tile_progress(total: int) -> Any:
+    """A progress bar of tile characterization on a terminal (nothing in logs)."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="tiles", unit="tile", leave=False, file=sys.stderr,
+                disable=not sys.stderr.isatty() or total < 2)

@@ -1,0 +1,243 @@
+"""Topologies of a crossbar layer: how its weights become tiles and how the tiles combine.
+
+A topology is a builder: given one crossbar layer's weights (already divided by its weight
+scale, so in [-1, 1]), its bias row, its partition and the circuit, it returns the layer's
+:class:`Block` s (one per tile: rows, outputs, effective weights, energy matrix, read-noise
+law) and the whole layer's effective weights. Everything downstream (ADCs, read noise,
+energy, the network around the layer) is the same for every topology
+(:mod:`circuitsim.network.mapped`).
+
+- ``"canonical"`` (:func:`canonical_layer`): every tile is the canonical tile of the design
+  notes, realized with the device statistics per tile and characterized exactly (``T``, cached
+  by content); its effective weights are ``(T+ - T-) / (v_read (g_max - g_min))`` (with a
+  charge readout ``T`` is in V/V and scaled by ``c_int / t_int``), so ideal wires give the
+  weights back. The partial sums of horizontal partitions are added.
+- ``"imac-sim"`` (:func:`imac_sim_layer`): IMAC-Sim's layer. Every tile ends in its own
+  difference amplifiers and the horizontal pieces meet at the neuron input through equal
+  tie resistors into an input that draws no current, so the neuron input is exactly the mean
+  (``"average"``) of the tiles' amplifier outputs; vertical pieces are independent. A tile's
+  map ``A`` (amplifier output volts per input-line volt) comes from one factorization
+  (:func:`~circuitsim.tile.layer_circuit.layer_transfer`), cached by content; the effective
+  weights are ``v_read · A^T / h`` (neuron-input volts per unit activation). The neuron's gain
+  is fixed once per layer so that the *ideal* layer (no wire resistance; one tile, or the
+  same partitions with ``circuit.neuron_reference = "partitioned"``) has the trained
+  pre-activation scale: ``gain = g · s / α`` with ``α = <W_ideal, W> / <W, W>``.
+
+Public API
+----------
+Block, LayerTiles, TOPOLOGIES, augment, build_layer, imac_amp_gains, layer_cells
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..devices import Wires
+from ..errors import ConfigError
+from ..periphery.adc import ADC
+from ..tile.extract import Characterization
+from ..tile.layer_circuit import LayerCircuit, layer_admittance, layer_transfer
+from ..tile.noise_law import NoiseLaw
+from ..tile.tile_cache import TileCache
+from ..tile.topology import TopologyConfig
+from .circuit_config import CircuitConfig
+from .mapping import LayerMapping, Partition, cell_mapping, map_layer
+from .realization import realize_layer, realize_tile
+
+
+def augment(h: np.ndarray, bias: bool) -> np.ndarray:
+    """Rows ``h`` with a column of ones (the bias row's input) when the layer has a bias row."""
+    return np.hstack([h, np.ones((len(h), 1))]) if bias else h
+
+
+@dataclass(frozen=True, eq=False)
+class Block:
+    """One tile's place in its layer and what it computes."""
+
+    rows: slice
+    """Rows of the layer (inputs, then the bias row) the tile holds."""
+    outs: slice
+    """Outputs of the layer the tile holds."""
+    weights: np.ndarray
+    """Normalized effective weights, ``rows × outs``."""
+    energy_matrix: np.ndarray
+    """``M`` (joules per volt²): one evaluation of input voltages ``v`` costs ``v @ M @ v``."""
+    adc: ADC | None = None
+    """The tile's ADC (one column per output), or None."""
+    read_noise: NoiseLaw | None = None
+    """Law of the read noise of the normalized sums for normalized inputs, or None."""
+    conductances: np.ndarray | None = None
+    """The tile's cells as realized (device statistics drawn, drifted): what was characterized,
+    ``rows × 2 outs`` siemens (the whole-circuit deck is written from these)."""
+    drift_scale: float = 1.0
+    """Global drift compensation factor applied to the tile's outputs (1: none)."""
+
+
+@dataclass(frozen=True, eq=False)
+class LayerTiles:
+    """What a topology builds for one crossbar layer."""
+
+    blocks: tuple[Block, ...]
+    """Its tiles."""
+    effective: np.ndarray
+    """Effective weights of the whole layer, ``rows × n_out`` (the bias row last)."""
+    gain: float | None = None
+    """The gain after the tiles that the topology sets (imac-sim's neurons), or None: the layer's."""
+
+
+def layer_cells(weights: np.ndarray, bias: np.ndarray | None, cells: np.ndarray | None, circuit: CircuitConfig,
+                partition: Partition, topology: TopologyConfig | None = None) -> LayerMapping:
+    """The layer's cells cut into tiles: its own ``cells`` when it has them, else ``weights``
+    (in [-1, 1]) mapped onto pairs with the topology's conventions."""
+    rounding = "nearest" if topology is None else topology.rounding
+    if cells is not None:
+        return cell_mapping(cells, partition, rounding)
+    if topology is None:
+        return map_layer(weights, bias, circuit.device, partition)
+    return map_layer(weights, bias, circuit.device, partition, rounding=topology.rounding,
+                     zero_weight=topology.zero_weight)
+
+
+def _energy_matrix(result: Characterization, circuit: CircuitConfig) -> np.ndarray:
+    """Energy of one evaluation as a quadratic form of the input voltages."""
+    if circuit.readout == "current" and result.input_admittance is not None:
+        return circuit.t_read * np.asarray(result.input_admittance)
+    return np.asarray(result.metadata["energy_matrix_J"])
+
+
+def canonical_layer(index: int, weights: np.ndarray, bias: np.ndarray | None, cells: np.ndarray | None,
+                    partition: Partition, circuit: CircuitConfig, cache: TileCache, progress: Any = None) -> LayerTiles:
+    """Crossbar layer ``index`` on canonical tiles (module notes); ``progress`` (a tqdm bar,
+    optional) advances by one per tile."""
+    device = circuit.device
+    scale = 1.0 / (device.g_max - device.g_min)
+    if circuit.readout != "current":  # T in V/V: V_out = Q / c_int = I t_int / c_int
+        scale *= circuit.c_int / circuit.t_int
+    mapping = layer_cells(weights, bias, cells, circuit, partition)
+    effective = np.zeros((mapping.conductances.shape[0], weights.shape[1]))
+    blocks = []
+    for a, rows in enumerate(mapping.row_slices):
+        for c, outs in enumerate(mapping.out_slices):
+            real = realize_tile(mapping.tile_conductances(a, c), circuit, cache, index, (a, c))
+            if progress is not None:
+                progress.update()
+            T = real.characterization.T * real.scale
+            effective[rows, outs] = (T[0::2] - T[1::2]).T * scale
+            blocks.append(Block(rows, outs, effective[rows, outs], _energy_matrix(real.characterization, circuit),
+                                read_noise=real.read_noise, conductances=real.conductances,
+                                drift_scale=real.scale))
+    return LayerTiles(tuple(blocks), effective)
+
+
+def imac_amp_gains(circuit: CircuitConfig, n_layers: int) -> tuple[float, ...]:
+    """Amplifier gains per crossbar layer: ``circuit.amp_gains``, or IMAC-Sim's 30, ..., 30, 10."""
+    if circuit.amp_gains is None:
+        return (30.0,) * (n_layers - 1) + (10.0,)
+    if len(circuit.amp_gains) != n_layers:
+        raise ConfigError(f"circuit.amp_gains needs {n_layers} values (one per crossbar layer), "
+                          f"got {len(circuit.amp_gains)}")
+    return tuple(float(g) for g in circuit.amp_gains)
+
+
+def _circuit_key(layer: LayerCircuit) -> str:
+    h = hashlib.sha256()
+    h.update(json.dumps([layer.topology.to_dict(), layer.r_row, layer.r_col, layer.g_pos.shape],
+                        sort_keys=True).encode())
+    for g in (layer.g_pos, layer.g_neg):
+        h.update(np.ascontiguousarray(g, dtype="<f8").tobytes())
+    return h.hexdigest()
+
+
+def _characterize(layer: LayerCircuit, cache: TileCache) -> Characterization:
+    """``A`` (as ``T``) and ``Y`` of a one-piece layer circuit, from the cache when there."""
+    key = _circuit_key(layer)
+    n_in, n_out = layer.g_pos.shape
+
+    def compute() -> Characterization:
+        start = time.perf_counter()
+        a = layer_transfer(layer)
+        return Characterization(a, {"engine": "native", "topology": layer.topology.name, "content_hash": key,
+                                    "seconds": time.perf_counter() - start}, layer_admittance(layer))
+
+    def verify(entry: Characterization) -> str | None:
+        if not isinstance(entry.metadata, dict) or entry.metadata.get("content_hash") != key:
+            return "its content hash is not this layer circuit's"
+        if np.shape(entry.T) != (n_out, n_in) or not np.all(np.isfinite(entry.T)):
+            return f"its map has shape {np.shape(entry.T)} or non-finite values, expected {(n_out, n_in)}"
+        return None
+
+    return cache.lookup(f"{key}-layer", compute, verify)
+
+
+def _piece(g: np.ndarray, rows: slice, outs: slice, topology: TopologyConfig, wires: Wires) -> LayerCircuit:
+    tile = g[rows, 2 * outs.start:2 * outs.stop]
+    return LayerCircuit(tile[:, 0::2], tile[:, 1::2], (slice(0, tile.shape[0]),), (slice(0, tile.shape[1] // 2),),
+                        topology, wires.r_row, wires.r_col)
+
+
+def _assemble(g: np.ndarray, mapping: LayerMapping, n_out: int, topology: TopologyConfig, circuit: CircuitConfig,
+              wires: Wires, cache: TileCache, blocks: list[Block]) -> np.ndarray:
+    """Effective weights (``n_rows × n_out``, neuron-input volts per unit activation) of a
+    mapped layer's partition tiles; appends each tile's :class:`Block` to ``blocks``."""
+    share = 1.0 / len(mapping.row_slices) if topology.combining == "average" else 1.0
+    effective = np.zeros((g.shape[0], n_out))
+    for rows in mapping.row_slices:
+        for outs in mapping.out_slices:
+            result = _characterize(_piece(g, rows, outs, topology, wires), cache)
+            effective[rows, outs] = circuit.v_read * share * result.T.T
+            blocks.append(Block(rows, outs, effective[rows, outs], _energy_matrix(result, circuit),
+                                conductances=g[rows, 2 * outs.start:2 * outs.stop]))
+    return effective
+
+
+def imac_sim_layer(index: int, weights: np.ndarray, bias: np.ndarray | None, cells: np.ndarray | None,
+                   partition: Partition, circuit: CircuitConfig, cache: TileCache, gain: float,
+                   amp_gain: float) -> LayerTiles:
+    """Crossbar layer ``index`` as IMAC-Sim's partitioned layer circuit (module notes); ``gain``
+    is the layer's gain times its weight scale, ``amp_gain`` its difference amplifiers'."""
+    if circuit.engine != "native":
+        raise ConfigError("circuit.topology = imac-sim extracts its exact linear layer maps with the native "
+                          "engine; use engine = \"native\" (ngspice checks it in circuitsim layer and validate)")
+    topology = TopologyConfig.imac_sim(amp_gain, circuit.opamp_gain)
+    mapping = layer_cells(weights, bias, cells, circuit, partition, topology)
+    g = mapping.conductances  # the design's targets set the neuron gains; the realized cells compute
+    realized = realize_layer(g, circuit.device, index)
+    blocks: list[Block] = []
+    n_out = weights.shape[1]
+    effective = _assemble(realized, mapping, n_out, topology, circuit, circuit.wires, cache, blocks)
+    if circuit.neuron_reference == "partitioned":
+        ideal = _assemble(g, mapping, n_out, topology, circuit, Wires(), cache, [])
+    else:
+        whole = _piece(g, slice(0, g.shape[0]), slice(0, n_out), topology, Wires())
+        ideal = circuit.v_read * _characterize(whole, cache).T.T
+    target = np.vstack([weights, bias[None, :]]) if bias is not None else weights
+    alpha = float(np.sum(ideal * target) / max(np.sum(target * target), 1e-300))
+    if not alpha > 0:
+        raise ConfigError(f"crossbar layer {index + 1}: the ideal imac-sim layer does not follow its weights "
+                          f"(scale {alpha:g})")
+    return LayerTiles(tuple(blocks), effective, gain / alpha)
+
+
+TOPOLOGIES = ("canonical", "imac-sim")
+"""Layer topologies a network can be mapped in (``circuit.topology``)."""
+
+
+def build_layer(index: int, n_layers: int, weights: np.ndarray, bias: np.ndarray | None, cells: np.ndarray | None,
+                partition: Partition, circuit: CircuitConfig, cache: TileCache, gain: float,
+                progress: Any = None) -> LayerTiles:
+    """Crossbar layer ``index`` (of ``n_layers``) in ``circuit.topology``: the one dispatch."""
+    if circuit.topology == "imac-sim":
+        amp_gain = imac_amp_gains(circuit, n_layers)[index]
+        tiles = imac_sim_layer(index, weights, bias, cells, partition, circuit, cache, gain, amp_gain)
+        if progress is not None:
+            progress.update(len(tiles.blocks))
+        return tiles
+    if circuit.topology == "canonical":
+        return canonical_layer(index, weights, bias, cells, partition, circuit, cache, progress)
+    raise ConfigError(f"circuit.topology must be one of {', '.join(TOPOLOGIES)}, got {circuit.topology!r}")
