@@ -20,12 +20,9 @@ CNNConfig, build_cnn, train_cnn, load_or_train_cnn
 
 from __future__ import annotations
 
-import hashlib
-import json
+import io
 import math
-import os
-import re
-import tempfile
+import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -36,6 +33,7 @@ from .backprop import backward, forward_trace, softmax_cross_entropy, weight_gra
 from .layers import Activation, AvgPool, Conv2d, Dense, Flatten, MaxPool
 from .mlp import TERNARY_THRESHOLD
 from .network import Network
+from .network_cache import cache_key, cached_network
 
 _TRAINING_VERSION = 1
 _INV_RMS = {"binary": 1.0, "ternary": math.sqrt(2.0), "float": math.sqrt(3.0)}
@@ -219,32 +217,31 @@ def train_cnn(dataset, config: CNNConfig, progress: bool = False) -> Network:
 
 
 def load_or_train_cnn(dataset, config: CNNConfig, cache_dir: str | Path) -> Network:
-    """The network :func:`train_cnn` would train, read from ``cache_dir`` when cached.
+    """The network :func:`train_cnn` would train, read from ``cache_dir`` when cached
+    (:func:`~circuitsim.network.network_cache.cached_network`).
 
     The key hashes the training code's version, the configuration, the dataset's name and
-    its training arrays; a new network is written atomically (:meth:`Network.save`).
+    its training arrays; it is stored in the entry and checked when read (a damaged or
+    foreign entry is one warning line, and the network is trained again).
+
+    Raises
+    ------
+    EnvironmentFailure
+        The cache folder cannot be written (never a configuration failure of the point).
     """
-    h = hashlib.sha256(f"cnn-v{_TRAINING_VERSION}|{dataset.name}|{dataset.image_shape}|{dataset.n_classes}|"
-                       f"{json.dumps(config.to_dict(), sort_keys=True)}".encode())
-    for a in (dataset.x_train, dataset.y_train):
-        h.update(f"|{a.dtype.str}{a.shape}|".encode() + np.ascontiguousarray(a).tobytes())
-    folder = Path(cache_dir)
-    target = folder / f"cnn-{re.sub(r'[^A-Za-z0-9_.-]', '_', dataset.name)}-{h.hexdigest()[:20]}.npz"
-    if target.is_file():
-        try:
-            return Network.load(target)
-        except ConfigError:
-            pass  # damaged entry: train again
-    net = train_cnn(dataset, config)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".npz")
-        os.close(fd)
-        try:
-            net.save(tmp)
-            os.replace(tmp, target)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"cannot write the network cache in {folder}: {exc}; pass a writable cache_dir") from None
-    return net
+    key = cache_key(f"cnn-v{_TRAINING_VERSION}|{dataset.name}|{dataset.image_shape}|{dataset.n_classes}|",
+                    config.to_dict(), (dataset.x_train, dataset.y_train))
+    return cached_network(cache_dir, "cnn", dataset.name, key, lambda: train_cnn(dataset, config),
+                          Network.load, _save_with_key)
+
+
+def _save_with_key(net: Network, path: str, key: str) -> None:
+    """:meth:`Network.save` with the cache ``key`` stored beside the layers (``cache_key``)."""
+    buffer = io.BytesIO()
+    net.save(buffer)
+    with zipfile.ZipFile(buffer, "a") as archive:
+        member = io.BytesIO()
+        np.save(member, np.array(key))
+        archive.writestr("cache_key.npy", member.getvalue())
+    with open(path, "wb") as fh:
+        fh.write(buffer.getvalue())
