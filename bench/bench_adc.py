@@ -9,9 +9,10 @@ noise (float32 normals) is most of the difference between "ideal" and the rest.
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
+
+import benchlib
 
 from circuitsim.periphery.adc import ADC, KINDS, ADCConfig
 
@@ -19,31 +20,30 @@ N_SAMPLES = 10**7
 BITS = 8
 
 
-def bench(kind: str, n_columns: int, repeats: int = 3) -> tuple[float, float]:
-    """Return (construction time, best conversion time) in seconds."""
+def bench(kind: str, n_columns: int, repeats: int = 3) -> tuple[float, float, float]:
+    """Return (construction time, best conversion wall time, its CPU time) in seconds."""
     cfg = ADCConfig.preset(kind, bits=BITS)
-    t0 = time.perf_counter()
-    adc = ADC(cfg, n_columns=n_columns)
-    t_build = time.perf_counter() - t0
+    adc, t_build, _ = benchlib.timed(lambda: ADC(cfg, n_columns=n_columns))
     span = cfg.v_max - cfg.v_min
     x = np.random.default_rng(0).uniform(cfg.v_min - 0.05 * span, cfg.v_max + 0.05 * span,
                                          (N_SAMPLES // n_columns, n_columns))
-    best = np.inf
+    best, best_cpu = np.inf, np.inf
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        adc.convert(x)
-        best = min(best, time.perf_counter() - t0)
-    return t_build, best
+        _, wall, cpu = benchlib.timed(lambda: adc.convert(x))
+        best, best_cpu = min(best, wall), min(best_cpu, cpu)
+    return t_build, best, best_cpu
 
 
 def main() -> None:
-    print(f"ADC.convert, {N_SAMPLES:.0e} samples, {BITS} bits, numpy {np.__version__}")
-    print(f"{'kind':<6} {'columns':>7} {'build ms':>9} {'convert s':>10} {'Msamples/s':>11}")
+    print("start:", benchlib.environment())
+    print(f"ADC.convert, {N_SAMPLES:.0e} samples, {BITS} bits, numpy {np.__version__}, best of 3")
+    print(f"{'kind':<6} {'columns':>7} {'build ms':>9} {'convert s':>10} {'CPU s':>7} {'Msamples/s':>11}")
     for kind in KINDS:
         for n_columns in (1, 64):
-            t_build, t = bench(kind, n_columns)
-            print(f"{kind:<6} {n_columns:>7} {1e3 * t_build:>9.2f} {t:>10.3f} "
+            t_build, t, cpu = bench(kind, n_columns)
+            print(f"{kind:<6} {n_columns:>7} {1e3 * t_build:>9.2f} {t:>10.3f} {cpu:>7.3f} "
                   f"{N_SAMPLES / t / 1e6:>11.1f}")
+    print("end:  ", benchlib.environment())
 
 
 if __name__ == "__main__":

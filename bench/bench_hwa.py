@@ -14,7 +14,6 @@ Run: ``OPENBLAS_NUM_THREADS=1 .venv/bin/python bench/bench_hwa.py``
 from __future__ import annotations
 
 import dataclasses
-import os
 import tempfile
 import time
 from pathlib import Path
@@ -31,7 +30,9 @@ def main() -> None:
     from circuitsim.tile.tile_cache import TileCache
     from circuitsim.periphery.adc import ADCConfig
 
-    print(f"cores: {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}")
+    import benchlib
+
+    print("start:", benchlib.environment())
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         data = load_dataset("mnist", binarize=True)
@@ -48,12 +49,12 @@ def main() -> None:
             cache = TileCache(tmp / f"tiles-{len(name)}")
             before = map_network(net, parts, circuit, cache, x_calibration=x_cal).accuracy(data.x_test, data.y_test)
             cache = TileCache(tmp / f"tiles-cold-{len(name)}")
-            start = time.perf_counter()
-            tuned = hwa_finetune(net, parts, circuit, cache, data.x_train, data.y_train, config)
-            seconds = time.perf_counter() - start
+            tuned, seconds, cpu = benchlib.timed(
+                lambda: hwa_finetune(net, parts, circuit, cache, data.x_train, data.y_train, config))
             after = map_network(tuned, parts, circuit, cache, x_calibration=x_cal).accuracy(data.x_test, data.y_test)
             print(f"hwa fine-tuning, 13-4-3 / 4-3-1 (67 tiles), {name}: {seconds:6.1f} s (target < 300 s), "
-                  f"{cache.misses} tile extractions; accuracy {before:.3f} -> {after:.3f}")
+                  f"CPU {cpu:6.1f} s, {cache.misses} tile extractions; accuracy {before:.3f} -> {after:.3f}")
+    print("end:  ", benchlib.environment())
 
 
 if __name__ == "__main__":

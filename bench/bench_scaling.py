@@ -76,6 +76,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workers", type=int, default=2, help="workers of the parallel run (default 2)")
     args = parser.parse_args()
+    import benchlib
+
+    print("start:", benchlib.environment())
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         spec = tmp / "scaling.toml"
@@ -94,6 +97,7 @@ def main() -> None:
             print(f"  {label}: {wall:7.2f} s  (CPU {cpu:7.2f} s)")
         print(f"  speed-up : {times[1][0] / times[args.workers][0]:7.2f}x")
         print(f"  load average (1 min) before: {load:.2f}, after: {os.getloadavg()[0]:.2f}")
+    print("end:  ", benchlib.environment())
 
 
 if __name__ == "__main__":

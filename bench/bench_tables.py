@@ -24,21 +24,25 @@ def row(k: int) -> dict:
 def run(n: int, every_point: bool) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         tables, rows = _Tables(Path(tmp), {"points": n}), {}
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         for k in range(n):
             rows[k] = row(k)
             tables.computed += 1
             tables.write(rows) if every_point else tables.maybe_write(rows)
         tables.write(rows)
-        return time.perf_counter() - start
+        return time.perf_counter() - start, time.process_time() - cpu
 
 
 if __name__ == "__main__":
+    import benchlib
+
+    print("start:", benchlib.environment())
     sizes = [int(a) for a in sys.argv[1:]] or [1000, 4000, 16000]
     for n in sizes:
-        t = run(n, False)
-        line = f"{n:6d} points: incremental {t:7.2f} s ({1e3 * t / n:.3f} ms/point)"
+        t, cpu = run(n, False)
+        line = f"{n:6d} points: incremental {t:7.2f} s, CPU {cpu:7.2f} s ({1e3 * t / n:.3f} ms/point)"
         if n <= 4000:
-            t_all = run(n, True)
-            line += f"   every point {t_all:7.2f} s ({1e3 * t_all / n:.3f} ms/point)"
+            t_all, cpu_all = run(n, True)
+            line += f"   every point {t_all:7.2f} s, CPU {cpu_all:7.2f} s ({1e3 * t_all / n:.3f} ms/point)"
         print(line, flush=True)
+    print("end:  ", benchlib.environment())

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import time
 
 POINTS = (4, 6)
 FEW = 5
@@ -26,6 +25,9 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=40)
     parser.add_argument("--points", default=",".join(map(str, POINTS)))
     args = parser.parse_args()
+    import benchlib
+
+    print("start:", benchlib.environment())
 
     from importlib.resources import files
 
@@ -52,29 +54,24 @@ def main() -> None:
         mapped = map_network(net, point.partitions, circuit, context.tiles)
         designs = design_network(mapped, "transistor", data.x_train[:CALIBRATION_IMAGES])
         evaluator = NeuronMLP(mapped.mlp, designs)
-        best = min(_timed(lambda: evaluator.output_voltages(x)) for _ in range(3))
-        deck_seconds = _timed(lambda: network_deck(mapped, designs, x * circuit.v_read))
+        best, best_cpu = min(benchlib.timed(lambda: evaluator.output_voltages(x))[1:] for _ in range(3))
+        deck_seconds = benchlib.timed(lambda: network_deck(mapped, designs, x * circuit.v_read))[1]
         few = simulate_network(mapped, designs, x[:FEW], FullCircuitConfig())
         result = simulate_network(mapped, designs, x, FullCircuitConfig())
         per_image = (result.seconds - few.seconds) / (len(x) - FEW)
         rows.append((f"{point.values['h_partitions']} / {point.values['v_partitions']}", mapped.n_tiles,
                      result.n_elements, deck_seconds, few.seconds - FEW * per_image, per_image, result.seconds,
-                     len(x) / result.seconds, len(x) / best))
+                     len(x) / result.seconds, len(x) / best, best_cpu))
     meta = result.metadata
     print(f"whole circuit vs evaluator, {args.images} images, {meta['ngspice_version']} ({meta['solver']}, "
           f"{meta['ngspice_backend']} backend, one .dc sweep); fixed and per-image cost from {FEW} and "
           f"{args.images} images")
     print(f"{'partitions':>16} {'tiles':>6} {'elements':>9} {'deck s':>7} {'fixed s':>8} {'s/image':>8} "
           f"{'circuit s':>10} {'circuit img/s':>14} {'evaluator img/s':>16}")
-    for name, tiles, elements, deck, fixed, per_image, seconds, circuit_rate, eval_rate in rows:
+    for name, tiles, elements, deck, fixed, per_image, seconds, circuit_rate, eval_rate, eval_cpu in rows:
         print(f"{name:>16} {tiles:>6} {elements:>9} {deck:>7.2f} {fixed:>8.1f} {per_image:>8.3f} {seconds:>10.1f} "
-              f"{circuit_rate:>14.3f} {eval_rate:>16,.0f}")
-
-
-def _timed(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
+              f"{circuit_rate:>14.3f} {eval_rate:>16,.0f} (evaluator CPU {eval_cpu:.3f} s)")
+    print("end:  ", benchlib.environment())
 
 
 if __name__ == "__main__":

@@ -48,6 +48,8 @@ def _timed(fn) -> float:
 
 
 def main() -> None:
+    import benchlib
+
     from circuitsim.devices import device_preset, wire_preset
     from circuitsim.device_statistics import DeviceStatistics
     from circuitsim.network.circuit_config import CircuitConfig
@@ -79,7 +81,7 @@ def main() -> None:
             import pandas as pd
 
             row = pd.read_csv(tmp / "out" / "results.csv").iloc[0]
-            print(f"cores: {os.cpu_count()}")
+            print("start:", benchlib.environment())
             print(f"16-8-8 / 8-8-1, programming noise 10 %, 25 seeds, --workers 2, cold tile cache: "
                   f"{seconds:6.2f} s (target < 60 s); CPU {cpu:.1f} s; load average {os.getloadavg()[0]:.1f}")
             print(f"  accuracy {row['accuracy']:.4f} +- {row['accuracy_std']:.4f} "
@@ -110,7 +112,9 @@ def main() -> None:
                 print(f"evaluator, 10,000 images, {name}, read noise {noise:.0%}: {min(times[noise]):7.3f} s "
                       f"(accuracy {accuracies[noise]:.4f})")
             law = f"tile rows with shared directions: {shared} of {rows}" if rows else "no cross-row terms"
-            print(f"  read noise / none, {name}: {min(times[0.02]) / min(times[0.0]):.2f}x (target < 2x); {law}")
+            print(f"  read noise / none, {name}: {min(times[0.02]) / min(times[0.0]):.2f}x (target < 2x; best of 7), "
+                  f"{benchlib.median_ratio(times[0.02], times[0.0]):.2f}x (median of the 7 interleaved pairs); {law}")
+        print("end:  ", benchlib.environment())
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Idempotent set-up: ngspice >= 42 with libngspice, Debian's Fashion-MNIST package,
 # a virtual environment in .venv, and circuitsim installed in it (editable, with the
-# test extras, and CHOLMOD for the native engine when it builds).
+# test extras), and CHOLMOD on OpenBLAS for the native engine when it builds (checked on
+# every run: an existing .venv also gets OpenBLAS selected under CHOLMOD).
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$here"
@@ -17,6 +18,6 @@ stamp=.venv/.circuitsim-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     .venv/bin/python -m pip install -q --upgrade pip >/dev/null
     .venv/bin/python -m pip install -q -e ".[test]"
-    bash scripts/install-cholmod.sh
     touch "$stamp"
 fi
+bash scripts/install-cholmod.sh

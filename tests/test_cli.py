@@ -81,6 +81,10 @@ def test_doctor_reports_ngspice():
     proc = run_cli("doctor")
     assert proc.returncode == 0, proc.stderr
     assert "ngspice-" in proc.stdout and "KLU" in proc.stdout and "PySpice" in proc.stdout
+    from circuitsim.tile.factor import available_backends, blas_kind, cholmod_blas
+
+    if "cholmod" in available_backends():  # the BLAS CHOLMOD binds to, as this process finds it
+        assert f"CHOLMOD BLAS       : {cholmod_blas()} ({blas_kind(cholmod_blas())})" in proc.stdout
 
 
 def test_doctor_fails_without_ngspice(tmp_path):

@@ -383,7 +383,7 @@ def test_cnn_cache_checks_its_stored_key(tmp_path, caplog):
     Network([Dense(np.zeros((64, 10)))], (1, 8, 8)).save(entry)  # a readable network, not this one
     with caplog.at_level("WARNING", logger="circuitsim"):
         again = load_or_train_cnn(data, config, tmp_path)
-    assert f"network cache entry {entry} is damaged (it holds another network's key)" in caplog.text
+    assert f"network cache entry {entry} is damaged (it holds no key)" in caplog.text
     assert again.content_hash() == net.content_hash()
     caplog.clear()
     with caplog.at_level("WARNING", logger="circuitsim"):
@@ -397,11 +397,11 @@ def test_cnn_cache_that_cannot_be_written_is_an_environment_failure(tmp_path):
 
     data, config = _tiny_cnn()
     (tmp_path / "networks").write_text("a file where the cache folder goes")
-    with pytest.raises(EnvironmentFailure, match="cannot write the network cache"):
+    with pytest.raises(EnvironmentFailure, match="cannot create the network cache"):
         load_or_train_cnn(data, config, tmp_path / "networks")
 
 
-def test_a_folder_where_a_network_cache_file_goes_is_named_and_left_alone(tmp_path):
+def test_a_folder_where_a_network_cache_file_goes_is_named_and_left_alone(tmp_path, caplog):
     from circuitsim.network.datasets import load_dataset
     from circuitsim.network.mlp import MLPConfig, load_or_train
 
@@ -411,9 +411,7 @@ def test_a_folder_where_a_network_cache_file_goes_is_named_and_left_alone(tmp_pa
     (entry,) = tmp_path.glob("mlp-*.npz")
     entry.unlink()
     entry.mkdir()
-    from circuitsim.errors import EnvironmentFailure
-
-    with pytest.raises(EnvironmentFailure, match=f"{entry} is not a regular file") as info:
-        load_or_train(data, config, tmp_path)
-    assert ".part" not in str(info.value) and ".npz." not in str(info.value)  # the entry, not a temporary file
-    assert entry.is_dir() and net is not None
+    with caplog.at_level("WARNING", logger="circuitsim"):
+        again = load_or_train(data, config, tmp_path)
+    assert f"network cache entry {entry} is not a regular file" in caplog.text
+    assert entry.is_dir() and again.content_hash() == net.content_hash()

@@ -5,7 +5,8 @@ of the paths it replaced.
 three former paths computed them (``map_network`` for MLPs and random-conductance networks,
 ``map_layers`` for layer networks, ``map_layer_network`` for the imac-sim topology), recorded
 with those paths just before they were merged (issue 21; ``*/analog``: without the ADCs,
-``*-ideal``: the same circuit with ideal ADCs). The one path must give them again to rounding,
+``*-ideal``: the same circuit with ideal ADCs; ``comp-*``: the MLP compensated by ``affine``,
+``lora`` and ``hwa`` on the former MLP-only compensation path). The one path must give them again to rounding,
 with two changes that the merge made on purpose:
 
 - a CNN's read noise follows the MLP's law (one draw per layer without ADCs): other draws of
@@ -151,3 +152,23 @@ def test_every_tiles_adc_is_its_own_instance(all_cases, digits):
             x, y = thresholds[a], thresholds[b]
             if x.shape == y.shape:
                 assert not np.allclose(x, y), (a, b)
+
+
+@pytest.mark.parametrize("adc", ["plain", "ideal-adc"])
+@pytest.mark.parametrize("method", ["affine", "lora", "hwa"])
+def test_compensation_on_the_one_path_gives_the_former_numbers(method, adc, all_cases, golden, digits):
+    """The compensation methods (now trained through any network's layers) give the MLP the
+    outputs the former MLP-only path gave (``comp-*`` entries, recorded with that path)."""
+    from circuitsim.network.compensation import CompensationConfig, compensate
+    from circuitsim.network.compensation.hardware import hardware_forward
+
+    net, circuit = all_cases["mlp-plain"]
+    if adc == "ideal-adc":
+        circuit = dataclasses.replace(circuit, adc=ADCConfig.preset("ideal", bits=4, v_min=-1, v_max=1))
+    cache = TileCache()
+    mapped = map_network(net, PARTITIONS, circuit, cache, x_calibration=digits.x_train[:100])
+    config = (CompensationConfig(method, calibration_images=100) if method == "affine"
+              else CompensationConfig(method, calibration_images=100, epochs=1, refresh_steps=5))
+    result = compensate(net, mapped, config, circuit, cache, digits.x_train[:400], digits.y_train[:400])
+    probs, _ = hardware_forward(result.mapped, digits.x_test[:IMAGES], adapters=result.adapters, affine=result.affine)
+    np.testing.assert_allclose(probs, golden[f"comp-{adc}-{method}/outputs"], rtol=1e-9, atol=1e-12)

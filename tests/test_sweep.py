@@ -72,7 +72,7 @@ def test_different_spec_needs_force(tmp_path):
     (("{auto = 16}", "{h = [1, 1], v = [1, 11]}"), "only 10 outputs"),
     (("{auto = 16}", "{h = [0, 1], v = [1, 1]}"), "positive integers"),
     (("{auto = 16}", "{h = [1, -2], v = [1, 1]}"), "positive integers"),
-    (("{auto = 16}", "{h = [1], v = [1, 1]}"), "one value per layer"),
+    (("{auto = 16}", "{h = [1], v = [1, 1]}"), "one value per crossbar layer \\(2\\)"),
     (("r_row = 20.0", "r_row = -20.0"), "wires.r_row must be a finite number >= 0"),
     (('name = "digits"', 'name = "cifar"'), "unknown dataset"),
     (("epochs = 5", "epochs = 0"), "epochs"),

@@ -1,8 +1,9 @@
 """Networks on crossbars: data, training, mapping onto tiles, evaluation.
 
 A trained network's weights become differential conductance pairs, are cut into
-partitioned tiles, each tile's transfer matrix is extracted (and cached by content),
-and the evaluator runs the test images through the network as its tiles compute it.
+partitioned tiles of a topology, each tile's transfer matrix is extracted (and cached by
+content), and the one mapped network runs the test images through the network as its tiles
+compute it — whatever the network (MLP, random cells, CNN, ONNX) and the topology.
 
 Modules
 -------
@@ -11,6 +12,8 @@ datasets
 mlp
     The numpy multilayer perceptron with float, ternary or binary weights, its
     training (straight-through estimator) and its cache.
+network_cache
+    One verified, atomic cache of every trained network (MLP, CNN, random, fine-tuned).
 mapping
     Weights to conductances (differential pairs, bias rows) and partitions.
 circuit_config
@@ -24,6 +27,8 @@ topologies
 mapped
     ``map_network``: any network on partitioned tiles under any topology, and the
     ``MappedNetwork`` it returns (accuracy, energy, ADCs, read noise).
+adc_calibration
+    Every tile's ADC: its own instance, its range set on calibration images.
 compensation
     Remedies for the circuit's errors: per-column affine correction, low-rank adapters,
     hardware-aware fine-tuning (``compensate``).

@@ -20,9 +20,8 @@ CNNConfig, build_cnn, train_cnn, load_or_train_cnn
 
 from __future__ import annotations
 
-import io
+import logging
 import math
-import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -30,12 +29,13 @@ import numpy as np
 
 from ..errors import ConfigError
 from .backprop import backward, forward_trace, softmax_cross_entropy, weight_gradient
+from .network_cache import cache_key, cached_network
 from .layers import Activation, AvgPool, Conv2d, Dense, Flatten, MaxPool
 from .mlp import TERNARY_THRESHOLD
 from .network import Network
-from .network_cache import cache_key, cached_network
 
 _TRAINING_VERSION = 1
+_log = logging.getLogger("circuitsim")
 _INV_RMS = {"binary": 1.0, "ternary": math.sqrt(2.0), "float": math.sqrt(3.0)}
 _GAIN_C = {"relu": 2.0, "sigmoid": 4.0, "tanh": 1.0}
 
@@ -217,31 +217,19 @@ def train_cnn(dataset, config: CNNConfig, progress: bool = False) -> Network:
 
 
 def load_or_train_cnn(dataset, config: CNNConfig, cache_dir: str | Path) -> Network:
-    """The network :func:`train_cnn` would train, read from ``cache_dir`` when cached
-    (:func:`~circuitsim.network.network_cache.cached_network`).
+    """The network :func:`train_cnn` would train, read from ``cache_dir`` when cached.
 
     The key hashes the training code's version, the configuration, the dataset's name and
-    its training arrays; it is stored in the entry and checked when read (a damaged or
-    foreign entry is one warning line, and the network is trained again).
+    its training arrays; the entry is verified, written atomically and stores the whole key
+    (:mod:`circuitsim.network.network_cache`).
 
     Raises
     ------
     EnvironmentFailure
-        The cache folder cannot be written (never a configuration failure of the point).
+        The cache folder cannot be created or written (a read-only or full disk): never a
+        configuration failure of the point.
     """
     key = cache_key(f"cnn-v{_TRAINING_VERSION}|{dataset.name}|{dataset.image_shape}|{dataset.n_classes}|",
                     config.to_dict(), (dataset.x_train, dataset.y_train))
-    return cached_network(cache_dir, "cnn", dataset.name, key, lambda: train_cnn(dataset, config),
-                          Network.load, _save_with_key)
-
-
-def _save_with_key(net: Network, path: str, key: str) -> None:
-    """:meth:`Network.save` with the cache ``key`` stored beside the layers (``cache_key``)."""
-    buffer = io.BytesIO()
-    net.save(buffer)
-    with zipfile.ZipFile(buffer, "a") as archive:
-        member = io.BytesIO()
-        np.save(member, np.array(key))
-        archive.writestr("cache_key.npy", member.getvalue())
-    with open(path, "wb") as fh:
-        fh.write(buffer.getvalue())
+    return cached_network(cache_dir, "cnn", dataset.name, key, lambda: train_cnn(dataset, config), Network.load,
+                          lambda net, path, k: net.save(path, cache_key=k))

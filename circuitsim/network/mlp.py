@@ -40,8 +40,8 @@ import numpy as np
 
 from ..configs import check_fields
 from ..errors import ConfigError
-from ..files import check_array_file
 from .network_cache import cache_key, cached_network
+from ..files import check_array_file
 
 if TYPE_CHECKING:
     from .datasets import Dataset

@@ -4,12 +4,13 @@ A trained network is kept in ``<folder>/<kind>-<name>-<key[:20]>.npz``: the netw
 weights file with the full cache ``key`` stored beside its arrays (``cache_key``). The key
 hashes whatever the network is a function of (training code version, configuration,
 training data, …; the caller computes it with :func:`cache_key`). An entry is used only when
-it is a regular file that loads, holds this key and passes the caller's check; anything else
-(unreadable, another key, another configuration, a folder or a link in its place) is one
-warning line naming the file, and the network is built again. A new entry is written to a
-temporary file in the same folder and renamed into place, so a reader never sees half a file;
-a folder that cannot be written is an :class:`~circuitsim.errors.EnvironmentFailure` (never a
-result).
+it is a regular file whose array headers fit its size, that loads, holds this key and passes
+the caller's check; anything else (unreadable, another key, another configuration) is one
+warning line naming the file, and the network is built again. A folder, device or link where
+the entry goes is named and left alone (the network is then not cached). A new entry is
+written to a temporary file in the same folder and renamed into place
+(:func:`circuitsim.files.write_atomic`), so a reader never sees half a file; a folder that
+cannot be written is an :class:`~circuitsim.errors.EnvironmentFailure` (never a result).
 
 Public API
 ----------
@@ -19,11 +20,10 @@ cache_key, cached_network, stored_key
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
-import os
 import re
-import tempfile
 import zipfile
 import zlib
 from pathlib import Path
@@ -32,6 +32,7 @@ from typing import Any, Callable, TypeVar
 import numpy as np
 
 from ..errors import CircuitsimError, EnvironmentFailure
+from ..files import check_array_file, write_atomic
 
 Net = TypeVar("Net")
 
@@ -55,7 +56,7 @@ def stored_key(path: str | Path) -> str:
 
 
 def cached_network(folder: str | Path, kind: str, name: str, key: str, build: Callable[[], Net],
-                   load: Callable[[Path], Net], save: Callable[[Net, str, str], None],
+                   load: Callable[[Path], Net], save: Callable[[Net, Any, str], None],
                    check: Callable[[Net], str | None] | None = None) -> Net:
     """The network of ``key``: read from ``folder`` when a verified entry is there, else built
     and written.
@@ -75,45 +76,43 @@ def cached_network(folder: str | Path, kind: str, name: str, key: str, build: Ca
         Reads a network from an entry's path (raises :class:`~circuitsim.errors.CircuitsimError`
         or ``OSError``/``ValueError``/… on a damaged file).
     save : callable
-        ``save(net, path, key)`` writes the network and its key to ``path``.
+        ``save(net, file, key)`` writes the network and its key to ``file`` (a binary file object).
     check : callable, optional
         ``check(net)``: None when the loaded network is the one wanted, else what is wrong.
     """
     folder = Path(folder)
     target = folder / f"{kind}-{re.sub(r'[^A-Za-z0-9_.-]', '_', name)}-{key[:20]}.npz"
-    if target.exists() or target.is_symlink():
-        problem = _problem(target, key, load, check)
-        if isinstance(problem, str):
-            logging.getLogger("circuitsim").warning(
-                f"warning: network cache entry {target} is damaged ({problem}); building it again")
+    log = logging.getLogger("circuitsim")
+    regular = target.is_file() and not target.is_symlink()
+    if regular:
+        found = _problem(target, key, load, check)
+        if isinstance(found, str):
+            log.warning(f"warning: network cache entry {target} is damaged ({found}); building it again")
         else:
-            return problem[0]
+            return found[0]
     net = build()
+    if not regular and (target.exists() or target.is_symlink()):  # never replace a folder, a device or a link
+        log.warning(f"warning: network cache entry {target} is not a regular file; the network is not cached")
+        return net
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{kind}-", suffix=".npz")
-        os.close(fd)
-        try:
-            save(net, tmp, key)
-            if target.is_symlink() or (target.exists() and not target.is_file()):
-                raise EnvironmentFailure(f"{target} is not a regular file; remove it or pass another --cache")
-            os.replace(tmp, target)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
     except OSError as exc:
-        raise EnvironmentFailure(f"cannot write the network cache in {folder}: {exc.strerror or exc}; "
+        raise EnvironmentFailure(f"cannot create the network cache {folder}: {exc.strerror or exc}; "
                                  "pass a writable --cache") from None
+    buffer = io.BytesIO()
+    save(net, buffer, key)
+    write_atomic(target, buffer.getvalue(), "--cache")
     return net
 
 
 def _problem(target: Path, key: str, load: Callable[[Path], Net],
              check: Callable[[Net], str | None] | None) -> str | tuple[Net]:
     """What is wrong with an entry, or ``(net,)`` when it is good."""
-    if target.is_symlink() or not target.is_file():
-        return "not a regular file"
     try:
-        if stored_key(target) != key:
-            return "it holds another network's key"
+        check_array_file(target)  # a header declaring 10¹² values is damage, not a request
+        stored = stored_key(target)
+        if stored != key:
+            return "it holds another network's key" if stored else "it holds no key"
         net = load(target)
     except (CircuitsimError, OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile, zlib.error) as exc:
         return f"unreadable: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"

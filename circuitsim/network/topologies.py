@@ -30,6 +30,7 @@ Block, LayerTiles, TOPOLOGIES, augment, build_layer, imac_amp_gains, layer_cells
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import time
@@ -41,6 +42,7 @@ import numpy as np
 from ..devices import Wires
 from ..errors import ConfigError
 from ..periphery.adc import ADC
+from ..tile.crossbar import Tile
 from ..tile.extract import Characterization
 from ..tile.layer_circuit import LayerCircuit, layer_admittance, layer_transfer
 from ..tile.noise_law import NoiseLaw
@@ -48,7 +50,7 @@ from ..tile.tile_cache import TileCache
 from ..tile.topology import TopologyConfig
 from .circuit_config import CircuitConfig
 from .mapping import LayerMapping, Partition, cell_mapping, map_layer
-from .realization import realize_layer, realize_tile
+from .realization import realize_conductances, realize_layer, realize_tile
 
 
 def augment(h: np.ndarray, bias: bool) -> np.ndarray:
@@ -122,6 +124,9 @@ def canonical_layer(index: int, weights: np.ndarray, bias: np.ndarray | None, ce
     mapping = layer_cells(weights, bias, cells, circuit, partition)
     effective = np.zeros((mapping.conductances.shape[0], weights.shape[1]))
     blocks = []
+    wires = dataclasses.asdict(circuit.wires)  # the layer's realized tiles characterized together
+    cache.prefetch([Tile(realize_conductances(mapping.tile_conductances(a, c), device, index, (a, c))[1], **wires)
+                    for a in range(len(mapping.row_slices)) for c in range(len(mapping.out_slices))], circuit)
     for a, rows in enumerate(mapping.row_slices):
         for c, outs in enumerate(mapping.out_slices):
             real = realize_tile(mapping.tile_conductances(a, c), circuit, cache, index, (a, c))

@@ -1,13 +1,16 @@
-"""The ``[network]`` section of a spec for layer networks: a trained CNN or an ONNX model.
+"""The ``[network]`` section of a spec: what kind of network a point has, its shapes and partitions.
 
-``[network]`` describes one of three kinds of network:
+``[network]`` describes one of four kinds of network (:func:`network_kind`, the one place the
+kind is asked):
 
-- the MLP (the default, ``kind = "mlp"``; the fields of
+- ``"mlp"``: the MLP (the default, ``kind = "mlp"``; the fields of
   :class:`~circuitsim.network.mlp.MLPConfig`);
-- ``kind = "cnn"``: a LeNet-5-class network trained in numpy (the fields of
+- ``"random"``: an MLP whose ``weights = "random"`` (cells drawn once and pruned; the fields of
+  :class:`~circuitsim.network.random_weights.RandomNetworkConfig`);
+- ``"cnn"`` (``kind = "cnn"``): a LeNet-5-class network trained in numpy (the fields of
   :class:`~circuitsim.network.cnn_training.CNNConfig`), e.g.
   ``{kind = "cnn", weights = "ternary", epochs = 10}``;
-- ``onnx = "path/model.onnx"`` (relative to the working folder; a circuitsim ``.npz``
+- ``"onnx"`` (``onnx = "path/model.onnx"``, relative to the working folder; a circuitsim ``.npz``
   weights file is read too): a network trained elsewhere. The dataset's images are fed in
   the model's input shape, so ``[dataset] side`` must match it.
 
@@ -17,7 +20,8 @@ Partitions give one ``h``/``v`` value per crossbar layer (Dense and Conv2d) and
 Public API
 ----------
 LAYER_NETWORK_KEYS, NETWORK_KINDS, LAYER_KINDS, network_kind, check_network_section, check_layer_network,
-network_inputs, network_io, model_sha256, layer_partitions, crossbar_count, build_layer_network
+network_inputs, network_io, model_sha256, layer_partitions, crossbar_count, build_layer_network,
+check_partition_entry, mlp_shapes
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import dataclasses
 import math
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from ..errors import ConfigError
 from ..network.cnn_training import CNNConfig, build_cnn, load_or_train_cnn
@@ -105,19 +110,39 @@ def check_layer_network(config: dict, partitions) -> None:
     if network_kind(config["network"]) == "onnx" and math.prod(net.input_shape) != shape[1] * shape[2]:
         raise ConfigError(f"the ONNX model {config['network']['onnx']} takes inputs of shape {net.input_shape} "
                           f"but the dataset gives {shape[1]} × {shape[2]} images; set [dataset] side to match")
-    shapes = crossbar_shapes(net)
     for entry in partitions:
-        if entry == {"h": None, "v": None} or "auto" in entry:
-            continue
-        for name in ("h", "v"):
-            values = entry.get(name)
-            if not isinstance(values, list) or len(values) != len(shapes):
-                raise ConfigError(f"partition {name} = {values!r} needs one value per crossbar layer ({len(shapes)})")
-            for (n_in, n_out, bias), value in zip(shapes, values):
-                limit = n_in + int(bias) if name == "h" else n_out
-                if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= limit:
-                    raise ConfigError(f"partition {name} = {values!r}: each value must be an integer in "
-                                      f"1..{limit} for its layer")
+        check_partition_entry(entry, crossbar_shapes(net))
+
+
+def mlp_shapes(section: dict) -> list[tuple[int, int, bool]]:
+    """``(n_in, n_out, bias)`` of every layer of an MLP ``[network]`` (trained or random)."""
+    layers, bias = section.get("layers", MLPConfig().layers), section.get("bias", True)
+    return [(int(n_in), int(n_out), bool(bias)) for n_in, n_out in zip(layers[:-1], layers[1:])]
+
+
+def check_partition_entry(entry: Any, shapes: list[tuple[int, int, bool]]) -> None:
+    """The one check of a partitions entry against its network's crossbar layers
+    (``(n_in, n_out, bias)`` each): ``{h = [...], v = [...]}`` with one positive integer per
+    layer, at most its rows (bias row counted) and outputs, or ``{auto = N}``."""
+    if entry == {"h": None, "v": None}:
+        return
+    if not isinstance(entry, dict) or not (set(entry) == {"h", "v"} or set(entry) == {"auto"}):
+        raise ConfigError(f"a partitions entry must be {{h = [...], v = [...]}} or {{auto = N}}, got {entry!r}")
+    if "auto" in entry:
+        if not isinstance(entry["auto"], int) or isinstance(entry["auto"], bool) or entry["auto"] < 1:
+            raise ConfigError(f"auto partition size must be a positive integer, got {entry['auto']!r}")
+        return
+    for name in ("h", "v"):
+        values = entry[name]
+        if not isinstance(values, list) or len(values) != len(shapes):
+            raise ConfigError(f"partition {name} = {values!r} needs one value per crossbar layer ({len(shapes)})")
+        for k, ((n_in, n_out, bias), value) in enumerate(zip(shapes, values)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"partition {name} = {values!r}: values must be positive integers")
+            limit = n_in + int(bias) if name == "h" else n_out
+            if value > limit:
+                raise ConfigError(f"partition {name} = {values!r}: layer {k} has only {limit} "
+                                  f"{'rows' if name == 'h' else 'outputs'}, fewer than {value} partitions")
 
 
 def model_sha256(config: dict) -> str:
@@ -165,7 +190,7 @@ def network_inputs(config: dict) -> int:
     """Inputs per image of a configuration's network (the MLP's ``layers[0]``, or the CNN's or
     ONNX model's input shape), without running it."""
     section = config["network"]
-    if network_kind(section) not in LAYER_KINDS:  # an MLP (trained or random)
+    if network_kind(section) not in LAYER_KINDS:
         return int(section.get("layers", MLPConfig().layers)[0])
     return int(math.prod(_skeleton(config).input_shape))
 
@@ -174,7 +199,7 @@ def network_io(config: dict) -> tuple[int, int]:
     """Inputs per image and outputs (scores) of a configuration's network, from its layer shapes
     (the MLP's ``layers``, or the CNN or ONNX network built without training, run on one image)."""
     section = config["network"]
-    if network_kind(section) not in LAYER_KINDS:  # an MLP (trained or random)
+    if network_kind(section) not in LAYER_KINDS:
         layers = section.get("layers", MLPConfig().layers)
         return int(layers[0]), int(layers[-1])
     net = _skeleton(config)

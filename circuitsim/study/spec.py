@@ -55,6 +55,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 
 from ..device_statistics import STATISTICS_FIELDS, statistics_preset
 from ..devices import Device, Wires, device_preset, wire_preset
@@ -67,9 +68,9 @@ from ..network.random_weights import RANDOM_KEYS, RandomNetworkConfig
 from ..periphery.adc import KINDS, ADCConfig
 from .compensation_spec import (COMPENSATION_KEYS, check_compensation_entries,
                                 check_compensation_used)
-from .network_spec import (LAYER_KINDS, LAYER_NETWORK_KEYS, check_layer_network, check_network_section,
-                           crossbar_count, layer_partitions, model_sha256, network_kind)
-from .spec_checks import LIMITS, check_dataset, check_limits, check_partition_entry  # noqa: F401 - re-exported
+from .network_spec import (LAYER_KINDS, LAYER_NETWORK_KEYS, check_layer_network, check_network_section, crossbar_count,
+                           layer_partitions, model_sha256, network_inputs, network_io, network_kind,
+                           check_partition_entry, mlp_shapes)
 from .spec_types import check_types
 
 DATASET_KEYS = {"name", "path", "side", "crop", "binarize", "threshold", "test_fraction", "limit", "seed",
@@ -84,6 +85,10 @@ MAX_POINTS = 10_000
 """Most runs (points × seeds) :func:`parse_spec` accepts unless told otherwise (``--yes``)."""
 MAX_RUNS = 1_000_000
 """Most runs (points × seeds) of one spec even with ``--yes``: split larger studies."""
+LIMITS = {("network", "epochs"): 10_000, ("compensation", "epochs"): 10_000, ("dataset", "side"): 1024,
+          ("network", "batch_size"): 1_000_000, ("compensation", "refresh_steps"): 1_000_000}
+"""Upper bounds of integer fields whose value sets a run's time or memory (a typo of 1e9
+epochs would otherwise run for ever)."""
 
 
 SECTIONS = {"title": None, "dataset": DATASET_KEYS, "network": NETWORK_KEYS, "device": DEVICE_KEYS,
@@ -237,6 +242,29 @@ def _partitions(entry: dict, config: dict) -> tuple[Partition, ...]:
     return tuple(Partition(h, v) for h, v in zip(entry["h"], entry["v"]))
 
 
+def check_dataset(config: dict, data) -> None:
+    """Refuse a network (MLP, CNN or ONNX model) whose inputs are not the dataset's input size
+    or which has fewer outputs than the dataset has classes."""
+    n_in = int(np.prod(data.x_train.shape[1:]))
+    network_in = network_inputs(config)
+    network_out = network_io(config)[1] if network_in == n_in else 0  # run it only on the right inputs
+    if network_kind(config["network"]) not in LAYER_KINDS:
+        if network_in != n_in:
+            raise ConfigError(f"network.layers[0] = {network_in} but dataset {data.name!r} has {n_in} inputs per "
+                              f"image; set layers[0] = {n_in} (or change dataset.side)")
+        if network_out < data.n_classes:
+            raise ConfigError(f"network.layers[-1] = {network_out} outputs but dataset {data.name!r} has "
+                              f"{data.n_classes} classes; set layers[-1] = {data.n_classes}")
+        return
+    what = (f"the ONNX model {config['network']['onnx']}" if network_kind(config["network"]) == "onnx"
+            else "the CNN of [network]")
+    if network_in != n_in:
+        raise ConfigError(f"{what} takes {network_in} inputs per image but dataset {data.name!r} has {n_in}; "
+                          "set [dataset] side (and crop) to match the network")
+    if network_out < data.n_classes:
+        raise ConfigError(f"{what} has {network_out} outputs but dataset {data.name!r} has {data.n_classes} "
+                          f"classes: a class without an output can never be predicted; give a model with "
+                          f"{data.n_classes} outputs")
 
 
 def _check_used(spec: "SweepSpec") -> None:
@@ -254,6 +282,13 @@ def _check_used(spec: "SweepSpec") -> None:
                               "remove it or choose a charge readout")
     if any("threshold" in c["dataset"] for c in configs) and not any(c["dataset"].get("binarize") for c in configs):
         raise ConfigError("dataset.threshold is ignored without binarize = true; remove it or binarize")
+
+
+def _check_limits(config: dict) -> None:
+    for (section, key), limit in LIMITS.items():
+        value = config.get(section, {}).get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value > limit:
+            raise ConfigError(f"{section}.{key} = {value} is more than {limit}; give a smaller value")
 
 
 def _check_keys(where: str, table: Any, allowed: set) -> None:
@@ -318,21 +353,19 @@ def parse_spec(text: str, max_points: int | None = None) -> SweepSpec:
                           f"(more than {max_points}); pass --yes to run them all, or sweep fewer values")
     # build every point's configuration now, so that a bad value fails before anything runs
     for _, config in spec.configs():
-        check_limits(config)
+        _check_limits(config)
         check_network_section(config["network"])
         if network_kind(config["network"]) in LAYER_KINDS:
             check_layer_network(config, spec.partitions)
             build_circuit_config(config)
             continue
         try:
-            net = build_network_config(config)
+            build_network_config(config)
             build_circuit_config(config)  # checks the circuit fields
         except TypeError as exc:  # a missing or misspelt field reaching a constructor
             raise ConfigError(f"incomplete configuration: {exc}") from None
         for entry in spec.partitions:
-            if entry == {"h": None, "v": None}:
-                continue
-            check_partition_entry(entry, net.layers, net.bias)
+            check_partition_entry(entry, mlp_shapes(config["network"]))
     _check_used(spec)
     check_compensation_used([config for _, config in spec.configs()], network_kind)
     if spec.partitions == ({"h": None, "v": None},):

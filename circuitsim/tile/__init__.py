@@ -18,11 +18,13 @@ native
 assembly, ordering, factor, native_tile
     The native engine on the tile grid: the reduced system assembled from the grid,
     nested dissection along it, CHOLMOD or SuperLU, ``TileSolver`` (whole ``T``, many vectors).
+batch
+    Many tiles of one shape characterized together (one block-diagonal factorization).
 operating_point
     Node voltages and branch currents of one solution.
 extract
     ``simulate`` (one input vector) and ``characterize`` (the whole ``T``), by
-    either engine.
+    either engine; ``characterize_many`` (native, tiles in bulk).
 readout
     Readout circuits of current mode: swing-limited TIA, passive sense resistor.
 charge
@@ -36,14 +38,14 @@ read_noise, noise_law
 Public API
 ----------
 Tile, TIA, Circuit, OperatingPoint, TileResult, Characterization, ENGINES,
-simulate, characterize, write_netlist, SwingLimitedTIA, characterize_sense_resistor,
+simulate, characterize, characterize_many, write_netlist, SwingLimitedTIA, characterize_sense_resistor,
 ChargeReadout, characterize_charge, TileSolver, TileCache, ReadNoise, NoiseLaw
 """
 
 from .charge import ChargeReadout, characterize_charge
 from .circuit import Circuit
 from .crossbar import TIA, Tile
-from .extract import ENGINES, Characterization, TileResult, characterize, simulate
+from .extract import ENGINES, Characterization, TileResult, characterize, characterize_many, simulate
 from .native_tile import TileSolver
 from .netlist import write_netlist
 from .operating_point import OperatingPoint
@@ -54,6 +56,6 @@ from .tile_cache import TileCache
 
 __all__ = [
     "Tile", "TIA", "Circuit", "OperatingPoint", "TileResult", "Characterization", "ENGINES",
-    "simulate", "characterize", "write_netlist", "SwingLimitedTIA", "characterize_sense_resistor",
+    "simulate", "characterize", "characterize_many", "write_netlist", "SwingLimitedTIA", "characterize_sense_resistor",
     "ChargeReadout", "characterize_charge", "TileSolver", "TileCache", "ReadNoise", "NoiseLaw",
 ]

@@ -163,9 +163,10 @@ def check_transfer(matrix, solve, rhs_in, c_out, through, what: str = "native en
                                "magnitude; bring them into range or use --engine ngspice")
 
 
-#: bytes per free node and per entry of the factor at the peak, by backend (fitted to
-#: bench/bench_tile.py's peak RSS above the process's RSS before the tile)
-_BYTES = {"cholmod": (600.0, 16.0), "superlu": (600.0, 33.0)}
+#: bytes per free node and per entry of the factor at the peak, by backend (CHOLMOD: fitted
+#: to the peak RSS above the RSS before the tile at 1024² and 2048², 1.42 and 5.54 GB, with
+#: the ports' block read in place; SuperLU: bench/bench_tile.py before issue 24)
+_BYTES = {"cholmod": (280.0, 9.5), "superlu": (600.0, 33.0)}
 
 
 def free_nodes(rows: int, cols: int, r_row: float, r_col: float, tia: bool = False) -> int:
@@ -186,11 +187,11 @@ def estimate_peak_bytes(rows: int, cols: int, r_row: float = 1.0, r_col: float =
     """Predicted peak memory (bytes, above what the process held before) of ``T`` of a
     ``rows × cols`` tile by :class:`~circuitsim.tile.native_tile.TileSolver`.
 
-    The peak holds the assembled system, the factor (:func:`factor_entries`
-    entries) and one copy of it while its trailing block is read out. With CHOLMOD,
-    the peak RSS of ``bench/bench_tile.py`` (64² … 1024², R and R+TIA) was within
-    15 % of the RSS before the tile plus this estimate; SuperLU
-    keeps ``L`` and ``U``, and its figure is a rougher bound.
+    The peak holds the assembled system and the factor (:func:`factor_entries` entries;
+    CHOLMOD's supernodes keep ~15 % more values, the zeros of relaxed amalgamation); the
+    ports' block is read from the factor in place, never copied. With CHOLMOD, the peak
+    RSS of 1024² and 2048² R tiles was within 10 % of the RSS before the tile plus this
+    estimate; SuperLU keeps ``L`` and ``U``, and its figure is a rougher bound.
     """
     n = free_nodes(rows, cols, r_row, r_col, tia)
     per_node, per_entry = _BYTES[resolve_backend(backend)]

@@ -6,13 +6,14 @@ libngspice in this process; ``"subprocess"``: ``ngspice -b``).
 
 Public API
 ----------
-ENGINES, TileResult, Characterization, simulate, characterize
+ENGINES, TileResult, Characterization, simulate, characterize, characterize_many
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, get_args
@@ -22,6 +23,7 @@ import numpy as np
 from ..errors import ConfigError
 from .checks import check_memory, memory_estimate
 from .crossbar import Tile, build_circuit, input_source_names, sense_source_names
+from .batch import transfer_many
 from .native_tile import TileSolver
 from .netlist import write_netlist
 from .operating_point import OperatingPoint
@@ -209,3 +211,37 @@ def characterize(tile: Tile, engine: str = "native", backend: str = "shared",
         "circuitsim_version": __version__,
     }
     return Characterization(T, metadata, Y)
+
+
+def characterize_many(tiles: Sequence[Tile], memory_limit: float | None = None) -> list[Characterization]:
+    """Transfer matrices of many tiles by the native engine, tiles of one shape and set of
+    options characterized together (:func:`~circuitsim.tile.batch.transfer_many`: one
+    assembly, one symbolic analysis and one factorization per group).
+
+    Parameters
+    ----------
+    tiles : sequence of Tile
+        The tiles (linear cells; outputs at virtual ground).
+    memory_limit : float, optional
+        Bytes one tile's extraction may use, as in :func:`characterize`.
+
+    Returns
+    -------
+    list of Characterization
+        One per tile, in order, as :func:`characterize` gives it with ``engine="native"``
+        (``metadata["seconds"]`` is the group's time shared equally among the tiles).
+    """
+    from .._version import __version__
+    from .factor import default_backend
+
+    tiles = list(tiles)
+    estimates = [memory_estimate(t.rows, t.cols, t.r_row, t.r_col, t.tia is not None) for t in tiles]
+    if estimates:  # the largest tile against the memory available (read once)
+        check_memory(max(estimates, key=lambda e: e["bytes"]), memory_limit)
+    start = time.perf_counter()
+    results = transfer_many(tiles)
+    seconds = (time.perf_counter() - start) / max(len(tiles), 1)
+    return [Characterization(T, {"engine": "native", "native_solver": default_backend(), "parameters": tile.parameters(),
+                                 "content_hash": tile.content_hash(), "seconds": seconds,
+                                 "circuitsim_version": __version__}, Y)
+            for tile, (T, Y) in zip(tiles, results)]

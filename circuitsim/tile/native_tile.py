@@ -25,7 +25,7 @@ from __future__ import annotations
 import contextlib
 
 import numpy as np
-from scipy.linalg import cho_factor, cho_solve
+from scipy.linalg import cho_solve
 
 from ..errors import ConfigError
 from .assembly import assemble_tile
@@ -105,9 +105,9 @@ class TileSolver:
             return t_direct, y_direct
         if s.ports is not None:  # ports numbered last: the factor's trailing block
             ports = s.ports
-            schur = self.factor.trailing_schur(len(ports))
+            lower = self.factor.trailing_cholesky(len(ports))  # Schur complement = lower lower^T
             a_pi = a_fi.tocsr()[ports].toarray()
-            z = cho_solve(cho_factor(schur), a_pi)  # A_ff^-1 A_fI on the ports
+            z = cho_solve((lower, True), a_pi)  # A_ff^-1 A_fI on the ports
             return t_direct - c_f.tocsc()[:, ports] @ z, y_direct - a_pi.T @ z
         T, Y, a_if = t_direct, y_direct, a_fi.T.tocsr()
         for start in range(0, rows, CHUNK):

@@ -24,7 +24,7 @@ from typing import Protocol
 import numpy as np
 
 from .crossbar import Tile
-from .extract import Characterization, characterize
+from .extract import Characterization, characterize, characterize_many
 
 _log = logging.getLogger("circuitsim")
 
@@ -32,16 +32,25 @@ _log = logging.getLogger("circuitsim")
 class ReadoutSettings(Protocol):
     """How a tile is read (a network's ``CircuitConfig`` is one): the fields the cache keys on."""
 
-    readout: str
-    """``"current"`` (virtual ground), ``"charge"`` (integrator) or ``"passive"`` (sampling capacitor)."""
-    engine: str
-    """``"native"`` or ``"ngspice"`` (current readout)."""
-    backend: str
-    """ngspice backend (``"shared"`` or ``"subprocess"``)."""
-    t_int: float
-    """Integration window (s) of a charge readout."""
-    c_int: float
-    """Integration capacitance (F) of a charge readout."""
+    @property
+    def readout(self) -> str:
+        """``"current"`` (virtual ground), ``"charge"`` (integrator) or ``"charge-passive"``."""
+
+    @property
+    def engine(self) -> str:
+        """``"native"`` or ``"ngspice"`` (current readout)."""
+
+    @property
+    def backend(self) -> str:
+        """ngspice backend (``"shared"`` or ``"subprocess"``)."""
+
+    @property
+    def t_int(self) -> float:
+        """Integration window (s) of a charge readout."""
+
+    @property
+    def c_int(self) -> float:
+        """Integration capacitance (F) of a charge readout."""
 
 
 class TileCache:
@@ -56,17 +65,31 @@ class TileCache:
     def __init__(self, folder: str | Path | None = None):
         self.folder = Path(folder) if folder else None
         self._memory: dict[str, Characterization] = {}
+        self._pending: dict[str, Characterization] = {}
         self.hits = 0
         self.misses = 0
 
     def transfer(self, tile: Tile, circuit: ReadoutSettings) -> Characterization:
         """Return the characterization of ``tile`` under ``circuit``'s readout, extracting it
         only when not cached."""
-        if circuit.readout == "current":
-            key = f"{tile.content_hash()}-{circuit.engine}"
-        else:
-            key = f"{tile.content_hash()}-{circuit.readout}-{circuit.t_int:.6g}-{circuit.c_int:.6g}"
+        key = _key(tile, circuit)
         return self.lookup(key, lambda: _characterize(tile, circuit), lambda r: _mismatch(r, tile, circuit))
+
+    def prefetch(self, tiles: list[Tile], circuit: ReadoutSettings) -> None:
+        """Characterize together the tiles that are not cached yet (native engine, current
+        readout: :func:`~circuitsim.tile.extract.characterize_many`). The results wait for
+        :meth:`transfer`, which takes each as if it computed it then (a miss, written to disk).
+        Other engines and readouts do nothing here."""
+        if circuit.readout != "current" or circuit.engine != "native":
+            return
+        missing = {}
+        for tile in tiles:
+            key = _key(tile, circuit)
+            path = self.folder / f"{key}.npz" if self.folder else None
+            if key not in self._memory and key not in self._pending and (path is None or not path.is_file()):
+                missing[key] = tile
+        if len(missing) > 1:
+            self._pending.update(zip(missing, characterize_many(list(missing.values()))))
 
     def lookup(self, key: str, compute, verify) -> Characterization:
         """Return the entry ``key``, calling ``compute()`` (a ``Characterization``) only when
@@ -77,6 +100,8 @@ class TileCache:
             self.hits += 1
             return self._memory[key]
         path = self.folder / f"{key}.npz" if self.folder else None
+        if key in self._pending:  # characterized by prefetch
+            compute = lambda: self._pending.pop(key)  # noqa: E731
         if path is not None and (path.is_symlink() or (path.exists() and not path.is_file())):
             _log.warning(f"warning: tile cache entry {path} is not a regular file; computing the tile "
                          "without caching it (remove it to cache the tile again)")
@@ -92,6 +117,13 @@ class TileCache:
                 result.save(path)
         self._memory[key] = result
         return result
+
+
+def _key(tile: Tile, circuit: ReadoutSettings) -> str:
+    """The cache key of a tile under a circuit's readout and engine."""
+    if circuit.readout == "current":
+        return f"{tile.content_hash()}-{circuit.engine}"
+    return f"{tile.content_hash()}-{circuit.readout}-{circuit.t_int:.6g}-{circuit.c_int:.6g}"
 
 
 def _load_verified(path: Path, verify) -> Characterization | None:

@@ -1,0 +1,145 @@
+"""Tiles characterized together (one factorization per group), the ports' block read in place
+from CHOLMOD's factor, and which BLAS CHOLMOD uses."""
+
+from __future__ import annotations
+
+import itertools
+import os
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from circuitsim.network.circuit_config import CircuitConfig
+from circuitsim.tile.tile_cache import TileCache
+from circuitsim.tile import batch, factor
+from circuitsim.tile.assembly import assemble_tile
+from circuitsim.tile.crossbar import TIA, Tile
+from circuitsim.tile.extract import characterize, characterize_many
+from circuitsim.tile.native_tile import TileSolver
+
+needs_cholmod = pytest.mark.skipif("cholmod" not in factor.available_backends(), reason="needs scikit-sparse")
+
+
+def _tiles(rng, count, shape, r_row=2.5, r_col=3.0, r_driver=0.0, tia=False, open_cells=True):
+    out = []
+    for _ in range(count):
+        g = rng.uniform(1e-6, 1e-4, shape)
+        if open_cells:
+            g[1, :] = 0.0
+            g[0, 2] = 0.0
+        out.append(Tile(g, r_row=r_row * rng.uniform(0.5, 2.0) if r_row else 0.0, r_col=r_col, r_driver=r_driver,
+                        tia=TIA(gain=rng.uniform(1e3, 1e5), r_feedback=1e4) if tia else None))
+    return out
+
+
+def _rel(a, b):
+    return float(np.abs(np.asarray(a) - b).max() / np.abs(b).max())
+
+
+@needs_cholmod
+def test_tiles_together_match_tiles_one_by_one(rng):
+    tiles = []
+    for r_row, r_col, r_driver, tia in itertools.product([0.0, 2.5], [0.0, 3.0], [0.0, 20.0], [False, True]):
+        for shape in ((6, 5), (9, 4)):
+            tiles += _tiles(rng, 3, shape, r_row, r_col, r_driver, tia)
+    tiles += _tiles(rng, 2, (6, 5), open_cells=False)  # another pattern of the same shape
+    order = rng.permutation(len(tiles))
+    together = batch.transfer_many([tiles[k] for k in order])
+    for k, (T, Y) in zip(order, together):
+        T_ref, Y_ref = TileSolver(tiles[k], backend="cholmod").transfer()
+        assert T.shape == T_ref.shape and Y.shape == Y_ref.shape
+        assert _rel(T, T_ref) <= 1e-10
+        g_max = max(np.abs(Y_ref).max(), 1.0 / 2.5)  # Y's rounding scales with the wires
+        assert np.abs(Y - Y_ref).max() <= 1e-10 * g_max
+
+
+@needs_cholmod
+def test_symbolic_analysis_is_reused_for_new_values(rng, monkeypatch):
+    calls = []
+    monkeypatch.setattr(batch, "analyze", lambda m, supernodal: calls.append(m.shape) or factor.analyze(m, supernodal))
+    monkeypatch.setattr(batch, "_analyses", type(batch._analyses)())
+    for _ in range(2):  # the same pattern and group size, other values (another realization)
+        tiles = _tiles(rng, 4, (12, 10), tia=True)
+        for (T, _), tile in zip(batch.transfer_many(tiles), tiles):
+            assert _rel(T, TileSolver(tile).transfer()[0]) <= 1e-10
+    assert len(calls) == 1
+
+
+@needs_cholmod
+@pytest.mark.parametrize("supernodal", [True, False])
+def test_ports_block_read_in_place(rng, supernodal):
+    systems = [assemble_tile(t) for t in _tiles(rng, 3, (20, 16), tia=True)]
+    n, m = systems[0].n_free, len(systems[0].ports)
+    big = sp.block_diag([s.a_ff for s in systems]).tocsc()
+    f = factor.SPDFactor(big, None, "cholmod", analysis=factor.analyze(big, supernodal))
+    schurs = f.trailing_schurs(n * np.arange(1, 3), m)
+    for s, schur in zip(systems, schurs):
+        a = s.a_ff.toarray()
+        ref = a[n - m:, n - m:] - a[n - m:, :n - m] @ np.linalg.solve(a[:n - m, :n - m], a[:n - m, n - m:])
+        assert np.abs(schur - ref).max() <= 1e-10 * np.abs(ref).max()
+    single = factor.SPDFactor(systems[0].a_ff, None, "cholmod")
+    assert np.abs(single.trailing_schur(m) - schurs[0]).max() <= 1e-10 * np.abs(schurs[0]).max()
+
+
+def test_superlu_goes_tile_by_tile(rng):
+    tiles = _tiles(rng, 3, (6, 5), tia=True)
+    for (T, _), tile in zip(batch.transfer_many(tiles, backend="superlu"), tiles):
+        assert _rel(T, TileSolver(tile, backend="superlu").transfer()[0]) <= 1e-12
+
+
+@needs_cholmod
+@pytest.mark.ngspice
+def test_tiles_together_match_ngspice(rng):
+    tiles = _tiles(rng, 3, (5, 4), r_driver=20.0, tia=True)
+    for result, tile in zip(characterize_many(tiles), tiles):
+        ref = characterize(tile, engine="ngspice")
+        assert result.metadata["engine"] == "native" and result.metadata["content_hash"] == tile.content_hash()
+        assert _rel(result.T, ref.T) <= 1e-9
+
+
+@needs_cholmod
+def test_prefetch_fills_the_cache_once(rng, tmp_path):
+    tiles = _tiles(rng, 4, (8, 6))
+    cache = TileCache(tmp_path)
+    circuit = CircuitConfig()
+    cache.prefetch(tiles + tiles[:1], circuit)
+    assert cache.misses == 0 and not list(tmp_path.iterdir())  # nothing counted or written yet
+    for tile in tiles:
+        assert _rel(cache.transfer(tile, circuit).T, characterize(tile).T) <= 1e-10
+    assert cache.misses == 4 and cache.hits == 0 and len(list(tmp_path.iterdir())) == 4
+    cache.prefetch(tiles, circuit)  # all cached: nothing to do
+    assert cache.transfer(tiles[0], circuit) is cache.transfer(tiles[0], circuit)
+
+
+@needs_cholmod
+def test_cholmod_blas_is_a_loaded_library():
+    path = factor.cholmod_blas()
+    assert path is not None and os.path.isfile(path)
+    assert factor.blas_kind(path) in ("OpenBLAS", "reference", "MKL", "BLIS", "ATLAS", "unknown")
+    assert factor.blas_kind("/usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3") == "OpenBLAS"
+    assert factor.blas_kind("/usr/lib/x86_64-linux-gnu/blas/libblas.so.3.11.0") == "reference"
+    assert factor.blas_kind(None) == "unknown"
+
+
+@needs_cholmod
+def test_unknown_layout_copies_the_factor(rng, monkeypatch):
+    tiles = _tiles(rng, 3, (20, 16), tia=True)
+    in_place = batch.transfer_many(tiles)
+    monkeypatch.setattr(factor, "_KNOWN", False)  # another scikit-sparse: never read blind
+    monkeypatch.setattr(batch, "_analyses", type(batch._analyses)())
+    for (T, _), (T_copy, _), tile in zip(in_place, batch.transfer_many(tiles), tiles):
+        assert _rel(T_copy, T) <= 1e-10
+        assert _rel(TileSolver(tile).transfer()[0], T) <= 1e-10
+
+
+@needs_cholmod
+def test_threads_share_the_cached_analysis_safely(rng):
+    from concurrent.futures import ThreadPoolExecutor
+
+    groups = [_tiles(rng, 4, (10, 8)) for _ in range(6)]  # one pattern, other values
+    with ThreadPoolExecutor(3) as pool:
+        results = list(pool.map(batch.transfer_many, groups))
+    for tiles, got in zip(groups, results):
+        for tile, (T, _) in zip(tiles, got):
+            assert _rel(T, TileSolver(tile).transfer()[0]) <= 1e-10
