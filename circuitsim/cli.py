@@ -94,7 +94,9 @@ def _sweep(args) -> int:
     frame = run_sweep(spec, args.out, cache_dir=args.cache, force=args.force,
                       log=lambda line: print(line, flush=True), workers=args.workers, scheduler=args.scheduler,
                       retry_failed=args.retry_failed, yes=args.yes)
-    _print_summary(frame)
+    from .study.sweep import read_results
+
+    _print_summary(frame, read_results(args.out)[1].get("swept", ()))  # the swept columns first
     print(f"results: {Path(args.out) / 'results.csv'}")
     return 0 if (frame["status"] == "ok").all() else 1
 
@@ -191,7 +193,18 @@ def _main_job(args) -> int:
     return status
 
 
+class _DefaultsHelp(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows an option's default where it has one (not for required options, flags, or None)."""
+
+    def _get_help_string(self, action):
+        if action.required or action.default in (None, False) or isinstance(action.default, bool):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def _parser() -> argparse.ArgumentParser:
+    from .devices import DEVICE_PRESETS
+
     parser = argparse.ArgumentParser(
         prog="circuitsim",
         description="SPICE-backed co-simulation of analog in-memory-computing crossbars: "
@@ -215,7 +228,7 @@ def _parser() -> argparse.ArgumentParser:
     ch.add_argument("--tia", action="store_true", help="read outputs through TIAs instead of ideal 0 V sources")
     ch.add_argument("--tia-gain", type=float, default=1e5, help="TIA op-amp open-loop gain (V/V)")
     ch.add_argument("--tia-r-feedback", type=float, default=10e3, metavar="OHM", help="TIA feedback resistance")
-    ch.add_argument("--engine", choices=["native", "ngspice"], default="native")
+    ch.add_argument("--engine", choices=["native", "ngspice"], default="native", help="simulation engine")
     ch.add_argument("--backend", choices=["shared", "subprocess"], default="shared",
                     help="ngspice backend (with --engine ngspice)")
     ch.add_argument("--readout", choices=["current", "charge", "charge-passive"], default="current",
@@ -235,23 +248,24 @@ def _parser() -> argparse.ArgumentParser:
     ly.add_argument("--weights", required=True, metavar="W.npy", help="n_in x n_out weights in [-1, 1]")
     ly.add_argument("--bias", default=None, metavar="b.npy", help="n_out biases in [-1, 1] (bias row at v_read)")
     ly.add_argument("--partitions", required=True, metavar="H/V", help="horizontal/vertical partitions, e.g. 2/2")
-    ly.add_argument("--topology", choices=["canonical", "imac-sim"], default="canonical")
-    ly.add_argument("--device", default="sot-mram-amin2022", metavar="PRESET", help="device preset")
+    ly.add_argument("--topology", choices=["canonical", "imac-sim"], default="canonical", help="layer topology")
+    ly.add_argument("--device", default="sot-mram-amin2022", choices=list(DEVICE_PRESETS), metavar="PRESET",
+                    help=f"device preset, one of: {', '.join(DEVICE_PRESETS)}")
     ly.add_argument("--r-row", type=float, default=0.0, metavar="OHM", help="input-line resistance per segment")
     ly.add_argument("--r-col", type=float, default=0.0, metavar="OHM", help="summing-line resistance per segment")
     ly.add_argument("--amp-gain", type=float, default=30.0, metavar="A",
-                    help="imac-sim difference-amplifier gain (R_feedback / R_in; default 30, IMAC-Sim's first layer)")
+                    help="imac-sim difference-amplifier gain (R_feedback / R_in; 30 is IMAC-Sim's first layer)")
     ly.add_argument("--opamp-gain", type=float, default=1e6, metavar="A0",
-                    help="imac-sim op-amp open-loop gain (default 1e6 for IMAC-Sim's ideal op-amp)")
-    ly.add_argument("--v-read", type=float, default=0.8, metavar="V", help="bias-row voltage (default 0.8)")
+                    help="imac-sim op-amp open-loop gain (1e6 stands for IMAC-Sim's ideal op-amp)")
+    ly.add_argument("--v-read", type=float, default=0.8, metavar="V", help="bias-row voltage")
     ly.add_argument("--inputs", required=True, metavar="X.npy", help="vectors x n_in input voltages")
-    ly.add_argument("--engine", choices=["native", "ngspice"], default="native")
+    ly.add_argument("--engine", choices=["native", "ngspice"], default="native", help="simulation engine")
     ly.add_argument("--backend", choices=["shared", "subprocess"], default="shared",
                     help="ngspice backend (with --engine ngspice)")
     ly.add_argument("--deck", default=None, metavar="FILE", help="also write the deck (first input vector)")
     ly.add_argument("--out", required=True, metavar="Y.npz", help="outputs (vectors x n_out) and partitions")
 
-    sw = sub.add_parser("sweep", help="run a sweep spec (TOML) and write DIR/results.csv")
+    sw = sub.add_parser("sweep", help="run a sweep spec (TOML) and write DIR/results.csv", epilog=_spec_presets())
     sw.add_argument("spec", metavar="SPEC", help="sweep specification (TOML)")
     _sweep_options(sw, required=True)
 
@@ -261,9 +275,10 @@ def _parser() -> argparse.ArgumentParser:
     pl = sub.add_parser("plot", help="plot the results of a sweep into DIR/plots (PDF and PNG)")
     pl.add_argument("dir", metavar="DIR", help="results folder of a sweep")
 
-    va = sub.add_parser("validate", help="whole-circuit ngspice runs against the evaluator (DIR/validation.csv)")
+    va = sub.add_parser("validate", help="whole-circuit ngspice runs against the evaluator (DIR/validation.csv)",
+                        epilog=_spec_presets())
     va.add_argument("spec", metavar="SPEC", help="sweep specification (TOML); every point is validated")
-    va.add_argument("--images", type=int, default=200, metavar="N", help="test images per point (default 200)")
+    va.add_argument("--images", type=int, default=200, metavar="N", help="test images per point")
     va.add_argument("--out", required=True, metavar="DIR", help="results folder")
     va.add_argument("--cache", default=None, metavar="DIR",
                     help="cache of networks and tiles (default: $CIRCUITSIM_CACHE or ~/.cache/circuitsim)")
@@ -287,7 +302,20 @@ def _parser() -> argparse.ArgumentParser:
 
     mj = sub.add_parser("main", help="the default job: the partition sweep of examples/amin2022.toml")
     _sweep_options(mj, required=False)
+    for command in (parser, *sub.choices.values()):  # every --help shows the defaults
+        command.formatter_class = _DefaultsHelp
     return parser
+
+
+def _spec_presets() -> str:
+    """The preset names a sweep spec may use (for --help)."""
+    from .device_statistics import STATISTICS_PRESETS
+    from .devices import DEVICE_PRESETS, WIRE_PRESETS
+    from .periphery.adc import KINDS
+
+    return (f"Presets a spec may name: [device] preset = {' | '.join(DEVICE_PRESETS)}; "
+            f"[device] statistics = {' | '.join(STATISTICS_PRESETS)}; [wires] preset = {' | '.join(WIRE_PRESETS)}; "
+            f"[adc] kind = {' | '.join(KINDS)}.")
 
 
 def _sweep_options(parser, required: bool) -> None:
@@ -304,7 +332,7 @@ def _sweep_options(parser, required: bool) -> None:
                         help="a quick run that keeps the spec's structure: the first and last value of every "
                              "axis, 200 training and 40 test images, one epoch, at most two seeds")
     parser.add_argument("--workers", type=int, default=1, metavar="N",
-                        help="local worker processes computing points (default 1: this process)")
+                        help="local worker processes computing points (1: this process)")
     parser.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
                         help="compute points on the workers of this Dask scheduler instead "
                              "(--cache must be a folder they all reach)")

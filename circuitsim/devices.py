@@ -1,4 +1,4 @@
-"""Device and interconnect presets (values and sources in shared REFERENCE.md).
+"""Device and interconnect presets (values and sources in docs/reference.md).
 
 Every :class:`Device` carries its :class:`~circuitsim.device_statistics.DeviceStatistics`
 (``statistics``; exact cells by default).

@@ -17,6 +17,8 @@ fi
 stamp=.venv/.circuitsim-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     .venv/bin/python -m pip install -q --upgrade pip >/dev/null
+    # the distribution was called circuitsim before it became aimc-circuitsim: drop the old record
+    .venv/bin/python -m pip uninstall -q -y circuitsim >/dev/null 2>&1 || true
     .venv/bin/python -m pip install -q -e ".[test]"
     touch "$stamp"
 fi

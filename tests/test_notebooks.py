@@ -8,7 +8,8 @@ runs this environment's circuitsim. The kernel's working directory and its
 results under ``tempfile.mkdtemp()``, so nothing outside that folder is touched.
 A failing cell fails the test with that cell's source and traceback.
 
-Only the quickstart needs ngspice; the two sweeps use the native engine.
+Only the quickstart needs ngspice; the sweeps and the bring-your-own-model notebook (PyTorch and
+scikit-learn, skipped without them) use the native engine.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ CELL_TIMEOUT = 300
     pytest.param("quickstart.ipynb", marks=pytest.mark.ngspice),
     "partition_study.ipynb",
     "adc_study.ipynb",
+    "bring_your_own_model.ipynb",
 ])
 def test_notebook_runs(name, tmp_path):
     path = NOTEBOOKS / name

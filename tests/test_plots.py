@@ -217,12 +217,20 @@ def test_save_figure_writes_pdf_and_png(tmp_path, sweep):
                                                                              "bits.png"]
 
 
+def _small_sweep():
+    """Two wire resistances (r_col = r_row), one ADC: few figures, quick to render."""
+    df = fake_sweep(seeds=(0, 1))
+    return df[(df.adc_kind == "sar") & (df.adc_bits == 8) & (df.r_row != 1.0)]
+
+
 def test_plot_results_makes_what_the_columns_allow(tmp_path):
-    fake_sweep().to_csv(tmp_path / "results.csv", index=False)
+    _small_sweep().to_csv(tmp_path / "results.csv", index=False)
     files = plots.plot_results(tmp_path)
     names = {p.name for p in files}
-    stems = {"accuracy_vs_partitions", "partition_heatmap_layer0", "accuracy_vs_r_row",
-             "accuracy_vs_adc_bits", "pareto_energy_accuracy"}  # r_col == r_row: one plot
+    # r_row is not shown by the partition plots: one figure per value (r_col follows r_row)
+    stems = {"accuracy_vs_partitions--r_row=0", "accuracy_vs_partitions--r_row=100",
+             "partition_heatmap_layer0--r_row=0", "partition_heatmap_layer0--r_row=100",
+             "accuracy_vs_r_row", "pareto_energy_accuracy"}
     assert names == {f"{s}.{e}" for s in stems for e in ("pdf", "png")}
     assert all(p.parent == tmp_path / "plots" and p.stat().st_size > 0 for p in files)
 
@@ -230,12 +238,55 @@ def test_plot_results_makes_what_the_columns_allow(tmp_path):
 def test_plot_results_skips_absent_and_constant_columns(tmp_path):
     df = fake_sweep(seeds=(0,), r_row=2.5, r_col=2.5).drop(
         columns=["adc_bits", "energy_per_inference"])
+    df = df[df.adc_kind == "sar"]
     df.to_csv(tmp_path / "results.csv", index=False)
     names = {p.name for p in plots.plot_results(tmp_path)}
     assert names == {f"{s}.{e}" for s in ("accuracy_vs_partitions", "partition_heatmap_layer0")
                      for e in ("pdf", "png")}
     with pytest.raises(ConfigError, match="results.csv"):
         plots.plot_results(tmp_path / "missing")
+
+
+def test_no_silent_average_over_an_axis_a_figure_does_not_show(sweep):
+    from circuitsim.plots.results import _facets
+
+    # what a figure of partitions would average over, named on it
+    assert plots.hidden_axes(sweep, ["h_partitions", "v_partitions"]) == ["r_row", "r_col", "adc_bits", "adc_kind"]
+    fig = plots.accuracy_vs_partitions(sweep)
+    assert "mean over r_row (3 values)" in fig.axes[0].get_title(loc="left")
+    # one figure per value when there are few; each holds one configuration per mark
+    facets = _facets(sweep, plots.hidden_axes(sweep, ["h_partitions", "v_partitions"]))
+    assert len(facets) == 12 and facets[0][0] == "--r_row=0_adc_bits=4_adc_kind=flash"  # r_col follows r_row
+    for _, part in facets:
+        assert not plots.hidden_axes(part, ["h_partitions", "v_partitions"])
+    assert not plots.accuracy_vs_partitions(facets[0][1]).axes[0].get_title(loc="left")
+    # more combinations than MAX_FACETS: one figure, which says what it averages
+    assert _facets(sweep, plots.hidden_axes(sweep, ["adc_bits", "adc_kind"]))[0][0] == ""
+    assert "mean over h_partitions" in plots.accuracy_vs_adc_bits(sweep).axes[0].get_title(loc="left")
+
+
+def test_heatmap_cells_are_single_partitionings(tmp_path):
+    """Amin et al.'s sweep: layers 1-2 meet at h = v = 2 for two partitionings (10.2 % and
+    13.9 %); no heat-map cell shows their mean."""
+    rows = [("1-1-1", "1-1-1", 0.100), ("2-1-1", "2-1-1", 0.100), ("4-2-2", "2-2-1", 0.102),
+            ("7-2-2", "2-2-1", 0.139), ("13-4-3", "4-3-1", 0.782), ("13-4-4", "8-4-1", 0.880),
+            ("16-8-8", "8-8-1", 0.899)]
+    pd.DataFrame([dict(h_partitions=h, v_partitions=v, accuracy=a, status="ok") for h, v, a in rows]).to_csv(
+        tmp_path / "results.csv", index=False)
+    files = plots.plot_results(tmp_path)
+    heatmaps = {p.stem for p in files if "heatmap" in p.name}
+    assert heatmaps == {"partition_heatmap_layer0--others=1-1_1-1"}  # 1-1-1 and 2-1-1: a grid of single points
+    df = pd.read_csv(tmp_path / "results.csv")
+    fig = plots.partition_heatmap(df, layer=1)  # asked for directly: it says what a cell averages
+    assert "mean over h_partitions" in fig.axes[0].get_title(loc="left")
+
+
+def test_pareto_points_are_designs_labelled(sweep):
+    ax = plots.pareto_front(sweep).axes[0]
+    front = next(ln for ln in ax.get_lines() if ln.get_label() == "Pareto front")
+    names = [t.get_text() for t in ax.texts]
+    assert len(names) == len(front.get_xdata()) and all(re.match(r"\d[-\d]*/\d[-\d]*, ", n) for n in names)
+    assert not any("r_col" in n for n in names)  # r_col follows r_row: not repeated
 
 
 def test_import_circuitsim_does_not_import_matplotlib():

@@ -64,7 +64,7 @@ class CircuitConfig:
     c_int: float = 1e-12
     """Charge-mode integration (or sampling) capacitance, farads."""
     topology: Topology = "canonical"
-    """Layer topology (:mod:`circuitsim.tile.topology`): ``"canonical"`` (tiles of DESIGN.md,
+    """Layer topology (:mod:`circuitsim.tile.topology`): ``"canonical"`` (tiles of docs/design.md,
     partial sums added) or ``"imac-sim"`` (IMAC-Sim's layer circuit, its difference
     amplifiers and averaging; :mod:`circuitsim.network.topologies`)."""
     amp_gains: tuple[float, ...] | None = None

@@ -8,7 +8,7 @@ column ``2k`` for ``G+`` and ``2k + 1`` for ``G-``, with
 device's levels. A binary weight +1 gives ``G+ = g_max, G- = g_min``.
 
 Horizontal partitions split the rows, vertical partitions split the outputs
-(each differential pair stays in one tile), as in DESIGN.md.
+(each differential pair stays in one tile), as in docs/design.md.
 
 Public API
 ----------

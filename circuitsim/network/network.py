@@ -22,7 +22,7 @@ import math
 import zipfile
 from dataclasses import fields
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
@@ -30,6 +30,9 @@ from ..errors import ConfigError
 from ..files import check_array_file
 from .layers import (Activation, Add, AvgPool, BatchNorm, Conv2d, Dense, Flatten, GlobalAvgPool,
                      MaxPool, Reshape)
+
+if TYPE_CHECKING:
+    from .onnx_graph import ClassifierTail
 
 LAYER_TYPES = {cls.__name__: cls for cls in (Dense, Conv2d, MaxPool, AvgPool, GlobalAvgPool, Flatten,
                                             Reshape, BatchNorm, Activation, Add)}
@@ -51,6 +54,14 @@ class Network:
     name : str
         Free-form name (kept in results).
     """
+
+    classifier: ClassifierTail | None = None
+    """A classifier's digital tail (labels of the outputs,
+    :class:`~circuitsim.network.onnx_graph.ClassifierTail`) when the network was imported
+    from one (skl2onnx), else None."""
+    exporter: str | None = None
+    """Which PyTorch ONNX exporter wrote the model (``"dynamo"`` or ``"legacy"``) when it
+    came from :func:`~circuitsim.network.torch_import.from_torch`, else None."""
 
     def __init__(self, layers, input_shape, sources=None, name: str = "network"):
         self.layers = tuple(layers)

@@ -2,11 +2,20 @@
 
 Supported operators (:data:`SUPPORTED_OPS`): Gemm, MatMul (with a constant right operand),
 Add, Conv (groups = 1, dilation 1, explicit pads or ``auto_pad`` NOTSET/VALID), Relu,
-Sigmoid, Tanh, MaxPool, AveragePool (``ceil_mode`` 0), GlobalAveragePool, Flatten, Reshape
-(constant shape), BatchNormalization (inference), Softmax, Identity (and Constant tensors
-feeding them, and Clip to [-1, 1] as hard-tanh). Any other operator,
-or an unsupported attribute, is one :class:`~circuitsim.errors.ConfigError` line naming
-the operator and its node.
+Sigmoid, Tanh, MaxPool, AveragePool (``ceil_mode`` 0), GlobalAveragePool, ReduceMean over
+the pixels, Flatten, Reshape, BatchNormalization (inference), Softmax, Identity, Clip to
+[-1, 1] (hard-tanh) or [0, inf) (relu), and Cast of a value to float. Shape arithmetic on
+constants (``Shape``, ``Gather``, ``Unsqueeze``, ``Concat``, ``Slice``, ...; the list is
+:data:`~circuitsim.network.onnx_graph.FOLDABLE_OPS`) is evaluated at import, and a
+classifier's tail (``ArgMax`` and what follows it, ``ZipMap``) becomes the network's
+``classifier`` (:mod:`circuitsim.network.onnx_graph`). Every node that cannot be imported —
+an unknown operator or an unsupported attribute — is named, with its operator, in one
+:class:`~circuitsim.errors.ConfigError` line.
+
+**Batch dimension.** The input's first dimension is the batch. A model exported with a fixed
+batch size ``b`` (PyTorch's default exporter writes ``Reshape`` to ``[b, -1]``) keeps the
+batch where a ``Reshape`` target starts with ``b``; ``allowzero = 1`` is accepted when the
+target has no 0.
 
 Mapping onto layers:
 
@@ -39,9 +48,11 @@ from ..errors import ConfigError
 from .layers import (Activation, Add, AvgPool, BatchNorm, Conv2d, Dense, Flatten, GlobalAvgPool, MaxPool,
                      Reshape, fold_batchnorm)
 from .network import Network
+from .onnx_graph import BATCH, FLOAT_TYPES, FOLDABLE_OPS, classifier_tail, fold_constant
 
 SUPPORTED_OPS = ("Gemm", "MatMul", "Add", "Conv", "Relu", "Sigmoid", "Tanh", "MaxPool", "AveragePool",
-                 "GlobalAveragePool", "Flatten", "Reshape", "BatchNormalization", "Softmax", "Identity")
+                 "GlobalAveragePool", "ReduceMean", "Flatten", "Reshape", "BatchNormalization", "Softmax",
+                 "Identity", "Clip", "Cast")
 """ONNX operators :func:`load_network` imports."""
 
 
@@ -105,14 +116,18 @@ def _attrs(node) -> dict:
 class _Builder:
     """Walks the (topologically sorted) graph, turning nodes into layers."""
 
-    def __init__(self, graph):
+    def __init__(self, graph, skip: frozenset = frozenset()):
         from onnx import numpy_helper
 
         self.consts = {t.name: _float(numpy_helper.to_array(t)) for t in graph.initializer}
         self.layers, self.sources = [], []
         self.value = {}  # ONNX name -> value index (0 = input, k + 1 = layer k)
+        self.examples = []  # one batch-1 example of every value (for shapes)
+        self.fixed_batch = 0  # the input's batch size when the model fixes it
         self.uses = {}
         for node in graph.node:
+            if (node.name or node.output[0]) in skip:
+                continue
             for name in node.input:
                 self.uses[name] = self.uses.get(name, 0) + 1
         for out in graph.output:
@@ -140,7 +155,12 @@ class _Builder:
     def add(self, node, layer, sources) -> None:
         self.layers.append(layer)
         self.sources.append(tuple(sources))
+        self.examples.append(layer(*[self.examples[i] for i in sources]))
         self.value[node.output[0]] = len(self.layers)
+
+    def shape_of(self, name: str) -> tuple[int, ...]:
+        """Shape of a computed value, :data:`~circuitsim.network.onnx_graph.BATCH` first."""
+        return (BATCH,) + self.examples[self.value[name]].shape[1:]
 
     def producer(self, index: int):
         """The layer computing value ``index`` when it may be changed in place (sole consumer)."""
@@ -148,9 +168,21 @@ class _Builder:
 
 
 def network_from_onnx(model, name: str = "onnx") -> Network:
-    """Build a :class:`Network` from an ``onnx.ModelProto``."""
+    """Build a :class:`Network` from an ``onnx.ModelProto``.
+
+    Every node that cannot be imported is named in the one :class:`ConfigError` raised. A
+    classifier tail (skl2onnx: ``ArgMax``, ``ArrayFeatureExtractor``, ``Cast``, ``ZipMap``) is
+    kept off the network, whose output is then the class probabilities; ``network.classifier``
+    holds the labels (:class:`~circuitsim.network.onnx_graph.ClassifierTail`, or None).
+    """
     graph = model.graph
-    b = _Builder(graph)
+    from onnx import numpy_helper
+
+    consts = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    found = classifier_tail(graph, consts)
+    tail = found[1] if found else None
+    skip = frozenset(tail.nodes) if tail else frozenset()
+    b = _Builder(graph, skip)
     inputs = [i for i in graph.input if i.name not in b.consts]
     if len(inputs) != 1:
         raise ConfigError(f"the model needs exactly one non-constant input, it has {len(inputs)}")
@@ -159,16 +191,58 @@ def network_from_onnx(model, name: str = "onnx") -> Network:
     if not shape or any(n <= 0 for n in shape):
         raise ConfigError(f"the model's input {inputs[0].name!r} needs fixed sizes after the batch dimension, "
                           f"got {[d.dim_param or d.dim_value for d in dims]}")
+    b.fixed_batch = dims[0].dim_value if dims[0].HasField("dim_value") else 0
     b.value[inputs[0].name] = 0
+    b.examples.append(np.zeros([1] + shape))
+    problems, failed, unsupported = [], set(), False
     for node in graph.node:
-        if node.op_type not in _HANDLERS:
-            raise ConfigError(f"unsupported ONNX op {node.op_type!r} in node {node.name or node.output[0]!r}; "
-                              f"supported: {', '.join(SUPPORTED_OPS)}")
-        _HANDLERS[node.op_type](b, node, _attrs(node))
-    out = graph.output[0].name
+        if (node.name or node.output[0]) in skip:
+            continue
+        if any(i in failed for i in node.input):
+            failed.update(node.output)  # its input is already reported; only an unknown operator is news
+            if node.op_type not in _HANDLERS:
+                problems.append(f"unsupported ONNX op {node.op_type!r} in node {node.name or node.output[0]!r}")
+                unsupported = True
+            continue
+        try:
+            _import_node(b, node)
+        except ConfigError as exc:
+            problems.append(str(exc))
+            unsupported |= str(exc).startswith("unsupported ONNX op")
+            failed.update(node.output)
+    if problems:
+        supported = f"; supported: {', '.join(SUPPORTED_OPS)}" if unsupported else ""
+        if len(problems) == 1:
+            raise ConfigError(problems[0] + supported)
+        raise ConfigError(f"{len(problems)} ONNX nodes cannot be imported: {'; '.join(problems)}{supported}")
+    out = found[0] if found else graph.output[0].name
     if b.value.get(out) != len(b.layers) or not b.layers:
         raise ConfigError(f"the model's output {out!r} must be the last value the graph computes")
-    return Network(b.layers, shape, b.sources, name=name)
+    net = Network(b.layers, shape, b.sources, name=name)
+    net.classifier = tail
+    return net
+
+
+def _import_node(b: _Builder, node) -> None:
+    """Turn one node into a layer, a constant, or an alias of a value."""
+    a = _attrs(node)
+    op = node.op_type
+    if op == "Cast" and node.input[0] in b.value:
+        if a["to"] not in FLOAT_TYPES:
+            b.fail(node, f"a cast of a computed value to ONNX type {a['to']} is not supported (only to float)")
+        b.value[node.output[0]] = b.value[node.input[0]]  # computed in float64 anyway
+        return
+    if op in FOLDABLE_OPS and (op == "Shape" or all(not i or i in b.consts for i in node.input)):
+        if op == "Shape" and node.input[0] not in b.value and node.input[0] not in b.consts:
+            b.computed(node, node.input[0])
+        try:
+            b.consts[node.output[0]] = _float(np.asarray(fold_constant(node, a, b.consts, b.shape_of)))
+        except (ValueError, KeyError, IndexError) as exc:
+            b.fail(node, f"cannot evaluate it at import: {exc}")
+        return
+    if op not in _HANDLERS:
+        raise ConfigError(f"unsupported ONNX op {op!r} in node {node.name or node.output[0]!r}")
+    _HANDLERS[op](b, node, a)
 
 
 def _gemm(b: _Builder, node, a: dict) -> None:
@@ -303,28 +377,47 @@ def _clip(b: _Builder, node, a: dict):
     b.fail(node, f"only Clip to [-1, 1] (hard-tanh) or [0, inf) (relu) is supported, got [{low}, {high}]")
 
 
-def _constant(b: _Builder, node, a: dict) -> None:
-    from onnx import numpy_helper
+def _reshape(b: _Builder, node, a: dict) -> None:
+    target = [int(v) for v in b.const(node, node.input[1]).ravel()]
+    if node.input[0] in b.consts:  # a constant reshaped: fold it
+        data = b.consts[node.input[0]]
+        b.consts[node.output[0]] = data.reshape([data.shape[i] if v == 0 and not a.get("allowzero", 0) else v
+                                                 for i, v in enumerate(target)])
+        return
+    src = b.computed(node, node.input[0])
+    if a.get("allowzero", 0) and 0 in target:
+        b.fail(node, f"allowzero = 1 with a 0 in the shape {target} is not supported")
+    if target and (target[0] == BATCH or (b.fixed_batch and target[0] == b.fixed_batch)):
+        target[0] = 0  # the batch dimension (folded from Shape, or the size the model was exported with)
+    if any(v != 0 and v % BATCH == 0 for v in target):
+        b.fail(node, f"the shape {target} mixes the batch dimension into others; keep the batch first")
+    b.add(node, Reshape(tuple(target)), [src])
 
-    if "value" not in a:
-        b.fail(node, "only a tensor 'value' is supported")
-    b.consts[node.output[0]] = _float(numpy_helper.to_array(a["value"]))
 
-
-def _reshape(b: _Builder, node, a: dict):
-    if a.get("allowzero", 0):
-        b.fail(node, "allowzero = 1 is not supported")
-    return Reshape(tuple(int(v) for v in b.const(node, node.input[1]).ravel()))
+def _reduce_mean(b: _Builder, node, a: dict) -> None:
+    src = b.computed(node, node.input[0])
+    ndim = b.examples[src].ndim
+    axes = (b.const(node, node.input[1]).ravel().astype(int).tolist() if len(node.input) > 1 and node.input[1]
+            else list(a.get("axes", [])))
+    if ndim != 4 or sorted(v % ndim for v in axes) != [2, 3]:
+        b.fail(node, f"only a mean over the pixels (axes 2, 3 of an (N, C, H, W) value) is supported, got axes "
+                     f"{axes} of a {ndim}-D value")
+    b.add(node, GlobalAvgPool(), [src])
+    if not a.get("keepdims", 1):
+        b.layers.append(Flatten(1))
+        b.sources.append((len(b.layers) - 1,))
+        b.examples.append(b.layers[-1](b.examples[-1]))
+        b.value[node.output[0]] = len(b.layers)
 
 
 _HANDLERS = {
     "Gemm": _gemm, "MatMul": _matmul, "Add": _add, "Conv": _conv, "MaxPool": _pool, "AveragePool": _pool,
-    "BatchNormalization": _batchnorm, "Identity": _identity, "Constant": _constant,
+    "BatchNormalization": _batchnorm, "Identity": _identity, "ReduceMean": _reduce_mean, "Reshape": _reshape,
     "Relu": _simple(lambda b, n, a: Activation("relu")),
     "Sigmoid": _simple(lambda b, n, a: Activation("sigmoid")),
     "Tanh": _simple(lambda b, n, a: Activation("tanh")),
     "Softmax": _simple(lambda b, n, a: Activation("softmax", int(a.get("axis", -1)))),
     "GlobalAveragePool": _simple(lambda b, n, a: GlobalAvgPool()),
     "Flatten": _simple(lambda b, n, a: Flatten(int(a.get("axis", 1)))),
-    "Reshape": _simple(_reshape), "Clip": _simple(_clip),
+    "Clip": _simple(_clip),
 }

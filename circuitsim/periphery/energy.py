@@ -14,7 +14,7 @@ this extrapolation is optimistic: supply a measured table for such resolutions.
 Default (:data:`ISAAC_32NM`): the 32 nm SAR ADC of ISAAC (A. Shafiee et al.,
 "ISAAC: A Convolutional Neural Network Accelerator with In-Situ Analog Arithmetic
 in Crossbars", ISCA 2016), 1.67 pJ at 8 bits, and the same ADC scaled to 4 / 5 /
-6 bits, 0.79 / 0.99 / 1.20 pJ (values from the project's REFERENCE.md ADC table).
+6 bits, 0.79 / 0.99 / 1.20 pJ (values from the ADC table of docs/reference.md).
 Other published points for custom tables: BRAHMS two-step SAR, 40 nm, 8 bits,
 0.29 pJ; FORMS, 32 nm, 4 bits, 0.23 pJ; Jia et al. (JSSC 2020), 65 nm, 8 bits,
 3.56 pJ at 1.2 V and 1.79 pJ at 0.85 V.

@@ -13,13 +13,15 @@ Modules
 style
     The paper style, SI-prefixed units, atomic PDF/PNG files.
 sweeps
-    Figures of sweep results (one row per point) and :func:`plot_results`.
+    Figures of sweep results (one row per point).
+results
+    :func:`plot_results`: every figure a results folder allows.
 circuits
     Figures of one tile or one ADC.
 
 Public API
 ----------
-STYLE, COLUMN_WIDTH, PARAMETERS, paper_style, pareto_mask,
+STYLE, COLUMN_WIDTH, PARAMETERS, paper_style, pareto_mask, hidden_axes,
 accuracy_vs_partitions, partition_heatmap, accuracy_vs_wire_resistance,
 accuracy_vs_device, accuracy_vs_adc_bits, pareto_front, ir_drop_map, adc_transfer, adc_linearity,
 save_figure, plot_results
@@ -33,14 +35,15 @@ from .sweeps import (
     accuracy_vs_device,
     accuracy_vs_partitions,
     accuracy_vs_wire_resistance,
+    hidden_axes,
     pareto_front,
     pareto_mask,
     partition_heatmap,
-    plot_results,
 )
+from .results import plot_results
 
 __all__ = [
-    "STYLE", "COLUMN_WIDTH", "PARAMETERS", "paper_style", "pareto_mask",
+    "STYLE", "COLUMN_WIDTH", "PARAMETERS", "paper_style", "pareto_mask", "hidden_axes",
     "accuracy_vs_partitions", "partition_heatmap", "accuracy_vs_wire_resistance",
     "accuracy_vs_device", "accuracy_vs_adc_bits", "pareto_front", "ir_drop_map", "adc_transfer", "adc_linearity",
     "save_figure", "plot_results",

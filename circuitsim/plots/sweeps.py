@@ -5,22 +5,30 @@ Sweep results are tidy DataFrames, one row per point: ``h_partitions`` and
 ``digital_accuracy`` (fractions, drawn in %), ``n_tiles``, ``r_row``/``r_col``
 (ohm per segment), optionally ``adc_bits``, ``adc_kind``, ``readout``,
 ``energy_per_inference`` (J), ``seed`` and ``status`` (rows not "ok" are
-dropped). A plot averages over the columns it does not show; with several seeds
-a point is the mean over seeds and its error bar one std across seeds (ddof=1)
-(:func:`plot_results` reads ``seeds.csv`` of a Monte Carlo sweep for that).
+dropped). With several seeds a point is the mean over seeds and its error bar one std
+across seeds (ddof=1) (:func:`plot_results` reads ``seeds.csv`` of a Monte Carlo sweep
+for that).
+
+**No silent averages.** A configuration column (``axes``: the sweep's swept columns, or
+by default every column that is not an outcome, :data:`OUTCOMES`) that varies among the
+rows one mark stands for is named on the figure ("mean over ...").
+:func:`~circuitsim.plots.results.plot_results` avoids that altogether: it draws one figure
+per combination of the columns a plot does not show (up to :data:`MAX_FACETS`; files
+``NAME--column=value...``), and a partition
+heatmap only where each cell is one partitioning. Pareto points are single configurations,
+labelled with their design.
 
 Public API
 ----------
-PARAMETERS, pareto_mask, accuracy_vs_partitions, partition_heatmap,
-accuracy_vs_wire_resistance, accuracy_vs_device, accuracy_vs_adc_bits, pareto_front, plot_results,
-DEVICE_AXES
+PARAMETERS, OUTCOMES, MAX_FACETS, hidden_axes, pareto_mask, accuracy_vs_partitions, partition_heatmap,
+accuracy_vs_wire_resistance, accuracy_vs_device, accuracy_vs_adc_bits, pareto_front, DEVICE_AXES
+(:func:`~circuitsim.plots.results.plot_results` draws them all for a results folder)
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -28,7 +36,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from ..errors import ConfigError
-from .style import paper_style, save_figure, si_prefix
+from .style import paper_style, si_prefix
 
 PARAMETERS = ("h_partitions", "v_partitions", "n_tiles", "r_row", "r_col", "adc_bits",
               "adc_kind", "readout")
@@ -45,9 +53,59 @@ _QUANTITIES = {  # column: (axis name, unit)
     "t_inference": ("Time after programming", "s"), "drift_nu": ("Drift exponent ν", ""),
     "drift_compensation": ("Drift compensation", ""),
 }
+OUTCOMES = ("accuracy", "digital_accuracy", "analog_accuracy", "accuracy_std", "accuracy_ci_low",
+            "accuracy_ci_high", "accuracy_uncompensated", "n_seeds", "n_tiles", "n_images",
+            "conversions_per_inference", "extra_parameters", "extra_macs", "status", "error", "deck",
+            "point", "seed")
+"""Columns that are results, not configuration (also any ``energy*`` or ``*_seconds`` column)."""
+MAX_FACETS = 12
+"""Most figures :func:`plot_results` draws for one plot, one per value of the columns it
+does not show; beyond that it draws one figure that names what it averages over."""
 DEVICE_AXES = ("programming_noise", "stuck_at_gmin", "stuck_at_gmax", "read_noise", "drift_nu",
                "drift_nu_std", "t_inference")
 """Device-statistics columns drawn against accuracy when they vary."""
+
+def _is_axis(df: pd.DataFrame, col: str) -> bool:
+    return not (col in OUTCOMES or col.startswith("energy") or col.endswith("_seconds") or col.startswith("_")
+                or col == "partitions")
+
+
+def hidden_axes(df: pd.DataFrame, shown: Sequence[str], axes: Sequence[str] | None = None) -> list[str]:
+    """Configuration columns that vary among rows that share the ``shown`` columns' values.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Sweep results, one row per point (and seed).
+    shown : sequence of str
+        Columns a figure tells apart (its axes, lines, cells).
+    axes : sequence of str, optional
+        The configuration columns (e.g. a sweep's swept columns); by default every column
+        that is not an outcome (:data:`OUTCOMES`, ``energy*``, ``*_seconds``).
+
+    Returns
+    -------
+    list of str
+        The columns a figure of ``shown`` would average over.
+    """
+    candidates = [c for c in (df.columns if axes is None else axes)
+                  if c in df.columns and c not in shown and _is_axis(df, c)]
+    keys = [c for c in shown if c in df.columns]
+    hidden = []
+    for c in candidates:
+        spread = df.groupby(keys, dropna=False)[c].nunique(dropna=False).max() if keys else df[c].nunique()
+        if spread > 1:
+            hidden.append(c)
+    return hidden
+
+
+def _note_hidden(fig: Figure, df: pd.DataFrame, shown: Sequence[str], axes: Sequence[str] | None) -> None:
+    """Say on the figure which configuration columns its marks average over."""
+    hidden = hidden_axes(df, shown, axes)
+    if hidden:
+        what = ", ".join(f"{c} ({df[c].nunique(dropna=False)} values)" for c in hidden)
+        fig.axes[0].set_title(f"mean over {what}", loc="left", fontsize=5, color="0.3")
+
 
 def _scale(col: str, values) -> tuple[float, str]:
     """Factor to divide ``values`` by and the axis label with its unit."""
@@ -136,7 +194,7 @@ def _line_plot(df, x, by, xlabel, xscale=("linear", {}), ticks=None) -> Figure:
     return fig
 
 
-def accuracy_vs_partitions(df: pd.DataFrame, by: str | None = None) -> Figure:
+def accuracy_vs_partitions(df: pd.DataFrame, by: str | None = None, axes: Sequence[str] | None = None) -> Figure:
     """Accuracy per partition configuration, configurations ordered by number of tiles.
 
     Parameters
@@ -146,6 +204,9 @@ def accuracy_vs_partitions(df: pd.DataFrame, by: str | None = None) -> Figure:
         if known, otherwise the sum over layers of h × v).
     by : str, optional
         Column drawn as one line per value (e.g. "r_row"); ignored when constant.
+    axes : sequence of str, optional
+        The configuration columns (see :func:`hidden_axes`); the figure names those it
+        averages over.
     """
     df = _prepare(df, ["h_partitions", "v_partitions", "accuracy"])
     if "n_tiles" not in df.columns:
@@ -155,12 +216,18 @@ def accuracy_vs_partitions(df: pd.DataFrame, by: str | None = None) -> Figure:
     tiles = df.groupby("_config")["n_tiles"].mean()
     order = sorted(tiles.index, key=lambda c: (tiles[c], c))
     df = df.assign(_pos=df["_config"].map({c: k for k, c in enumerate(order)}))
-    return _line_plot(df, "_pos", by, "Partitions h / v (tiles)",
-                      ticks=[f"{c} ({tiles[c]:g})" for c in order])
+    fig = _line_plot(df, "_pos", by, "Partitions h / v (tiles)", ticks=[f"{c} ({tiles[c]:g})" for c in order])
+    _note_hidden(fig, df, ["h_partitions", "v_partitions", by], axes)
+    return fig
 
 
-def partition_heatmap(df: pd.DataFrame, layer: int = 0) -> Figure:
-    """Heatmap of accuracy over the (h, v) partitions of one layer, averaged over the rest."""
+def partition_heatmap(df: pd.DataFrame, layer: int = 0, axes: Sequence[str] | None = None) -> Figure:
+    """Heatmap of accuracy over the (h, v) partitions of one layer.
+
+    A cell that stands for several configurations (other layers' partitions, other swept
+    values) shows their mean, and the figure says what it averages over
+    (:func:`hidden_axes`; ``axes`` as there).
+    """
     df = _prepare(df, ["h_partitions", "v_partitions", "accuracy"])
     h, v = _layers(df["h_partitions"]), _layers(df["v_partitions"])
     if not (0 <= layer < min(h.shape[1], v.shape[1])):
@@ -187,15 +254,17 @@ def partition_heatmap(df: pd.DataFrame, layer: int = 0) -> Figure:
         ax.set_xlabel(f"Vertical partitions, layer {layer}")
         ax.set_ylabel(f"Horizontal partitions, layer {layer}")
         fig.colorbar(im, ax=ax, label="Accuracy (%)")
+    _note_hidden(fig, df, ["_h", "_v"], axes)
     return fig
 
 
-def accuracy_vs_wire_resistance(df: pd.DataFrame, x: str = "r_row",
-                                by: str | None = "partitions") -> Figure:
+def accuracy_vs_wire_resistance(df: pd.DataFrame, x: str = "r_row", by: str | None = "partitions",
+                                axes: Sequence[str] | None = None) -> Figure:
     """Accuracy against wire resistance per segment (``x``: "r_row" or "r_col").
 
     ``by`` (default: the partition configuration) draws one line per value when it
     varies. The axis is logarithmic when the resistances span two decades or more.
+    The figure names the configuration columns it averages over (:func:`hidden_axes`).
     """
     df = _prepare(df, [x, "accuracy"])
     factor, label = _scale(x, df[x])
@@ -203,24 +272,36 @@ def accuracy_vs_wire_resistance(df: pd.DataFrame, x: str = "r_row",
     if other in df.columns and np.allclose(df[x], df[other]):
         label = re.sub(r"^\S+ resistance", "Wire resistance", label)
     df, by = _group_column(df.assign(**{x: df[x] / factor}), by)
-    return _line_plot(df, x, by, label, _axis_scale(df[x]))
+    fig = _line_plot(df, x, by, label, _axis_scale(df[x]))
+    _note_hidden(fig, df, _shown(x, by) + ([other] if other in df.columns and np.allclose(df[x], df[other])
+                                           else []), axes)
+    return fig
 
 
-def accuracy_vs_device(df: pd.DataFrame, x: str = "programming_noise",
-                       by: str | None = "partitions") -> Figure:
+def _shown(x: str, by: str | None) -> list[str]:
+    return [x] + (["h_partitions", "v_partitions"] if by == "partitions" else [by] if by else [])
+
+
+def accuracy_vs_device(df: pd.DataFrame, x: str = "programming_noise", by: str | None = "partitions",
+                       axes: Sequence[str] | None = None) -> Figure:
     """Accuracy against a device-statistics field (mean ± std over seeds), one line per
-    value of ``by`` when it varies; logarithmic time axes for drift."""
+    value of ``by`` when it varies; logarithmic time axes for drift. The figure names the
+    configuration columns it averages over (:func:`hidden_axes`)."""
     df = _prepare(df, [x, "accuracy"])
     factor, label = _scale(x, df[x])
     df, by = _group_column(df.assign(**{x: df[x] / factor}), by)
-    return _line_plot(df, x, by, label, _axis_scale(df[x]))
+    fig = _line_plot(df, x, by, label, _axis_scale(df[x]))
+    _note_hidden(fig, df, _shown(x, by), axes)
+    return fig
 
 
-def accuracy_vs_adc_bits(df: pd.DataFrame, by: str | None = "adc_kind") -> Figure:
-    """Accuracy against ADC resolution, one line per ADC kind when it varies."""
+def accuracy_vs_adc_bits(df: pd.DataFrame, by: str | None = "adc_kind", axes: Sequence[str] | None = None) -> Figure:
+    """Accuracy against ADC resolution, one line per ADC kind when it varies; the figure
+    names the configuration columns it averages over (:func:`hidden_axes`)."""
     df, by = _group_column(_prepare(df, ["adc_bits", "accuracy"]), by)
     fig = _line_plot(df, "adc_bits", by, _scale("adc_bits", [])[1])
     fig.axes[0].xaxis.set_major_locator(MaxNLocator(integer=True))
+    _note_hidden(fig, df, _shown("adc_bits", by), axes)
     return fig
 
 
@@ -239,16 +320,20 @@ def pareto_mask(x, y) -> np.ndarray:
     return keep
 
 
-def pareto_front(df: pd.DataFrame, x: str = "energy_per_inference",
-                 y: str = "accuracy") -> Figure:
+def pareto_front(df: pd.DataFrame, x: str = "energy_per_inference", y: str = "accuracy",
+                 axes: Sequence[str] | None = None, label_front: bool = True) -> Figure:
     """Trade-off of ``y`` (maximised) against ``x`` (minimised) with its Pareto front.
 
-    Each point is one configuration (the :data:`PARAMETERS` columns present),
-    averaged over seeds; the non-dominated points are highlighted and joined.
+    Each point is one configuration (the :data:`PARAMETERS` columns present and every
+    other configuration column, ``axes`` as in :func:`hidden_axes`), averaged over seeds
+    only; the non-dominated points are highlighted, joined and, with ``label_front``,
+    labelled with their design (the configuration columns that vary).
     """
     df = _prepare(df, [x, y])
-    keys = [c for c in PARAMETERS if c in df.columns and c not in (x, y)]
+    others = [c for c in (df.columns if axes is None else axes) if c in df.columns and _is_axis(df, c)]
+    keys = [c for c in dict.fromkeys([*PARAMETERS, *others]) if c in df.columns and c not in (x, y)]
     pts = df.groupby(keys, dropna=False)[[x, y]].mean() if keys else df[[x, y]]
+    design = _designs(pts, keys)
     fx, xlabel = _scale(x, pts[x])
     fy, ylabel = _scale(y, pts[y])
     px, py = pts[x].to_numpy() / fx, pts[y].to_numpy() / fy
@@ -261,6 +346,10 @@ def pareto_front(df: pd.DataFrame, x: str = "energy_per_inference",
                 label="Dominated")
         ax.step(px[front][order], py[front][order], where="post", marker="o", color="C1",
                 label="Pareto front")
+        if label_front:
+            for name, fx_, fy_ in zip(np.asarray(design)[front][order], px[front][order], py[front][order]):
+                ax.annotate(name, (fx_, fy_), xytext=(3, -3), textcoords="offset points", fontsize=4.5,
+                            ha="left", va="top", color="C1")
         if y == "accuracy" and "digital_accuracy" in df.columns:
             ax.axhline(100 * df["digital_accuracy"].mean(), ls="--", color="k", lw=0.8,
                        label="Digital")
@@ -272,56 +361,24 @@ def pareto_front(df: pd.DataFrame, x: str = "energy_per_inference",
     return fig
 
 
-def plot_results(results_dir: str | Path) -> list[Path]:
-    """Make every plot the columns of ``results_dir/results.csv`` allow.
-
-    Plots whose columns are absent or constant are skipped; a partition heatmap
-    is made for each layer whose h and v partitions both vary. Files go to
-    ``results_dir/plots/`` (PDF and PNG each). Returns the written paths.
-    """
-    csv = Path(results_dir) / "results.csv"
-    if not csv.is_file():
-        raise ConfigError(f"{csv} not found; pass the folder a sweep wrote its results to")
-    seeds = Path(results_dir) / "seeds.csv"  # a Monte Carlo sweep: error bars across seeds
-    table = seeds if seeds.is_file() else csv
-    try:
-        df = pd.read_csv(table)
-    except (ValueError, UnicodeDecodeError, OSError) as exc:  # pandas' parse errors are ValueErrors
-        raise ConfigError(f"{table} is damaged ({type(exc).__name__}); run the same circuitsim sweep command "
-                          "again to write it from the point files") from None
-    if "status" in df.columns:
-        df = df[df["status"].astype(str) == "ok"]
-    if "accuracy" not in df.columns or df["accuracy"].isna().all():
-        return []
-
-    def varies(*cols: str) -> bool:
-        return all(c in df.columns and df[c].nunique() > 1 for c in cols)
-
-    plots = []
-    if {"h_partitions", "v_partitions"} <= set(df.columns) and _config_labels(df).nunique() > 1:
-        plots.append(("accuracy_vs_partitions", accuracy_vs_partitions, {"by": "topology"}))
-        h, v = _layers(df["h_partitions"]), _layers(df["v_partitions"])
-        # heatmaps average every other column: not across layer topologies
-        for layer in range(0 if varies("topology") else min(h.shape[1], v.shape[1])):
-            if h[layer].nunique() > 1 and v[layer].nunique() > 1:
-                plots.append((f"partition_heatmap_layer{layer}", partition_heatmap,
-                              {"layer": layer}))
-    few = {"h_partitions", "v_partitions"} <= set(df.columns) and \
-        _config_labels(df).nunique() <= 6  # one line per partitioning when few
-    for x in ("r_row", "r_col"):
-        if varies(x) and not (x == "r_col" and "r_row" in df.columns
-                              and np.allclose(df["r_row"], df["r_col"])):
-            plots.append((f"accuracy_vs_{x}", accuracy_vs_wire_resistance,
-                          {"x": x, "by": "partitions" if few else None}))
-    if varies("adc_bits"):
-        plots.append(("accuracy_vs_adc_bits", accuracy_vs_adc_bits, {}))
-    for x in DEVICE_AXES:
-        if varies(x):
-            by = "drift_compensation" if varies("drift_compensation") else "partitions" if few else None
-            plots.append((f"accuracy_vs_{x}", accuracy_vs_device, {"x": x, "by": by}))
-    if varies("energy_per_inference"):
-        plots.append(("pareto_energy_accuracy", pareto_front, {}))
-    files = []
-    for name, make, kwargs in plots:
-        files += save_figure(make(df, **kwargs), Path(results_dir) / "plots", name)
-    return files
+def _designs(pts: pd.DataFrame, keys: list[str]) -> list[str]:
+    """A short label per configuration: its partitions and the other keys that vary."""
+    if not keys:
+        return [""] * len(pts)
+    index = pts.index.to_frame(index=False)
+    varying = []
+    for c in keys:  # the keys that vary and do not follow from those before (r_col = r_row)
+        if index[c].nunique(dropna=False) > 1 and (
+                not varying or index.groupby(varying, dropna=False)[c].nunique(dropna=False).max() > 1):
+            varying.append(c)
+    if "v_partitions" in keys and "h_partitions" in varying and index["v_partitions"].nunique() > 1:
+        varying.append("v_partitions")  # a partitioning is named by both
+    labels = []
+    for _, row in index.iterrows():
+        parts = []
+        if {"h_partitions", "v_partitions"} <= set(varying):
+            parts.append(f"{row['h_partitions']}/{row['v_partitions']}")
+        parts += [f"{c}={row[c]:g}" if isinstance(row[c], float) else f"{c}={row[c]}"
+                  for c in varying if c not in ("h_partitions", "v_partitions", "n_tiles")]
+        labels.append(", ".join(parts))
+    return labels

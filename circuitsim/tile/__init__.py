@@ -10,7 +10,7 @@ Modules
 circuit
     Plain-data circuits (elements by kind, node names) and their builder.
 crossbar
-    The canonical tile of DESIGN.md and its options (``Tile``, ``TIA``).
+    The canonical tile of docs/design.md and its options (``Tile``, ``TIA``).
 netlist
     The ngspice deck writer.
 native

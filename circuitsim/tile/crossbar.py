@@ -1,4 +1,4 @@
-"""The canonical crossbar tile of DESIGN.md and its circuit.
+"""The canonical crossbar tile of docs/design.md and its circuit.
 
 A :class:`Tile` has ``rows`` inputs and ``cols`` outputs. Input ``i`` is an ideal
 source ``V_i`` followed by an optional driver resistance and ``cols`` word-line
@@ -67,7 +67,7 @@ class TIA:
 
 @dataclass(frozen=True, eq=False)
 class Tile:
-    """A crossbar tile with wire parasitics (the contract of DESIGN.md).
+    """A crossbar tile with wire parasitics (the contract of docs/design.md).
 
     Construct with a ``rows × cols`` conductance array; the array is copied and
     made read-only.

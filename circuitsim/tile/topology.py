@@ -23,7 +23,7 @@ arranged, independently of the cell values and wire resistances:
 - ``zero_weight`` — the cell pair of a weight 0: ``"g-min"`` (canonical, both cells at
   ``g_min``) or ``"g-max"`` (IMAC-Sim: both at ``R_low``).
 
-:meth:`TopologyConfig.canonical` is the canonical tile of DESIGN.md (the default
+:meth:`TopologyConfig.canonical` is the canonical tile of docs/design.md (the default
 everywhere); :meth:`TopologyConfig.imac_sim` selects every convention of IMAC-Sim
 (iCAS-Lab/IMAC-Sim, ``mapLayer.py``, ``mapWB.py``, ``spice/diff1.sp``) at once.
 Everything is linear, so transfer characteristics stay exact.
@@ -148,7 +148,7 @@ class TopologyConfig:
 
     @classmethod
     def canonical(cls) -> "TopologyConfig":
-        """The canonical tile of DESIGN.md, partial sums added (circuitsim's default)."""
+        """The canonical tile of docs/design.md, partial sums added (circuitsim's default)."""
         return cls()
 
     @classmethod

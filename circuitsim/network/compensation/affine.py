@@ -4,7 +4,7 @@ After the analog array (and its ADCs: partial sums of the horizontal partitions 
 digitally), a near-memory unit maps each output column's sum ``x`` to ``y = s·x + o``
 before the gain and the neuron. The scale ``s`` is unsigned with 1 integer and 7 fractional
 bits, the offset ``o`` signed with 7 integer and 1 fractional bit (Ferro et al.; see the
-project's REFERENCE.md), both configurable (:class:`~.config.CompensationConfig`), in units
+docs/reference.md), both configurable (:class:`~.config.CompensationConfig`), in units
 of the normalized sums (1 = one unit weight at full input: a binary network's ideal sums
 are integers).
 
