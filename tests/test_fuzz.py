@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 
 hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import HealthCheck, example, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from circuitsim.errors import CircuitsimError  # noqa: E402
@@ -174,6 +174,8 @@ def test_fuzz_specs(tmp_path, context):
 
     @fuzz_settings(600)
     @given(st.lists(mutation, min_size=1, max_size=4))
+    @example([("dataset", 7, -1)])  # found by a random session: a negative split seed was a traceback
+    @example([("sweep", 18, "0")])  # [sweep] that is not a table
     def by_key(mutations):
         rate()
         survives(lambda: _check_spec(spec_text(mutations), context))

@@ -37,7 +37,7 @@ def test_example_decks_run(deck):
 
 PACKAGE = ROOT / "circuitsim"
 STAGES = {  # a module may import only modules of its own stage or of lower ones
-    "_version": 0, "errors": 0, "configs": 0, "devices": 0, "device_statistics": 0,
+    "_version": 0, "errors": 0, "files": 0, "configs": 0, "devices": 0, "device_statistics": 0,
     "spice": 1, "tile": 1,
     "periphery": 2,
     "network": 3,

@@ -143,6 +143,8 @@ def load_dataset(name: str = "mnist", *, path: str | Path | None = None, side: i
         raise ConfigError(f"threshold must lie in [0, 1], got {threshold!r}")
     if not 0.0 < test_fraction < 1.0:
         raise ConfigError(f"test_fraction must lie strictly between 0 and 1, got {test_fraction!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**63:
+        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
     for what, value in (("limit", limit), ("train_limit", train_limit)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer))
                                   or value < 1):

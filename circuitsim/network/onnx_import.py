@@ -12,10 +12,9 @@ classifier's tail (``ArgMax`` and what follows it, ``ZipMap``) becomes the netwo
 an unknown operator or an unsupported attribute — is named, with its operator, in one
 :class:`~circuitsim.errors.ConfigError` line.
 
-**Batch dimension.** The input's first dimension is the batch. A model exported with a fixed
-batch size ``b`` (PyTorch's default exporter writes ``Reshape`` to ``[b, -1]``) keeps the
-batch where a ``Reshape`` target starts with ``b``; ``allowzero = 1`` is accepted when the
-target has no 0.
+**Batch dimension.** The input's first dimension is the batch. A model exported with a fixed batch
+size ``b`` (PyTorch's default exporter writes ``Reshape`` to ``[b, -1]``) keeps the batch where a
+``Reshape`` target starts with ``b``; ``allowzero = 1`` is accepted when the target has no 0.
 
 Mapping onto layers:
 
@@ -28,10 +27,9 @@ Mapping onto layers:
   else it is **kept digital** as a :class:`~circuitsim.network.layers.BatchNorm` layer.
 - An Add of two computed values is a residual :class:`~circuitsim.network.layers.Add`.
 
-The network's ``input_shape`` is the model's first non-constant input without the batch
-dimension; its output is the model's first output. Weights are kept as float64; the
-evaluator scales each crossbar layer into the device's range (see
-:mod:`circuitsim.network.mapped`).
+The network's ``input_shape`` is the model's first non-constant input without the batch dimension;
+its output is the model's first output. Weights are kept as float64; the evaluator scales each
+crossbar layer into the device's range (see :mod:`circuitsim.network.mapped`).
 
 Public API
 ----------
@@ -148,8 +146,7 @@ class _Builder:
         if name not in self.consts:
             self.fail(node, f"input {name!r} must be a constant (initializer)")
         if self.consts[name].dtype.kind not in "biuf":  # e.g. weights stored as strings
-            self.fail(node, f"constant {name!r} holds {self.consts[name].dtype} values, not numbers; "
-                            "export the model with numeric weights")
+            self.fail(node, f"constant {name!r} holds {self.consts[name].dtype} values, not numbers")
         return self.consts[name]
 
     def add(self, node, layer, sources) -> None:

@@ -92,7 +92,11 @@ def _input_shape(config: dict) -> tuple[int, int, int]:
 def _onnx(path: str, digest: str):
     """The network of the model at ``path`` whose content hash is ``digest`` (a model replaced at the
     same path is read again)."""
-    return load_network(path)
+    try:
+        return load_network(path)
+    except MemoryError:  # the import runs the model's layers on one image: its shapes, not the machine
+        raise ConfigError(f"the ONNX model {path} needs more memory than the machine has for one image; "
+                          "check its shapes (e.g. a Conv's pads)") from None
 
 
 def _skeleton(config: dict):
