@@ -34,10 +34,15 @@ def network_worker(cache: str, serial: bool) -> dict:
     from circuitsim.devices import device_preset, wire_preset
     from circuitsim.network.circuit_config import CircuitConfig
     from circuitsim.network.datasets import load_dataset
-    from circuitsim.network.mapped import map_network
     from circuitsim.network.mapping import Partition
     from circuitsim.network.mlp import MLPConfig, load_or_train
-    from circuitsim.tile.tile_cache import TileCache
+
+    try:  # this tree, or a tree from before issue 21 (--before)
+        from circuitsim.network.mapped import map_network
+        from circuitsim.tile.tile_cache import TileCache
+    except ImportError:
+        from circuitsim.network.evaluator import map_network
+        from circuitsim.network.tile_cache import TileCache
 
     if serial:
         TileCache.prefetch = lambda self, tiles, circuit: None
@@ -47,7 +52,7 @@ def network_worker(cache: str, serial: bool) -> dict:
     parts = [Partition(16, 8), Partition(8, 8), Partition(8, 1)]
     mapped, wall, cpu = benchlib.timed(lambda: map_network(net, parts, circuit, TileCache()))
     return {"wall": wall, "cpu": cpu, "tiles": mapped.n_tiles, "blas": benchlib.blas_line().split(",")[0],
-            "w0": float(np.abs(mapped.mlp.weights[0]).sum())}
+            "w0": float(np.abs((getattr(mapped, "mlp", None) or mapped.network).weights[0]).sum())}
 
 
 def tiles_worker(count: int, size: int) -> dict:
