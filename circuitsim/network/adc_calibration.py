@@ -86,8 +86,8 @@ def calibrated_blocks(net: Network, crossbars: Sequence[Crossbar], config: ADCCo
         for block in layer.blocks:
             part = rows_aug[:, block.rows] @ block.weights
             v_min, v_max = adc_range(part, config.bits)
-            tile = (number[k], _block_number(block.rows, layer.blocks), _block_number(block.outs, layer.blocks, 1))
-            adc = ADC(config.replace(v_min=v_min, v_max=v_max), block.outs.stop - block.outs.start, instance=tile)
+            adc = ADC(config.replace(v_min=v_min, v_max=v_max), block.outs.stop - block.outs.start,
+                      instance=(number[k], *block.tile))
             blocks.append(dataclasses.replace(block, adc=adc))
             sums[:, block.outs] += part
         done[k] = tuple(blocks)
@@ -95,9 +95,3 @@ def calibrated_blocks(net: Network, crossbars: Sequence[Crossbar], config: ADCCo
 
     net.forward(x, mac)
     return [done[c.index] for c in crossbars]
-
-
-def _block_number(span: slice, blocks: tuple[Block, ...], axis: int = 0) -> int:
-    """Index of a tile's row range (``axis`` 0) or output range (1) among its layer's."""
-    starts = sorted({(b.rows if axis == 0 else b.outs).start for b in blocks})
-    return starts.index(span.start)

@@ -79,6 +79,8 @@ class Block:
     ``rows × 2 outs`` siemens (the whole-circuit deck is written from these)."""
     drift_scale: float = 1.0
     """Global drift compensation factor applied to the tile's outputs (1: none)."""
+    tile: tuple[int, int] = (0, 0)
+    """``(a, c)``: the tile's horizontal and vertical partition in its layer."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -136,7 +138,7 @@ def canonical_layer(index: int, weights: np.ndarray, bias: np.ndarray | None, ce
             effective[rows, outs] = (T[0::2] - T[1::2]).T * scale
             blocks.append(Block(rows, outs, effective[rows, outs], _energy_matrix(real.characterization, circuit),
                                 read_noise=real.read_noise, conductances=real.conductances,
-                                drift_scale=real.scale))
+                                drift_scale=real.scale, tile=(a, c)))
     return LayerTiles(tuple(blocks), effective)
 
 
@@ -192,12 +194,12 @@ def _assemble(g: np.ndarray, mapping: LayerMapping, n_out: int, topology: Topolo
     mapped layer's partition tiles; appends each tile's :class:`Block` to ``blocks``."""
     share = 1.0 / len(mapping.row_slices) if topology.combining == "average" else 1.0
     effective = np.zeros((g.shape[0], n_out))
-    for rows in mapping.row_slices:
-        for outs in mapping.out_slices:
+    for a, rows in enumerate(mapping.row_slices):
+        for c, outs in enumerate(mapping.out_slices):
             result = _characterize(_piece(g, rows, outs, topology, wires), cache)
             effective[rows, outs] = circuit.v_read * share * result.T.T
             blocks.append(Block(rows, outs, effective[rows, outs], _energy_matrix(result, circuit),
-                                conductances=g[rows, 2 * outs.start:2 * outs.stop]))
+                                conductances=g[rows, 2 * outs.start:2 * outs.stop], tile=(a, c)))
     return effective
 
 

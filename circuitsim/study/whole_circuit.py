@@ -212,11 +212,9 @@ def network_deck(mapped: MappedNetwork, designs: tuple[NeuronDesign, ...], input
         r_tia = config.v_amp / (rows * v_read * device.g_max)
         tia = TIA(config.tia_gain, r_tia)
         terms = [[] for _ in range(n_out)]
-        row_starts = sorted({b.rows.start for b in blocks})
-        out_starts = sorted({b.outs.start for b in blocks})
         for block in blocks:  # the realized cells the evaluator characterized
             rs, os_, alpha = block.rows, block.outs, block.drift_scale
-            prefix = f"{k}_{row_starts.index(rs.start)}_{out_starts.index(os_.start)}_"
+            prefix = f"{k}_{block.tile[0]}_{block.tile[1]}_"
             tile = Tile(block.conductances, r_row=wires.r_row, r_col=wires.r_col, r_driver=wires.r_driver, tia=tia)
             _tile_lines(tile, prefix, [f"x{k}_{i}" for i in range(rs.start, rs.stop)], lines)
             for j, o in enumerate(range(os_.start, os_.stop)):
