@@ -68,13 +68,7 @@ def test_hardware_forward_is_the_evaluator_and_its_gradient_is_exact(small):
 
     for array, grad in ((adapters[0][0], d_ad[0][0]), (adapters[1][1], d_ad[1][1])):
         for index in [(0, 0), (1, 1)]:
-            saved = array[index]
-            array[index] = saved + 1e-6
-            up = mean_loss()
-            array[index] = saved - 1e-6
-            down = mean_loss()
-            array[index] = saved
-            assert grad[index] == pytest.approx((up - down) / 2e-6, rel=1e-4, abs=1e-9)
+            assert grad[index] == pytest.approx(_central_difference(mean_loss, array, index), rel=1e-4, abs=1e-9)
     assert loss / len(y) == pytest.approx(mean_loss())
     assert d_m[0].shape == (65, 16)
 
@@ -286,10 +280,15 @@ def test_hardware_gradients_of_a_cnn_equal_finite_differences():
     checks += [(adapters[n][i], d_adapters[n][i]) for n in range(2) for i in range(2)]
     for param, grad in checks:
         for index in list(np.ndindex(param.shape))[::3]:
-            saved = param[index]
-            param[index] = saved + 1e-6
-            up = loss()
-            param[index] = saved - 1e-6
-            down = loss()
-            param[index] = saved
-            assert grad[index] == pytest.approx((up - down) / 2e-6, rel=1e-5, abs=1e-9)
+            assert grad[index] == pytest.approx(_central_difference(loss, param, index), rel=1e-5, abs=1e-9)
+
+
+def _central_difference(loss, array, index, step: float = 1e-6) -> float:
+    """``d loss / d array[index]`` by central differences (``array`` restored)."""
+    saved = array[index]
+    array[index] = saved + step
+    up = loss()
+    array[index] = saved - step
+    down = loss()
+    array[index] = saved
+    return (up - down) / (2 * step)
