@@ -28,6 +28,7 @@ from circuitsim.tile.tile_cache import TileCache
 from circuitsim.periphery.adc import ADCConfig
 from circuitsim.study.spec import parse_spec
 from circuitsim.study.sweep import run_sweep
+from test_backprop import _central
 
 PARTS = (Partition(1, 1), Partition(1, 1))
 
@@ -68,7 +69,7 @@ def test_hardware_forward_is_the_evaluator_and_its_gradient_is_exact(small):
 
     for array, grad in ((adapters[0][0], d_ad[0][0]), (adapters[1][1], d_ad[1][1])):
         for index in [(0, 0), (1, 1)]:
-            assert grad[index] == pytest.approx(_central_difference(mean_loss, array, index), rel=1e-4, abs=1e-9)
+            assert grad[index] == pytest.approx(_central(mean_loss, array, index), rel=1e-4, abs=1e-9)
     assert loss / len(y) == pytest.approx(mean_loss())
     assert d_m[0].shape == (65, 16)
 
@@ -280,15 +281,4 @@ def test_hardware_gradients_of_a_cnn_equal_finite_differences():
     checks += [(adapters[n][i], d_adapters[n][i]) for n in range(2) for i in range(2)]
     for param, grad in checks:
         for index in list(np.ndindex(param.shape))[::3]:
-            assert grad[index] == pytest.approx(_central_difference(loss, param, index), rel=1e-5, abs=1e-9)
-
-
-def _central_difference(loss, array, index, step: float = 1e-6) -> float:
-    """``d loss / d array[index]`` by central differences (``array`` restored)."""
-    saved = array[index]
-    array[index] = saved + step
-    up = loss()
-    array[index] = saved - step
-    down = loss()
-    array[index] = saved
-    return (up - down) / (2 * step)
+            assert grad[index] == pytest.approx(_central(loss, param, index), rel=1e-5, abs=1e-9)
