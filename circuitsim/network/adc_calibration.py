@@ -84,7 +84,7 @@ def calibrated_blocks(net: Network, crossbars: Sequence[Crossbar], config: ADCCo
         rows_aug = augment(rows, layer.bias)
         blocks, sums = [], np.zeros((len(rows), layer.n_out))
         for block in layer.blocks:
-            part = rows_aug[:, block.rows] @ block.weights
+            part = block.partial_sums(rows_aug[:, block.rows])
             v_min, v_max = adc_range(part, config.bits)
             adc = ADC(config.replace(v_min=v_min, v_max=v_max), block.outs.stop - block.outs.start,
                       instance=(number[k], *block.tile))

@@ -306,6 +306,8 @@ def _activation_grad(layer, z, out, g):
         return g * (1.0 - out * out)
     if layer.kind == "hardtanh":
         return g * ((z > -1.0) & (z < 1.0))
+    if layer.kind == "step":  # straight-through estimator (binary networks)
+        return g * (np.abs(z) <= 1.0)
     return out * (g - (g * out).sum(axis=layer.axis, keepdims=True))  # softmax
 
 

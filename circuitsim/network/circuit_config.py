@@ -25,7 +25,7 @@ from ..tile.extract import ENGINES, Engine
 
 Readout = Literal["current", "charge", "charge-passive"]
 """How a tile is read: virtual-ground currents, an op-amp integrator or a sampling capacitor."""
-Topology = Literal["canonical", "imac-sim"]
+Topology = Literal["canonical", "imac-sim", "resistance-sum"]
 """A layer topology (:mod:`circuitsim.network.topologies`)."""
 TOPOLOGIES: tuple[str, ...] = get_args(Topology)
 NeuronReference = Literal["unpartitioned", "partitioned"]
@@ -65,8 +65,10 @@ class CircuitConfig:
     """Charge-mode integration (or sampling) capacitance, farads."""
     topology: Topology = "canonical"
     """Layer topology (:mod:`circuitsim.tile.topology`): ``"canonical"`` (tiles of docs/design.md,
-    partial sums added) or ``"imac-sim"`` (IMAC-Sim's layer circuit, its difference
-    amplifiers and averaging; :mod:`circuitsim.network.topologies`)."""
+    partial sums added), ``"imac-sim"`` (IMAC-Sim's layer circuit, its difference
+    amplifiers and averaging) or ``"resistance-sum"`` (Jung et al.'s MRAM strings: binary
+    weights and 0/1 inputs, cells in series; :mod:`circuitsim.tile.resistance_sum`);
+    :mod:`circuitsim.network.topologies`."""
     amp_gains: tuple[float, ...] | None = None
     """``imac-sim``: difference-amplifier gains per layer (``R_feedback / R_in``);
     ``None`` gives IMAC-Sim's 30 for every layer but the last and 10 for the last."""
@@ -76,6 +78,20 @@ class CircuitConfig:
     """``imac-sim``: the ideal circuit (no wire resistance) whose pre-activation scale sets the
     neurons' gains: ``"unpartitioned"`` (one tile per layer: fixed neurons for every
     partitioning) or ``"partitioned"`` (the same partitions: only the wires differ)."""
+
+    fet_r_on: float = 500.0
+    """``resistance-sum``: on resistance of a cell's bypass FETs, ohm."""
+    fet_r_off: float = 1e9
+    """``resistance-sum``: off resistance of a cell's bypass FETs, ohm."""
+    string_max: int = 64
+    """``resistance-sum``: longest string (cells per partition, bias row included) the readout
+    takes; the paper's array has 64 cells per column."""
+    mtj_ra_spread: float = 0.0
+    """``resistance-sum``: device-to-device spread of the MTJs' resistance–area product
+    (lognormal, relative sigma); scales an MTJ's parallel and antiparallel resistance together."""
+    mtj_tmr_spread: float = 0.0
+    """``resistance-sum``: device-to-device spread of the MTJs' TMR ratio (normal, relative
+    sigma of ``r_high / r_low - 1``)."""
 
     def __post_init__(self):
         if self.readout not in READOUTS:
@@ -93,7 +109,18 @@ class CircuitConfig:
             raise ConfigError(f"circuit.backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
         if self.topology not in TOPOLOGIES:
             raise ConfigError(f"circuit.topology must be one of {', '.join(TOPOLOGIES)}, got {self.topology!r}")
-        if self.topology != "canonical" and (self.readout != "current" or self.adc is not None):
+        if self.topology == "resistance-sum" and self.readout != "current":
+            raise ConfigError("circuit.topology = resistance-sum reads its strings with its own resistance "
+                              "readout: use readout = \"current\" (the default)")
+        for name in ("fet_r_on", "fet_r_off"):
+            if not (0 < getattr(self, name) < float("inf")):
+                raise ConfigError(f"circuit.{name} must be > 0 ohm, got {getattr(self, name)!r}")
+        if isinstance(self.string_max, bool) or int(self.string_max) != self.string_max or self.string_max < 1:
+            raise ConfigError(f"circuit.string_max must be a positive integer, got {self.string_max!r}")
+        for name in ("mtj_ra_spread", "mtj_tmr_spread"):
+            if not (0 <= getattr(self, name) < 1):
+                raise ConfigError(f"circuit.{name} must be a relative sigma in [0, 1), got {getattr(self, name)!r}")
+        if self.topology == "imac-sim" and (self.readout != "current" or self.adc is not None):
             raise ConfigError("circuit.topology = imac-sim feeds its difference amplifiers straight into analog "
                               "neurons (no partial sums to digitize or integrate): use readout = \"current\" and no "
                               "[adc] section, or the canonical topology")

@@ -35,7 +35,7 @@ import numpy as np
 from ..errors import ConfigError
 from .conv import avg_pool, im2col, max_pool
 
-ACTIVATIONS = ("relu", "sigmoid", "tanh", "hardtanh", "softmax")
+ACTIVATIONS = ("relu", "sigmoid", "tanh", "hardtanh", "step", "softmax")
 """Activation kinds of :class:`Activation`."""
 
 Mac = Callable[[np.ndarray], np.ndarray]
@@ -335,7 +335,8 @@ class Activation:
     """An element-wise activation, or softmax along ``axis``."""
 
     kind: str
-    """One of :data:`ACTIVATIONS`; hard-tanh clips to [-1, 1]."""
+    """One of :data:`ACTIVATIONS`; hard-tanh clips to [-1, 1]; step is 1 for ``z >= 0``, else 0
+    (the binary activation of the resistance-sum topology)."""
     axis: int = -1
     """Softmax axis."""
 
@@ -355,6 +356,8 @@ class Activation:
             return np.tanh(z)
         if self.kind == "hardtanh":
             return np.clip(z, -1.0, 1.0)
+        if self.kind == "step":
+            return (z >= 0).astype(np.float64)
         e = np.exp(z - z.max(axis=self.axis, keepdims=True))
         return e / e.sum(axis=self.axis, keepdims=True)
 

@@ -57,7 +57,7 @@ from .mapping import Partition
 from .mlp import MLP
 from .network import Network
 from .realization import read_rng
-from .topologies import Block, augment, build_layer
+from .topologies import Block, augment, build_layer, check_binary_images, check_binary_inputs
 
 
 @dataclass(frozen=True, eq=False)
@@ -97,6 +97,7 @@ class CrossbarLayer:
         if not (use_adc and self.blocks[0].adc is not None):
             m = self.weights if matrix is None else matrix
             weights, offset = (m[:n], m[n]) if bias else (m, 0.0)
+            offset = offset + self.offsets
             if self.read_noise is None:
                 return np.asarray(h @ weights + offset)
             law, sums = self.read_noise, np.empty((len(h), weights.shape[1]))
@@ -109,11 +110,22 @@ class CrossbarLayer:
         sums = np.zeros((len(h), self.n_out))
         for block in self.blocks:
             v = h_aug[:, block.rows]
-            part = v @ (block.weights if matrix is None else matrix[block.rows, block.outs])
+            part = block.partial_sums(v, None if matrix is None else matrix[block.rows, block.outs])
             if block.read_noise is not None:
                 block.read_noise.add_noise(part, v, self._rng())
             sums[:, block.outs] += block.adc.quantize(part) if block.adc is not None else part
         return sums
+
+    @property
+    def offsets(self) -> np.ndarray | float:
+        """The tiles' constant normalized sums added over the partitions, ``(n_out,)``, or 0."""
+        blocks = [(b.outs, b.offset) for b in self.blocks if b.offset is not None]
+        if not blocks:
+            return 0.0
+        total = np.zeros(self.n_out)
+        for outs, offset in blocks:
+            total[outs] += offset
+        return total
 
     def _rng(self) -> np.random.Generator:
         if self.read_rng is None:
@@ -127,6 +139,7 @@ class CrossbarLayer:
         for block in self.blocks:
             volts = v_read * h_aug[:, block.rows]
             total += float(np.einsum("ni,ij,nj->", volts, block.energy_matrix, volts)) / n_images
+            total += block.energy_per_read * len(h) / n_images
         return total
 
 
@@ -179,6 +192,7 @@ class MappedNetwork:
     def forward(self, x: ArrayLike, use_adc: bool = True, energy: bool = True) -> tuple[np.ndarray, float]:
         """Outputs for images ``x`` and the mean crossbar energy per image (J; 0 unless ``energy``)."""
         images = self.network.fit_input(x)
+        check_binary_images(images, self.circuit)
         by_index = {c.index: c for c in self.crossbars}
         joules = [0.0]
 
@@ -290,6 +304,9 @@ def map_network(net: Network | MLP, partitions: Sequence[Partition], circuit: Ci
                           f"got {len(circuit.gains)}")
     if circuit.adc is not None and x_calibration is None:
         raise ConfigError("an ADC needs calibration images (x_calibration) to set its range")
+    check_binary_inputs(network, circuit)
+    if x_calibration is not None:
+        check_binary_images(network.fit_input(x_calibration), circuit)
     positions = _positions(network)
     stats = circuit.device.statistics
     bar = _tile_progress(sum(p.h * p.v for p in parts))

@@ -12,6 +12,16 @@ energy, the network around the layer) is the same for every topology
   by content); its effective weights are ``(T+ - T-) / (v_read (g_max - g_min))`` (with a
   charge readout ``T`` is in V/V and scaled by ``c_int / t_int``), so ideal wires give the
   weights back. The partial sums of horizontal partitions are added.
+- ``"resistance-sum"`` (:func:`resistance_sum_layer`): Jung et al.'s MRAM strings
+  (:mod:`circuitsim.tile.resistance_sum`). Every output of a horizontal partition is one string
+  of cells in series (at most ``circuit.string_max``, bias row included), each cell two FET–MTJ
+  pairs holding a weight of ±1; an activation ``h`` of 0 or 1 drives the cell's input
+  ``x = 2 h - 1``. The string's resistance reading is exactly affine in ``x``
+  (:func:`~circuitsim.tile.resistance_sum.string_affine`), so a tile is its effective weights
+  and an offset; the digital periphery turns the ±1 sum into the 0/1 one, ``S = (MAC + sum w) / 2``
+  with the stored (nominal) weights ``w``. Device statistics: ``circuit.mtj_ra_spread`` and
+  ``circuit.mtj_tmr_spread`` per MTJ; wire: ``circuit.wires.r_col`` per cell, which the
+  readout's reference (a nominal string with its wire) cancels in the sums but not in the energy.
 - ``"imac-sim"`` (:func:`imac_sim_layer`): IMAC-Sim's layer. Every tile ends in its own
   difference amplifiers and the horizontal pieces meet at the neuron input through equal
   tie resistors into an input that draws no current, so the neuron input is exactly the mean
@@ -25,7 +35,7 @@ energy, the network around the layer) is the same for every topology
 
 Public API
 ----------
-Block, LayerTiles, TOPOLOGIES, augment, build_layer, imac_amp_gains, layer_cells
+Block, LayerTiles, TOPOLOGIES, augment, build_layer, imac_amp_gains, layer_cells, resistance_sum_layer
 """
 
 from __future__ import annotations
@@ -46,11 +56,12 @@ from ..tile.crossbar import Tile
 from ..tile.extract import Characterization
 from ..tile.layer_circuit import LayerCircuit, layer_admittance, layer_transfer
 from ..tile.noise_law import NoiseLaw
+from ..tile.resistance_sum import StringCell, check_binary, mtj_states, string_affine
 from ..tile.tile_cache import TileCache
-from ..tile.topology import TopologyConfig
+from ..tile.topology import TopologyConfig, partition_slices
 from .circuit_config import CircuitConfig
 from .mapping import LayerMapping, Partition, cell_mapping, map_layer
-from .realization import realize_conductances, realize_layer, realize_tile
+from .realization import realize_conductances, realize_layer, realize_tile, tile_rng
 
 
 def augment(h: np.ndarray, bias: bool) -> np.ndarray:
@@ -81,6 +92,17 @@ class Block:
     """Global drift compensation factor applied to the tile's outputs (1: none)."""
     tile: tuple[int, int] = (0, 0)
     """``(a, c)``: the tile's horizontal and vertical partition in its layer."""
+    offset: np.ndarray | None = None
+    """Constant part of the tile's normalized sums, ``(outs,)``, added before its ADC (a
+    resistance-sum string's), or None."""
+    energy_per_read: float = 0.0
+    """Energy of one evaluation that the quadratic form leaves out (a resistance-sum string's
+    read current), joules."""
+
+    def partial_sums(self, v: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+        """Normalized partial sums of rows ``v`` (this tile's inputs), before noise and ADC."""
+        part = np.asarray(v @ (self.weights if weights is None else weights))
+        return part if self.offset is None else part + self.offset
 
 
 @dataclass(frozen=True, eq=False)
@@ -231,7 +253,86 @@ def imac_sim_layer(index: int, weights: np.ndarray, bias: np.ndarray | None, cel
     return LayerTiles(tuple(blocks), effective, gain / alpha)
 
 
-TOPOLOGIES = ("canonical", "imac-sim")
+def _mtjs(w: np.ndarray, circuit: CircuitConfig, index: int, tile: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """MTJ resistances ``(r_a, r_b)`` of a tile's binary weights, drawn with the MTJ statistics."""
+    device = circuit.device
+    r_a, r_b = mtj_states(w, _string_cell(circuit))
+    if not (circuit.mtj_ra_spread or circuit.mtj_tmr_spread):
+        return r_a, r_b
+    rng = tile_rng(device.statistics.seed, index, tile, "programming")
+    ra = np.exp(circuit.mtj_ra_spread * rng.standard_normal((2,) + w.shape))
+    tmr = (device.r_high / device.r_low - 1.0) * np.maximum(1.0 + circuit.mtj_tmr_spread
+                                                            * rng.standard_normal((2,) + w.shape), 0.0)
+    r_p = device.r_low * ra
+    states = np.stack([r_a, r_b]) > 0.5 * (device.r_low + device.r_high)  # antiparallel?
+    drawn = np.where(states, r_p * (1.0 + tmr), r_p)
+    return drawn[0], drawn[1]
+
+
+def _string_cell(circuit: CircuitConfig) -> StringCell:
+    """The nominal cell of a resistance-sum layer (MTJs from ``circuit.device``)."""
+    return StringCell(circuit.device.r_low, circuit.device.r_high, circuit.fet_r_on, circuit.fet_r_off,
+                      circuit.wires.r_col)
+
+
+def resistance_sum_layer(index: int, weights: np.ndarray, bias: np.ndarray | None, cells: np.ndarray | None,
+                         partition: Partition, circuit: CircuitConfig) -> LayerTiles:
+    """Crossbar layer ``index`` on resistance-sum strings (module notes). Its weights and bias
+    (divided by the weight scale) must be ±1 and its strings at most ``circuit.string_max``."""
+    what = f"crossbar layer {index + 1}"
+    if cells is not None:
+        raise ConfigError(f"{what} brings its own cells; the resistance-sum topology stores binary weights only")
+    target = np.vstack([weights, bias[None, :]]) if bias is not None else np.asarray(weights)
+    check_binary(f"{what} weight", target, fix="train with binary weights (weights = \"binary\") or "
+                 "binarize them (sign), biases included")
+    n_rows, n_out = target.shape
+    row_slices, out_slices = (partition_slices(n, p) for n, p in ((n_rows, partition.h), (n_out, partition.v)))
+    longest = max(s.stop - s.start for s in row_slices)
+    if longest > circuit.string_max:
+        raise ConfigError(f"{what}: strings of {longest} cells ({n_rows} rows in {partition.h} partitions) are "
+                          f"longer than the readout's range of {circuit.string_max}; use at least "
+                          f"{-(-n_rows // circuit.string_max)} horizontal partitions")
+    cell = _string_cell(circuit)
+    effective = np.zeros((n_rows, n_out))
+    blocks = []
+    for a, rows in enumerate(row_slices):
+        for c, outs in enumerate(out_slices):
+            w = target[rows, outs]
+            r_a, r_b = _mtjs(w, circuit, index, (a, c))
+            wx, ox = string_affine(r_a, r_b, cell, circuit.string_max)
+            effective[rows, outs] = wx
+            offset = 0.5 * (ox - wx.sum(0) + w.sum(0))  # S = (MAC + sum w) / 2 for x = 2 h - 1
+            mean = 0.5 * (cell.cell_resistance(r_a, r_b, 1.0) + cell.cell_resistance(r_a, r_b, -1.0)).sum(0)
+            energy = float(circuit.t_read * circuit.v_read ** 2 * np.sum(1.0 / mean))
+            size = rows.stop - rows.start
+            blocks.append(Block(rows, outs, wx, np.zeros((size, size)), tile=(a, c), offset=offset,
+                                energy_per_read=energy))
+    return LayerTiles(tuple(blocks), effective)
+
+
+def check_binary_inputs(network: Any, circuit: CircuitConfig) -> None:
+    """One line unless every crossbar layer after the first reads a step activation (0/1 inputs),
+    as the resistance-sum topology needs; the first layer's images are checked when read."""
+    if circuit.topology != "resistance-sum":
+        return
+    for k in network.crossbar_layers:
+        source = network.sources[k][0] - 1  # -1: the images (checked when read)
+        while source >= 0 and type(network.layers[source]).__name__ in ("Flatten", "Reshape"):
+            source = network.sources[source][0] - 1
+        layer = network.layers[source] if source >= 0 else None
+        if layer is not None and getattr(layer, "kind", None) != "step":
+            raise ConfigError(f"layer {k} reads {type(layer).__name__} {getattr(layer, 'kind', '')!s} outputs; the "
+                              "resistance-sum cell takes inputs of 0 or 1 only: put a step activation before every "
+                              "crossbar layer but the first (Activation(\"step\"))")
+
+
+def check_binary_images(x: np.ndarray, circuit: CircuitConfig) -> None:
+    """One line unless every input value is 0 or 1 (resistance-sum topology)."""
+    if circuit.topology == "resistance-sum":
+        check_binary("image value", x, allowed=(0.0, 1.0), fix="binarize the images (e.g. x > 0.5)")
+
+
+TOPOLOGIES = ("canonical", "imac-sim", "resistance-sum")
 """Layer topologies a network can be mapped in (``circuit.topology``)."""
 
 
@@ -247,4 +348,9 @@ def build_layer(index: int, n_layers: int, weights: np.ndarray, bias: np.ndarray
         return tiles
     if circuit.topology == "canonical":
         return canonical_layer(index, weights, bias, cells, partition, circuit, cache, progress)
+    if circuit.topology == "resistance-sum":
+        tiles = resistance_sum_layer(index, weights, bias, cells, partition, circuit)
+        if progress is not None:
+            progress.update(len(tiles.blocks))
+        return tiles
     raise ConfigError(f"circuit.topology must be one of {', '.join(TOPOLOGIES)}, got {circuit.topology!r}")

@@ -1,0 +1,107 @@
+"""Binary networks on resistance-sum strings through the one mapping path (``map_network``)."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from circuitsim.devices import Device, Wires
+from circuitsim.errors import ConfigError
+from circuitsim.network import CircuitConfig, map_network
+from circuitsim.network.layers import Activation, Dense
+from circuitsim.network.mapping import Partition
+from circuitsim.network.network import Network
+from circuitsim.periphery.adc import ADCConfig
+from circuitsim.tile.resistance_sum import StringCell, StringReadout, string_currents
+
+MTJ = Device(5e3, 10e3, 2, "mtj")
+
+
+def _binary(rng, *shape):
+    return np.where(rng.random(shape) < 0.5, -1.0, 1.0)
+
+
+def _network(rng, n_in=90, n_hidden=20, n_out=4, hidden="step"):
+    layers = [Dense(_binary(rng, n_in, n_hidden), _binary(rng, n_hidden), gain=0.1), Activation(hidden),
+              Dense(_binary(rng, n_hidden, n_out), _binary(rng, n_out), gain=0.1), Activation("softmax")]
+    return Network(layers, (n_in,))
+
+
+def _images(rng, n, n_in=90):
+    return (rng.random((n, n_in)) < 0.4).astype(float)
+
+
+def _circuit(**changes):
+    return CircuitConfig(**{"device": MTJ, "topology": "resistance-sum", "wires": Wires(r_col=5.0), **changes})
+
+
+def test_nominal_strings_compute_the_binary_network_exactly():
+    rng = np.random.default_rng(0)
+    net, x = _network(rng), _images(rng, 50)
+    mapped = map_network(net, [Partition(2, 1), Partition(1, 1)], _circuit())
+    np.testing.assert_allclose(mapped.forward(x, energy=False)[0], net.forward(x), rtol=1e-12, atol=1e-12)
+    # energy: every string's read at its mean resistance, by hand (91 rows in 46 + 45, then 21)
+    cell = StringCell(5e3, 10e3, 500.0, 1e9, 5.0)
+    per_cell = 0.5 * (cell.r_lo + cell.r_hi)
+    circuit = mapped.circuit
+    joules = circuit.t_read * circuit.v_read ** 2 * (20 / (46 * per_cell) + 20 / (45 * per_cell) + 4 / (21 * per_cell))
+    assert mapped.energy_per_inference(x)["crossbar_energy"] == pytest.approx(joules, rel=1e-12)
+
+
+def test_layer_sums_are_the_solved_strings_with_mtj_spread():
+    """The mapped sums equal the native engine's string currents read by the readout."""
+    rng = np.random.default_rng(1)
+    net, x = _network(rng), _images(rng, 6)
+    circuit = _circuit(mtj_ra_spread=0.05, mtj_tmr_spread=0.1)
+    mapped = map_network(net, [Partition(2, 1), Partition(1, 1)], circuit)
+    layer = mapped.crossbars[0]
+    sums = layer.sums(x, use_adc=False)
+    w, b = net.layers[0].matrix()
+    target = np.vstack([w, b[None, :]])
+    h_aug = np.hstack([x, np.ones((len(x), 1))])
+    nominal = StringCell(5e3, 10e3, circuit.fet_r_on, circuit.fet_r_off, 5.0)
+    readout = StringReadout(nominal, v_read=circuit.v_read)
+    expect = np.zeros_like(sums)
+    for block in layer.blocks:  # the tile's MTJs, re-derived from its effective weights' circuit
+        from circuitsim.network.topologies import _mtjs
+        r_a, r_b = _mtjs(target[block.rows, block.outs], circuit, 0, block.tile)
+        xs = 2 * h_aug[:, block.rows] - 1
+        mac = readout.mac(string_currents(r_a, r_b, xs, nominal, circuit.v_read), block.rows.stop - block.rows.start)
+        expect[:, block.outs] += 0.5 * (mac + target[block.rows, block.outs].sum(0))
+    np.testing.assert_allclose(sums, expect, rtol=0, atol=1e-7)  # MACs are differences of ~1e5 ohm: 1e-7 of a step
+    assert np.abs(sums - h_aug @ target).max() > 0.05  # the spread shows
+    again = map_network(net, [Partition(2, 1), Partition(1, 1)], circuit).crossbars[0].sums(x, use_adc=False)
+    np.testing.assert_array_equal(again, sums)  # seeded per tile
+
+
+def test_adc_after_every_string():
+    rng = np.random.default_rng(2)
+    net, x = _network(rng), _images(rng, 40)
+    mapped = map_network(net, [Partition(2, 1), Partition(1, 1)], _circuit(adc=ADCConfig(bits=6)), x_calibration=x)
+    assert all(b.adc is not None for c in mapped.crossbars for b in c.blocks)
+    agree = np.mean(mapped.predict(x) == np.argmax(net.forward(x), axis=1))
+    assert agree > 0.8
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda rng: (_network(rng), [Partition(1, 1), Partition(1, 1)], _circuit()),
+     "strings of 91 cells (91 rows in 1 partitions) are longer than the readout's range of 64"),
+    (lambda rng: (_network(rng, hidden="sigmoid"), [Partition(2, 1), Partition(1, 1)], _circuit()),
+     "reads Activation sigmoid outputs"),
+    (lambda rng: (Network([Dense(0.5 * _binary(rng, 90, 4), np.ones(4)), Activation("softmax")], (90,)),
+                  [Partition(2, 1)], _circuit()), "crossbar layer 1 weight[0, 0] is -0.5; train with binary weights"),
+])
+def test_bad_networks_are_one_line(make, message):
+    net, parts, circuit = make(np.random.default_rng(3))
+    with pytest.raises(ConfigError, match=re.escape(message)) as info:
+        map_network(net, parts, circuit)
+    assert "\n" not in str(info.value)
+
+
+def test_non_binary_images_are_one_line():
+    rng = np.random.default_rng(4)
+    mapped = map_network(_network(rng), [Partition(2, 1), Partition(1, 1)], _circuit())
+    with pytest.raises(ConfigError, match=re.escape("image value[0, 0] is 0.3; binarize the images")):
+        mapped.predict(np.full((2, 90), 0.3))
