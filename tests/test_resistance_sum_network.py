@@ -105,3 +105,66 @@ def test_non_binary_images_are_one_line():
     mapped = map_network(_network(rng), [Partition(2, 1), Partition(1, 1)], _circuit())
     with pytest.raises(ConfigError, match=re.escape("image value[0, 0] is 0.3; binarize the images")):
         mapped.predict(np.full((2, 90), 0.3))
+
+
+SPEC = """
+title = "resistance-sum"
+[dataset]
+name = "digits"
+side = 8
+test_fraction = 0.3
+binarize = true
+[network]
+layers = [64, 32, 10]
+weights = "binary"
+activation = "step"
+epochs = 5
+[device]
+r_low = 5000.0
+r_high = 10000.0
+[wires]
+r_col = 5.0
+[circuit]
+topology = "resistance-sum"
+[sweep]
+partitions = [{h = [2, 1], v = [1, 1]}, {h = [3, 1], v = [1, 2]}]
+"circuit.mtj_tmr_spread" = [0.0, 0.3]
+"""
+
+
+def test_sweep_over_partitions_and_mtj_spread(tmp_path):
+    from circuitsim.study.spec import parse_spec
+    from circuitsim.study.sweep import run_sweep
+
+    frame = run_sweep(parse_spec(SPEC), tmp_path / "out", cache_dir=tmp_path / "cache", log=lambda line: None)
+    assert (frame["status"] == "ok").all() and len(frame) == 4
+    nominal = frame[frame["mtj_tmr_spread"] == 0.0]
+    # nominal strings compute the binary network exactly, whatever the partitions
+    np.testing.assert_array_equal(nominal["accuracy"], nominal["digital_accuracy"])
+    assert (frame["crossbar_energy"] > 0).all()
+    too_long = SPEC.replace('{h = [3, 1], v = [1, 2]}', '{h = [1, 1], v = [1, 1]}')
+    frame = run_sweep(parse_spec(too_long), tmp_path / "out2", cache_dir=tmp_path / "cache", log=lambda line: None)
+    assert "longer than the readout's range of 64" in " ".join(frame["error"].fillna(""))
+
+
+@pytest.mark.ngspice
+def test_validate_runs_the_strings_in_ngspice(tmp_path, capsys):
+    import pandas as pd
+
+    from circuitsim.cli import main
+
+    spec = tmp_path / "rs.toml"
+    spec.write_text(SPEC)
+    out = tmp_path / "val"
+    status = main(["validate", str(spec), "--images", "3", "--out", str(out), "--cache", str(tmp_path / "cache"),
+                   "--points", "3", "--scope", "layer"])
+    assert status == 0, capsys.readouterr().err
+    frame = pd.read_csv(out / "validation.csv")
+    assert frame["status"][0] == "ok", frame["error"][0]
+    with capsys.disabled():
+        print(f"\nresistance-sum validate (tmr spread 0.3): max sum error {frame['max_output_error'][0]:.2e}, "
+              f"agreement {frame['agreement'][0]}, operating points {frame['n_operating_points'][0]}")
+    assert frame["max_output_error"][0] < 1e-6 and frame["agreement"][0] == 1.0
+    assert main(["validate", str(spec), "--images", "3", "--out", str(tmp_path / "v2"), "--cache",
+                 str(tmp_path / "cache"), "--points", "0"]) != 0
+    assert "use --scope layer" in capsys.readouterr().err

@@ -10,7 +10,7 @@ with ``act`` the configured activation for hidden layers and softmax for the las
 of the circuit's differential amplifier gain: with ±1 weights and 400 inputs the sums ``s_k``
 reach tens, and the gain keeps the activation in its useful range. The default is
 ``c / (rms_w · sqrt(n_in))``: ``c = 4`` for sigmoid (the inverse of its slope at 0) or 2 for
-relu (chosen by measurement), and ``rms_w`` the RMS of a freshly initialised weight (1 for
+relu (chosen by measurement), 1 for step, and ``rms_w`` the RMS of a freshly initialised weight (1 for
 binary, 1/√2 for ternary, 1/√3 for float), so the summed signal has about unit spread.
 
 The bias is one more input row held at 1 (the circuit drives it from Vdd), so it obeys the
@@ -60,7 +60,9 @@ class MLPConfig:
     layers: tuple[int, ...] = (400, 120, 84, 10)
     """Widths from the input (pixels) to the output (classes); at least two entries."""
     activation: str = "sigmoid"
-    """Hidden-layer activation: ``"sigmoid"`` or ``"relu"``. The output layer is softmax."""
+    """Hidden-layer activation: ``"sigmoid"``, ``"relu"`` or ``"step"`` (0/1 outputs, trained with
+    the straight-through estimator: gradient 1 for ``|z| <= 1``; the binary networks of the
+    resistance-sum topology). The output layer is softmax."""
     weights: str = "binary"
     """Weight set: ``"float"`` ([-1, 1]), ``"binary"`` ({-1, +1}) or ``"ternary"`` ({-1, 0, +1})."""
     epochs: int = 40
@@ -84,8 +86,8 @@ class MLPConfig:
             raise ConfigError("layers must be two or more positive integers such as "
                               f"(400, 120, 84, 10), got {self.layers!r}")
         object.__setattr__(self, "layers", tuple(int(n) for n in layers))
-        if self.activation not in ("sigmoid", "relu"):
-            raise ConfigError(f"activation must be 'sigmoid' or 'relu', got {self.activation!r}")
+        if self.activation not in ("sigmoid", "relu", "step"):
+            raise ConfigError(f"activation must be 'sigmoid', 'relu' or 'step', got {self.activation!r}")
         if self.weights not in ("float", "binary", "ternary"):
             raise ConfigError("weights must be 'float', 'binary' or 'ternary', "
                               f"got {self.weights!r}")
@@ -102,7 +104,7 @@ class MLPConfig:
             raise ConfigError(f"bias must be True or False, got {self.bias!r}")
         gains = self.gains
         if gains is None:
-            c = (4.0 if self.activation == "sigmoid" else 2.0) * _INV_RMS[self.weights]
+            c = {"sigmoid": 4.0, "relu": 2.0, "step": 1.0}[self.activation] * _INV_RMS[self.weights]
             gains = tuple(c / math.sqrt(n) for n in self.layers[:-1])
         if (not isinstance(gains, (list, tuple)) or len(gains) != len(self.layers) - 1
                 or not all(isinstance(g, (int, float)) and not isinstance(g, bool)
@@ -156,6 +158,8 @@ class MLP:
             return e / e.sum(axis=-1, keepdims=True)
         if self.config.activation == "relu":
             return np.maximum(z, 0.0)
+        if self.config.activation == "step":
+            return (z >= 0).astype(np.float64)
         return 0.5 * (1.0 + np.tanh(0.5 * z))  # sigmoid without overflow warnings
 
     def forward(self, x: np.ndarray, return_preactivations: bool = False):
@@ -242,7 +246,7 @@ def _quantize(w: np.ndarray, kind: str) -> np.ndarray:
 
 def _gradients(net: MLP, x: np.ndarray, y: np.ndarray) -> tuple[list[np.ndarray], float, int]:
     """Return the mean cross-entropy gradients ``[dW0, db0, dW1, ...]``, summed loss, hits."""
-    acts, _ = net.forward(x, return_preactivations=True)
+    acts, sums = net.forward(x, return_preactivations=True)
     rows = np.arange(len(y))
     loss = float(-np.log(acts[-1][rows, y] + 1e-12).sum())
     correct = int((acts[-1].argmax(axis=1) == y).sum())
@@ -255,7 +259,10 @@ def _gradients(net: MLP, x: np.ndarray, y: np.ndarray) -> tuple[list[np.ndarray]
         grads[:0] = [acts[k].T @ ds, ds.sum(axis=0)]
         if k:
             dh, h = ds @ net.weights[k].T, acts[k]
-            delta = dh * (h > 0) if net.config.activation == "relu" else dh * h * (1.0 - h)
+            if net.config.activation == "step":  # straight-through estimator
+                delta = dh * (np.abs(net.config.gains[k - 1] * sums[k - 1]) <= 1.0)
+            else:
+                delta = dh * (h > 0) if net.config.activation == "relu" else dh * h * (1.0 - h)
     return grads, loss, correct
 
 

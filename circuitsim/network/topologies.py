@@ -35,7 +35,8 @@ energy, the network around the layer) is the same for every topology
 
 Public API
 ----------
-Block, LayerTiles, TOPOLOGIES, augment, build_layer, imac_amp_gains, layer_cells, resistance_sum_layer
+Block, LayerTiles, TOPOLOGIES, augment, build_layer, imac_amp_gains, layer_cells, resistance_sum_layer,
+string_sums, check_binary_inputs, check_binary_images
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ from ..tile.crossbar import Tile
 from ..tile.extract import Characterization
 from ..tile.layer_circuit import LayerCircuit, layer_admittance, layer_transfer
 from ..tile.noise_law import NoiseLaw
-from ..tile.resistance_sum import StringCell, check_binary, mtj_states, string_affine
+from ..tile.resistance_sum import StringCell, StringReadout, check_binary, mtj_states, string_affine, string_currents
 from ..tile.tile_cache import TileCache
 from ..tile.topology import TopologyConfig, partition_slices
 from .circuit_config import CircuitConfig
@@ -305,9 +306,26 @@ def resistance_sum_layer(index: int, weights: np.ndarray, bias: np.ndarray | Non
             mean = 0.5 * (cell.cell_resistance(r_a, r_b, 1.0) + cell.cell_resistance(r_a, r_b, -1.0)).sum(0)
             energy = float(circuit.t_read * circuit.v_read ** 2 * np.sum(1.0 / mean))
             size = rows.stop - rows.start
-            blocks.append(Block(rows, outs, wx, np.zeros((size, size)), tile=(a, c), offset=offset,
-                                energy_per_read=energy))
+            mtjs = np.empty((size, 2 * w.shape[1]))
+            mtjs[:, 0::2], mtjs[:, 1::2] = 1.0 / r_a, 1.0 / r_b
+            blocks.append(Block(rows, outs, wx, np.zeros((size, size)), conductances=mtjs, tile=(a, c),
+                                offset=offset, energy_per_read=energy))
     return LayerTiles(tuple(blocks), effective)
+
+
+def string_sums(block: Block, h: np.ndarray, target: np.ndarray, circuit: CircuitConfig,
+                engine: str = "ngspice") -> np.ndarray:
+    """A resistance-sum tile's normalized sums for its rows ``h`` (0/1) solved as circuits: its
+    strings (the MTJs in ``block.conductances``) by ``engine``, read by the readout, then
+    ``S = (MAC + sum w) / 2`` with the layer's stored weights ``target`` (``rows × n_out``)."""
+    if block.conductances is None:
+        raise ConfigError("string_sums needs a resistance-sum tile (its MTJs in block.conductances)")
+    cell = _string_cell(circuit)
+    r_a, r_b = 1.0 / block.conductances[:, 0::2], 1.0 / block.conductances[:, 1::2]
+    currents = string_currents(r_a, r_b, 2.0 * h - 1.0, cell, circuit.v_read, engine, circuit.backend,
+                               circuit.string_max)
+    mac = StringReadout(cell, circuit.v_read, circuit.string_max).mac(currents, r_a.shape[0])
+    return np.asarray(0.5 * (mac + target[block.rows, block.outs].sum(0)))
 
 
 def check_binary_inputs(network: Any, circuit: CircuitConfig) -> None:

@@ -10,7 +10,9 @@ two paths over the first test images:
   driven by the layer's actual input voltages ``x · v_read``): for a dense layer every
   image, for a convolution a sample of ``positions`` output positions per image (seeded),
   the other positions from the evaluator. Digital layers (pooling, activations, …) are the
-  same float64 code on both paths.
+  same float64 code on both paths. With ``circuit.topology = "resistance-sum"`` (any network,
+  MLPs included) the circuits are the tiles' strings (their realized MTJs, FETs set by the
+  0/1 inputs) and the sums the readout's (:func:`~circuitsim.network.topologies.string_sums`).
 
 The row reports the share of images both paths classify alike (``agreement``), both
 accuracies, the largest difference of a simulated sum (normalized units, 1 = one unit weight
@@ -30,7 +32,9 @@ import time
 import numpy as np
 
 from ..errors import CircuitsimError, ConfigError, EnvironmentFailure
+from ..network.layers import weight_scale
 from ..network.mapped import map_network
+from ..network.topologies import string_sums
 from ..tile.crossbar import Tile, build_circuit, input_source_names, sense_source_names
 from ..tile.netlist import write_netlist
 from .spec import build_circuit_config
@@ -64,7 +68,7 @@ def validate_layer_point(point, context, n_images: int, positions: int = 4, seed
     row = {"point": point.index, **{k.split(".")[-1]: v for k, v in point.values.items()}}
     try:
         circuit, net, data, x, y = validation_inputs(point, context, n_images)
-        if circuit.topology != "canonical":
+        if circuit.topology == "imac-sim":
             raise ConfigError("layer-by-layer validation compares canonical tiles with ngspice; an imac-sim layer "
                               "circuit is checked whole against ngspice by `circuitsim layer --topology imac-sim`")
         mapped = map_network(net, point.partitions, circuit, context.tiles)
@@ -85,7 +89,13 @@ def validate_layer_point(point, context, n_images: int, positions: int = 4, seed
             rows_aug = np.hstack([rows[chosen], np.ones((len(chosen), 1))]) if layer.bias else rows[chosen]
             circ = np.zeros((len(chosen), layer.n_out))
             t0 = time.perf_counter()
-            for block in layer.blocks:  # the realized cells the evaluator characterized
+            if circuit.topology == "resistance-sum":  # its strings in ngspice, read by the readout
+                w, b = mapped.network.layers[k].matrix()
+                target = (np.vstack([w, b[None, :]]) if b is not None else w) / weight_scale(mapped.network.layers[k])
+                for block in layer.blocks:
+                    circ[:, block.outs] += string_sums(block, rows_aug[:, block.rows], target, circuit)
+                    stats["ops"] += len(chosen)
+            for block in layer.blocks if circuit.topology == "canonical" else ():  # the realized cells
                 tile = Tile(block.conductances, **dataclasses.asdict(circuit.wires))
                 currents = block.drift_scale * _ngspice_currents(tile, circuit.v_read * rows_aug[:, block.rows],
                                                                  circuit.backend)

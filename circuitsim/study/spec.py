@@ -79,7 +79,8 @@ NETWORK_KEYS = {f.name for f in dataclasses.fields(MLPConfig)} | LAYER_NETWORK_K
 DEVICE_KEYS = {"preset", "r_low", "r_high", "levels", "statistics", *STATISTICS_FIELDS}
 WIRE_KEYS = {"preset"} | {f.name for f in dataclasses.fields(Wires)}
 CIRCUIT_KEYS = {"v_read", "engine", "backend", "gains", "t_read", "readout", "t_int", "c_int",
-                "topology", "amp_gains", "opamp_gain", "neuron_reference"}
+                "topology", "amp_gains", "opamp_gain", "neuron_reference", "fet_r_on", "fet_r_off", "string_max",
+                "mtj_ra_spread", "mtj_tmr_spread"}
 ADC_KEYS = {f.name for f in dataclasses.fields(ADCConfig)} - {"v_min", "v_max"}
 MAX_POINTS = 10_000
 """Most runs (points × seeds) :func:`parse_spec` accepts unless told otherwise (``--yes``)."""

@@ -153,6 +153,11 @@ def validate_point(point, context, n_images: int, config: FullCircuitConfig = Fu
     dict
         One row of ``validation.csv`` (see the module docstring).
     """
+    if point.config["circuit"].get("topology") == "resistance-sum":
+        if config.scope != "layer":
+            raise ConfigError("the resistance-sum topology is validated string by string (each image sets the "
+                              "cells' FETs, which one deck cannot show): use --scope layer")
+        return validate_layer_point(point, context, n_images)
     if network_kind(point.config["network"]) in LAYER_KINDS:  # tiles in ngspice, layer by layer
         if config.scope != "layer":
             raise ConfigError("a CNN or ONNX network is validated layer by layer (its convolutions' tiles serve "

@@ -243,7 +243,8 @@ def string_affine(r_a, r_b, cell: StringCell, n_max: int | None = STRING_MAX,
     plus, minus = cell.cell_resistance(r_a, r_b, 1.0), cell.cell_resistance(r_a, r_b, -1.0)
     half = 0.5 * (ref.r_hi - ref.r_lo)
     weights = (minus - plus) / (2 * half)
-    offset = (r_a.shape[0] * 0.5 * (ref.r_lo + ref.r_hi) - 0.5 * (plus + minus).sum(0)) / half
+    # per cell, so that nominal cells give exactly 0 (a MAC of 0 is a tie the next step decides)
+    offset = (0.5 * (ref.r_lo + ref.r_hi) - 0.5 * (plus + minus)).sum(0) / half
     return weights, offset
 
 
