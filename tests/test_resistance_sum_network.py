@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -107,29 +108,9 @@ def test_non_binary_images_are_one_line():
         mapped.predict(np.full((2, 90), 0.3))
 
 
-SPEC = """
-title = "resistance-sum"
-[dataset]
-name = "digits"
-side = 8
-test_fraction = 0.3
-binarize = true
-[network]
-layers = [64, 32, 10]
-weights = "binary"
-activation = "step"
-epochs = 5
-[device]
-r_low = 5000.0
-r_high = 10000.0
-[wires]
-r_col = 5.0
-[circuit]
-topology = "resistance-sum"
-[sweep]
-partitions = [{h = [2, 1], v = [1, 1]}, {h = [3, 1], v = [1, 2]}]
-"circuit.mtj_tmr_spread" = [0.0, 0.3]
-"""
+DOC = Path(__file__).resolve().parent.parent / "docs" / "tutorials" / "resistance-sum.md"
+SPEC = re.findall(r"```toml\n(.*?)```", DOC.read_text(), flags=re.S)[0]
+"""The docs page's sweep (run here as it stands)."""
 
 
 def test_sweep_over_partitions_and_mtj_spread(tmp_path):
@@ -168,3 +149,11 @@ def test_validate_runs_the_strings_in_ngspice(tmp_path, capsys):
     assert main(["validate", str(spec), "--images", "3", "--out", str(tmp_path / "v2"), "--cache",
                  str(tmp_path / "cache"), "--points", "0"]) != 0
     assert "use --scope layer" in capsys.readouterr().err
+
+
+def test_docs_string_example_runs(capsys):
+    code = re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.S)[0]
+    exec(compile(code, "<resistance-sum.md>", "exec"), {"__name__": "__example__"})
+    mac, exact = (np.array(re.findall(r"-?\d+\.?\d*", part), float) for part in
+                  capsys.readouterr().out.split("] [")[:2])
+    np.testing.assert_allclose(mac, exact, atol=1e-9)
