@@ -123,9 +123,23 @@ def test_sweep_over_partitions_and_mtj_spread(tmp_path):
     # nominal strings compute the binary network exactly, whatever the partitions
     np.testing.assert_array_equal(nominal["accuracy"], nominal["digital_accuracy"])
     assert (frame["crossbar_energy"] > 0).all()
-    too_long = SPEC.replace('{h = [3, 1], v = [1, 2]}', '{h = [1, 1], v = [1, 1]}')
-    frame = run_sweep(parse_spec(too_long), tmp_path / "out2", cache_dir=tmp_path / "cache", log=lambda line: None)
-    assert "longer than the readout's range of 64" in " ".join(frame["error"].fillna(""))
+
+
+
+@pytest.mark.parametrize("edit, message", [
+    (("{h = [3, 1], v = [1, 2]}", "{h = [1, 1], v = [1, 1]}"),
+     "layer 1 has strings of 65 cells, longer than the readout's range of 64 (circuit.string_max)"),
+    (('activation = "step"', 'activation = "sigmoid"'), "network.activation is 'sigmoid'; set network.activation = "),
+    (('weights = "binary"', 'weights = "ternary"'), "network.weights is 'ternary'"),
+    (("binarize = true", "binarize = false"), "dataset.binarize is False; set dataset.binarize = true"),
+    (('[circuit]', '[circuit]\nstring_max = 32'), "layer 1 has strings of 33 cells"),
+])
+def test_bad_resistance_sum_specs_are_one_line_before_anything_runs(edit, message):
+    from circuitsim.study.spec import parse_spec
+
+    with pytest.raises(ConfigError, match=re.escape(message)) as info:
+        parse_spec(SPEC.replace(*edit))
+    assert "\n" not in str(info.value)
 
 
 @pytest.mark.ngspice

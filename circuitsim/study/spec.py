@@ -66,6 +66,7 @@ from ..network.mapping import Partition, auto_partition, format_partitions
 from ..network.mlp import MLPConfig
 from ..network.random_weights import RANDOM_KEYS, RandomNetworkConfig
 from ..periphery.adc import KINDS, ADCConfig
+from ..tile.topology import partition_slices
 from .compensation_spec import (COMPENSATION_KEYS, check_compensation_entries,
                                 check_compensation_used)
 from .network_spec import (LAYER_KINDS, LAYER_NETWORK_KEYS, check_layer_network, check_network_section, crossbar_count,
@@ -233,6 +234,31 @@ def build_adc_config(config: dict) -> ADCConfig | None:
     return ADCConfig.preset(kind, bits=adc.pop("bits", 8), v_min=-1.0, v_max=1.0, **adc)
 
 
+def _check_resistance_sum(config: dict, partitions: tuple) -> None:
+    """One line unless an MLP point of the resistance-sum topology has binary weights, step
+    activations, binarized images and strings no longer than the readout's range."""
+    circuit = build_circuit_config(config)
+    if circuit.topology != "resistance-sum":
+        return
+    net, data = config["network"], config["dataset"]
+    for key, value, fix in (("network.weights", net.get("weights", MLPConfig().weights), "binary"),
+                            ("network.activation", net.get("activation", MLPConfig().activation), "step"),
+                            ("dataset.binarize", data.get("binarize", False), True)):
+        if value != fix:
+            raise ConfigError(f"the resistance-sum topology stores ±1 weights and reads 0/1 inputs: {key} is "
+                              f"{value!r}; set {key} = {json.dumps(fix)}")
+    shapes = mlp_shapes(net)
+    for entry in partitions:
+        parts = [Partition()] * len(shapes) if entry == {"h": None, "v": None} else _partitions(entry, config)
+        for k, ((n_in, _, bias), part) in enumerate(zip(shapes, parts)):
+            rows = n_in + int(bias)
+            longest = max(s.stop - s.start for s in partition_slices(rows, part.h))
+            if longest > circuit.string_max:
+                raise ConfigError(f"partitions {entry}: layer {k + 1} has strings of {longest} cells, longer than "
+                                  f"the readout's range of {circuit.string_max} (circuit.string_max); use at least "
+                                  f"{-(-rows // circuit.string_max)} horizontal partitions there")
+
+
 def _partitions(entry: dict, config: dict) -> tuple[Partition, ...]:
     if network_kind(config["network"]) in LAYER_KINDS:
         return layer_partitions(entry, config)
@@ -367,6 +393,7 @@ def parse_spec(text: str, max_points: int | None = None) -> SweepSpec:
             raise ConfigError(f"incomplete configuration: {exc}") from None
         for entry in spec.partitions:
             check_partition_entry(entry, mlp_shapes(config["network"]))
+        _check_resistance_sum(config, spec.partitions)
     _check_used(spec)
     check_compensation_used([config for _, config in spec.configs()], network_kind)
     if spec.partitions == ({"h": None, "v": None},):
