@@ -46,6 +46,7 @@ from ..tile.crossbar import Tile
 from ..tile.extract import Characterization
 from ..tile.layer_circuit import LayerCircuit, layer_admittance, layer_transfer
 from ..tile.noise_law import NoiseLaw
+from ..tile.read_noise import ReadNoise
 from ..tile.tile_cache import TileCache
 from ..tile.topology import TopologyConfig
 from .circuit_config import CircuitConfig
@@ -188,38 +189,89 @@ def _piece(g: np.ndarray, rows: slice, outs: slice, topology: TopologyConfig, wi
                         topology, wires.r_row, wires.r_col)
 
 
-def _assemble(g: np.ndarray, mapping: LayerMapping, n_out: int, topology: TopologyConfig, circuit: CircuitConfig,
-              wires: Wires, cache: TileCache, blocks: list[Block]) -> np.ndarray:
-    """Effective weights (``n_rows × n_out``, neuron-input volts per unit activation) of a
-    mapped layer's partition tiles; appends each tile's :class:`Block` to ``blocks``."""
-    share = 1.0 / len(mapping.row_slices) if topology.combining == "average" else 1.0
-    effective = np.zeros((g.shape[0], n_out))
+_Piece = tuple[tuple[int, int], slice, slice, LayerCircuit, Characterization]
+
+
+def _pieces(g: np.ndarray, mapping: LayerMapping, topology: TopologyConfig, wires: Wires,
+            cache: TileCache) -> list[_Piece]:
+    """Every partition tile of a mapped layer's cells ``g``: ``((a, c), rows, outs, its
+    one-piece layer circuit, its characterization)``."""
+    pieces = []
     for a, rows in enumerate(mapping.row_slices):
         for c, outs in enumerate(mapping.out_slices):
-            result = _characterize(_piece(g, rows, outs, topology, wires), cache)
-            effective[rows, outs] = circuit.v_read * share * result.T.T
-            blocks.append(Block(rows, outs, effective[rows, outs], _energy_matrix(result, circuit),
-                                conductances=g[rows, 2 * outs.start:2 * outs.stop], tile=(a, c)))
+            piece = _piece(g, rows, outs, topology, wires)
+            pieces.append(((a, c), rows, outs, piece, _characterize(piece, cache)))
+    return pieces
+
+
+def _effective(pieces: list[_Piece], shape: tuple[int, int], share: float, v_read: float) -> np.ndarray:
+    """Effective weights (neuron-input volts per unit activation) of a layer's pieces."""
+    effective = np.zeros(shape)
+    for _, rows, outs, _, result in pieces:
+        effective[rows, outs] = v_read * share * result.T.T
     return effective
+
+
+def _drift_scales(programmed: np.ndarray, drifted: np.ndarray, mapping: LayerMapping) -> list[float]:
+    """Global drift compensation per vertical partition of an imac-sim layer: ``α_c =
+    Σ_ij |W_prog,ij| / Σ_ij |W_t,ij|`` over its rows ``i`` and outputs ``j``, the reference
+    reads of one row at 1 at a time through the wires.
+
+    One all-ones read (aihwkit's ``GlobalDriftCompensation``, the canonical tiles'
+    :func:`~.realization.drift_compensation`) does not serve here: an imac-sim output is a
+    difference amplifier's, and a binary layer's column sums of ``G+ − G−`` nearly cancel, so
+    the ratio of two near-zero sums follows the wires rather than the drift. The pieces of a
+    vertical partition meet in analog at its neurons, so the factor acts there, one per
+    partition rather than one per tile.
+    """
+    scales = []
+    for outs in mapping.out_slices:
+        now = float(np.abs(drifted[:, outs]).sum())
+        scales.append(float(np.abs(programmed[:, outs]).sum()) / now if now > 0 else 1.0)
+    return scales
 
 
 def imac_sim_layer(index: int, weights: np.ndarray, bias: np.ndarray | None, cells: np.ndarray | None,
                    partition: Partition, circuit: CircuitConfig, cache: TileCache, gain: float,
                    amp_gain: float) -> LayerTiles:
     """Crossbar layer ``index`` as IMAC-Sim's partitioned layer circuit (module notes); ``gain``
-    is the layer's gain times its weight scale, ``amp_gain`` its difference amplifiers'."""
+    is the layer's gain times its weight scale, ``amp_gain`` its difference amplifiers'.
+
+    Device statistics draw the whole layer's cells at once
+    (:func:`~.realization.realize_layer`); read noise is every piece's first-order law of
+    its amplifier outputs (:meth:`~circuitsim.tile.read_noise.ReadNoise.of_layer`), and global
+    drift compensation one factor per vertical partition (:func:`_drift_scales`).
+    """
     if circuit.engine != "native":
         raise ConfigError("circuit.topology = imac-sim extracts its exact linear layer maps with the native "
                           "engine; use engine = \"native\" (ngspice checks it in circuitsim layer and validate)")
+    stats = circuit.device.statistics
     topology = TopologyConfig.imac_sim(amp_gain, circuit.opamp_gain)
     mapping = layer_cells(weights, bias, cells, circuit, partition, topology)
     g = mapping.conductances  # the design's targets set the neuron gains; the realized cells compute
-    realized = realize_layer(g, circuit.device, index)
-    blocks: list[Block] = []
+    programmed, realized = realize_layer(g, circuit.device, index)
     n_out = weights.shape[1]
-    effective = _assemble(realized, mapping, n_out, topology, circuit, circuit.wires, cache, blocks)
+    share = 1.0 / len(mapping.row_slices) if topology.combining == "average" else 1.0
+    pieces = _pieces(realized, mapping, topology, circuit.wires, cache)
+    effective = _effective(pieces, (g.shape[0], n_out), share, circuit.v_read)
+    scales = [1.0] * len(mapping.out_slices)
+    if stats.drifts and stats.drift_compensation == "global" and realized is not programmed:
+        reference = _effective(_pieces(programmed, mapping, topology, circuit.wires, cache), effective.shape, share,
+                               circuit.v_read)
+        scales = _drift_scales(reference, effective, mapping)
+        for outs, alpha in zip(mapping.out_slices, scales):
+            effective[:, outs] *= alpha
+    blocks = []
+    for (a, c), rows, outs, piece, result in pieces:
+        noise = None
+        if stats.read_noise > 0:
+            law = ReadNoise.of_layer(piece, stats.read_noise).law()
+            noise = law.scaled((circuit.v_read * share * scales[c]) ** 2, np.float32)  # per unit activation
+        blocks.append(Block(rows, outs, effective[rows, outs], _energy_matrix(result, circuit), read_noise=noise,
+                            conductances=realized[rows, 2 * outs.start:2 * outs.stop], drift_scale=scales[c],
+                            tile=(a, c)))
     if circuit.neuron_reference == "partitioned":
-        ideal = _assemble(g, mapping, n_out, topology, circuit, Wires(), cache, [])
+        ideal = _effective(_pieces(g, mapping, topology, Wires(), cache), effective.shape, share, circuit.v_read)
     else:
         whole = _piece(g, slice(0, g.shape[0]), slice(0, n_out), topology, Wires())
         ideal = circuit.v_read * _characterize(whole, cache).T.T
