@@ -1,0 +1,416 @@
+"""Tiles of nonlinear cells, solved exactly: native Newton on the tile grid, or ngspice.
+
+A :class:`NonlinearTile` is a grid of cells (:mod:`circuitsim.tile.cells`) with word-line
+and bit-line segments of ``r_row`` / ``r_col`` ohm (one before every cell, as in
+:class:`~circuitsim.tile.crossbar.Tile`), inputs driven by ideal sources and outputs held at
+0 V (virtual ground); the output current ``I_j`` flows from bit line ``j`` into its output.
+
+Native engine (:class:`NonlinearSolver`): the grid of :func:`~circuitsim.tile.assembly.grid_pattern`
+(the linear engine's nodes, elimination order and elements) with the cells' current laws in
+place of their conductances. Newton's method starts from the linear solution (every cell at its
+chord conductance at the largest input magnitude), each step damped by a backtracking line
+search on the KCL residual. The Jacobian keeps one sparsity pattern: its values are scattered
+into it by one sparse product per iteration for all vectors at once; symmetric Jacobians (every
+model but ``1t1r``) are factorized by :class:`~circuitsim.tile.factor.SPDFactor` in the grid's
+order, with CHOLMOD's symbolic analysis done once and reused for every iteration and vector;
+``1t1r`` Jacobians (the gate is referenced to ground, so ``∂I/∂V_b ≠ -∂I/∂V_a``) by SuperLU
+in the same order. Input vectors are solved together (the cell laws evaluated for all at once),
+each converged vector leaving the batch. An unconverged vector raises
+:class:`~circuitsim.errors.ConvergenceError`, never returns.
+
+Public API
+----------
+NonlinearTile, NonlinearSolver, NewtonOptions, NonlinearResult, nonlinear_deck, ngspice_currents,
+simulate_cells, load_cells, SPICE_OPTIONS
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+from ..errors import ConfigError, ConvergenceError
+from .assembly import grid_pattern
+from .cells import CELL_MODELS, CellModel, cell_model
+from .checks import R_MAX, check_range
+from .crossbar import Tile, _check_nonnegative, build_circuit, input_source_names, sense_source_names
+from .factor import SPDFactor, analyze, available_backends
+from .native_tile import _blas_threads
+from .netlist import write_netlist
+
+SPICE_OPTIONS = (".options reltol=1e-10 abstol=1e-18 vntol=1e-14 gmin=1e-20 itl1=1000",)
+"""ngspice options of the reference runs: tolerances far below the 1e-6 compared."""
+
+
+@dataclass(frozen=True, eq=False)
+class NonlinearTile:
+    """A crossbar tile of nonlinear cells with wire resistance.
+
+    Parameters
+    ----------
+    cells : CellModel
+        The cells; their parameters broadcast to ``shape``.
+    r_row, r_col : float
+        Word-line and bit-line resistance per cell segment, ohm, >= 0.
+    shape : tuple of int, optional
+        ``(rows, cols)``; by default the cells' parameter shape (which must then be 2-D).
+    name : str
+        What error messages call the tile.
+    """
+
+    cells: CellModel
+    r_row: float = 0.0
+    r_col: float = 0.0
+    shape: tuple[int, int] | None = None
+    name: str = "tile"
+
+    def __post_init__(self):
+        if not isinstance(self.cells, CellModel):
+            raise ConfigError(f"{self.name}: cells must be a cell model (circuitsim.tile.cells), "
+                              f"got {type(self.cells).__name__}")
+        shape = self.cells.shape if self.shape is None else tuple(int(n) for n in self.shape)
+        if len(shape) != 2 or min(shape) < 1:
+            raise ConfigError(f"{self.name}: cells must form a rows x cols grid, got shape {shape}; give "
+                              "rows x cols parameter arrays or shape=(rows, cols)")
+        object.__setattr__(self, "shape", shape)
+        object.__setattr__(self, "cells", self.cells.broadcast(shape))
+        for name in ("r_row", "r_col"):
+            value = _check_nonnegative(f"{self.name}: {name} (ohm)", getattr(self, name))
+            check_range(name, value, R_MAX, unit="ohm")
+            object.__setattr__(self, name, value)
+
+    @property
+    def rows(self) -> int:
+        """Inputs."""
+        return self.shape[0]
+
+    @property
+    def cols(self) -> int:
+        """Outputs."""
+        return self.shape[1]
+
+    def describe(self) -> str:
+        """``"tile (4x5 sinh cells, r_row 2 ohm, r_col 2 ohm)"``, for messages."""
+        return (f"{self.name} ({self.rows}x{self.cols} {self.cells.kind} cells, r_row {self.r_row:g} ohm, "
+                f"r_col {self.r_col:g} ohm)")
+
+    def wires(self) -> Tile:
+        """The linear tile of the wires (every cell present, conductance 1 S: the grid's pattern)."""
+        return Tile(np.ones(self.shape), r_row=self.r_row, r_col=self.r_col)
+
+    def check_inputs(self, inputs) -> np.ndarray:
+        """Input voltages as ``(vectors, rows)`` floats (a ``ConfigError`` otherwise)."""
+        x = np.asarray(inputs, dtype=float) if np.ndim(inputs) else np.array([])
+        if x.ndim == 1:
+            x = x[None, :]
+        if x.ndim != 2 or x.shape[1] != self.rows or x.shape[0] == 0:
+            raise ConfigError(f"inputs must be vectors x {self.rows} volts for {self.describe()}, "
+                              f"got shape {np.shape(inputs)}")
+        if not np.all(np.isfinite(x)):
+            raise ConfigError(f"inputs must be finite volts; vector {int(np.argwhere(~np.isfinite(x))[0][0])} is not")
+        return x
+
+
+@dataclass(frozen=True)
+class NewtonOptions:
+    """Convergence settings of the native nonlinear solve."""
+
+    max_iterations: int = 50
+    """Newton iterations before a vector is declared unconverged."""
+    step_tol: float = 1e-11
+    """Converged when the last Newton step is below ``step_tol`` times the largest node
+    voltage (volts/volts) ..."""
+    residual_tol: float = 1e-9
+    """... and every KCL residual below ``residual_tol`` times the largest cell current."""
+    max_halvings: int = 40
+    """Line-search halvings of a step before the iteration is declared stuck."""
+
+    def __post_init__(self):
+        if self.max_iterations < 1 or self.max_halvings < 0 or not (0 < self.step_tol < 1) \
+                or not (0 < self.residual_tol < 1):
+            raise ConfigError(f"Newton options out of range: {self}")
+
+
+@dataclass(frozen=True, eq=False)
+class NonlinearResult:
+    """Output currents of a batch of input vectors."""
+
+    output_currents: np.ndarray
+    """Amperes, ``(vectors, cols)``."""
+    iterations: np.ndarray
+    """Newton iterations per vector (0 for ngspice)."""
+    engine: str
+    """``"native"`` or ``"ngspice"``."""
+    seconds: float
+    """Wall-clock seconds of the solve."""
+
+
+class NonlinearSolver:
+    """The native engine of one :class:`NonlinearTile` (pattern and symbolic analysis made once).
+
+    Parameters
+    ----------
+    tile : NonlinearTile
+    options : NewtonOptions, optional
+    """
+
+    def __init__(self, tile: NonlinearTile, options: NewtonOptions | None = None):
+        self.tile = tile
+        self.options = options or NewtonOptions()
+        p = self.pattern = grid_pattern(tile.wires())
+        rows, cols = tile.shape
+        n_cells = rows * cols
+        n_wires = len(p.a) - n_cells
+        wire_g = np.concatenate([np.full(rows * cols, 1 / tile.r_row) if tile.r_row > 0 else [],
+                                 np.full(rows * cols, 1 / tile.r_col) if tile.r_col > 0 else []])
+        assert len(wire_g) == n_wires
+        self.wire_g = wire_g
+        self.cell_a, self.cell_b = p.a[n_wires:], p.b[n_wires:]  # row-major cells, as the parameters
+        self.symmetric = tile.cells.kind != "1t1r"
+        # Jacobian stamps (row, col) of every element: (a,a) +pa, (a,b) +pb, (b,a) -pa, (b,b) -pb
+        a, b, n = p.a, p.b, p.n_free
+        rows_s = np.concatenate([a, a, b, b])
+        cols_s = np.concatenate([a, b, a, b])
+        keep = (rows_s < n) & (cols_s < n)
+        key = cols_s[keep] * n + rows_s[keep]  # CSC order: by column, then row
+        unique, where = np.unique(key, return_inverse=True)
+        self._keep = keep
+        self._indices = (unique % n).astype(np.int32)
+        self._indptr = np.searchsorted(unique // n, np.arange(n + 1)).astype(np.int32)
+        self._scatter = sp.csr_matrix((np.ones(len(where)), (np.arange(len(where)), where)),
+                                      shape=(len(where), len(unique)))
+        self._analysis = None
+        if self.symmetric and "cholmod" in available_backends() and n:
+            self._analysis = analyze(self._jacobian(np.ones(n_cells), -np.ones(n_cells)))
+
+    # -- pieces -----------------------------------------------------------------------------------
+
+    def _jacobian(self, pa: np.ndarray, pb: np.ndarray) -> sp.csc_matrix:
+        """``∂F/∂x`` on the free nodes for cell derivatives ``pa``, ``pb`` (one vector)."""
+        ga = np.concatenate([self.wire_g, pa])
+        gb = np.concatenate([-self.wire_g, pb])
+        stamps = np.concatenate([ga, gb, -ga, -gb])[self._keep]
+        data = self._scatter.T @ stamps
+        n = self.pattern.n_free
+        return sp.csc_matrix((data, self._indices, self._indptr), shape=(n, n))
+
+    def _factor_solve(self, jac: sp.csc_matrix, rhs: np.ndarray) -> np.ndarray:
+        if self.symmetric:
+            with _blas_threads(jac.shape[0]):
+                return SPDFactor(jac, None, analysis=self._analysis).solve(rhs)
+        try:
+            lu = spla.splu(jac, permc_spec="NATURAL", diag_pivot_thresh=0.0)
+        except RuntimeError as exc:
+            raise ConvergenceError(f"native nonlinear solve of {self.tile.describe()}: singular Jacobian ({exc}); "
+                                   "check for cells that conduct nothing") from None
+        return lu.solve(rhs)
+
+    def _evaluate(self, x: np.ndarray, m):
+        """Cell currents, derivatives, internal nodes and the KCL currents leaving every node,
+        for node voltages ``x`` ``(k, n_all)``."""
+        i, pa, pb, m = (np.array(z, dtype=float) for z in self.tile.cells.branch(x[:, self.cell_a],
+                                                                                  x[:, self.cell_b], m))
+        wire_i = self.wire_g * (x[:, self.pattern.a[:len(self.wire_g)]] - x[:, self.pattern.b[:len(self.wire_g)]])
+        current = np.concatenate([wire_i, i], axis=1)
+        k, n_all = x.shape
+        offset = (np.arange(k) * n_all)[:, None]
+        leave = (np.bincount((self.pattern.a + offset).ravel(), current.ravel(), k * n_all)
+                 - np.bincount((self.pattern.b + offset).ravel(), current.ravel(), k * n_all)).reshape(k, n_all)
+        return i, pa, pb, m, leave
+
+    def _start(self, v: np.ndarray) -> np.ndarray:
+        """Node voltages ``(k, n_all)`` of the linear tile at the cells' chord conductance."""
+        p, tile = self.pattern, self.tile
+        k = len(v)
+        x = np.zeros((k, p.n_all))
+        x[:, p.n_free:p.n_free + tile.rows] = v
+        if not p.n_free:
+            return x
+        v_ref = float(np.abs(v).max()) or 0.1
+        g = np.maximum(tile.cells.chord_conductance(v_ref).ravel(), 1e-300)
+        jac = self._jacobian(g, -g)
+        sym = self.symmetric
+        self.symmetric = True  # the linear tile is symmetric
+        try:
+            rhs = self._evaluate_linear(x, g)
+            x[:, :p.n_free] = self._factor_solve(jac, -rhs.T).T
+        finally:
+            self.symmetric = sym
+        return x
+
+    def _evaluate_linear(self, x, g):
+        """KCL currents leaving the free nodes with the free nodes at 0 V (linear cells ``g``)."""
+        p = self.pattern
+        ga = np.concatenate([self.wire_g, g])
+        current = ga * (x[:, p.a] - x[:, p.b])
+        k, n_all = x.shape
+        offset = (np.arange(k) * n_all)[:, None]
+        leave = (np.bincount((p.a + offset).ravel(), current.ravel(), k * n_all)
+                 - np.bincount((p.b + offset).ravel(), current.ravel(), k * n_all)).reshape(k, n_all)
+        return leave[:, :p.n_free]
+
+    # -- the solve --------------------------------------------------------------------------------
+
+    def solve(self, inputs) -> NonlinearResult:
+        """Output currents of input vectors ``(vectors, rows)`` volts (or one ``(rows,)``)."""
+        start = time.perf_counter()
+        tile, p, opt = self.tile, self.pattern, self.options
+        v = tile.check_inputs(inputs)
+        k, n = len(v), p.n_free
+        x = self._start(v)
+        m = None
+        iterations = np.zeros(k, dtype=np.int64)
+        i, pa, pb, m, leave = self._evaluate(x, m)
+        active = np.arange(k)
+        for it in range(1, opt.max_iterations + 1):
+            if not len(active) or not n:
+                break
+            f = leave[active, :n]
+            step = np.empty_like(f)
+            for r, vec in enumerate(active):
+                step[r] = self._factor_solve(self._jacobian(pa[vec], pb[vec]), -f[r])
+            # backtracking line search on the residual norm, per vector
+            norm0 = np.linalg.norm(f, axis=1)
+            t = np.ones(len(active))
+            pending = np.ones(len(active), bool)
+            for _ in range(opt.max_halvings + 1):
+                trial = x[active].copy()
+                trial[:, :n] += t[:, None] * step
+                ti, tpa, tpb, tm, tleave = self._evaluate(trial, m[active])
+                norm = np.linalg.norm(tleave[:, :n], axis=1)
+                ok = pending & ((norm <= (1 - 1e-4 * t) * norm0) | (norm == 0) | (norm0 == 0))
+                rows_ok = active[ok]
+                x[rows_ok], i[rows_ok], pa[rows_ok], pb[rows_ok], m[rows_ok], leave[rows_ok] = (
+                    trial[ok], ti[ok], tpa[ok], tpb[ok], tm[ok], tleave[ok])
+                pending &= ~ok
+                if not pending.any():
+                    break
+                t = np.where(pending, t / 2, t)
+            iterations[active] = it
+            scale_v = np.abs(x[active]).max(axis=1)
+            scale_i = np.abs(i[active]).max(axis=1) + 1e-300
+            # at the solution the residual is rounding noise that no step lowers: converged all the same
+            small_step = (np.abs(step).max(axis=1) <= opt.step_tol * scale_v)
+            small_res = np.abs(leave[active, :n]).max(axis=1) <= opt.residual_tol * scale_i
+            stuck = pending & ~small_res
+            if stuck.any():
+                self._fail(active[stuck][0], it, leave, i, "the line search found no step that lowers the residual")
+            active = active[~(small_step & small_res)]
+        if len(active) and n:
+            self._fail(active[0], opt.max_iterations, leave, i, "the iteration limit was reached")
+        out = -leave[:, p.end]  # current into each grounded bit-line end
+        return NonlinearResult(out, iterations, "native", time.perf_counter() - start)
+
+    def _fail(self, vec: int, iterations: int, leave, i, why: str):
+        n = self.pattern.n_free
+        res = np.abs(leave[vec, :n]).max()
+        raise ConvergenceError(
+            f"native nonlinear solve of {self.tile.describe()} did not converge for input vector {vec} after "
+            f"{iterations} Newton iterations ({why}; largest KCL residual {res:.3g} A against cell currents up to "
+            f"{np.abs(i[vec]).max():.3g} A); check the cell parameters and inputs, or use --engine ngspice")
+
+
+# -- ngspice ----------------------------------------------------------------------------------------
+
+
+def nonlinear_deck(tile: NonlinearTile, inputs=None) -> str:
+    """The ngspice deck of a tile (inputs 0 V by default), with :data:`SPICE_OPTIONS` and ``.op``."""
+    wires = Tile(np.zeros(tile.shape), r_row=tile.r_row, r_col=tile.r_col)
+    circuit = build_circuit(wires, inputs)
+    rows, cols = tile.shape
+    ii, jj = np.meshgrid(np.arange(rows), np.arange(cols), indexing="ij")
+    wl = ([f"wl{i}_{j}" for i, j in zip(ii.ravel(), jj.ravel())] if tile.r_row > 0
+          else [f"in{i}" for i in ii.ravel()])
+    bl = ([f"bl{i}_{j}" for i, j in zip(ii.ravel(), jj.ravel())] if tile.r_col > 0
+          else [f"blend{j}" for j in jj.ravel()])
+    names = [f"{i}_{j}" for i, j in zip(ii.ravel(), jj.ravel())]
+    lines = [f"* {tile.cells.kind} cells (circuitsim.tile.cells)", *tile.cells.spice_lines(wl, bl, names)]
+    deck = write_netlist(circuit, options=SPICE_OPTIONS + (".op",))
+    head, tail = deck.rsplit("\n.options", 1)
+    return head + "\n" + "\n".join(lines) + "\n\n.options" + tail
+
+
+def ngspice_currents(tile: NonlinearTile, inputs, backend: str = "shared") -> NonlinearResult:
+    """Output currents of input vectors by ngspice: one operating point per vector (``alter`` of
+    the input sources), amperes ``(vectors, cols)``."""
+    from ..spice import get_backend
+
+    v = tile.check_inputs(inputs)
+    start = time.perf_counter()
+    deck = nonlinear_deck(tile).replace("\n.op\n", "\n")
+    sources = [s.lower() for s in input_source_names(tile.rows)]
+    sensed = [f"i({s.lower()})" for s in sense_source_names(tile.cols)]
+    steps = [[f"alter {src} dc = {float(x)!r}" for src, x in zip(sources, row)] + ["op"] for row in v]
+    results = get_backend(backend).run(deck, steps, save=sensed)
+    out = np.array([[r[name][0] for name in sensed] for r in results])
+    return NonlinearResult(out, np.zeros(len(v), np.int64), "ngspice", time.perf_counter() - start)
+
+
+# -- files and the command's function -----------------------------------------------------------------
+
+
+def load_cells(path) -> CellModel:
+    """The cells of a ``CELLS.npz`` file: ``model`` (a string) and the model's named parameters as
+    ``rows × cols`` arrays (or scalars)."""
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"cells file {path} does not exist; give a .npz with 'model' and the model's parameters")
+    try:
+        with np.load(file, allow_pickle=False) as data:
+            content = {k: data[k] for k in data.files}
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read {path} as a numpy .npz file ({exc}); save it with numpy.savez") from None
+    if "model" not in content:
+        raise ConfigError(f"{path} has no 'model' entry; add model='sinh' (one of {', '.join(CELL_MODELS)})")
+    model = content.pop("model")
+    if model.ndim or model.dtype.kind not in "US":
+        raise ConfigError(f"{path}: 'model' must be one string (one of {', '.join(CELL_MODELS)})")
+    try:
+        cells = cell_model(str(model), **content)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    if len(cells.shape) != 2:
+        raise ConfigError(f"{path}: the {cells.kind} parameters must include a rows x cols array, got shape "
+                          f"{cells.shape}")
+    return cells
+
+
+def simulate_cells(cells: CellModel, inputs, r_row: float = 0.0, r_col: float = 0.0, engine: str = "native",
+                   backend: str = "shared", options: NewtonOptions | None = None) -> NonlinearResult:
+    """Output currents of a tile of (nonlinear) cells for a batch of input vectors.
+
+    Parameters
+    ----------
+    cells : CellModel
+        ``rows × cols`` cells.
+    inputs : array_like
+        ``(vectors, rows)`` input volts.
+    r_row, r_col : float
+        Wire resistance per cell segment, ohm.
+    engine : {"native", "ngspice"}
+    backend : {"shared", "subprocess"}
+        ngspice backend (with ``engine="ngspice"``).
+    options : NewtonOptions, optional
+        Native convergence settings.
+
+    Returns
+    -------
+    NonlinearResult
+        ``output_currents`` ``(vectors, cols)`` amperes (outputs at 0 V), iterations per vector.
+    """
+    if engine not in ("native", "ngspice"):
+        raise ConfigError(f"unknown engine {engine!r}; choose native or ngspice")
+    tile = NonlinearTile(cells, r_row=r_row, r_col=r_col)
+    v = tile.check_inputs(inputs)
+    if engine == "ngspice":
+        return ngspice_currents(tile, v, backend)
+    return NonlinearSolver(tile, options).solve(v)
+
+
+__all__ = ["NonlinearTile", "NonlinearSolver", "NewtonOptions", "NonlinearResult", "nonlinear_deck",
+           "ngspice_currents", "simulate_cells", "load_cells", "SPICE_OPTIONS"]
