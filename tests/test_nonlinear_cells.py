@@ -3,6 +3,9 @@ same deck, conductance mapping, bad parameters, and ``circuitsim simulate``."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -214,3 +217,12 @@ def test_simulate_bad_input_is_one_line_and_writes_nothing(case, message, files,
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and message in err and "\n" not in err
     assert not out.exists()
+
+
+@pytest.mark.ngspice
+def test_docs_example_runs(capsys):
+    page = Path(__file__).resolve().parent.parent / "docs" / "tutorials" / "nonlinear-cells.md"
+    (code,) = re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.S)
+    exec(compile(code, str(page), "exec"), {"__name__": "__example__"})
+    iterations, difference = capsys.readouterr().out.rsplit("]", 1)
+    assert float(difference) < 1e-10 and min(int(k) for k in iterations.strip("[ ").split()) >= 1
