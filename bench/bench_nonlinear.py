@@ -5,7 +5,7 @@
    uniform in [0, 0.2] V: the native solve (solver set-up included) and one ngspice operating
    point of the same deck (shared library loaded before timing; the deck's text written
    before timing; ngspice parses and solves it inside the timing, with the reference
-   tolerances of :data:`~circuitsim.tile.nonlinear.SPICE_OPTIONS`), ``--reps`` pairs run one
+   tolerances of :data:`~circuitsim.tile.nonlinear_run.SPICE_OPTIONS`), ``--reps`` pairs run one
    after the other; printed: median CPU and wall seconds of each, the median of the pairs'
    CPU ratios and the largest relative difference of the output currents.
 2. ``--vectors`` (1,000) input vectors on a ``--batch-size`` (128×128) tile of the same cells:
@@ -28,7 +28,8 @@ import benchlib
 
 
 def _tile(n: int):
-    from circuitsim.tile.cells import SinhCell, map_conductance
+    from circuitsim.tile.cell_mapping import map_conductance
+    from circuitsim.tile.cells import SinhCell
     from circuitsim.tile.nonlinear import NonlinearTile
 
     rng = np.random.default_rng(0)
@@ -39,7 +40,8 @@ def _tile(n: int):
 def single(n: int, reps: int) -> None:
     from circuitsim.spice import get_backend
     from circuitsim.tile.crossbar import sense_source_names
-    from circuitsim.tile.nonlinear import NonlinearSolver, nonlinear_deck
+    from circuitsim.tile.nonlinear import NonlinearSolver
+    from circuitsim.tile.nonlinear_run import nonlinear_deck
 
     tile, rng = _tile(n)
     v = rng.uniform(0.0, 0.2, n)

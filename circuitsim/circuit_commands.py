@@ -115,7 +115,8 @@ def layer_command(args) -> int:
 
 def simulate_command(args) -> int:
     """``circuitsim simulate``: output currents of a tile of (nonlinear) cells for a batch of inputs."""
-    from .tile.nonlinear import NonlinearTile, load_cells, simulate_cells
+    from .tile.nonlinear import NonlinearTile
+    from .tile.nonlinear_run import load_cells, simulate_cells
 
     cells = load_cells(args.cells)
     x = load_array(args.inputs, "inputs", "vectors x rows input volts")

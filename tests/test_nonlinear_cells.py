@@ -18,20 +18,13 @@ from circuitsim.tile.cells import (
     SinhCell,
     TransistorCell,
     cell_model,
-    map_conductance,
-    mos_level1,
 )
+from circuitsim.tile.cell_laws import mos_level1
+from circuitsim.tile.cell_mapping import map_conductance
 from circuitsim.tile.crossbar import Tile
 from circuitsim.tile.native_tile import TileSolver
-from circuitsim.tile.nonlinear import (
-    NewtonOptions,
-    NonlinearSolver,
-    NonlinearTile,
-    load_cells,
-    ngspice_currents,
-    nonlinear_deck,
-    simulate_cells,
-)
+from circuitsim.tile.nonlinear import NewtonOptions, NonlinearSolver, NonlinearTile
+from circuitsim.tile.nonlinear_run import load_cells, ngspice_currents, nonlinear_deck, simulate_cells
 
 SHAPE = (5, 4)
 V_READ = 0.3

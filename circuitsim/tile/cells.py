@@ -29,7 +29,7 @@ eliminating the internal node by a bracketed Newton solve to rounding (the chain
 monotone). ngspice: :meth:`CellModel.spice_lines` writes B-sources (the same formulas),
 resistors, and level-1 MOSFETs with their model cards.
 
-Mapping a target conductance (:func:`map_conductance`): the model's *state* parameter (``g``
+Mapping a target conductance (:func:`~circuitsim.tile.cell_mapping.map_conductance`): the model's *state* parameter (``g``
 of ``linear``, ``1s1r``, ``1t1r``; ``i0`` of ``sinh``; ``g_p`` of ``mtj``) is set so that
 the cell alone, biased at the read voltage ``v_read`` (``V_a = v_read``, ``V_b = 0``), carries
 ``I = G_target · v_read``; the other parameters are kept. A target the chain cannot carry (the
@@ -38,7 +38,7 @@ series resistance, selector or transistor alone drops more than ``v_read``) is r
 Public API
 ----------
 CellModel, LinearCell, SinhCell, SelectorCell, TransistorCell, MTJCell, CELL_MODELS,
-cell_model, map_conductance
+cell_model (and :func:`~circuitsim.tile.cell_mapping.map_conductance`)
 """
 
 from __future__ import annotations
@@ -50,14 +50,11 @@ from typing import ClassVar
 import numpy as np
 
 from ..errors import ConfigError
+from .cell_laws import mos_level1, resistor, series, sinh_law, two_terminal
 from .netlist import format_value
 
 THERMAL_VOLTAGE = 0.025852
 """``k T / q`` at 300 K, volts (the default ``v_t`` of the selector)."""
-
-_Branch = tuple[np.ndarray, np.ndarray, np.ndarray]
-"""``(I, ∂I/∂V_first, ∂I/∂V_second)`` of an element."""
-
 
 def _f(x) -> str:
     return format_value(float(x))
@@ -172,7 +169,7 @@ class CellModel:
                 o[~two] = x
         if two.any():
             m0 = None if m is None else np.asarray(m, float).ravel()[two]
-            for o, x in zip(out, _series(self, cell[two], va[two], vb[two], m0)):
+            for o, x in zip(out, series(self, cell[two], va[two], vb[two], m0)):
                 o[two] = x
         return tuple(o.reshape(shape) for o in out)
 
@@ -198,64 +195,6 @@ class CellModel:
         raise NotImplementedError
 
 
-def _two_terminal(law):
-    """Element of a current law ``I(V), dI/dV`` of its voltage only."""
-    def element(v1, v2):
-        i, g = law(v1 - v2)
-        return i, g, -g
-    return element
-
-
-def _resistor(g):
-    return _two_terminal(lambda v: (g * v, np.broadcast_to(g, v.shape)))
-
-
-def _sinh_law(i0, v0):
-    return _two_terminal(lambda v: (i0 * np.sinh(v / v0), i0 / v0 * np.cosh(v / v0)))
-
-
-def _series(model: CellModel, cell: np.ndarray, va, vb, m0=None, max_iterations: int = 200):
-    """Flat cells ``cell`` of two elements in series: the internal node ``m`` with
-    ``I_1(va, m) = I_2(m, vb)``, and ``(I, ∂I/∂va, ∂I/∂vb, m)``.
-
-    ``F(m) = I_1 - I_2`` falls with ``m`` (each element's current rises with its own
-    voltage) from ``F >= 0`` at ``min(va, vb)`` to ``F <= 0`` at ``max(va, vb)``: Newton's
-    step, replaced by bisection when it leaves the bracket, converges to rounding; only the
-    cells not yet converged are evaluated again.
-    """
-    lo, hi = np.minimum(va, vb), np.maximum(va, vb)
-    m = (lo + hi) / 2 if m0 is None else np.clip(m0, lo, hi)
-    tol = 4 * np.finfo(float).eps * (np.maximum(np.abs(va), np.abs(vb)) + 1e-300)
-    idx = np.flatnonzero(hi > lo)
-    for _ in range(max_iterations):
-        if not idx.size:
-            break
-        first, second = model.elements(cell[idx])
-        mi = m[idx]
-        i1, _, d1m = first(va[idx], mi)
-        i2, d2m, _ = second(mi, vb[idx])
-        f = i1 - i2
-        positive = f > 0
-        lo[idx] = lo_i = np.where(positive, mi, lo[idx])
-        hi[idx] = hi_i = np.where(positive, hi[idx], mi)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            new = mi - f / (d1m - d2m)
-        outside = ~((new >= lo_i) & (new <= hi_i))  # also NaN
-        new = np.where(outside, (lo_i + hi_i) / 2, new)
-        new = np.where(f == 0, mi, new)
-        m[idx] = new
-        noise = 4 * np.finfo(float).eps * np.maximum(np.abs(i1), np.abs(i2))
-        idx = idx[(np.abs(new - mi) > tol[idx]) & (hi_i - lo_i > tol[idx]) & (np.abs(f) > noise)]
-    first, second = model.elements(cell)
-    i1, d1a, d1m = first(va, m)
-    i2, d2m, d2b = second(m, vb)
-    slope = d1m - d2m
-    with np.errstate(divide="ignore", invalid="ignore"):
-        dm_da = np.where(slope != 0, -d1a / slope, 0.0)
-        dm_db = np.where(slope != 0, d2b / slope, 1.0)
-    return i2, d2m * dm_da, d2m * dm_db + d2b, m
-
-
 # -- the models --------------------------------------------------------------------------------
 
 
@@ -272,7 +211,7 @@ class LinearCell(CellModel):
     UNITS: ClassVar[dict[str, str]] = {"g": "S"}
 
     def elements(self, select=slice(None)):
-        return [_resistor(self.flat("g")[select])]
+        return [resistor(self.flat("g")[select])]
 
     def spice_lines(self, a, b, names) -> list[str]:
         g = self.flat("g")
@@ -297,11 +236,11 @@ class SinhCell(CellModel):
     UNITS: ClassVar[dict[str, str]] = {"i0": "A", "v0": "V", "r_series": "ohm"}
 
     def elements(self, select=slice(None)):
-        junction = _sinh_law(self.flat("i0")[select], self.flat("v0")[select])
+        junction = sinh_law(self.flat("i0")[select], self.flat("v0")[select])
         r = self.flat("r_series")[select]
         if not np.any(r > 0):
             return [junction]
-        return [junction, _resistor(1 / np.maximum(r, 1e-300))]
+        return [junction, resistor(1 / np.maximum(r, 1e-300))]
 
     def series(self) -> np.ndarray:
         return self.flat("r_series") > 0
@@ -337,7 +276,7 @@ class SelectorCell(CellModel):
 
     def elements(self, select=slice(None)):
         i_s, nvt = self.flat("i_s")[select], (self.flat("n") * self.flat("v_t"))[select]
-        return [_sinh_law(2 * i_s, nvt), _resistor(self.flat("g")[select])]
+        return [sinh_law(2 * i_s, nvt), resistor(self.flat("g")[select])]
 
     def spice_lines(self, a, b, names) -> list[str]:
         lines = []
@@ -346,34 +285,6 @@ class SelectorCell(CellModel):
             lines.append(f"Bsel{n} {p} {mid} I={_f(i_s)}*(exp(V({p},{mid})/{nvt})-exp(-V({p},{mid})/{nvt}))")
             lines.append(f"Rmem{n} {mid} {q} {_f(1 / g)}")
         return lines
-
-
-def mos_level1(vg, vd, vs, vto, beta, lam) -> _Branch:
-    """Drain current of ngspice's level-1 n-MOSFET (``GAMMA = 0``, no junction currents) and
-    its derivatives by the drain and source voltages; ``beta = KP W / L`` (A/V²).
-
-    As ``mos1load.c``: with ``V_ds < 0`` drain and source swap (inverse mode); cutoff for
-    ``V_gs - VTO <= 0``; saturation for ``V_gs - VTO <= V_ds`` (``β (1 + λ V_ds) V_gst² / 2``),
-    else the linear region (``β (1 + λ V_ds) V_ds (V_gst - V_ds / 2)``).
-    """
-    vd, vs = np.broadcast_arrays(vd, vs)
-    mode = np.where(vd - vs >= 0, 1.0, -1.0)
-    vds = (vd - vs) * mode                      # >= 0
-    vgs = np.where(mode > 0, vg - vs, vg - vd)  # from the effective source
-    vgst = vgs - vto
-    betap = beta * (1 + lam * vds)
-    sat = vgst <= vds
-    cdrain = np.where(sat, betap * vgst * vgst * 0.5, betap * vds * (vgst - 0.5 * vds))
-    gm = np.where(sat, betap * vgst, betap * vds)
-    gds = np.where(sat, lam * beta * vgst * vgst * 0.5,
-                   betap * (vgst - vds) + lam * beta * vds * (vgst - 0.5 * vds))
-    off = vgst <= 0
-    cdrain, gm, gds = (np.where(off, 0.0, x) for x in (cdrain, gm, gds))
-    # normal: I = f(vg - vs, vd - vs); inverse: I = -f(vg - vd, vs - vd)
-    i = mode * cdrain
-    d_vd = np.where(mode > 0, gds, gm + gds)
-    d_vs = np.where(mode > 0, -(gm + gds), -gds)
-    return i, d_vd, d_vs
 
 
 @dataclass(frozen=True, eq=False)
@@ -406,7 +317,7 @@ class TransistorCell(CellModel):
     def elements(self, select=slice(None)):
         vg, vto, lam = (self.flat(k)[select] for k in ("v_gate", "vto", "lam"))
         beta = (self.flat("kp") * self.flat("w") / self.flat("l"))[select]
-        return [lambda v1, v2: mos_level1(vg, v1, v2, vto, beta, lam), _resistor(self.flat("g")[select])]
+        return [lambda v1, v2: mos_level1(vg, v1, v2, vto, beta, lam), resistor(self.flat("g")[select])]
 
     def spice_lines(self, a, b, names) -> list[str]:
         lines, cards, gates = [], {}, {}
@@ -457,7 +368,7 @@ class MTJCell(CellModel):
         def law(v):
             s = 1 + (v / vh) ** 2
             return g_p * v * s / (s + t), g_p * (s / (s + t) + 2 * (v / vh) ** 2 * t / (s + t) ** 2)
-        return [_two_terminal(law)]
+        return [two_terminal(law)]
 
     def spice_lines(self, a, b, names) -> list[str]:
         lines = []
@@ -489,67 +400,3 @@ def cell_model(kind: str, **parameters) -> CellModel:
     if missing:
         raise ConfigError(f"{kind} cells need the parameter {missing[0]!r} ({cls.UNITS.get(missing[0], 'no unit')})")
     return cls(**parameters)
-
-
-def map_conductance(template: CellModel, g_target, v_read: float) -> CellModel:
-    """Cells like ``template`` whose state carries ``I = g_target · v_read`` at ``v_read``.
-
-    Parameters
-    ----------
-    template : CellModel
-        The model and its fixed parameters (its state parameter is replaced).
-    g_target : array_like
-        Target conductances, siemens, ``rows × cols`` (or broadcastable), >= 0 (> 0 except
-        for ``linear``).
-    v_read : float
-        Read voltage across the cell, volts, > 0.
-
-    Returns
-    -------
-    CellModel
-        ``template`` with its state set per cell (module notes: how).
-    """
-    v = float(v_read)
-    if not (np.isfinite(v) and v > 0):
-        raise ConfigError(f"read voltage must be > 0 V, got {v_read!r}")
-    g = np.asarray(g_target, dtype=float)
-    shape = np.broadcast_shapes(template.shape, g.shape)
-    cells = template.broadcast(shape if len(shape) == 2 else (1, int(np.prod(shape))))
-    g = np.broadcast_to(g, cells.shape)
-    if not np.all(np.isfinite(g)) or np.any(g < 0):
-        raise ConfigError("target conductances must be finite and >= 0 S")
-    current = g * v
-    kind = template.kind
-    if kind == "linear":
-        return dataclasses.replace(cells, g=g.copy())
-    if np.any(g <= 0):
-        raise ConfigError(f"{kind} cells cannot be mapped onto a zero conductance; give targets > 0 S")
-    if kind == "sinh":
-        v_d = v - current * cells.r_series
-        _unreachable(kind, v_d <= 0, g, v, "the series resistance alone drops v_read: lower r_series or the target")
-        return dataclasses.replace(cells, i0=current / np.sinh(v_d / cells.v0))
-    if kind == "1s1r":
-        v_s = cells.n * cells.v_t * np.arcsinh(current / (2 * cells.i_s))
-        _unreachable(kind, v_s >= v, g, v, "the selector alone drops v_read: raise i_s or lower the target")
-        return dataclasses.replace(cells, g=current / (v - v_s))
-    if kind == "1t1r":
-        # the source voltage m with I_ds(v_gate - m, v_read - m) = current (falls with m from m = 0)
-        beta = cells.kp * cells.w / cells.l
-        on = mos_level1(cells.v_gate, v, 0.0, cells.vto, beta, cells.lam)[0]
-        _unreachable(kind, on <= current, g, v, "the transistor cannot carry it: raise v_gate or w/l")
-        lo, hi = np.zeros(cells.shape), np.full(cells.shape, v)
-        for _ in range(200):  # bisection to rounding: I_ds falls with m
-            mid = (lo + hi) / 2
-            high = mos_level1(cells.v_gate, v, mid, cells.vto, beta, cells.lam)[0] > current
-            lo, hi = np.where(high, mid, lo), np.where(high, hi, mid)
-        return dataclasses.replace(cells, g=current / ((lo + hi) / 2))
-    if kind == "mtj":
-        t = cells.tmr0 * cells.antiparallel / (1 + (v / cells.v_h) ** 2)
-        return dataclasses.replace(cells, g_p=g * (1 + t))
-    raise ConfigError(f"no conductance mapping for {kind} cells")
-
-
-def _unreachable(kind: str, bad: np.ndarray, g: np.ndarray, v: float, fix: str) -> None:
-    if np.any(bad):
-        where = tuple(int(k) for k in np.argwhere(bad)[0])
-        raise ConfigError(f"{kind} cell {where}: target {g[where]:g} S at {v:g} V is not reachable; {fix}")
