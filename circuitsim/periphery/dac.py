@@ -29,7 +29,9 @@ scale are clipped and counted (:attr:`InputDAC.clipped`).
 
 Every evaluation is linear in the word-line voltages, so the tiles' normalized sums of the
 codes (in activation units) are what the ADC converts; the physical voltages set the
-crossbar energy (:meth:`Cycle.volts`).
+crossbar energy (:meth:`Cycle.volts`). Without ADCs the bit-serial cycles' analog sums add up
+to the amplitude DAC's (the same codes), so that path evaluates the codes once; read noise is
+then drawn once per row, not per cycle.
 
 Public API
 ----------
