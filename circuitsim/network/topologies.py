@@ -25,7 +25,7 @@ energy, the network around the layer) is the same for every topology
 
 Public API
 ----------
-Block, LayerTiles, TOPOLOGIES, augment, build_layer, imac_amp_gains, layer_cells
+Block, LayerTiles, TOPOLOGIES, augment, build_layer, combine_slices, imac_amp_gains, layer_cells
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ from ..tile.read_noise import ReadNoise
 from ..tile.tile_cache import TileCache
 from ..tile.topology import TopologyConfig
 from .circuit_config import CircuitConfig
-from .mapping import LayerMapping, Partition, cell_mapping, map_layer
+from .mapping import LayerMapping, Partition, _slices, cell_mapping, map_layer, sliced_weights
 from .realization import realize_conductances, realize_layer, realize_tile
 
 
@@ -94,6 +94,19 @@ class LayerTiles:
     """Effective weights of the whole layer, ``rows × n_out`` (the bias row last)."""
     gain: float | None = None
     """The gain after the tiles that the topology sets (imac-sim's neurons), or None: the layer's."""
+    factors: np.ndarray | None = None
+    """Sliced weights (``circuit.weight_bits``): the shift-add factor of each slice; ``effective``
+    and the blocks' outputs are then slice columns (``o · S + k``), else None."""
+
+    def combined(self) -> np.ndarray:
+        """Effective weights per layer output (the slices shift-added), ``rows × n_out``."""
+        return self.effective if self.factors is None else combine_slices(self.effective, self.factors)
+
+
+def combine_slices(columns: np.ndarray, factors: np.ndarray) -> np.ndarray:
+    """The shift-add of slice columns ``o · S + k`` (last axis) into outputs ``o``: ``Σ_k factors[k] · column``."""
+    n = len(factors)
+    return np.asarray(columns.reshape(columns.shape[:-1] + (columns.shape[-1] // n, n)) @ factors)
 
 
 def layer_cells(weights: np.ndarray, bias: np.ndarray | None, cells: np.ndarray | None, circuit: CircuitConfig,
@@ -124,7 +137,11 @@ def canonical_layer(index: int, weights: np.ndarray, bias: np.ndarray | None, ce
     scale = 1.0 / (device.g_max - device.g_min)
     if circuit.readout != "current":  # T in V/V: V_out = Q / c_int = I t_int / c_int
         scale *= circuit.c_int / circuit.t_int
-    mapping = layer_cells(weights, bias, cells, circuit, partition)
+    factors = None
+    if circuit.weight_bits is not None:
+        weights, bias, factors, mapping = _sliced_cells(weights, bias, cells, circuit, partition)
+    else:
+        mapping = layer_cells(weights, bias, cells, circuit, partition)
     effective = np.zeros((mapping.conductances.shape[0], weights.shape[1]))
     blocks = []
     wires = dataclasses.asdict(circuit.wires)  # the layer's realized tiles characterized together
@@ -140,7 +157,27 @@ def canonical_layer(index: int, weights: np.ndarray, bias: np.ndarray | None, ce
             blocks.append(Block(rows, outs, effective[rows, outs], _energy_matrix(real.characterization, circuit),
                                 read_noise=real.read_noise, conductances=real.conductances,
                                 drift_scale=real.scale, tile=(a, c)))
-    return LayerTiles(tuple(blocks), effective)
+    return LayerTiles(tuple(blocks), effective, factors=factors)
+
+
+def _sliced_cells(weights: np.ndarray, bias: np.ndarray | None, cells: np.ndarray | None, circuit: CircuitConfig,
+                  partition: Partition) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, LayerMapping]:
+    """A layer's ``circuit.weight_bits``-bit weights sliced over its cells
+    (:func:`~circuitsim.network.mapping.sliced_weights`): the slice columns, their shift-add
+    factors and the mapping, every output's slices in one tile."""
+    if cells is not None:
+        raise ConfigError("[mapping] weight_bits slices trained weights; a random-conductance network has its own "
+                          "cells: remove weight_bits or train the network")
+    bits, levels = int(circuit.weight_bits or 0), circuit.device.levels
+    n_out = weights.shape[1]
+    if partition.v > n_out:
+        raise ConfigError(f"{partition.v} vertical partitions but the layer has only {n_out} outputs")
+    expanded, factors = sliced_weights(weights, bits, levels)
+    sliced_bias = None if bias is None else sliced_weights(bias[None, :], bits, levels)[0][0]
+    n = len(factors)
+    mapping = map_layer(expanded, sliced_bias, circuit.device, partition)
+    outs = tuple(slice(o.start * n, o.stop * n) for o in _slices(n_out, partition.v))
+    return expanded, sliced_bias, factors, dataclasses.replace(mapping, out_slices=outs)
 
 
 def imac_amp_gains(circuit: CircuitConfig, n_layers: int) -> tuple[float, ...]:

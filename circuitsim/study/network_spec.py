@@ -20,7 +20,7 @@ Partitions give one ``h``/``v`` value per crossbar layer (Dense and Conv2d) and
 Public API
 ----------
 LAYER_NETWORK_KEYS, NETWORK_KINDS, LAYER_KINDS, network_kind, check_network_section, check_layer_network,
-network_inputs, network_io, model_sha256, layer_partitions, crossbar_count, build_layer_network,
+network_inputs, network_io, model_sha256, layer_partitions, layer_skeleton, crossbar_count, build_layer_network,
 check_partition_entry, mlp_shapes
 """
 
@@ -105,6 +105,11 @@ def _skeleton(config: dict):
     if network_kind(section) == "onnx":
         return _onnx(section["onnx"], model_sha256(config))
     return build_cnn(_cnn_config(section), _input_shape(config), _CLASSES)
+
+
+def layer_skeleton(config: dict):
+    """The CNN (untrained) or ONNX network of a configuration: its layer shapes."""
+    return _skeleton(config)
 
 
 def check_layer_network(config: dict, partitions) -> None:
@@ -223,11 +228,11 @@ def network_io(config: dict) -> tuple[int, int]:
     return int(math.prod(net.input_shape)), int(out.size)
 
 
-def layer_partitions(entry: dict, config: dict) -> tuple[Partition, ...]:
-    """Partitions of a CNN or ONNX network for one partitions entry."""
+def layer_partitions(entry: dict, config: dict, slices: int = 1) -> tuple[Partition, ...]:
+    """Partitions of a CNN or ONNX network for one partitions entry (``slices`` columns per output)."""
     net = _skeleton(config)
     if "auto" in entry:
-        return tuple(auto_partition_layers(net, int(entry["auto"])))
+        return tuple(auto_partition_layers(net, int(entry["auto"]), slices=slices))
     if entry.get("h") is None:
         return tuple(Partition() for _ in net.crossbar_layers)
     return tuple(Partition(h, v) for h, v in zip(entry["h"], entry["v"]))
