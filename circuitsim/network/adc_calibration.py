@@ -31,7 +31,7 @@ from .topologies import Block
 
 
 class Crossbar(Protocol):
-    """What calibration reads of a crossbar layer (:class:`~circuitsim.network.mapped.CrossbarLayer`)."""
+    """What calibration reads of a crossbar layer (:class:`~circuitsim.network.crossbar_layer.CrossbarLayer`)."""
 
     @property
     def index(self) -> int: ...

@@ -35,12 +35,12 @@ partition entry. Everything is checked before anything runs: TOML types (a boole
 field takes ``true``/``false``, an integer field an integer, a number field a number
 that is not a boolean), keys that no point would use (``[adc]`` options without an
 ADC, charge-mode options when no point reads out charge, ``threshold`` without
-``binarize``), partitions, and (:func:`check_dataset`) the network's layers against the
+``binarize``), partitions, and (:func:`~.network_spec.check_dataset`) the network's layers against the
 dataset.
 
 Public API
 ----------
-SweepSpec, Point, load_spec, parse_spec, check_dataset, seed_points, MAX_POINTS
+SweepSpec, Point, load_spec, parse_spec, seed_points, MAX_POINTS
 """
 
 from __future__ import annotations
@@ -55,7 +55,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from ..device_statistics import STATISTICS_FIELDS, statistics_preset
 from ..devices import Device, Wires, device_preset, wire_preset
@@ -71,7 +70,7 @@ from ..periphery.dac import DACConfig
 from .compensation_spec import (COMPENSATION_KEYS, check_compensation_entries,
                                 check_compensation_used)
 from .network_spec import (LAYER_KINDS, LAYER_NETWORK_KEYS, check_layer_network, check_network_section, crossbar_count,
-                           layer_partitions, layer_skeleton, model_sha256, network_inputs, network_io, network_kind,
+                           layer_partitions, layer_skeleton, model_sha256, network_kind,
                            check_partition_entry, mlp_shapes)
 from .spec_types import check_types
 
@@ -255,31 +254,6 @@ def _partitions(entry: dict, config: dict) -> tuple[Partition, ...]:
     if "auto" in entry:
         return tuple(auto_partition(layers, int(entry["auto"]), bias=bias, slices=slice_count(config)))
     return tuple(Partition(h, v) for h, v in zip(entry["h"], entry["v"]))
-
-
-def check_dataset(config: dict, data) -> None:
-    """Refuse a network (MLP, CNN or ONNX model) whose inputs are not the dataset's input size
-    or which has fewer outputs than the dataset has classes."""
-    n_in = int(np.prod(data.x_train.shape[1:]))
-    network_in = network_inputs(config)
-    network_out = network_io(config)[1] if network_in == n_in else 0  # run it only on the right inputs
-    if network_kind(config["network"]) not in LAYER_KINDS:
-        if network_in != n_in:
-            raise ConfigError(f"network.layers[0] = {network_in} but dataset {data.name!r} has {n_in} inputs per "
-                              f"image; set layers[0] = {n_in} (or change dataset.side)")
-        if network_out < data.n_classes:
-            raise ConfigError(f"network.layers[-1] = {network_out} outputs but dataset {data.name!r} has "
-                              f"{data.n_classes} classes; set layers[-1] = {data.n_classes}")
-        return
-    what = (f"the ONNX model {config['network']['onnx']}" if network_kind(config["network"]) == "onnx"
-            else "the CNN of [network]")
-    if network_in != n_in:
-        raise ConfigError(f"{what} takes {network_in} inputs per image but dataset {data.name!r} has {n_in}; "
-                          "set [dataset] side (and crop) to match the network")
-    if network_out < data.n_classes:
-        raise ConfigError(f"{what} has {network_out} outputs but dataset {data.name!r} has {data.n_classes} "
-                          f"classes: a class without an output can never be predicted; give a model with "
-                          f"{data.n_classes} outputs")
 
 
 def _check_used(spec: "SweepSpec") -> None:

@@ -34,8 +34,8 @@ integrate ``V * I`` exactly for vectors linear between time points.
 :func:`characterize_charge` needs one evaluation per input. ngspice factors the matrix
 twice per time point and every unit input walks the same time grid (same corners), so
 only the full-scale evaluation runs in ngspice; the unit inputs are replayed natively on
-its accepted time points with the same companion models (:func:`_replay`: one LU
-factorization per step shared by all inputs) and kept when the replayed full-scale
+its accepted time points with the same companion models (:mod:`.charge_replay`: one
+LU factorization per step shared by all inputs) and kept when the replayed full-scale
 outputs match ngspice's within :data:`REPLAY_TOL`; else one ngspice transient per input.
 
 Public API
@@ -56,6 +56,7 @@ from .circuit import Circuit
 from .crossbar import Tile, input_source_names, sense_source_names
 from .extract import Characterization
 from .netlist import format_value, write_netlist
+from .charge_replay import REPLAY_TOL, replay
 from .readout import array_builder, check_positive
 
 MODES = ("integrator", "passive")
@@ -211,70 +212,6 @@ def _run(tile: Tile, readout: ChargeReadout, waves, t_stop: float, step: float, 
     return get_backend(backend).run(charge_deck(tile, readout), steps, save=save)
 
 
-#: largest relative difference between the replayed and ngspice's full-scale outputs for which
-#: :func:`characterize_charge` keeps the replay (else it runs one ngspice transient per input)
-REPLAY_TOL = 1e-5
-
-
-def _replay(tile: Tile, readout: ChargeReadout, times: np.ndarray, x: np.ndarray):
-    """Input vectors ``x`` (``(n, rows)``) on ngspice's time grid ``times``, natively.
-
-    The same circuit and integration as ngspice's transient: modified nodal analysis of
-    :func:`charge_circuit`, every capacitor by its companion model (backward Euler on the
-    first step after each input corner, where ngspice cuts the order, trapezoidal
-    elsewhere), all time points ngspice accepted. Every vector shares one LU
-    factorization per step, so ``n`` evaluations cost about one.
-
-    Returns
-    -------
-    v_out : numpy.ndarray
-        ``Q / c_int`` at the last time point, ``(n, cols)``, volts.
-    energy : numpy.ndarray
-        ``-∫ V_in,k · I_in,j dt`` of the inputs of each vector, ``(n, rows, rows)``, joules.
-    """
-    import scipy.sparse as sp
-    import scipy.sparse.linalg as spla
-
-    from .native import assemble
-
-    circuit = charge_circuit(tile, readout, inputs=True)
-    system = assemble(circuit)
-    size, node = system.matrix.shape[0], {n: k - 1 for k, n in enumerate(circuit.node_names)}
-    stamps = []
-    for group in circuit.group("C"):
-        a, b = group.nodes[:, 0] - 1, group.nodes[:, 1] - 1
-        stamps += [(a, a, group.values), (b, b, group.values), (a, b, -group.values), (b, a, -group.values)]
-    keep = [(r >= 0) & (c >= 0) for r, c, _ in stamps]
-    cap = sp.csc_matrix((np.concatenate([v[k] for (_, _, v), k in zip(stamps, keep)]),
-                         (np.concatenate([r[k] for (r, _, _), k in zip(stamps, keep)]),
-                          np.concatenate([c[k] for (_, c, _), k in zip(stamps, keep)]))), shape=(size, size))
-    g = system.matrix.tocsc()
-    branch = system.source_index(input_source_names(tile.rows))
-    corners = np.reshape(readout.waveform(1.0 if readout.encoding == "amplitude" else readout.v_pulse), (-1, 2))
-    shape = corners[:, 1] / (corners[:, 1].max() or 1.0)
-    t = np.concatenate([[0.0], times[times > 0]])
-    u = np.interp(t, corners[:, 0], shape)
-    x = np.atleast_2d(x).T
-    state, current = np.zeros((size, x.shape[1])), np.zeros((size, x.shape[1]))
-    energy = np.zeros((tile.rows, tile.rows, x.shape[1]))
-    i_prev = np.zeros((tile.rows, x.shape[1]))
-    for k in range(1, len(t)):
-        h = t[k] - t[k - 1]
-        euler = bool(np.any(np.abs(corners[:, 0] - t[k - 1]) <= 1e-6 * h))
-        a = 1.0 if euler else 2.0
-        rhs = (a / h) * (cap @ state) + (0.0 if euler else current)
-        rhs[branch] += x * u[k]
-        new = spla.splu((g + (a / h) * cap).tocsc(), permc_spec="MMD_AT_PLUS_A").solve(np.asfortranarray(rhs))
-        current = (a / h) * (cap @ (new - state)) - (0.0 if euler else current)
-        state, i_now = new, new[branch]
-        # -∫ v_k i_j dt, both linear over the step (v_k = x_k u)
-        energy -= (h / 6) * (x[:, None, :] * (u[k - 1] * (2 * i_prev + i_now) + u[k] * (i_prev + 2 * i_now))[None])
-        i_prev = i_now
-    out = np.array([node[f"{'int' if readout.mode == 'integrator' else 'smp'}{j}"] for j in range(tile.cols)])
-    v_out = state[out].T * (-1 if readout.mode == "integrator" else 1)
-    return v_out, np.moveaxis(energy, -1, 0)
-
-
 def _stack(r: dict, name: str, n: int) -> np.ndarray:
     """Vectors ``name.format(k)`` for ``k < n``, shape ``(n, points)``."""
     return np.array([r[name.format(k)] for k in range(n)])
@@ -347,7 +284,7 @@ def characterize_charge(tile: Tile, t_int: float, c_int: float, mode: str = "int
     One ngspice transient, the full-scale evaluation (every input at 1 V, or
     full-width pulses), gives the energy and, for the integrator, the settling time
     of the bit-line currents; the unit inputs (one input at 1, the others 0) are
-    replayed natively on its time grid (:func:`_replay`, one factorization per step
+    replayed natively on its time grid (:func:`~.charge_replay.replay`, one factorization per step
     for all of them), and kept when the replayed full-scale outputs match ngspice's
     within :data:`REPLAY_TOL` (relative), else each unit input runs its own ngspice
     transient (``t_method`` in the metadata says which). The passive readout runs
@@ -384,7 +321,9 @@ def characterize_charge(tile: Tile, t_int: float, c_int: float, mode: str = "int
     waves = [[readout.waveform(a) for a in row] for row in x]
     (full,) = _run(tile, readout, waves[rows:], readout.t_sample, step, backend)
     v_full, energy, op_energy, charge = _summary(full, tile, readout)
-    v_replay, m = _replay(tile, readout, full["time"], x)
+    corners = np.reshape(readout.waveform(1.0 if readout.encoding == "amplitude" else readout.v_pulse), (-1, 2))
+    v_replay, m = replay(charge_circuit(tile, readout, inputs=True), tile, corners, readout.mode == "integrator",
+                         full["time"], x)
     scale = np.abs(v_full).max() or 1.0
     replay_diff = float(np.abs(v_replay[rows] - v_full).max() / scale)
     if replay_diff <= REPLAY_TOL:
