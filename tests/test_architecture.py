@@ -23,6 +23,7 @@ from circuitsim.network.mapped import map_network
 from circuitsim.network.mapping import Partition, weight_slices
 from circuitsim.network.network import Network
 from circuitsim.periphery.adc import ADC, ADCConfig
+from circuitsim.periphery.costs import ISAAC_COSTS, cost_preset
 from circuitsim.periphery.dac import DACConfig
 from circuitsim.study.spec import parse_spec
 from circuitsim.tile.tile_cache import TileCache
@@ -166,6 +167,53 @@ def test_shared_adcs_share_their_mismatch_and_take_longer():
     assert latencies[4] > latencies[1]
 
 
+def test_the_energy_breakdown_and_the_area_count_every_part_from_the_sourced_tables():
+    """One Dense layer 40 → 12 (bias: 41 rows) on 2 × 3 tiles, 6-bit ADCs shared by 2 columns, a 5-bit
+    input stage: every part counted by hand from ISAAC's and NeuroSim's figures."""
+    net, _, _ = _layer(7)
+    x = np.random.default_rng(8).uniform(0, 1, (30, N_IN))
+    adc = ADCConfig.preset("sar", bits=6, noise_sigma=0.0, columns_per_adc=2)
+    costs = ISAAC_COSTS
+    assert costs.adc_area_at(8) == pytest.approx(1200e-12) and costs.dac_bit_energy == pytest.approx(0.39e-12, rel=0.01)
+    assert costs.cell_area == pytest.approx(4 * 32e-9 ** 2) and costs.shift_add_energy == pytest.approx(19.5e-15, rel=0.01)
+    for kind, per_line, cycles in (("amplitude", 5, 1), ("bit-serial", 1, 6)):  # bit-serial: 5 bits + the bias row
+        mapped = map_network(net, (Partition(2, 3),), CircuitConfig(adc=adc, dac=DACConfig(kind, 5)), TileCache(),
+                             x_calibration=x)
+        energy = mapped.energy_per_inference(x)
+        parts = ("crossbar_energy", "adc_energy", "dac_energy", "digital_energy")
+        assert energy["energy_per_inference"] == pytest.approx(sum(energy[p] for p in parts), rel=1e-12)
+        conversions = 2 * N_OUT * cycles  # every output of each of the 2 row pieces, every cycle
+        assert mapped.conversions_per_inference == conversions
+        assert energy["digital_energy"] == pytest.approx(conversions * costs.shift_add_energy)
+        assert energy["dac_energy"] == pytest.approx(3 * 41 * per_line * cycles * costs.dac_bit_energy)  # 3 column pieces
+        area = mapped.area()
+        adcs = 2 * 3 * 2  # 2 × 3 tiles of 4 outputs, 2 columns per ADC
+        assert area["area_cells"] == pytest.approx(41 * 2 * N_OUT * costs.cell_area)
+        assert area["area_adc"] == pytest.approx(adcs * costs.adc_area_at(6))
+        assert area["area_dac"] == pytest.approx(3 * 41 * per_line * costs.dac_bit_area)
+        assert area["area_shift_add"] == pytest.approx(adcs / 2 * costs.shift_add_area)
+        assert area["area"] == pytest.approx(area["area_layer1"]) == pytest.approx(
+            sum(area[k] for k in ("area_cells", "area_adc", "area_dac", "area_shift_add")))
+    one_t_one_r = mapped.area(cost_preset("isaac-32nm-1t1r"))
+    assert one_t_one_r["area_cells"] == pytest.approx(12 * area["area_cells"])
+    plain = map_network(net, (Partition(),), CircuitConfig(), TileCache()).energy_per_inference(x)
+    assert plain["dac_energy"] == plain["digital_energy"] == plain["adc_energy"] == 0.0  # the default: as before
+    assert plain["energy_per_inference"] == plain["crossbar_energy"] > 0
+
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(cell_area_f2=0), "costs cell_area_f2 must be a finite number > 0, got 0"),
+    (dict(adc_area=(1e-9,)), "costs adc_area (m²): a table needs at least two entries"),
+    (dict(adcs_per_shift_add=0), "costs adcs_per_shift_add must be an integer >= 1, got 0"),
+])
+def test_a_bad_cost_table_is_one_line(changes, message):
+    with pytest.raises(ConfigError) as info:
+        ISAAC_COSTS.replace(**changes)
+    assert message in str(info.value) and "\n" not in str(info.value)
+    with pytest.raises(ConfigError, match="unknown cost table 'tsmc'; choose one of isaac-32nm"):
+        cost_preset("tsmc")
+
+
 SPEC = """
 [dataset]
 name = "digits"
@@ -220,3 +268,6 @@ def test_the_architecture_page_spec_runs(tmp_path):
     serial, amplitude = (rows[rows["dac_kind"] == k].iloc[0] for k in ("bit-serial", "amplitude"))
     assert serial["conversions_per_inference"] == 7 * amplitude["conversions_per_inference"]
     assert serial["latency"] > amplitude["latency"] > 0 and 0 <= amplitude["dac_clipped"] < 0.5
+    parts = rows[["crossbar_energy", "adc_energy", "dac_energy", "digital_energy"]].sum(axis=1)
+    np.testing.assert_allclose(rows["energy_per_inference"], parts, rtol=1e-12)
+    assert (rows["area"] > rows["area_cells"]).all() and (rows["area_dac"] > 0).all()

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..periphery.dac import Cycle, InputDAC, check_word_lines
+from ..periphery.costs import CostTable, shift_add_units
 from ..periphery.energy import adc_energy
 from ..tile.noise_law import NoiseLaw
 from .adc_calibration import convert
@@ -144,9 +145,42 @@ class CrossbarLayer:
         return total
 
 
-def energy_summary(crossbar: float, circuit: CircuitConfig, conversions: int) -> dict[str, float]:
-    """Crossbar, ADC and total energy per image (J) from the crossbar's and the conversions'."""
-    adc = 0.0
+    @property
+    def dac_bits(self) -> int:
+        """One-bit DACs per word line: an amplitude DAC's ``bits``, 1 bit-serial, 0 without a DAC."""
+        return 0 if self.dac is None else 1 if self.dac.config.kind == "bit-serial" else self.dac.config.bits
+
+    @property
+    def dac_conversions(self) -> int:
+        """One-bit DAC conversions per image: every word line of every tile in every evaluation."""
+        lines = sum(int(b.rows.stop - b.rows.start) for b in self.blocks)
+        return self.positions * self.n_cycles * self.dac_bits * lines
+
+    def area(self, circuit: CircuitConfig, costs: CostTable) -> dict[str, float]:
+        """Area (m²) of the layer's cells, ADCs, DACs and shift-and-add units (:mod:`circuitsim.periphery.costs`)."""
+        cells = adcs = lines = 0
+        for b in self.blocks:
+            rows, outs = b.rows.stop - b.rows.start, b.outs.stop - b.outs.start
+            cells += b.conductances.size if b.conductances is not None else 2 * rows * outs
+            adcs += -(-outs // circuit.adc.columns_per_adc) if circuit.adc is not None else 0
+            lines += rows
+        return {"area_cells": cells * costs.cell_area,
+                "area_adc": adcs * costs.adc_area_at(circuit.adc.bits) if circuit.adc is not None else 0.0,
+                "area_dac": lines * self.dac_bits * costs.dac_bit_area,
+                "area_shift_add": shift_add_units(adcs, costs) * costs.shift_add_area}
+
+
+def energy_summary(crossbar: float, circuit: CircuitConfig, conversions: int, dac_conversions: int,
+                   costs: CostTable) -> dict[str, float]:
+    """Energy per image (J) by part and in total (``energy_per_inference``).
+
+    ``crossbar`` is the arrays' supply energy; ``conversions`` the ADC conversions, each also
+    shift-added once (``digital_energy``); ``dac_conversions`` the one-bit DAC conversions.
+    """
+    adc = digital = 0.0
     if circuit.adc is not None:
         adc = float(adc_energy(circuit.adc.bits, conversions, circuit.adc_energy))
-    return {"crossbar_energy": crossbar, "adc_energy": adc, "energy_per_inference": crossbar + adc}
+        digital = conversions * costs.shift_add_energy
+    dac = dac_conversions * costs.dac_bit_energy
+    return {"crossbar_energy": crossbar, "adc_energy": adc, "dac_energy": dac, "digital_energy": digital,
+            "energy_per_inference": crossbar + adc + dac + digital}

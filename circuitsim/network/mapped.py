@@ -24,8 +24,10 @@ conversion; one generator per crossbar layer.
 
 **Energy per inference** adds the crossbar's supply energy over a read pulse (``v @ M @ v``
 per evaluation, ``M = t_read · Y`` from each tile's input admittance; with a charge readout,
-the supply energy of the integration window measured in ngspice) and the ADC conversions
-(``positions × outputs`` per tile; :mod:`circuitsim.periphery.energy`).
+the supply energy of the integration window measured in ngspice), the ADC conversions
+(``positions × outputs`` per tile; :mod:`circuitsim.periphery.energy`), the shift-add of every
+conversion and the DACs' one-bit conversions (:mod:`circuitsim.periphery.costs`, which also
+gives the area, :meth:`MappedNetwork.area`).
 
 Public API
 ----------
@@ -47,6 +49,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ..errors import ConfigError
+from ..periphery.costs import ISAAC_COSTS, CostTable
 from ..periphery.energy import adc_conversion_time
 from ..tile.noise_law import NoiseLaw
 from ..tile.tile_cache import TileCache
@@ -161,9 +164,24 @@ class MappedNetwork:
         out = self.forward(x, use_adc=False, energy=False)[0]
         return float(np.mean(np.argmax(out.reshape(len(out), -1), axis=-1) == np.asarray(y)))
 
-    def energy_per_inference(self, x: ArrayLike) -> dict[str, float]:
-        """Crossbar, ADC and total energy per image (J), averaged over ``x``."""
-        return energy_summary(self.forward(x, use_adc=False)[1], self.circuit, self.conversions_per_inference)
+    def energy_per_inference(self, x: ArrayLike, costs: CostTable = ISAAC_COSTS) -> dict[str, float]:
+        """Energy per image (J) averaged over ``x``: crossbar, ADC, DAC, digital (shift-add) and
+        their sum ``energy_per_inference`` (:func:`~circuitsim.network.crossbar_layer.energy_summary`)."""
+        dac = sum(c.dac_conversions for c in self.crossbars)
+        return energy_summary(self.forward(x, use_adc=False)[1], self.circuit, self.conversions_per_inference,
+                              dac, costs)
+
+    def area(self, costs: CostTable = ISAAC_COSTS) -> dict[str, float]:
+        """Area (m²) of every crossbar layer (``area_layer1`` …), by part over the network
+        (``area_cells``, ``area_adc``, ``area_dac``, ``area_shift_add``) and in total (``area``)."""
+        out: dict[str, float] = {}
+        parts = dict.fromkeys(("area_cells", "area_adc", "area_dac", "area_shift_add"), 0.0)
+        for n, c in enumerate(self.crossbars):
+            layer = c.area(self.circuit, costs)
+            out[f"area_layer{n + 1}"] = sum(layer.values())
+            for key, value in layer.items():
+                parts[key] += value
+        return {**out, **parts, "area": sum(parts.values())}
 
     def effective_network(self) -> Network:
         """The network with each crossbar layer's weights as its tiles compute them (no ADC)."""

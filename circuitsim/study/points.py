@@ -159,6 +159,7 @@ def run_point(point: Point, context: PointContext) -> dict:
                        n_tiles=mapped.n_tiles, n_images=len(data.y_test),
                        conversions_per_inference=mapped.conversions_per_inference,
                        **mapped.energy_per_inference(data.x_test), latency=mapped.latency()["latency"],
+                       **{k: v for k, v in mapped.area().items() if not k.startswith("area_layer")},
                        characterization_seconds=mapped.seconds, evaluation_seconds=seconds,
                        extra_parameters=parameters, extra_macs=macs, **extra, status="ok", error="")
     except EnvironmentFailure:
