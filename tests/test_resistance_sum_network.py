@@ -66,8 +66,8 @@ def test_layer_sums_are_the_solved_strings_with_mtj_spread():
     readout = StringReadout(nominal, v_read=circuit.v_read)
     expect = np.zeros_like(sums)
     for block in layer.blocks:  # the tile's MTJs, re-derived from its effective weights' circuit
-        from circuitsim.network.topologies import _mtjs
-        r_a, r_b = _mtjs(target[block.rows, block.outs], circuit, 0, block.tile)
+        from circuitsim.network.resistance_sum import mtj_resistances
+        r_a, r_b = mtj_resistances(target[block.rows, block.outs], circuit, 0, block.tile)
         xs = 2 * h_aug[:, block.rows] - 1
         mac = readout.mac(string_currents(r_a, r_b, xs, nominal, circuit.v_read), block.rows.stop - block.rows.start)
         expect[:, block.outs] += 0.5 * (mac + target[block.rows, block.outs].sum(0))
@@ -140,6 +140,16 @@ def test_bad_resistance_sum_specs_are_one_line_before_anything_runs(edit, messag
     with pytest.raises(ConfigError, match=re.escape(message)) as info:
         parse_spec(SPEC.replace(*edit))
     assert "\n" not in str(info.value)
+
+
+def test_a_cnn_on_resistance_sum_strings_is_one_line():
+    from circuitsim.study.spec import parse_spec
+
+    spec = (SPEC.replace('layers = [64, 32, 10]\nweights = "binary"\nactivation = "step"\nepochs = 5',
+                         'kind = "cnn"\nepochs = 1').replace("side = 8", "side = 28")
+            .replace("partitions = [{h = [2, 1], v = [1, 1]}, {h = [3, 1], v = [1, 2]}]", "partitions = [{auto = 64}]"))
+    with pytest.raises(ConfigError, match=re.escape("the resistance-sum topology maps binary MLPs; network kind 'cnn'")):
+        parse_spec(spec)
 
 
 @pytest.mark.ngspice

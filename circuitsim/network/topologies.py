@@ -22,6 +22,8 @@ energy, the network around the layer) is the same for every topology
   with the stored (nominal) weights ``w``. Device statistics: ``circuit.mtj_ra_spread`` and
   ``circuit.mtj_tmr_spread`` per MTJ; wire: ``circuit.wires.r_col`` per cell, which the
   readout's reference (a nominal string with its wire) cancels in the sums but not in the energy.
+  The MTJs, the strings solved as circuits and the 0/1 input checks are in
+  :mod:`circuitsim.network.resistance_sum`.
 - ``"imac-sim"`` (:func:`imac_sim_layer`): IMAC-Sim's layer. Every tile ends in its own
   difference amplifiers and the horizontal pieces meet at the neuron input through equal
   tie resistors into an input that draws no current, so the neuron input is exactly the mean
@@ -35,8 +37,8 @@ energy, the network around the layer) is the same for every topology
 
 Public API
 ----------
-Block, LayerTiles, TOPOLOGIES, augment, build_layer, imac_amp_gains, layer_cells, resistance_sum_layer,
-string_sums, check_binary_inputs, check_binary_images
+Block, LayerTiles, TOPOLOGIES, augment, build_layer, combine_slices, imac_amp_gains, layer_cells,
+resistance_sum_layer
 """
 
 from __future__ import annotations
@@ -57,12 +59,14 @@ from ..tile.crossbar import Tile
 from ..tile.extract import Characterization
 from ..tile.layer_circuit import LayerCircuit, layer_admittance, layer_transfer
 from ..tile.noise_law import NoiseLaw
-from ..tile.resistance_sum import StringCell, StringReadout, check_binary, mtj_states, string_affine, string_currents
+from ..tile.read_noise import ReadNoise
+from ..tile.resistance_sum import check_binary, string_affine
 from ..tile.tile_cache import TileCache
 from ..tile.topology import TopologyConfig, partition_slices
 from .circuit_config import CircuitConfig
-from .mapping import LayerMapping, Partition, cell_mapping, map_layer
-from .realization import realize_conductances, realize_layer, realize_tile, tile_rng
+from .mapping import LayerMapping, Partition, _slices, cell_mapping, map_layer, sliced_weights
+from .realization import realize_conductances, realize_layer, realize_tile
+from .resistance_sum import mtj_resistances, string_cell
 
 
 def augment(h: np.ndarray, bias: bool) -> np.ndarray:
@@ -116,6 +120,19 @@ class LayerTiles:
     """Effective weights of the whole layer, ``rows × n_out`` (the bias row last)."""
     gain: float | None = None
     """The gain after the tiles that the topology sets (imac-sim's neurons), or None: the layer's."""
+    factors: np.ndarray | None = None
+    """Sliced weights (``circuit.weight_bits``): the shift-add factor of each slice; ``effective``
+    and the blocks' outputs are then slice columns (``o · S + k``), else None."""
+
+    def combined(self) -> np.ndarray:
+        """Effective weights per layer output (the slices shift-added), ``rows × n_out``."""
+        return self.effective if self.factors is None else combine_slices(self.effective, self.factors)
+
+
+def combine_slices(columns: np.ndarray, factors: np.ndarray) -> np.ndarray:
+    """The shift-add of slice columns ``o · S + k`` (last axis) into outputs ``o``: ``Σ_k factors[k] · column``."""
+    n = len(factors)
+    return np.asarray(columns.reshape(columns.shape[:-1] + (columns.shape[-1] // n, n)) @ factors)
 
 
 def layer_cells(weights: np.ndarray, bias: np.ndarray | None, cells: np.ndarray | None, circuit: CircuitConfig,
@@ -146,7 +163,11 @@ def canonical_layer(index: int, weights: np.ndarray, bias: np.ndarray | None, ce
     scale = 1.0 / (device.g_max - device.g_min)
     if circuit.readout != "current":  # T in V/V: V_out = Q / c_int = I t_int / c_int
         scale *= circuit.c_int / circuit.t_int
-    mapping = layer_cells(weights, bias, cells, circuit, partition)
+    factors = None
+    if circuit.weight_bits is not None:
+        weights, bias, factors, mapping = _sliced_cells(weights, bias, cells, circuit, partition)
+    else:
+        mapping = layer_cells(weights, bias, cells, circuit, partition)
     effective = np.zeros((mapping.conductances.shape[0], weights.shape[1]))
     blocks = []
     wires = dataclasses.asdict(circuit.wires)  # the layer's realized tiles characterized together
@@ -162,7 +183,27 @@ def canonical_layer(index: int, weights: np.ndarray, bias: np.ndarray | None, ce
             blocks.append(Block(rows, outs, effective[rows, outs], _energy_matrix(real.characterization, circuit),
                                 read_noise=real.read_noise, conductances=real.conductances,
                                 drift_scale=real.scale, tile=(a, c)))
-    return LayerTiles(tuple(blocks), effective)
+    return LayerTiles(tuple(blocks), effective, factors=factors)
+
+
+def _sliced_cells(weights: np.ndarray, bias: np.ndarray | None, cells: np.ndarray | None, circuit: CircuitConfig,
+                  partition: Partition) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, LayerMapping]:
+    """A layer's ``circuit.weight_bits``-bit weights sliced over its cells
+    (:func:`~circuitsim.network.mapping.sliced_weights`): the slice columns, their shift-add
+    factors and the mapping, every output's slices in one tile."""
+    if cells is not None:
+        raise ConfigError("[mapping] weight_bits slices trained weights; a random-conductance network has its own "
+                          "cells: remove weight_bits or train the network")
+    bits, levels = int(circuit.weight_bits or 0), circuit.device.levels
+    n_out = weights.shape[1]
+    if partition.v > n_out:
+        raise ConfigError(f"{partition.v} vertical partitions but the layer has only {n_out} outputs")
+    expanded, factors = sliced_weights(weights, bits, levels)
+    sliced_bias = None if bias is None else sliced_weights(bias[None, :], bits, levels)[0][0]
+    n = len(factors)
+    mapping = map_layer(expanded, sliced_bias, circuit.device, partition)
+    outs = tuple(slice(o.start * n, o.stop * n) for o in _slices(n_out, partition.v))
+    return expanded, sliced_bias, factors, dataclasses.replace(mapping, out_slices=outs)
 
 
 def imac_amp_gains(circuit: CircuitConfig, n_layers: int) -> tuple[float, ...]:
@@ -211,38 +252,89 @@ def _piece(g: np.ndarray, rows: slice, outs: slice, topology: TopologyConfig, wi
                         topology, wires.r_row, wires.r_col)
 
 
-def _assemble(g: np.ndarray, mapping: LayerMapping, n_out: int, topology: TopologyConfig, circuit: CircuitConfig,
-              wires: Wires, cache: TileCache, blocks: list[Block]) -> np.ndarray:
-    """Effective weights (``n_rows × n_out``, neuron-input volts per unit activation) of a
-    mapped layer's partition tiles; appends each tile's :class:`Block` to ``blocks``."""
-    share = 1.0 / len(mapping.row_slices) if topology.combining == "average" else 1.0
-    effective = np.zeros((g.shape[0], n_out))
+_Piece = tuple[tuple[int, int], slice, slice, LayerCircuit, Characterization]
+
+
+def _pieces(g: np.ndarray, mapping: LayerMapping, topology: TopologyConfig, wires: Wires,
+            cache: TileCache) -> list[_Piece]:
+    """Every partition tile of a mapped layer's cells ``g``: ``((a, c), rows, outs, its
+    one-piece layer circuit, its characterization)``."""
+    pieces = []
     for a, rows in enumerate(mapping.row_slices):
         for c, outs in enumerate(mapping.out_slices):
-            result = _characterize(_piece(g, rows, outs, topology, wires), cache)
-            effective[rows, outs] = circuit.v_read * share * result.T.T
-            blocks.append(Block(rows, outs, effective[rows, outs], _energy_matrix(result, circuit),
-                                conductances=g[rows, 2 * outs.start:2 * outs.stop], tile=(a, c)))
+            piece = _piece(g, rows, outs, topology, wires)
+            pieces.append(((a, c), rows, outs, piece, _characterize(piece, cache)))
+    return pieces
+
+
+def _effective(pieces: list[_Piece], shape: tuple[int, int], share: float, v_read: float) -> np.ndarray:
+    """Effective weights (neuron-input volts per unit activation) of a layer's pieces."""
+    effective = np.zeros(shape)
+    for _, rows, outs, _, result in pieces:
+        effective[rows, outs] = v_read * share * result.T.T
     return effective
+
+
+def _drift_scales(programmed: np.ndarray, drifted: np.ndarray, mapping: LayerMapping) -> list[float]:
+    """Global drift compensation per vertical partition of an imac-sim layer: ``α_c =
+    Σ_ij |W_prog,ij| / Σ_ij |W_t,ij|`` over its rows ``i`` and outputs ``j``, the reference
+    reads of one row at 1 at a time through the wires.
+
+    One all-ones read (aihwkit's ``GlobalDriftCompensation``, the canonical tiles'
+    :func:`~.realization.drift_compensation`) does not serve here: an imac-sim output is a
+    difference amplifier's, and a binary layer's column sums of ``G+ − G−`` nearly cancel, so
+    the ratio of two near-zero sums follows the wires rather than the drift. The pieces of a
+    vertical partition meet in analog at its neurons, so the factor acts there, one per
+    partition rather than one per tile.
+    """
+    scales = []
+    for outs in mapping.out_slices:
+        now = float(np.abs(drifted[:, outs]).sum())
+        scales.append(float(np.abs(programmed[:, outs]).sum()) / now if now > 0 else 1.0)
+    return scales
 
 
 def imac_sim_layer(index: int, weights: np.ndarray, bias: np.ndarray | None, cells: np.ndarray | None,
                    partition: Partition, circuit: CircuitConfig, cache: TileCache, gain: float,
                    amp_gain: float) -> LayerTiles:
     """Crossbar layer ``index`` as IMAC-Sim's partitioned layer circuit (module notes); ``gain``
-    is the layer's gain times its weight scale, ``amp_gain`` its difference amplifiers'."""
+    is the layer's gain times its weight scale, ``amp_gain`` its difference amplifiers'.
+
+    Device statistics draw the whole layer's cells at once
+    (:func:`~.realization.realize_layer`); read noise is every piece's first-order law of
+    its amplifier outputs (:meth:`~circuitsim.tile.read_noise.ReadNoise.of_layer`), and global
+    drift compensation one factor per vertical partition (:func:`_drift_scales`).
+    """
     if circuit.engine != "native":
         raise ConfigError("circuit.topology = imac-sim extracts its exact linear layer maps with the native "
                           "engine; use engine = \"native\" (ngspice checks it in circuitsim layer and validate)")
+    stats = circuit.device.statistics
     topology = TopologyConfig.imac_sim(amp_gain, circuit.opamp_gain)
     mapping = layer_cells(weights, bias, cells, circuit, partition, topology)
     g = mapping.conductances  # the design's targets set the neuron gains; the realized cells compute
-    realized = realize_layer(g, circuit.device, index)
-    blocks: list[Block] = []
+    programmed, realized = realize_layer(g, circuit.device, index)
     n_out = weights.shape[1]
-    effective = _assemble(realized, mapping, n_out, topology, circuit, circuit.wires, cache, blocks)
+    share = 1.0 / len(mapping.row_slices) if topology.combining == "average" else 1.0
+    pieces = _pieces(realized, mapping, topology, circuit.wires, cache)
+    effective = _effective(pieces, (g.shape[0], n_out), share, circuit.v_read)
+    scales = [1.0] * len(mapping.out_slices)
+    if stats.drifts and stats.drift_compensation == "global" and realized is not programmed:
+        reference = _effective(_pieces(programmed, mapping, topology, circuit.wires, cache), effective.shape, share,
+                               circuit.v_read)
+        scales = _drift_scales(reference, effective, mapping)
+        for outs, alpha in zip(mapping.out_slices, scales):
+            effective[:, outs] *= alpha
+    blocks = []
+    for (a, c), rows, outs, piece, result in pieces:
+        noise = None
+        if stats.read_noise > 0:
+            law = ReadNoise.of_layer(piece, stats.read_noise).law()
+            noise = law.scaled((circuit.v_read * share * scales[c]) ** 2, np.float32)  # per unit activation
+        blocks.append(Block(rows, outs, effective[rows, outs], _energy_matrix(result, circuit), read_noise=noise,
+                            conductances=realized[rows, 2 * outs.start:2 * outs.stop], drift_scale=scales[c],
+                            tile=(a, c)))
     if circuit.neuron_reference == "partitioned":
-        ideal = _assemble(g, mapping, n_out, topology, circuit, Wires(), cache, [])
+        ideal = _effective(_pieces(g, mapping, topology, Wires(), cache), effective.shape, share, circuit.v_read)
     else:
         whole = _piece(g, slice(0, g.shape[0]), slice(0, n_out), topology, Wires())
         ideal = circuit.v_read * _characterize(whole, cache).T.T
@@ -252,28 +344,6 @@ def imac_sim_layer(index: int, weights: np.ndarray, bias: np.ndarray | None, cel
         raise ConfigError(f"crossbar layer {index + 1}: the ideal imac-sim layer does not follow its weights "
                           f"(scale {alpha:g})")
     return LayerTiles(tuple(blocks), effective, gain / alpha)
-
-
-def _mtjs(w: np.ndarray, circuit: CircuitConfig, index: int, tile: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """MTJ resistances ``(r_a, r_b)`` of a tile's binary weights, drawn with the MTJ statistics."""
-    device = circuit.device
-    r_a, r_b = mtj_states(w, _string_cell(circuit))
-    if not (circuit.mtj_ra_spread or circuit.mtj_tmr_spread):
-        return r_a, r_b
-    rng = tile_rng(device.statistics.seed, index, tile, "programming")
-    ra = np.exp(circuit.mtj_ra_spread * rng.standard_normal((2,) + w.shape))
-    tmr = (device.r_high / device.r_low - 1.0) * np.maximum(1.0 + circuit.mtj_tmr_spread
-                                                            * rng.standard_normal((2,) + w.shape), 0.0)
-    r_p = device.r_low * ra
-    states = np.stack([r_a, r_b]) > 0.5 * (device.r_low + device.r_high)  # antiparallel?
-    drawn = np.where(states, r_p * (1.0 + tmr), r_p)
-    return drawn[0], drawn[1]
-
-
-def _string_cell(circuit: CircuitConfig) -> StringCell:
-    """The nominal cell of a resistance-sum layer (MTJs from ``circuit.device``)."""
-    return StringCell(circuit.device.r_low, circuit.device.r_high, circuit.fet_r_on, circuit.fet_r_off,
-                      circuit.wires.r_col)
 
 
 def resistance_sum_layer(index: int, weights: np.ndarray, bias: np.ndarray | None, cells: np.ndarray | None,
@@ -293,13 +363,13 @@ def resistance_sum_layer(index: int, weights: np.ndarray, bias: np.ndarray | Non
         raise ConfigError(f"{what}: strings of {longest} cells ({n_rows} rows in {partition.h} partitions) are "
                           f"longer than the readout's range of {circuit.string_max}; use at least "
                           f"{-(-n_rows // circuit.string_max)} horizontal partitions")
-    cell = _string_cell(circuit)
+    cell = string_cell(circuit)
     effective = np.zeros((n_rows, n_out))
     blocks = []
     for a, rows in enumerate(row_slices):
         for c, outs in enumerate(out_slices):
             w = target[rows, outs]
-            r_a, r_b = _mtjs(w, circuit, index, (a, c))
+            r_a, r_b = mtj_resistances(w, circuit, index, (a, c))
             wx, ox = string_affine(r_a, r_b, cell, circuit.string_max)
             effective[rows, outs] = wx
             offset = 0.5 * (ox - wx.sum(0) + w.sum(0))  # S = (MAC + sum w) / 2 for x = 2 h - 1
@@ -311,43 +381,6 @@ def resistance_sum_layer(index: int, weights: np.ndarray, bias: np.ndarray | Non
             blocks.append(Block(rows, outs, wx, np.zeros((size, size)), conductances=mtjs, tile=(a, c),
                                 offset=offset, energy_per_read=energy))
     return LayerTiles(tuple(blocks), effective)
-
-
-def string_sums(block: Block, h: np.ndarray, target: np.ndarray, circuit: CircuitConfig,
-                engine: str = "ngspice") -> np.ndarray:
-    """A resistance-sum tile's normalized sums for its rows ``h`` (0/1) solved as circuits: its
-    strings (the MTJs in ``block.conductances``) by ``engine``, read by the readout, then
-    ``S = (MAC + sum w) / 2`` with the layer's stored weights ``target`` (``rows × n_out``)."""
-    if block.conductances is None:
-        raise ConfigError("string_sums needs a resistance-sum tile (its MTJs in block.conductances)")
-    cell = _string_cell(circuit)
-    r_a, r_b = 1.0 / block.conductances[:, 0::2], 1.0 / block.conductances[:, 1::2]
-    currents = string_currents(r_a, r_b, 2.0 * h - 1.0, cell, circuit.v_read, engine, circuit.backend,
-                               circuit.string_max)
-    mac = StringReadout(cell, circuit.v_read, circuit.string_max).mac(currents, r_a.shape[0])
-    return np.asarray(0.5 * (mac + target[block.rows, block.outs].sum(0)))
-
-
-def check_binary_inputs(network: Any, circuit: CircuitConfig) -> None:
-    """One line unless every crossbar layer after the first reads a step activation (0/1 inputs),
-    as the resistance-sum topology needs; the first layer's images are checked when read."""
-    if circuit.topology != "resistance-sum":
-        return
-    for k in network.crossbar_layers:
-        source = network.sources[k][0] - 1  # -1: the images (checked when read)
-        while source >= 0 and type(network.layers[source]).__name__ in ("Flatten", "Reshape"):
-            source = network.sources[source][0] - 1
-        layer = network.layers[source] if source >= 0 else None
-        if layer is not None and getattr(layer, "kind", None) != "step":
-            raise ConfigError(f"layer {k} reads {type(layer).__name__} {getattr(layer, 'kind', '')!s} outputs; the "
-                              "resistance-sum cell takes inputs of 0 or 1 only: put a step activation before every "
-                              "crossbar layer but the first (Activation(\"step\"))")
-
-
-def check_binary_images(x: np.ndarray, circuit: CircuitConfig) -> None:
-    """One line unless every input value is 0 or 1 (resistance-sum topology)."""
-    if circuit.topology == "resistance-sum":
-        check_binary("image value", x, allowed=(0.0, 1.0), fix="binarize the images (e.g. x > 0.5)")
 
 
 TOPOLOGIES = ("canonical", "imac-sim", "resistance-sum")

@@ -12,7 +12,7 @@ two paths over the first test images:
   the other positions from the evaluator. Digital layers (pooling, activations, …) are the
   same float64 code on both paths. With ``circuit.topology = "resistance-sum"`` (any network,
   MLPs included) the circuits are the tiles' strings (their realized MTJs, FETs set by the
-  0/1 inputs) and the sums the readout's (:func:`~circuitsim.network.topologies.string_sums`).
+  0/1 inputs) and the sums the readout's (:func:`~circuitsim.network.resistance_sum.string_sums`).
 
 The row reports the share of images both paths classify alike (``agreement``), both
 accuracies, the largest difference of a simulated sum (normalized units, 1 = one unit weight
@@ -34,7 +34,7 @@ import numpy as np
 from ..errors import CircuitsimError, ConfigError, EnvironmentFailure
 from ..network.layers import weight_scale
 from ..network.mapped import map_network
-from ..network.topologies import string_sums
+from ..network.resistance_sum import string_sums
 from ..tile.crossbar import Tile, build_circuit, input_source_names, sense_source_names
 from ..tile.netlist import write_netlist
 from .spec import build_circuit_config
@@ -58,6 +58,9 @@ def validation_inputs(point, context, n_images: int):
     circuit = dataclasses.replace(build_circuit_config(point.config), adc=None)
     if circuit.readout != "current":
         raise ConfigError(f"validate needs circuit.readout = 'current', got {circuit.readout!r}")
+    if circuit.weight_bits is not None or circuit.dac.kind != "none":
+        raise ConfigError("validate compares circuits of one cell pair per weight driven at h · v_read; "
+                          "remove [mapping] weight_bits and [dac] from the spec to validate it")
     net, _ = context.network(point.config)
     data = context.dataset(point.config)
     return circuit, net, data, data.x_test[:n_images], data.y_test[:n_images]
@@ -93,7 +96,8 @@ def validate_layer_point(point, context, n_images: int, positions: int = 4, seed
                 w, b = mapped.network.layers[k].matrix()
                 target = (np.vstack([w, b[None, :]]) if b is not None else w) / weight_scale(mapped.network.layers[k])
                 for block in layer.blocks:
-                    circ[:, block.outs] += string_sums(block, rows_aug[:, block.rows], target, circuit)
+                    circ[:, block.outs] += string_sums(block.conductances, rows_aug[:, block.rows],
+                                                       target[block.rows, block.outs], circuit)
                     stats["ops"] += len(chosen)
             for block in layer.blocks if circuit.topology == "canonical" else ():  # the realized cells
                 tile = Tile(block.conductances, **dataclasses.asdict(circuit.wires))
