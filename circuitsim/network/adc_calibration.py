@@ -16,14 +16,13 @@ CLIP_SIGMAS, adc_range, calibrated_blocks, Crossbar
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from ..periphery.adc import ADC, ADCConfig
-from .network import Network
 from .topologies import Block, augment
 
 
@@ -71,10 +70,12 @@ def adc_range(partial_sums: np.ndarray, bits: int) -> tuple[float, float]:
     return -half - 0.5 * lsb, half + 1.5 * lsb
 
 
-def calibrated_blocks(net: Network, crossbars: Sequence[Crossbar], config: ADCConfig,
-                      x: ArrayLike) -> list[tuple[Block, ...]]:
+def calibrated_blocks(forward: Callable[[ArrayLike, Callable[[int, np.ndarray], np.ndarray]], object],
+                      crossbars: Sequence[Crossbar], config: ADCConfig, x: ArrayLike) -> list[tuple[Block, ...]]:
     """Every crossbar layer's tiles, each with an ADC of ``config`` whose range is set by its
-    partial sums on the batch ``x`` (the network run on the tiles' noiseless analog sums)."""
+    partial sums on the batch ``x``: ``forward(x, mac)`` runs the network (e.g.
+    :meth:`Network.forward <circuitsim.network.network.Network.forward>`) with ``mac``, the
+    tiles' noiseless analog sums, called once per crossbar layer."""
     by_index = {c.index: c for c in crossbars}
     number = {c.index: n for n, c in enumerate(crossbars)}
     done: dict[int, tuple[Block, ...]] = {}
@@ -93,5 +94,5 @@ def calibrated_blocks(net: Network, crossbars: Sequence[Crossbar], config: ADCCo
         done[k] = tuple(blocks)
         return sums if layer.scale == 1.0 else layer.scale * sums
 
-    net.forward(x, mac)
+    forward(x, mac)
     return [done[c.index] for c in crossbars]

@@ -56,6 +56,7 @@ from .layers import Dense, weight_scale
 from .mapping import Partition
 from .mlp import MLP
 from .network import Network
+from .spiking import SpikingConfig, SpikingNetwork
 from .realization import read_rng
 from .topologies import Block, augment, build_layer
 
@@ -130,8 +131,8 @@ class CrossbarLayer:
         return total
 
 
-def energy_summary(crossbar: float, circuit: CircuitConfig, conversions: int) -> dict[str, float]:
-    """Crossbar, ADC and total energy per image (J) from the crossbar's and the conversions'."""
+def energy_summary(crossbar: float, circuit: CircuitConfig, conversions: float) -> dict[str, float]:
+    """Crossbar, ADC and total energy per image (J) from the crossbar's and the conversions' (per image)."""
     adc = 0.0
     if circuit.adc is not None:
         adc = float(adc_energy(circuit.adc.bits, conversions, circuit.adc_energy))
@@ -176,18 +177,31 @@ class MappedNetwork:
         """Crossbar layer ``n``'s normalized sums for its rows ``h`` (:meth:`CrossbarLayer.sums`)."""
         return self.crossbars[n].sums(h, use_adc, matrix)
 
+    def layer_mac(self, k: int, rows: np.ndarray, use_adc: bool = True) -> np.ndarray:
+        """Network layer ``k``'s sums for its rows as its tiles compute them (times its weight
+        scale; the layer applies its gain): the multiply-accumulate of every evaluation."""
+        layer = self._by_index[k]
+        sums = layer.sums(rows, use_adc)
+        return sums if layer.scale == 1.0 else layer.scale * sums
+
+    def layer_energy(self, k: int, rows: np.ndarray, n_images: int) -> float:
+        """Crossbar energy per image (J) of network layer ``k`` reading ``rows`` (at ``rows · v_read``)
+        for a batch of ``n_images`` images."""
+        return self._by_index[k].energy(rows, self.circuit.v_read, n_images)
+
+    @property
+    def _by_index(self) -> dict[int, CrossbarLayer]:
+        return {c.index: c for c in self.crossbars}
+
     def forward(self, x: ArrayLike, use_adc: bool = True, energy: bool = True) -> tuple[np.ndarray, float]:
         """Outputs for images ``x`` and the mean crossbar energy per image (J; 0 unless ``energy``)."""
         images = self.network.fit_input(x)
-        by_index = {c.index: c for c in self.crossbars}
         joules = [0.0]
 
         def mac(k: int, rows: np.ndarray) -> np.ndarray:
-            layer = by_index[k]
             if energy:
-                joules[0] += layer.energy(rows, self.circuit.v_read, len(images))
-            sums = layer.sums(rows, use_adc)
-            return sums if layer.scale == 1.0 else layer.scale * sums
+                joules[0] += self.layer_energy(k, rows, len(images))
+            return self.layer_mac(k, rows, use_adc)
 
         batch = BATCH if any(c.positions > 1 for c in self.crossbars) else None
         return self.network.forward(images, mac, batch), joules[0]
@@ -259,7 +273,8 @@ def auto_partition_layers(net: Network | MLP, max_rows: int, max_cols: int | Non
 
 
 def map_network(net: Network | MLP, partitions: Sequence[Partition], circuit: CircuitConfig,
-                cache: TileCache | None = None, x_calibration: ArrayLike | None = None) -> MappedNetwork:
+                cache: TileCache | None = None, x_calibration: ArrayLike | None = None,
+                spiking: SpikingConfig | None = None) -> MappedNetwork:
     """Map every crossbar layer of ``net`` onto partitioned tiles of ``circuit.topology``.
 
     Parameters
@@ -276,6 +291,10 @@ def map_network(net: Network | MLP, partitions: Sequence[Partition], circuit: Ci
         Where tiles' characterizations are kept (memory only by default).
     x_calibration : array_like, optional
         Images that set each tile's ADC range (required with an ADC).
+    spiking : SpikingConfig, optional
+        The network runs as a spiking network of this configuration
+        (:mod:`circuitsim.network.spiking`): the ADC ranges are set on the rows its crossbars
+        read over the time steps (spikes) instead of the non-spiking forward pass.
     """
     start = time.perf_counter()
     cache = cache or TileCache()
@@ -314,7 +333,8 @@ def map_network(net: Network | MLP, partitions: Sequence[Partition], circuit: Ci
     if gains:
         network = network.replace_layers({k: network.layers[k].replace(gain=g) for k, g in gains.items()})
     if circuit.adc is not None and x_calibration is not None:
-        calibrated = calibrated_blocks(network, crossbars, circuit.adc, x_calibration)
+        forward = SpikingNetwork(network, spiking).calibration_pass if spiking is not None else network.forward
+        calibrated = calibrated_blocks(forward, crossbars, circuit.adc, x_calibration)
         crossbars = [dataclasses.replace(c, blocks=blocks) for c, blocks in zip(crossbars, calibrated)]
     effective_mlp = _effective_mlp(mlp, network, crossbars) if mlp is not None else None
     return MappedNetwork(network, tuple(crossbars), parts, circuit, time.perf_counter() - start, effective_mlp)

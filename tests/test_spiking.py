@@ -1,0 +1,194 @@
+"""Spiking networks on the crossbars: LIF neurons, encodings, early stop (issue 28).
+
+Small problems only: scikit-learn digits at 8 × 8, a 64-32-10 ReLU MLP, a few time steps.
+The dynamics against Brian2 are in test_spiking_brian2.py.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from circuitsim.device_statistics import DeviceStatistics
+from circuitsim.devices import device_preset, wire_preset
+from circuitsim.errors import ConfigError
+from circuitsim.network.circuit_config import CircuitConfig
+from circuitsim.network.datasets import load_dataset
+from circuitsim.network.layers import Activation, Conv2d, Dense, Flatten
+from circuitsim.network.mapped import map_network
+from circuitsim.network.mapping import Partition
+from circuitsim.network.mlp import MLPConfig, train_mlp
+from circuitsim.network.network import Network
+from circuitsim.network.spiking import SpikingConfig, SpikingNetwork, encode, evaluate_mapped
+from circuitsim.tile.tile_cache import TileCache
+
+DEVICE = dataclasses.replace(device_preset("rram-zhang2020"), levels=16)
+IF = SpikingConfig.preset("if")
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset("digits", side=8, test_fraction=0.3)
+
+
+@pytest.fixture(scope="module")
+def mlp(digits):
+    return train_mlp(digits, MLPConfig(layers=(64, 32, 10), activation="relu", epochs=15, seed=0))
+
+
+def _one_neuron(current, **neuron):
+    """Spikes and scores of one Dense(1 → 1) neuron (weight 1) fed ``current`` (steps,) by direct current."""
+    net = Network([Dense(np.ones((1, 1)), scale=1.0)], (1,))
+    config = SpikingConfig(time_steps=len(current), encoding="current", **neuron)
+    steps = iter(current)
+    mac = lambda k, rows: np.full((len(rows), 1), next(steps))  # noqa: E731 - the input of each step
+    run = SpikingNetwork(net, config).run(np.ones((1, 1)), mac, record=True)
+    return run.spikes[0][:, 0, 0].astype(int).tolist(), run
+
+
+def test_lif_neuron_follows_hand_worked_steps():
+    # leak 0.5, threshold 1, input 0.6: v = 0.6, 0.9, 1.05 (fires, to 0), 0.6, 0.9, 1.05 ...
+    assert _one_neuron([0.6] * 6, leak=0.5)[0] == [0, 0, 1, 0, 0, 1]
+    # by subtraction: 1.05 - 1 = 0.05 stays: 0.625, 0.9125, 1.05625 (fires) -> 0.05625, ...
+    assert _one_neuron([0.6] * 6, leak=0.5, reset="subtract")[0] == [0, 0, 1, 0, 0, 1]
+    # no leak, subtraction: v = 0.6, 1.2 (fires, 0.2), 0.8, 1.4 (0.4), 1.0 (not > 1), 1.6 (fires)
+    assert _one_neuron([0.6] * 6, reset="subtract")[0] == [0, 1, 0, 1, 0, 1]
+    # two refractory steps: the neuron holds v = 0 and ignores 2.0 twice after every spike
+    assert _one_neuron([2.0] * 7, refractory=2)[0] == [1, 0, 0, 1, 0, 0, 1]
+    # a time constant of tau steps keeps exp(-1/tau) of v per step: input 1 then nothing
+    spikes, run = _one_neuron([0.9, 0.0, 0.0], tau=2.0, threshold=5.0, score="potential")
+    assert run.scores[0, 0] == pytest.approx(0.9 * np.exp(-1 / 2) ** 2, rel=1e-12)
+
+
+def test_encodings():
+    x = np.array([[0.0, 0.25, 0.5, 1.0]] * 4000)
+    rate = encode(SpikingConfig(encoding_seed=3), x)
+    draws = np.stack([rate(t) for t in range(4)])
+    assert set(np.unique(draws)) <= {0.0, 1.0}
+    assert np.allclose(draws.mean(axis=(0, 1)), x[0], atol=0.01)
+    again = encode(SpikingConfig(encoding_seed=3), x)
+    assert np.array_equal(again(0), draws[0]) and not np.array_equal(encode(SpikingConfig(encoding_seed=4), x)(0),
+                                                                      draws[0])
+    latency = encode(SpikingConfig(encoding="latency", time_steps=5), x[:1])
+    trains = np.stack([latency(t)[0] for t in range(5)])  # steps × pixels
+    assert trains.sum(axis=0).tolist() == [0, 1, 1, 1]  # the dark pixel never fires, the others once
+    assert np.argmax(trains[:, 1:], axis=0).tolist() == [3, 2, 0]  # round((1 - p) · 4): brighter fires first
+    current = encode(SpikingConfig(encoding="current"), x)
+    assert np.array_equal(current(7), x)
+
+
+def test_the_snn_of_a_trained_relu_mlp_classifies(digits, mlp):
+    ann = mlp.accuracy(digits.x_test, digits.y_test)
+    for config in (IF.replace(time_steps=24), IF.replace(encoding="current"), IF.replace(score="potential")):
+        assert ann - 0.12 < SpikingNetwork(mlp, config).accuracy(digits.x_test, digits.y_test) <= 1.0
+
+
+def test_early_stop_stops_at_the_first_step_with_the_margin(digits, mlp):
+    config = IF.replace(time_steps=20, early_stop_margin=2.0)
+    snn = SpikingNetwork(mlp, config)
+    full = snn.run(digits.x_test, record=True, early_stop=False)
+    early = snn.run(digits.x_test)
+    assert np.array_equal(SpikingNetwork(mlp, config.replace(early_stop_margin=0.0)).run(digits.x_test).scores,
+                          full.scores)  # margin 0: off
+    counts = np.cumsum(full.spikes[-1], axis=0)  # steps × images × classes, the run without stop
+    top = np.sort(counts, axis=2)
+    clear = top[:, :, -1] - top[:, :, -2] > 2.0
+    first = np.where(clear.any(axis=0), np.argmax(clear, axis=0) + 1, 20)
+    assert np.array_equal(early.steps, first)
+    stopped = early.steps < 20
+    assert 0.3 < stopped.mean() and early.computation_saved == pytest.approx(1 - first.mean() / 20)
+    assert np.array_equal(early.scores, counts[first - 1, np.arange(len(first))])
+    assert abs(early.accuracy(digits.y_test) - full.accuracy(digits.y_test)) < 0.05
+
+
+def test_on_ideal_tiles_the_spikes_are_the_float_networks(digits, mlp):
+    mapped = map_network(mlp, [Partition(2, 1), Partition(1, 1)], CircuitConfig(device=DEVICE), TileCache())
+    snn = SpikingNetwork(mapped.network, IF.replace(time_steps=8))
+    x = digits.x_test[:100]
+    on_tiles = snn.run(x, mapped.layer_mac, record=True)
+    floating = SpikingNetwork(mlp, IF.replace(time_steps=8)).run(x, record=True)
+    agree = [np.mean(a == b) for a, b in zip(on_tiles.spikes, floating.spikes)]
+    assert min(agree) > 0.999, agree
+    result = evaluate_mapped(mapped, IF.replace(time_steps=8), x, digits.y_test[:100])
+    assert result["accuracy"] == on_tiles.accuracy(digits.y_test[:100]) and result["steps_mean"] == 8
+
+
+def test_read_noise_is_drawn_anew_every_step(digits):
+    net = Network([Dense(np.random.default_rng(0).uniform(-1, 1, (64, 10)), scale=1.0)], (64,))
+    stats = DeviceStatistics(read_noise=0.05)
+    mapped = map_network(net, [Partition()], CircuitConfig(device=dataclasses.replace(DEVICE, statistics=stats)),
+                         TileCache())
+    quiet = map_network(net, [Partition()], CircuitConfig(device=DEVICE), TileCache())
+    x = digits.x_test[:50]
+    sums = []
+    config = SpikingConfig(time_steps=6, encoding="current", score="potential", threshold=1e9)
+    SpikingNetwork(net, config).run(x, lambda k, rows: sums.append(mapped.layer_mac(k, rows)) or sums[-1])
+    exact = quiet.layer_mac(0, x)
+    noise = np.stack(sums) - exact  # steps × images × outputs: the same inputs every step
+    assert np.all(np.abs(noise[1:] - noise[:1]).max(axis=(1, 2)) > 0)  # a new draw every step
+    sigma = np.sqrt(mapped.crossbars[0].read_noise.variance(x))
+    z = noise / sigma
+    assert 0.8 < z.std() < 1.2 and abs(z.mean()) < 0.1
+
+
+def test_energy_counts_the_steps_each_image_used(digits):
+    net = Network([Dense(np.random.default_rng(1).uniform(-1, 1, (64, 10)), np.zeros(10), scale=1.0)], (64,))
+    mapped = map_network(net, [Partition()], CircuitConfig(device=DEVICE, wires=wire_preset("imac-14nm")),
+                         TileCache())
+    x, y = digits.x_test[:40], digits.y_test[:40]
+    one = mapped.energy_per_inference(x)["crossbar_energy"]  # one read of every image at x · v_read
+    config = SpikingConfig(time_steps=5, encoding="current", score="potential")
+    assert evaluate_mapped(mapped, config, x, y)["crossbar_energy"] == pytest.approx(5 * one, rel=1e-12)
+    early = evaluate_mapped(mapped, config.replace(early_stop_margin=0.5), x, y)
+    assert early["steps_mean"] < 5
+    assert early["crossbar_energy"] < 5 * one and early["computation_saved"] == pytest.approx(
+        1 - early["steps_mean"] / 5)
+
+
+def test_adc_ranges_are_calibrated_on_the_spikes(digits, mlp):
+    from circuitsim.periphery.adc import ADCConfig
+
+    adc = ADCConfig.preset("sar", bits=6, v_min=-1.0, v_max=1.0)
+    circuit = CircuitConfig(device=DEVICE, wires=wire_preset("imac-14nm"), adc=adc)
+    config = IF.replace(time_steps=12)
+    mapped = map_network(mlp, [Partition(1, 1), Partition(1, 1)], circuit, TileCache(),
+                         x_calibration=digits.x_train[:128], spiking=config)
+    analog = map_network(mlp, [Partition(1, 1), Partition(1, 1)], dataclasses.replace(circuit, adc=None), TileCache())
+    without = evaluate_mapped(analog, config, digits.x_test, digits.y_test)
+    result = evaluate_mapped(mapped, config, digits.x_test, digits.y_test)
+    assert abs(result["accuracy"] - without["accuracy"]) < 0.04 and result["adc_energy"] > 0 == without["adc_energy"]
+    # the hidden layer reads spikes: its ADC's range fits sums of 0/1 inputs, not ReLU activations
+    ann = map_network(mlp, [Partition(1, 1), Partition(1, 1)], circuit, TileCache(),
+                      x_calibration=digits.x_train[:128])
+    assert mapped.crossbars[1].blocks[0].adc.config.v_max != ann.crossbars[1].blocks[0].adc.config.v_max
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"threshold": 0.0}, r"network.threshold must be a number in \(0, inf\]"),
+    ({"threshold": -1}, "network.threshold"),
+    ({"leak": 0.0}, r"network.leak must be a number in \(0, 1\]"),
+    ({"leak": 1.5}, "network.leak"),
+    ({"time_steps": 0}, "network.time_steps must be an integer >= 1"),
+    ({"refractory": -1}, "network.refractory"),
+    ({"encoding": "phase"}, "network.encoding must be one of rate, current, latency"),
+    ({"reset": "half"}, "network.reset"),
+    ({"score": "rate"}, "network.score"),
+    ({"early_stop_margin": -1.0}, "network.early_stop_margin"),
+    ({"tau": 0.0}, "network.tau"),
+    ({"tau": 3.0, "leak": 0.5}, "not both"),
+])
+def test_bad_neuron_fields_are_one_line(change, message):
+    with pytest.raises(ConfigError, match=message) as info:
+        SpikingConfig(**change)
+    assert "\n" not in str(info.value)
+
+
+def test_a_spiking_network_has_dense_layers_on_flat_inputs():
+    conv = Network([Conv2d(np.ones((2, 1, 3, 3))), Flatten(), Dense(np.ones((8, 2)))], (1, 4, 4))
+    with pytest.raises(ConfigError, match="Dense layers only"):
+        SpikingNetwork(conv, IF)
+    net = Network([Dense(np.ones((4, 2))), Activation("relu")], (4,))
+    with pytest.raises(ConfigError, match=r"intensities in \[0, 1\]"):
+        SpikingNetwork(net, IF).run(np.full((1, 4), 2.0))
