@@ -7,6 +7,7 @@ The dynamics against Brian2 are in test_spiking_brian2.py.
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import numpy as np
 import pytest
@@ -192,3 +193,89 @@ def test_a_spiking_network_has_dense_layers_on_flat_inputs():
     net = Network([Dense(np.ones((4, 2))), Activation("relu")], (4,))
     with pytest.raises(ConfigError, match=r"intensities in \[0, 1\]"):
         SpikingNetwork(net, IF).run(np.full((1, 4), 2.0))
+
+
+# -- [network] kind = "snn" in specs ---------------------------------------------------------------
+
+SPEC = """
+title = "spiking, small"
+[dataset]
+name = "digits"
+side = 8
+test_fraction = 0.3
+[network]
+kind = "snn"
+layers = [64, 32, 10]
+weights = "float"
+epochs = 15
+time_steps = 12
+leak = 1.0
+reset = "subtract"
+threshold = 1.0
+[device]
+preset = "rram-zhang2020"
+levels = 16
+read_noise = 0.02
+[wires]
+preset = "imac-14nm"
+[sweep]
+"network.early_stop_margin" = [0.0, 2.0]
+partitions = [{h = [2, 1], v = [1, 1]}]
+"""
+
+
+def test_snn_points_report_steps_computation_saved_and_energy(tmp_path):
+    from circuitsim.study.spec import parse_spec
+    from circuitsim.study.sweep import run_sweep
+
+    text = SPEC.replace('weights = "float"', 'weights = "random"\ntraining = "none"\nkeep = 0.5')
+    spec = parse_spec(SPEC + '"network.weights" = ["float"]\n')
+    random = parse_spec(text)
+    run_sweep(spec, tmp_path / "out", cache_dir=tmp_path / "cache", log=lambda s: None)
+    run_sweep(random, tmp_path / "random", cache_dir=tmp_path / "cache", log=lambda s: None)
+    import pandas as pd
+
+    csv = pd.read_csv(tmp_path / "out" / "results.csv").set_index("early_stop_margin")
+    assert (csv["status"] == "ok").all(), csv["error"].tolist()
+    full, early = csv.loc[0.0], csv.loc[2.0]
+    assert full["steps_mean"] == 12 and full["computation_saved"] == 0 and full["time_steps"] == 12
+    assert early["steps_mean"] < 12 and early["computation_saved"] == pytest.approx(1 - early["steps_mean"] / 12)
+    assert early["energy_per_inference"] < full["energy_per_inference"]
+    assert full["accuracy"] > 0.6 and abs(early["accuracy"] - full["accuracy"]) < 0.08
+    assert full["digital_accuracy"] > 0.6
+    rand = pd.read_csv(tmp_path / "random" / "results.csv")
+    assert (rand["status"] == "ok").all() and set(rand["connected"]) == {0.5}
+
+
+@pytest.mark.parametrize("change, message", [
+    ("threshold = 0.0", r"network.threshold must be a number in \(0, inf\]"),
+    ("leak = 1.5", r"network.leak must be a number in \(0, 1\]"),
+    ("leak = 0.0", r"network.leak must be a number in \(0, 1\]"),
+    ("time_steps = 0", "network.time_steps must be an integer >= 1"),
+    ('encoding = "latency"\n[dataset]\nbinarize = true', "cannot encode a binarized dataset"),
+    ('encoding = "phase"', "network.encoding must be one of rate, current, latency"),
+    ("time_steps = 2.5", "network.time_steps must be an integer"),
+    ("keep = 0.5", "applies only to a random network"),
+    ("kernel = 3", r"does not apply to a \[network\] of kind 'snn'"),
+])
+def test_bad_snn_fields_are_refused_in_one_line(change, message):
+    from circuitsim.study.spec import parse_spec
+
+    key = change.split(" ")[0]
+    lines = [line for line in SPEC.splitlines() if not line.startswith(f"{key} =")]
+    text = "\n".join(lines).replace("[device]", change + "\n[device]" if "[dataset]" not in change else "[device]")
+    if "[dataset]" in change:
+        first, _, dataset = change.partition("\n[dataset]\n")
+        text = text.replace("[device]", first + "\n[device]").replace("test_fraction = 0.3", f"test_fraction = 0.3\n{dataset}")
+    with pytest.raises(ConfigError) as info:
+        parse_spec(text)
+    assert re.search(message, str(info.value)) and "\n" not in str(info.value)
+
+
+def test_validation_refuses_a_spiking_network_before_anything_runs(tmp_path):
+    from circuitsim.study.spec import parse_spec
+    from circuitsim.study.validation import run_validation
+
+    with pytest.raises(ConfigError, match="no neuron circuit in ngspice yet"):
+        run_validation(parse_spec(SPEC), tmp_path / "out", n_images=2, cache_dir=tmp_path / "cache")
+    assert not (tmp_path / "cache").exists()
