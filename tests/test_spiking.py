@@ -279,3 +279,23 @@ def test_validation_refuses_a_spiking_network_before_anything_runs(tmp_path):
     with pytest.raises(ConfigError, match="no neuron circuit in ngspice yet"):
         run_validation(parse_spec(SPEC), tmp_path / "out", n_images=2, cache_dir=tmp_path / "cache")
     assert not (tmp_path / "cache").exists()
+
+
+def test_the_docs_page_example_runs_and_quotes_the_shipped_spec(tmp_path, capsys, monkeypatch):
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    page = (root / "docs" / "tutorials" / "spiking.md").read_text()
+    python = re.findall(r"```python\n(.*?)```", page, flags=re.S)
+    toml = re.findall(r"```toml\n(.*?)```", page, flags=re.S)
+    assert len(python) == 1 and len(toml) == 1
+    quoted, shipped = tomllib.loads(toml[0]), tomllib.loads((root / "examples" / "snn.toml").read_text())
+    for section, table in quoted.items():  # every quoted key is the example's
+        assert {k: shipped[section][k] for k in table} == table, section
+    monkeypatch.chdir(tmp_path)
+    exec(compile(python[0], "<docs/tutorials/spiking.md>", "exec"), {"__name__": "__example__"})
+    out = capsys.readouterr().out
+    found = re.findall(r"margin (\S+): accuracy (\S+), steps (\S+), saved", out)
+    assert len(found) == 2 and float(found[0][2]) == 16 and float(found[1][2]) < 16
+    assert float(found[0][1]) > 0.6
