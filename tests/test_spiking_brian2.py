@@ -23,7 +23,7 @@ from circuitsim.network.datasets import load_dataset
 from circuitsim.network.spiking import SpikingConfig, SpikingNetwork, encode
 
 IMAGES, STEPS = 12, 16
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:brian2.*")
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # Brian2 calls pyparsing's old names
 
 
 def _brian2():

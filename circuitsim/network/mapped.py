@@ -29,7 +29,7 @@ the supply energy of the integration window measured in ngspice) and the ADC con
 
 Public API
 ----------
-CrossbarLayer, MappedNetwork, map_network, map_layers, energy_summary,
+CrossbarLayer, MappedNetwork, map_network, map_layers, energy_summary, CalibrationPass,
 crossbar_shapes, auto_partition_layers
 """
 
@@ -39,9 +39,9 @@ import dataclasses
 import math
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -56,7 +56,6 @@ from .layers import Dense, weight_scale
 from .mapping import Partition
 from .mlp import MLP
 from .network import Network
-from .spiking import SpikingConfig, SpikingNetwork
 from .realization import read_rng
 from .topologies import Block, augment, build_layer
 
@@ -137,6 +136,14 @@ def energy_summary(crossbar: float, circuit: CircuitConfig, conversions: float) 
     if circuit.adc is not None:
         adc = float(adc_energy(circuit.adc.bits, conversions, circuit.adc_energy))
     return {"crossbar_energy": crossbar, "adc_energy": adc, "energy_per_inference": crossbar + adc}
+
+
+class CalibrationPass(Protocol):
+    """How the calibration images run through a network's crossbars when it is not run in one
+    forward pass (a :class:`~circuitsim.network.spiking.SpikingConfig`)."""
+
+    def calibration_pass(self, network: Network) -> Callable[[ArrayLike, Callable[[int, np.ndarray], np.ndarray]],
+                                                             object]: ...
 
 
 BATCH = 500
@@ -274,7 +281,7 @@ def auto_partition_layers(net: Network | MLP, max_rows: int, max_cols: int | Non
 
 def map_network(net: Network | MLP, partitions: Sequence[Partition], circuit: CircuitConfig,
                 cache: TileCache | None = None, x_calibration: ArrayLike | None = None,
-                spiking: SpikingConfig | None = None) -> MappedNetwork:
+                spiking: CalibrationPass | None = None) -> MappedNetwork:
     """Map every crossbar layer of ``net`` onto partitioned tiles of ``circuit.topology``.
 
     Parameters
@@ -333,7 +340,7 @@ def map_network(net: Network | MLP, partitions: Sequence[Partition], circuit: Ci
     if gains:
         network = network.replace_layers({k: network.layers[k].replace(gain=g) for k, g in gains.items()})
     if circuit.adc is not None and x_calibration is not None:
-        forward = SpikingNetwork(network, spiking).calibration_pass if spiking is not None else network.forward
+        forward = spiking.calibration_pass(network) if spiking is not None else network.forward
         calibrated = calibrated_blocks(forward, crossbars, circuit.adc, x_calibration)
         crossbars = [dataclasses.replace(c, blocks=blocks) for c, blocks in zip(crossbars, calibrated)]
     effective_mlp = _effective_mlp(mlp, network, crossbars) if mlp is not None else None

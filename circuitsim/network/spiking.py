@@ -46,17 +46,13 @@ import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
 import numpy as np
 from numpy.typing import ArrayLike
 
 from ..errors import ConfigError
 from .layers import Activation, Dense
+from .mapped import MappedNetwork, energy_summary
 from .network import Network
-
-if TYPE_CHECKING:
-    from .mapped import MappedNetwork
 
 ENCODINGS = ("rate", "current", "latency")
 """How images become the first layer's inputs (module notes)."""
@@ -128,6 +124,12 @@ class SpikingConfig:
     def replace(self, **changes) -> SpikingConfig:
         """A copy with some fields changed."""
         return dataclasses.replace(self, **changes)
+
+    def calibration_pass(self, network: Network) -> Callable[[ArrayLike, Callable[[int, np.ndarray], np.ndarray]],
+                                                             None]:
+        """The pass that sets a tile's ADC range: ``network`` run as this spiking network
+        (:meth:`SpikingNetwork.calibration_pass`; ``map_network(..., spiking=config)``)."""
+        return SpikingNetwork(network, self).calibration_pass
 
     @classmethod
     def preset(cls, name: str) -> SpikingConfig:
@@ -319,8 +321,6 @@ def evaluate_mapped(mapped: MappedNetwork, config: SpikingConfig, x: ArrayLike, 
         ``adc_energy`` and ``energy_per_inference`` (J per image: the read pulses of the steps
         each image used, and one conversion per tile output and step with ADCs).
     """
-    from .mapped import energy_summary
-
     snn = SpikingNetwork(mapped.network, config)
     n = len(np.asarray(x))
     joules = [0.0]
