@@ -299,3 +299,41 @@ def test_the_docs_page_example_runs_and_quotes_the_shipped_spec(tmp_path, capsys
     found = re.findall(r"margin (\S+): accuracy (\S+), steps (\S+), saved", out)
     assert len(found) == 2 and float(found[0][2]) == 16 and float(found[1][2]) < 16
     assert float(found[0][1]) > 0.6
+
+
+# -- surrogate-gradient training through time ------------------------------------------------------
+
+
+def test_surrogate_training_through_time_beats_the_converted_weights(digits, tmp_path):
+    from circuitsim.network.spiking_training import load_or_train_surrogate, train_surrogate
+
+    float_mlp = train_mlp(digits, MLPConfig(layers=(64, 32, 10), activation="relu", weights="float", epochs=15))
+    for config in (IF.replace(time_steps=6), SpikingConfig.preset("lif").replace(time_steps=6, score="potential")):
+        before = SpikingNetwork(float_mlp, config).accuracy(digits.x_test, digits.y_test)
+        tuned = train_surrogate(digits, float_mlp, config, epochs=5)
+        assert max(np.abs(w).max() for w in tuned.weights) <= 1.0  # the device's range
+        assert SpikingNetwork(tuned, config).accuracy(digits.x_test, digits.y_test) > before + 0.02, config.score
+    cached = load_or_train_surrogate(digits, float_mlp, IF.replace(time_steps=6), 5, tmp_path)
+    again = load_or_train_surrogate(digits, float_mlp, IF.replace(time_steps=6, early_stop_margin=1.0), 5, tmp_path)
+    assert len(list(tmp_path.glob("snn-*.npz"))) == 1  # early stop does not change what is trained
+    assert all(np.array_equal(a, b) for a, b in zip(cached.weights, again.weights))
+    with pytest.raises(ConfigError, match="fine-tunes float weights"):
+        train_surrogate(digits, train_mlp(digits, MLPConfig(layers=(64, 32, 10), epochs=1)), IF, epochs=1)
+
+
+def test_surrogate_epochs_in_a_spec(tmp_path):
+    import pandas as pd
+
+    from circuitsim.study.spec import parse_spec
+    from circuitsim.study.sweep import run_sweep
+
+    text = SPEC.replace("time_steps = 12", "time_steps = 6").replace(
+        '"network.early_stop_margin" = [0.0, 2.0]', '"network.surrogate_epochs" = [0, 5]')
+    run_sweep(parse_spec(text), tmp_path / "out", cache_dir=tmp_path / "cache", log=lambda s: None)
+    csv = pd.read_csv(tmp_path / "out" / "results.csv").set_index("surrogate_epochs")
+    assert (csv["status"] == "ok").all(), csv["error"].tolist()
+    assert csv.loc[5, "digital_accuracy"] > csv.loc[0, "digital_accuracy"]
+    for change, message in (('weights = "binary"', "fine-tunes float weights"),
+                            ('weights = "random"', "drawn, not programmed")):
+        with pytest.raises(ConfigError, match=message):
+            parse_spec(text.replace('weights = "float"', change))

@@ -89,6 +89,9 @@ class SpikingConfig:
     early_stop_margin: float = 0.0
     """Margin ``m`` (≥ 0) by which the leading score must exceed the runner-up's to stop an
     image early; 0: every image runs all steps."""
+    surrogate_epochs: int = 0
+    """Epochs of surrogate-gradient training through time of trained float weights
+    (:mod:`circuitsim.network.spiking_training`); 0: the non-spiking network's weights as they are."""
 
     def __post_init__(self):
         def number(name: str, low: float, high: float, closed_low: bool) -> float:
@@ -99,7 +102,7 @@ class SpikingConfig:
                 raise ConfigError(f"network.{name} must be a number in {interval}, got {value!r}")
             return float(value)
 
-        for name in ("time_steps", "refractory", "encoding_seed"):
+        for name in ("time_steps", "refractory", "encoding_seed", "surrogate_epochs"):
             value = getattr(self, name)
             low = 1 if name == "time_steps" else 0
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:

@@ -18,7 +18,8 @@ kind is asked):
   :class:`~circuitsim.network.spiking.SpikingConfig` (``time_steps``, ``threshold``, ``leak`` or
   ``tau``, ``reset``, ``refractory``, ``encoding``, ``score``, ``early_stop_margin``, ...) and its
   weights: ``"float"``/``"ternary"``/``"binary"`` trained as a ReLU MLP (the default activation of
-  a spiking network) and run as spikes, or ``"random"`` with the random network's fields.
+  a spiking network) and run as spikes (fine-tuned through time with ``surrogate_epochs``), or
+  ``"random"`` with the random network's fields.
 
 Partitions give one ``h``/``v`` value per crossbar layer (Dense and Conv2d) and
 ``{auto = N}`` cuts every crossbar layer into tiles of at most ``N × N``.
@@ -106,6 +107,12 @@ def check_spiking(config: dict) -> None:
         raise ConfigError("network.encoding = \"latency\" cannot encode a binarized dataset: every pixel is 0 or 1, "
                           "so every spike would come at step 0; use encoding = \"rate\" or \"current\", or "
                           "binarize = false")
+    if spiking.surrogate_epochs and spiking_weights(config["network"]) == "random":
+        raise ConfigError("network.surrogate_epochs trains weights through time, and a random network's cells are "
+                          "drawn, not programmed: remove it (or train the mask, training = \"mask\")")
+    if spiking.surrogate_epochs and config["network"].get("weights", "binary") != "float":
+        raise ConfigError("network.surrogate_epochs fine-tunes float weights; set [network] weights = \"float\" "
+                          "or remove surrogate_epochs")
     if spiking.encoding == "latency" and spiking.time_steps < 2:
         raise ConfigError("network.encoding = \"latency\" needs time_steps >= 2 (one step carries no latency); "
                           "give more steps or another encoding")

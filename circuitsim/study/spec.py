@@ -88,7 +88,8 @@ MAX_POINTS = 10_000
 """Most runs (points × seeds) :func:`parse_spec` accepts unless told otherwise (``--yes``)."""
 MAX_RUNS = 1_000_000
 """Most runs (points × seeds) of one spec even with ``--yes``: split larger studies."""
-LIMITS = {("network", "epochs"): 10_000, ("compensation", "epochs"): 10_000, ("dataset", "side"): 1024,
+LIMITS = {("network", "epochs"): 10_000, ("network", "surrogate_epochs"): 10_000,
+          ("compensation", "epochs"): 10_000, ("dataset", "side"): 1024,
           ("network", "batch_size"): 1_000_000, ("compensation", "refresh_steps"): 1_000_000}
 """Upper bounds of integer fields whose value sets a run's time or memory (a typo of 1e9
 epochs would otherwise run for ever)."""
