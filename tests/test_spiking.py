@@ -333,7 +333,32 @@ def test_surrogate_epochs_in_a_spec(tmp_path):
     csv = pd.read_csv(tmp_path / "out" / "results.csv").set_index("surrogate_epochs")
     assert (csv["status"] == "ok").all(), csv["error"].tolist()
     assert csv.loc[5, "digital_accuracy"] > csv.loc[0, "digital_accuracy"]
+    random = text.replace('weights = "float"', 'weights = "random"\ntraining = "mask"\nkeep = 0.5').replace(
+        '"network.surrogate_epochs" = [0, 5]', '"network.surrogate_epochs" = [3]')
+    run_sweep(parse_spec(random), tmp_path / "random", cache_dir=tmp_path / "cache", log=lambda s: None)
+    assert (pd.read_csv(tmp_path / "random" / "results.csv")["status"] == "ok").all()
+    assert len(list((tmp_path / "cache" / "networks").glob("snn-random-*.npz"))) == 1
     for change, message in (('weights = "binary"', "fine-tunes float weights"),
-                            ('weights = "random"', "drawn, not programmed")):
+                            ('weights = "random"', "drawn, not programmed"),
+                            ('weights = "random"\ntraining = "none"', "drawn, not programmed")):
         with pytest.raises(ConfigError, match=message):
             parse_spec(text.replace('weights = "float"', change))
+
+
+def test_the_mask_of_a_random_network_trained_through_time(digits, tmp_path):
+    from circuitsim.network.random_weights import RandomNetworkConfig, build, draw_conductances
+    from circuitsim.network.spiking_training import load_or_train_mask_surrogate
+
+    net = build(digits, RandomNetworkConfig(layers=(64, 32, 10), activation="relu", training="mask", keep=0.5,
+                                            epochs=10), DEVICE)
+    config = IF.replace(time_steps=6)
+    tuned = load_or_train_mask_surrogate(digits, net, config, 20, tmp_path)
+    assert SpikingNetwork(tuned, config).accuracy(digits.x_test, digits.y_test) > \
+        SpikingNetwork(net, config).accuracy(digits.x_test, digits.y_test) + 0.03
+    drawn = draw_conductances(net.random, DEVICE)
+    for g, cells, mask in zip(drawn, tuned.conductances, tuned.masks):
+        assert abs(mask.mean() - 0.5) < 0.01
+        kept = np.repeat(mask, 2, axis=1)
+        assert np.array_equal(cells[kept], g[kept]) and np.all(cells[~kept] == 0)  # cells never change
+    assert any(not np.array_equal(a, b) for a, b in zip(tuned.masks, net.masks))
+    assert len(list(tmp_path.glob("snn-random-*.npz"))) == 1

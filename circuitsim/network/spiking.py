@@ -90,8 +90,9 @@ class SpikingConfig:
     """Margin ``m`` (≥ 0) by which the leading score must exceed the runner-up's to stop an
     image early; 0: every image runs all steps."""
     surrogate_epochs: int = 0
-    """Epochs of surrogate-gradient training through time of trained float weights
-    (:mod:`circuitsim.network.spiking_training`); 0: the non-spiking network's weights as they are."""
+    """Epochs of surrogate-gradient training through time (:mod:`circuitsim.network.spiking_training`)
+    of trained float weights, or of a random network's mask (``training = "mask"``); 0: the
+    non-spiking network's weights (or mask) as they are."""
 
     def __post_init__(self):
         def number(name: str, low: float, high: float, closed_low: bool) -> float:

@@ -12,7 +12,8 @@ the weights stay in [-1, 1] (the device's range, weight scale 1), the gains fixe
 
 Public API
 ----------
-SLOPE, COUNT_LOGIT, train_surrogate, load_or_train_surrogate
+SLOPE, COUNT_LOGIT, train_surrogate, load_or_train_surrogate, train_mask_surrogate,
+load_or_train_mask_surrogate
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from ..errors import ConfigError
 from .datasets import Dataset
 from .mlp import MLP, adam_step
 from .network_cache import cache_key, cached_network
+from .random_weights import CellNetwork, draw_conductances, pair_weights
 from .spiking import SpikingConfig, encode
 
 SLOPE = 5.0
@@ -156,3 +158,62 @@ def load_or_train_surrogate(dataset: Dataset, mlp: MLP, config: SpikingConfig, e
                           lambda: train_surrogate(dataset, mlp, config, epochs, seed=mlp.config.seed,
                                                   progress=sys.stderr.isatty()),
                           MLP.load, lambda net, path, k: net.save(path, cache_key=k))
+
+
+def train_mask_surrogate(dataset: Dataset, net: CellNetwork, config: SpikingConfig, epochs: int,
+                         progress: bool = False) -> CellNetwork:
+    """The edge-popup mask of the random network ``net`` trained through time as the spiking
+    network ``config``: scores start at its mask (plus uniform [0, 1) noise below it, so the
+    first step keeps it), receive the straight-through gradient of the effective weights
+    times the drawn weights (surrogate gradients through time, as :func:`train_surrogate`),
+    and the top ``keep`` of each layer's pairs stay connected; the conductances never change.
+    """
+    from .mask_training import top_fraction
+
+    random = net.random
+    if random.training != "mask":
+        raise ConfigError(f"training the mask through time needs network.training = \"mask\", got "
+                          f"{random.training!r}")
+    drawn = draw_conductances(random, net.device)
+    fixed = [pair_weights(g, net.device) for g in drawn]  # rows × n_out, the bias row last (or none)
+    rng = np.random.default_rng(np.random.SeedSequence(random.seed, spawn_key=(1 << 18,)))
+    scores = [m + rng.random(m.shape) * 0.5 for m in net.masks]
+    adam = [(np.zeros_like(s), np.zeros_like(s)) for s in scores]
+    gains, bias = list(net.config.gains), random.bias
+    x, y = np.asarray(dataset.x_train, dtype=float), np.asarray(dataset.y_train)
+    step, rounds = 0, range(epochs)
+    if progress:
+        from tqdm.auto import tqdm
+        rounds = tqdm(rounds, desc="train mask through time", unit="epoch")
+    for epoch in rounds:
+        lr = random.learning_rate * (0.01 + 0.495 * (1 + math.cos(math.pi * epoch / max(epochs, 1))))
+        order = rng.permutation(len(x))
+        for start in range(0, len(x), random.batch_size):
+            idx = order[start:start + random.batch_size]
+            masks = [top_fraction(s, random.keep) for s in scores]
+            effective = [m * w for m, w in zip(masks, fixed)]
+            weights = [e[:e.shape[0] - int(bias)] for e in effective]
+            biases = [e[-1] if bias else np.zeros(e.shape[1]) for e in effective]
+            encoder = encode(config.replace(encoding_seed=int(rng.integers(1 << 31))), x[idx])
+            inputs = np.stack([encoder(t) for t in range(config.time_steps)])
+            _, grads_w, grads_b = _gradients(weights, biases, gains, config, inputs, y[idx])
+            step += 1
+            for k, (w, s) in enumerate(zip(fixed, scores)):
+                g_eff = np.vstack([grads_w[k], grads_b[k][None, :]]) if bias else grads_w[k]
+                adam_step(s, g_eff * w, adam[k], step, lr)  # straight through the mask
+    masks = [top_fraction(s, random.keep) for s in scores]
+    pruned = 0.0 if random.pruned_cells == "open" else net.device.g_min
+    cells = [np.where(np.repeat(~m, 2, axis=1), pruned, g) for g, m in zip(drawn, masks)]
+    return CellNetwork(cells, masks, random, net.device, gains)
+
+
+def load_or_train_mask_surrogate(dataset: Dataset, net: CellNetwork, config: SpikingConfig, epochs: int,
+                                 cache_dir: str | Path) -> CellNetwork:
+    """:func:`train_mask_surrogate`, cached in ``cache_dir`` by dataset, network and spiking configuration."""
+    key = cache_key(f"mask-surrogate-v{_VERSION}|{dataset.name}|{epochs}|",
+                    [dataclasses.asdict(config.replace(early_stop_margin=0.0)), net.random.to_dict(),
+                     [net.device.r_low, net.device.r_high, net.device.levels]],
+                    (dataset.x_train, dataset.y_train, *net.masks))
+    return cached_network(cache_dir, "snn-random", dataset.name, key,
+                          lambda: train_mask_surrogate(dataset, net, config, epochs, progress=sys.stderr.isatty()),
+                          CellNetwork.load, lambda n, path, k: n.save(path, cache_key=k))

@@ -107,10 +107,11 @@ def check_spiking(config: dict) -> None:
         raise ConfigError("network.encoding = \"latency\" cannot encode a binarized dataset: every pixel is 0 or 1, "
                           "so every spike would come at step 0; use encoding = \"rate\" or \"current\", or "
                           "binarize = false")
-    if spiking.surrogate_epochs and spiking_weights(config["network"]) == "random":
-        raise ConfigError("network.surrogate_epochs trains weights through time, and a random network's cells are "
-                          "drawn, not programmed: remove it (or train the mask, training = \"mask\")")
-    if spiking.surrogate_epochs and config["network"].get("weights", "binary") != "float":
+    random = spiking_weights(config["network"]) == "random"
+    if spiking.surrogate_epochs and random and config["network"].get("training", "none") != "mask":
+        raise ConfigError("network.surrogate_epochs trains a random network's mask through time: set "
+                          "training = \"mask\" (its cells are drawn, not programmed) or remove surrogate_epochs")
+    if spiking.surrogate_epochs and not random and config["network"].get("weights", "binary") != "float":
         raise ConfigError("network.surrogate_epochs fine-tunes float weights; set [network] weights = \"float\" "
                           "or remove surrogate_epochs")
     if spiking.encoding == "latency" and spiking.time_steps < 2:

@@ -27,7 +27,7 @@ from ..network.mapped import map_network
 from ..network.mlp import load_or_train
 from ..network.random_weights import CellNetwork, load_or_build
 from ..network.spiking import SpikingNetwork, evaluate_mapped
-from ..network.spiking_training import load_or_train_surrogate
+from ..network.spiking_training import load_or_train_mask_surrogate, load_or_train_surrogate
 from ..tile.tile_cache import TileCache
 from .compensation_spec import build_compensation_config
 from .network_spec import build_layer_network, build_spiking_config, network_kind, spiking_weights
@@ -71,9 +71,9 @@ class PointContext:
             scorer = net
             if network_kind(config["network"]) == "snn":
                 spiking = build_spiking_config(config["network"])
-                if spiking.surrogate_epochs:  # fine-tuned through time (cached)
-                    net = load_or_train_surrogate(data, net, spiking, spiking.surrogate_epochs,
-                                                  self.cache_dir / "networks")
+                if spiking.surrogate_epochs:  # the weights or the mask trained through time (cached)
+                    train = load_or_train_mask_surrogate if kind == "random" else load_or_train_surrogate
+                    net = train(data, net, spiking, spiking.surrogate_epochs, self.cache_dir / "networks")
                 scorer = SpikingNetwork(net, spiking)
             self._networks[key] = (net, scorer.accuracy(data.x_test, data.y_test))
         return self._networks[key]
