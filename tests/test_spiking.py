@@ -276,7 +276,7 @@ def test_validation_refuses_a_spiking_network_before_anything_runs(tmp_path):
     from circuitsim.study.spec import parse_spec
     from circuitsim.study.validation import run_validation
 
-    with pytest.raises(ConfigError, match="no neuron circuit in ngspice yet"):
+    with pytest.raises(ConfigError, match="transient runs from Python"):
         run_validation(parse_spec(SPEC), tmp_path / "out", n_images=2, cache_dir=tmp_path / "cache")
     assert not (tmp_path / "cache").exists()
 
@@ -289,7 +289,7 @@ def test_the_docs_page_example_runs_and_quotes_the_shipped_spec(tmp_path, capsys
     page = (root / "docs" / "tutorials" / "spiking.md").read_text()
     python = re.findall(r"```python\n(.*?)```", page, flags=re.S)
     toml = re.findall(r"```toml\n(.*?)```", page, flags=re.S)
-    assert len(python) == 1 and len(toml) == 1
+    assert len(python) == 2 and len(toml) == 1  # the second: test_spiking_circuit.py
     quoted, shipped = tomllib.loads(toml[0]), tomllib.loads((root / "examples" / "snn.toml").read_text())
     for section, table in quoted.items():  # every quoted key is the example's
         assert {k: shipped[section][k] for k in table} == table, section
