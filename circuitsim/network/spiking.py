@@ -51,7 +51,8 @@ from numpy.typing import ArrayLike
 
 from ..errors import ConfigError
 from .layers import Activation, Dense
-from .mapped import MappedNetwork, energy_summary
+from .crossbar_layer import energy_summary
+from .mapped import MappedNetwork
 from .network import Network
 
 ENCODINGS = ("rate", "current", "latency")

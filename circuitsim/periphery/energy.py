@@ -19,9 +19,14 @@ Other published points for custom tables: BRAHMS two-step SAR, 40 nm, 8 bits,
 0.29 pJ; FORMS, 32 nm, 4 bits, 0.23 pJ; Jia et al. (JSSC 2020), 65 nm, 8 bits,
 3.56 pJ at 1.2 V and 1.79 pJ at 0.85 V.
 
+Conversion time (:func:`adc_conversion_time`): ISAAC's 8-bit SAR converts at 1.28 GS/s
+(0.78 ns per conversion; one ADC serves 128 columns within ISAAC's 100 ns crossbar read); a
+SAR resolves one bit per comparator cycle, so other resolutions take ``bits / 8`` of that
+(a scaling assumption, not a measurement).
+
 Public API
 ----------
-ADCEnergyTable, ISAAC_32NM, adc_energy
+ADCEnergyTable, ISAAC_32NM, ISAAC_SAMPLE_RATE, adc_energy, adc_conversion_time
 """
 
 from __future__ import annotations
@@ -123,3 +128,14 @@ def adc_energy(bits: ArrayLike, conversions: ArrayLike = 1,
         raise ConfigError(f"conversions must be finite and >= 0, got {conversions!r}")
     out = np.asarray(table.energy_per_conversion(bits)) * n
     return float(out) if out.ndim == 0 else out
+
+
+ISAAC_SAMPLE_RATE = 1.28e9
+"""Conversions per second of ISAAC's 8-bit SAR ADC (Shafiee et al., ISCA 2016)."""
+
+
+def adc_conversion_time(bits: int) -> float:
+    """Seconds per conversion of a ``bits``-bit SAR ADC: ISAAC's 8-bit time scaled by ``bits / 8``."""
+    if isinstance(bits, bool) or not isinstance(bits, int) or bits < 1:
+        raise ConfigError(f"ADC bits must be a positive integer, got {bits!r}")
+    return bits / 8 / ISAAC_SAMPLE_RATE

@@ -270,7 +270,8 @@ def _driver_lines(k, n_out, layers, design, v_read, maps, drivers, lines) -> Non
 def _imac_layer_lines(mapped: MappedNetwork, k: int, volts_per_unit: float, config, lines) -> None:
     """Layer ``k`` in the imac-sim topology: its whole partitioned layer circuit (difference
     amplifiers, 1 mΩ ties) of the realized cells, then per output a buffer
-    ``V = clip(volts_per_unit·V(nin), ±v_amp)`` (``V(nin)`` is the effective network's sum ``s``)."""
+    ``V = clip(volts_per_unit·α·V(nin), ±v_amp)`` (``α``: the global drift compensation of the
+    output's vertical partition, 1 without; ``V(nin)`` is the effective network's sum ``s``)."""
     from ..network.topologies import imac_amp_gains
     from ..tile.layer_circuit import LayerCircuit, build_layer_circuit
     from ..tile.topology import TopologyConfig
@@ -278,8 +279,10 @@ def _imac_layer_lines(mapped: MappedNetwork, k: int, volts_per_unit: float, conf
     circuit, crossbar = mapped.circuit, mapped.crossbars[k]
     topology = TopologyConfig.imac_sim(imac_amp_gains(circuit, len(mapped.crossbars))[k], circuit.opamp_gain)
     g = np.zeros((crossbar.weights.shape[0], 2 * crossbar.n_out))
+    alpha = np.ones(crossbar.n_out)  # global drift compensation, one factor per vertical partition
     for block in crossbar.blocks:
         g[block.rows, 2 * block.outs.start:2 * block.outs.stop] = block.conductances
+        alpha[block.outs] = block.drift_scale
     row_slices = tuple(slice(a, b) for a, b in sorted({(b.rows.start, b.rows.stop) for b in crossbar.blocks}))
     out_slices = tuple(slice(a, b) for a, b in sorted({(b.outs.start, b.outs.stop) for b in crossbar.blocks}))
     layer = LayerCircuit(g[:, 0::2], g[:, 1::2], row_slices, out_slices, topology, circuit.wires.r_row,
@@ -290,7 +293,7 @@ def _imac_layer_lines(mapped: MappedNetwork, k: int, volts_per_unit: float, conf
     vmax = _f(config.v_amp)
     for o in range(crossbar.n_out):
         lines.append(f"Bd{k}_{o} d{k}_{o} 0 V = max(-{vmax}, min({vmax}, "
-                     f"{_f(volts_per_unit)}*v({prefix}nin{o})))")
+                     f"{_f(volts_per_unit * alpha[o])}*v({prefix}nin{o})))")
 
 
 @dataclass(frozen=True, eq=False)
@@ -321,15 +324,10 @@ def _run(deck: Deck, n: int, config: FullCircuitConfig, backend, keep_dir: Path 
 
 
 def run_deck(text: str, steps, save, backend, keep_dir: Path | None, tag: str) -> list[dict[str, np.ndarray]]:
-    """Run ``text`` on ``backend`` (``steps`` and ``save`` as :meth:`SpiceBackend.run`); return
-    its runs' vectors by name.
-
-    Raises
-    ------
-    SimulationError, ConvergenceError
-        ngspice's message, deck and output; the deck is kept as ``failed-<tag>.cir`` in
-        ``keep_dir`` (a new temporary folder otherwise) and the message names that file.
-    """
+    """Run ``text`` on ``backend`` (``steps``, ``save`` and the vectors returned as
+    :meth:`SpiceBackend.run`). A :class:`SimulationError` (ngspice's message, deck and output)
+    keeps the deck as ``failed-<tag>.cir`` in ``keep_dir`` (else a new temporary folder) and
+    names that file."""
     try:
         return backend.run(text, steps, save=save)
     except SimulationError as exc:  # ConvergenceError included: keep the deck for inspection
