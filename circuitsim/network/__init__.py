@@ -44,6 +44,9 @@ network
     ``Network``: a sequence of layers (today's MLP is one), its ``.npz`` weights file.
 random_weights, mask_training
     Random-conductance networks (cells drawn once, pairs pruned) and their edge-popup training.
+spiking, spiking_training
+    Spiking networks (LIF neurons, encodings, input-aware early stop) on the mapped tiles, and
+    their surrogate-gradient training through time.
 
 Public API
 ----------

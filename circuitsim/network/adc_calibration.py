@@ -16,7 +16,7 @@ CLIP_SIGMAS, adc_range, dac_full_scale, calibrated_dac, calibrated, convert, Cro
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol, TypeVar
 
 import numpy as np
@@ -114,10 +114,14 @@ def convert(adc: ADC, sums: np.ndarray) -> np.ndarray:
 
 
 def calibrated(net: Network, crossbars: Sequence[C], adc: ADCConfig | None, dac: DACConfig,
-               v_read: float, x: ArrayLike) -> list[C]:
+               v_read: float, x: ArrayLike,
+               forward: Callable[[ArrayLike, Callable[[int, np.ndarray], np.ndarray]], object] | None = None
+               ) -> list[C]:
     """Every crossbar layer with its input stage ``dac`` (its full scale set by the layer's
     activations on the batch ``x``) and every tile with an ADC of ``adc`` whose range is set by
-    its partial sums (every evaluation's); the network run on the tiles' noiseless analog sums."""
+    its partial sums (every evaluation's); the network run on the tiles' noiseless analog sums
+    by ``forward(x, mac)`` (default :meth:`net.forward <circuitsim.network.network.Network.forward>`;
+    a spiking network's pass calls ``mac`` once per layer and time step)."""
     number = {c.index: n for n, c in enumerate(crossbars)}
     by_index = {c.index: c for c in crossbars}
     done: dict[int, C] = {}
@@ -145,5 +149,5 @@ def calibrated(net: Network, crossbars: Sequence[C], adc: ADCConfig | None, dac:
         out = layer.combine(sums)
         return out if layer.scale == 1.0 else layer.scale * out
 
-    net.forward(x, mac)
+    (net.forward if forward is None else forward)(x, mac)
     return [done[c.index] for c in crossbars]

@@ -183,7 +183,7 @@ class CrossbarLayer:
                 "area_shift_add": shift_add_units(adcs, costs) * costs.shift_add_area}
 
 
-def energy_summary(crossbar: float, circuit: CircuitConfig, conversions: int, dac_conversions: int,
+def energy_summary(crossbar: float, circuit: CircuitConfig, conversions: float, dac_conversions: float,
                    costs: CostTable) -> dict[str, float]:
     """Energy per image (J) by part and in total (``energy_per_inference``).
 

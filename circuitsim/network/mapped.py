@@ -31,7 +31,7 @@ gives the area, :meth:`MappedNetwork.area`).
 
 Public API
 ----------
-MappedNetwork, map_network, map_layers, crossbar_shapes, auto_partition_layers
+MappedNetwork, map_network, map_layers, CalibrationPass, crossbar_shapes, auto_partition_layers
 (its crossbar layers: :mod:`circuitsim.network.crossbar_layer`)
 """
 
@@ -41,9 +41,9 @@ import dataclasses
 import math
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -63,6 +63,14 @@ from .crossbar_layer import CrossbarLayer, energy_summary
 from .realization import read_rng
 from .resistance_sum import check_binary_images, check_binary_inputs
 from .topologies import Block, build_layer
+
+
+class CalibrationPass(Protocol):
+    """How the calibration images run through a network's crossbars when it is not run in one
+    forward pass (a :class:`~circuitsim.network.spiking.SpikingConfig`)."""
+
+    def calibration_pass(self, network: Network) -> Callable[[ArrayLike, Callable[[int, np.ndarray], np.ndarray]],
+                                                             object]: ...
 
 
 BATCH = 500
@@ -135,19 +143,32 @@ class MappedNetwork:
         """Crossbar layer ``n``'s normalized sums for its rows ``h`` (:meth:`CrossbarLayer.sums`)."""
         return self.crossbars[n].sums(h, use_adc, matrix)
 
+    def layer_mac(self, k: int, rows: np.ndarray, use_adc: bool = True) -> np.ndarray:
+        """Network layer ``k``'s sums for its rows as its tiles compute them (times its weight
+        scale; the layer applies its gain): the multiply-accumulate of every evaluation."""
+        layer = self._by_index[k]
+        sums = layer.sums(rows, use_adc)
+        return sums if layer.scale == 1.0 else layer.scale * sums
+
+    def layer_energy(self, k: int, rows: np.ndarray, n_images: int) -> float:
+        """Crossbar energy per image (J) of network layer ``k`` reading ``rows`` (at ``rows · v_read``)
+        for a batch of ``n_images`` images."""
+        return self._by_index[k].energy(rows, self.circuit.v_read, n_images)
+
+    @property
+    def _by_index(self) -> dict[int, CrossbarLayer]:
+        return {c.index: c for c in self.crossbars}
+
     def forward(self, x: ArrayLike, use_adc: bool = True, energy: bool = True) -> tuple[np.ndarray, float]:
         """Outputs for images ``x`` and the mean crossbar energy per image (J; 0 unless ``energy``)."""
         images = self.network.fit_input(x)
         check_binary_images(images, self.circuit)
-        by_index = {c.index: c for c in self.crossbars}
         joules = [0.0]
 
         def mac(k: int, rows: np.ndarray) -> np.ndarray:
-            layer = by_index[k]
             if energy:
-                joules[0] += layer.energy(rows, self.circuit.v_read, len(images))
-            sums = layer.sums(rows, use_adc)
-            return sums if layer.scale == 1.0 else layer.scale * sums
+                joules[0] += self.layer_energy(k, rows, len(images))
+            return self.layer_mac(k, rows, use_adc)
 
         batch = BATCH if any(c.positions > 1 for c in self.crossbars) else None
         return self.network.forward(images, mac, batch), joules[0]
@@ -248,7 +269,8 @@ def check_columns_per_adc(circuit: CircuitConfig, shapes: Sequence[tuple[int, in
 
 
 def map_network(net: Network | MLP, partitions: Sequence[Partition], circuit: CircuitConfig,
-                cache: TileCache | None = None, x_calibration: ArrayLike | None = None) -> MappedNetwork:
+                cache: TileCache | None = None, x_calibration: ArrayLike | None = None,
+                spiking: CalibrationPass | None = None) -> MappedNetwork:
     """Map every crossbar layer of ``net`` onto partitioned tiles of ``circuit.topology``.
 
     Parameters
@@ -265,6 +287,10 @@ def map_network(net: Network | MLP, partitions: Sequence[Partition], circuit: Ci
         Where tiles' characterizations are kept (memory only by default).
     x_calibration : array_like, optional
         Images that set each tile's ADC range (required with an ADC).
+    spiking : SpikingConfig, optional
+        The network runs as a spiking network of this configuration
+        (:mod:`circuitsim.network.spiking`): the ADC ranges are set on the rows its crossbars
+        read over the time steps (spikes) instead of the non-spiking forward pass.
     """
     start = time.perf_counter()
     cache = cache or TileCache()
@@ -309,7 +335,8 @@ def map_network(net: Network | MLP, partitions: Sequence[Partition], circuit: Ci
     if gains:
         network = network.replace_layers({k: network.layers[k].replace(gain=g) for k, g in gains.items()})
     if (circuit.adc is not None or circuit.dac.kind != "none") and x_calibration is not None:
-        crossbars = calibrated(network, crossbars, circuit.adc, circuit.dac, circuit.v_read, x_calibration)
+        forward = spiking.calibration_pass(network) if spiking is not None else None
+        crossbars = calibrated(network, crossbars, circuit.adc, circuit.dac, circuit.v_read, x_calibration, forward)
     effective_mlp = _effective_mlp(mlp, network, crossbars) if mlp is not None else None
     return MappedNetwork(network, tuple(crossbars), parts, circuit, time.perf_counter() - start, effective_mlp)
 

@@ -29,7 +29,7 @@ import math
 import numpy as np
 
 from ..errors import ConfigError
-from .mlp import MLP, MLPConfig, _gradients
+from .mlp import MLP, MLPConfig, _gradients, adam_step
 
 
 def top_fraction(scores: np.ndarray, keep: float) -> np.ndarray:
@@ -106,12 +106,7 @@ def train_cells(dataset, config, weights, gains, progress: bool = False):
             for k, (m, w) in enumerate(zip(current, base)):
                 g_eff = np.vstack([grads[2 * k], grads[2 * k + 1][None, :]]) if config.bias else grads[2 * k]
                 g = g_eff * m if full else g_eff * w  # straight through the mask
-                first, second = adam[k]
-                first *= 0.9
-                first += 0.1 * g
-                second *= 0.999
-                second += 0.001 * g * g
-                params[k] -= lr * (first / (1 - 0.9 ** step)) / (np.sqrt(second / (1 - 0.999 ** step)) + 1e-8)
+                adam_step(params[k], g, adam[k], step, lr)
                 if full:
                     np.clip(params[k], -1.0, 1.0, out=params[k])
     return (params if full else fixed), masks()

@@ -22,7 +22,7 @@ gradient unchanged; Adam updates them and they are clipped back to [-1, 1].
 
 Public API
 ----------
-MLPConfig, MLP, train_mlp, load_or_train, TERNARY_THRESHOLD
+MLPConfig, MLP, train_mlp, load_or_train, adam_step, TERNARY_THRESHOLD
 """
 
 from __future__ import annotations
@@ -327,6 +327,18 @@ def train_mlp(dataset: Dataset, config: MLPConfig, progress: bool = False) -> ML
     biases = [_quantize(p, config.weights) if config.bias else np.zeros_like(p)
               for p in params[1::2]]
     return MLP(weights, biases, config)
+
+
+def adam_step(param: np.ndarray, grad: np.ndarray, moments: tuple[np.ndarray, np.ndarray], step: int,
+              lr: float) -> None:
+    """One Adam update of ``param`` in place (β₁ = 0.9, β₂ = 0.999, ε = 1e-8; ``moments`` are
+    updated in place, ``step`` counts from 1)."""
+    first, second = moments
+    first *= 0.9
+    first += 0.1 * grad
+    second *= 0.999
+    second += 0.001 * grad * grad
+    param -= lr * (first / (1 - 0.9 ** step)) / (np.sqrt(second / (1 - 0.999 ** step)) + 1e-8)
 
 
 def load_or_train(dataset: Dataset, config: MLPConfig, cache_dir: str | Path) -> MLP:

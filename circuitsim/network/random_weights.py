@@ -31,7 +31,7 @@ drop, less current). The ``[device]`` statistics then act on the tile's cells as
 
 Public API
 ----------
-RandomNetworkConfig, TRAININGS, PRUNED_CELLS, RANDOM_KEYS, draw_conductances, CellNetwork,
+RandomNetworkConfig, TRAININGS, PRUNED_CELLS, RANDOM_KEYS, draw_conductances, pair_weights, CellNetwork,
 layer_mapping, load_or_build
 """
 
@@ -140,7 +140,8 @@ def draw_conductances(config: RandomNetworkConfig, device: Device) -> list[np.nd
     return out
 
 
-def _pair_weights(g: np.ndarray, device: Device) -> np.ndarray:
+def pair_weights(g: np.ndarray, device: Device) -> np.ndarray:
+    """Signed weights ``(G+ - G-) / (g_max - g_min)`` of a layer's cell pairs (``rows × n_out``)."""
     return (g[:, 0::2] - g[:, 1::2]) / (device.g_max - device.g_min)
 
 
@@ -171,7 +172,7 @@ class CellNetwork(MLP):
         self.device = device
         mlp = MLPConfig(config.layers, config.activation, "float", config.epochs, config.batch_size,
                         config.learning_rate, config.seed, config.bias, tuple(gains))
-        w = [_pair_weights(g, device) * m for g, m in zip(self.conductances, self.masks)]
+        w = [pair_weights(g, device) * m for g, m in zip(self.conductances, self.masks)]
         super().__init__([a[:a.shape[0] - int(config.bias)] for a in w],
                          [a[-1] if config.bias else np.zeros(a.shape[1]) for a in w], mlp)
 
@@ -231,7 +232,7 @@ def default_gains(config: RandomNetworkConfig, drawn, device: Device) -> tuple[f
     c = 4.0 if config.activation == "sigmoid" else 2.0
     gains = []
     for g in drawn:
-        w = _pair_weights(g, device)
+        w = pair_weights(g, device)
         rms = float(np.sqrt(np.mean(w * w))) or 1.0
         gains.append(c / (rms * math.sqrt(max(config.keep * w.shape[0], 1.0))))
     return tuple(gains)
@@ -243,7 +244,7 @@ def build(dataset, config: RandomNetworkConfig, device: Device, progress: bool =
 
     drawn = draw_conductances(config, device)
     gains = default_gains(config, drawn, device)
-    weights, masks = train_cells(dataset, config, [_pair_weights(g, device) for g in drawn], gains, progress)
+    weights, masks = train_cells(dataset, config, [pair_weights(g, device) for g in drawn], gains, progress)
     pruned = 0.0 if config.pruned_cells == "open" else device.g_min
     cells = []
     for k, (g, w, m) in enumerate(zip(drawn, weights, masks)):

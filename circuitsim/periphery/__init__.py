@@ -10,6 +10,9 @@ adc_linearity
 neurons
     Analog neurons (BSIM4 inverter sigmoid, behavioural sigmoid and ReLU) and their
     extracted transfer curves (ngspice).
+lif
+    An analog leaky integrate-and-fire neuron (membrane capacitor, switched leak,
+    comparator, latch, reset switch), clocked in time steps, for transient decks.
 energy
     Energy per ADC conversion by resolution (published tables).
 

@@ -22,6 +22,8 @@ provenance
     Versions, commit and solver that produced a result.
 whole_circuit
     Whole-layer and whole-network ngspice decks with analog neurons.
+spiking_circuit
+    A whole spiking network's transient (tiles and analog LIF neurons) in one ngspice deck.
 validation
     The whole circuit in ngspice against the evaluator, point by point.
 

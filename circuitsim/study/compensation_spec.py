@@ -71,6 +71,9 @@ def check_compensation_used(configs: list[dict], network_kind) -> None:
         method = build_compensation_config(config).method
         methods.append(method)
         kind = network_kind(config["network"])
+        if method != "none" and kind == "snn":
+            raise ConfigError(f"compensation.method = \"{method}\" corrects a network evaluated in one pass; a "
+                              "spiking network ([network] kind = \"snn\") takes none yet: remove [compensation]")
         if method == "hwa" and kind == "random":
             raise ConfigError("compensation.method = \"hwa\" fine-tunes programmed weights, and a random network's "
                               "cells are drawn, not programmed; train its mask (training = \"mask\") or use "

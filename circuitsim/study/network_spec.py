@@ -12,7 +12,14 @@ kind is asked):
   ``{kind = "cnn", weights = "ternary", epochs = 10}``;
 - ``"onnx"`` (``onnx = "path/model.onnx"``, relative to the working folder; a circuitsim ``.npz``
   weights file is read too): a network trained elsewhere. The dataset's images are fed in
-  the model's input shape, so ``[dataset] side`` must match it.
+  the model's input shape, so ``[dataset] side`` must match it;
+- ``"snn"`` (``kind = "snn"``): a spiking network (:mod:`circuitsim.network.spiking`): the MLP's
+  ``layers`` with LIF neurons after every layer, the fields of
+  :class:`~circuitsim.network.spiking.SpikingConfig` (``time_steps``, ``threshold``, ``leak`` or
+  ``tau``, ``reset``, ``refractory``, ``encoding``, ``score``, ``early_stop_margin``, ...) and its
+  weights: ``"float"``/``"ternary"``/``"binary"`` trained as a ReLU MLP (the default activation of
+  a spiking network) and run as spikes (fine-tuned through time with ``surrogate_epochs``), or
+  ``"random"`` with the random network's fields.
 
 Partitions give one ``h``/``v`` value per crossbar layer (Dense and Conv2d) and
 ``{auto = N}`` cuts every crossbar layer into tiles of at most ``N × N``.
@@ -21,7 +28,8 @@ Public API
 ----------
 LAYER_NETWORK_KEYS, NETWORK_KINDS, LAYER_KINDS, network_kind, check_network_section, check_layer_network,
 network_inputs, network_io, model_sha256, layer_partitions, layer_skeleton, crossbar_count, build_layer_network,
-check_partition_entry, mlp_shapes, check_dataset, check_resistance_sum
+check_partition_entry, mlp_shapes, check_dataset, check_resistance_sum, spiking_weights, build_spiking_config,
+check_spiking
 """
 
 from __future__ import annotations
@@ -41,17 +49,18 @@ from ..network.mlp import MLPConfig
 from ..network.onnx_import import load_network
 from ..network.random_weights import RANDOM_KEYS
 from ..tile.topology import partition_slices
+from ..network.spiking import SPIKING_KEYS, SpikingConfig
 
 CNN_KEYS = {f.name for f in dataclasses.fields(CNNConfig)}
 MLP_KEYS = {f.name for f in dataclasses.fields(MLPConfig)}
 LAYER_NETWORK_KEYS = {"kind", "onnx"} | CNN_KEYS
 """Keys of ``[network]`` beyond the MLP's."""
 
-KINDS = ("mlp", "cnn", "onnx")
+KINDS = ("mlp", "cnn", "onnx", "snn")
 """Values of ``[network] kind``."""
-NETWORK_KINDS = ("mlp", "random", "cnn", "onnx")
+NETWORK_KINDS = ("mlp", "random", "cnn", "onnx", "snn")
 """What a point's network is: a trained MLP, a random-conductance network (an MLP whose
-``weights = "random"``), a trained CNN or an ONNX model (or weights file)."""
+``weights = "random"``), a trained CNN, an ONNX model (or weights file) or a spiking network."""
 LAYER_KINDS = ("cnn", "onnx")
 """Kinds whose network is a layer network built by :func:`build_layer_network`."""
 _CLASSES = 10  # every dataset circuitsim loads has ten classes
@@ -68,8 +77,10 @@ def network_kind(section: dict) -> str:
 def check_network_section(section: dict) -> None:
     """Check that ``[network]``'s keys belong to its kind (one line naming the first stray key)."""
     kind = network_kind(section)
-    allowed = {"mlp": MLP_KEYS, "random": MLP_KEYS | RANDOM_KEYS, "cnn": CNN_KEYS, "onnx": {"onnx"}}[kind] | {"kind"}
-    if kind != "random" and RANDOM_KEYS & set(section):
+    random = kind == "random" or (kind == "snn" and spiking_weights(section) == "random")
+    allowed = {"mlp": MLP_KEYS, "random": MLP_KEYS | RANDOM_KEYS, "cnn": CNN_KEYS, "onnx": {"onnx"},
+               "snn": MLP_KEYS | SPIKING_KEYS | (RANDOM_KEYS if random else set())}[kind] | {"kind"}
+    if not random and RANDOM_KEYS & set(section):
         raise ConfigError(f"key {sorted(RANDOM_KEYS & set(section))[0]!r} applies only to a random network; "
                           "set [network] weights = \"random\" or remove it")
     stray = sorted(set(section) - allowed)
@@ -78,6 +89,37 @@ def check_network_section(section: dict) -> None:
                           f"allowed: {', '.join(sorted(allowed))}")
     if kind == "onnx" and not isinstance(section.get("onnx"), str):
         raise ConfigError("[network] onnx must be the path of an .onnx (or .npz) file, as a string")
+
+
+def spiking_weights(section: dict) -> str:
+    """What a spiking ``[network]``'s weights are: ``"random"`` (drawn cells) or ``"mlp"`` (trained)."""
+    return "random" if section.get("weights") == "random" else "mlp"
+
+
+def build_spiking_config(section: dict) -> SpikingConfig:
+    """The :class:`~circuitsim.network.spiking.SpikingConfig` of a spiking ``[network]``."""
+    return SpikingConfig(**{k: v for k, v in section.items() if k in SPIKING_KEYS})
+
+
+def check_spiking(config: dict) -> None:
+    """Check a spiking network's neuron fields and that the dataset can feed its encoding (one
+    line each, before anything runs)."""
+    spiking = build_spiking_config(config["network"])
+    dataset = config["dataset"]
+    if spiking.encoding == "latency" and dataset.get("binarize"):
+        raise ConfigError("network.encoding = \"latency\" cannot encode a binarized dataset: every pixel is 0 or 1, "
+                          "so every spike would come at step 0; use encoding = \"rate\" or \"current\", or "
+                          "binarize = false")
+    random = spiking_weights(config["network"]) == "random"
+    if spiking.surrogate_epochs and random and config["network"].get("training", "none") != "mask":
+        raise ConfigError("network.surrogate_epochs trains a random network's mask through time: set "
+                          "training = \"mask\" (its cells are drawn, not programmed) or remove surrogate_epochs")
+    if spiking.surrogate_epochs and not random and config["network"].get("weights", "binary") != "float":
+        raise ConfigError("network.surrogate_epochs fine-tunes float weights; set [network] weights = \"float\" "
+                          "or remove surrogate_epochs")
+    if spiking.encoding == "latency" and spiking.time_steps < 2:
+        raise ConfigError("network.encoding = \"latency\" needs time_steps >= 2 (one step carries no latency); "
+                          "give more steps or another encoding")
 
 
 def _cnn_config(section: dict) -> CNNConfig:

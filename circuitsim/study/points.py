@@ -26,9 +26,11 @@ from ..network.datasets import load_dataset
 from ..network.mapped import map_network
 from ..network.mlp import load_or_train
 from ..network.random_weights import CellNetwork, load_or_build
+from ..network.spiking import SpikingNetwork, evaluate_mapped
+from ..network.spiking_training import load_or_train_mask_surrogate, load_or_train_surrogate
 from ..tile.tile_cache import TileCache
 from .compensation_spec import build_compensation_config
-from .network_spec import build_layer_network, network_kind
+from .network_spec import build_layer_network, build_spiking_config, network_kind, spiking_weights
 from .spec import Point, build_circuit_config, build_network_config
 
 CALIBRATION_IMAGES = 512
@@ -49,9 +51,13 @@ class PointContext:
         return self._datasets[key]
 
     def network(self, config: dict):
+        """The point's network (trained or loaded once) and its digital accuracy (a spiking
+        network's: its float weights run as spikes)."""
         data = self.dataset(config)
         key = json.dumps([config["dataset"], config["network"]], sort_keys=True)
         kind = network_kind(config["network"])
+        if kind == "snn":  # the weights of a spiking network: a random network's or a trained MLP's
+            kind = spiking_weights(config["network"])
         if kind == "random":  # a random network's cells depend on the device's conductance range
             device = build_circuit_config(config).device
             key += repr((device.r_low, device.r_high, device.levels))
@@ -62,7 +68,14 @@ class PointContext:
                 net = load_or_train(data, build_network_config(config), self.cache_dir / "networks")
             else:  # a CNN (trained and cached) or an ONNX model
                 net = build_layer_network(config, data, self.cache_dir / "networks")
-            self._networks[key] = (net, net.accuracy(data.x_test, data.y_test))
+            scorer = net
+            if network_kind(config["network"]) == "snn":
+                spiking = build_spiking_config(config["network"])
+                if spiking.surrogate_epochs:  # the weights or the mask trained through time (cached)
+                    train = load_or_train_mask_surrogate if kind == "random" else load_or_train_surrogate
+                    net = train(data, net, spiking, spiking.surrogate_epochs, self.cache_dir / "networks")
+                scorer = SpikingNetwork(net, spiking)
+            self._networks[key] = (net, scorer.accuracy(data.x_test, data.y_test))
         return self._networks[key]
 
     def train(self, config: dict) -> None:
@@ -107,6 +120,26 @@ def hwa_network(point: Point, context: PointContext, net):
                             data.y_train, method, context.cache_dir / "networks", data.name)
 
 
+def _spiking_point(point: Point, context: PointContext, net, digital: float, circuit) -> dict:
+    """The figures of a spiking network's point (:func:`~circuitsim.network.spiking.evaluate_mapped`):
+    accuracy, steps used, computation saved by early stop and energy per inference."""
+    data = context.dataset(point.config)
+    spiking = build_spiking_config(point.config["network"])
+    mapped = map_network(net, point.partitions, circuit, context.tiles,
+                         x_calibration=data.x_train[:CALIBRATION_IMAGES], spiking=spiking)
+    start = time.perf_counter()
+    result = evaluate_mapped(mapped, spiking, data.x_test, data.y_test)
+    seconds = time.perf_counter() - start
+    analog = result["accuracy"]
+    if circuit.adc is not None:
+        analog = evaluate_mapped(mapped, spiking, data.x_test, data.y_test, use_adc=False)["accuracy"]
+    return {**result, "analog_accuracy": analog, "digital_accuracy": digital, "n_tiles": mapped.n_tiles,
+            "n_images": len(data.y_test), "time_steps": spiking.time_steps,
+            "conversions_per_inference": mapped.conversions_per_inference * result["steps_mean"],
+            "characterization_seconds": mapped.seconds, "evaluation_seconds": seconds,
+            "extra_parameters": 0, "extra_macs": 0}
+
+
 def run_point(point: Point, context: PointContext) -> dict:
     """Evaluate one point; configuration failures are recorded in ``status``/``error`` (and
     ``deck``, the failing ngspice deck), environment failures raised."""
@@ -131,6 +164,9 @@ def run_point(point: Point, context: PointContext) -> dict:
             if isinstance(net, CellNetwork):  # training, keep, pruned cells, connected fraction
                 row.update(net.summary())
             data = context.dataset(point.config)
+            if network_kind(point.config["network"]) == "snn":
+                row.update(_spiking_point(point, context, net, digital, circuit), status="ok", error="")
+                return row
             mapped = map_network(net, point.partitions, circuit, context.tiles,
                                  x_calibration=data.x_train[:CALIBRATION_IMAGES])
             extra = {}

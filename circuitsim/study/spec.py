@@ -28,7 +28,9 @@ runs every point once per device seed (:func:`seed_points`).
 
 ``[network] weights = "random"`` is a random-conductance network
 (:mod:`circuitsim.network.random_weights`) with ``training``, ``keep``, ``pruned_cells`` and
-``spread``, grid axes like any field.
+``spread``, grid axes like any field. ``[network] kind = "snn"`` runs the network as a spiking
+network (:mod:`circuitsim.network.spiking`; its neuron fields, time steps and early stop are
+grid axes too).
 
 Every point of the sweep is one combination of the grid values and one
 partition entry. Everything is checked before anything runs: TOML types (a boolean
@@ -65,18 +67,19 @@ from ..network.datasets import DATASETS
 from ..network.mapping import Partition, auto_partition, format_partitions, weight_slices
 from ..network.mlp import MLPConfig
 from ..network.random_weights import RANDOM_KEYS, RandomNetworkConfig
+from ..network.spiking import SPIKING_KEYS
 from ..periphery.adc import KINDS, ADCConfig
 from ..periphery.dac import DACConfig
 from .compensation_spec import (COMPENSATION_KEYS, check_compensation_entries,
                                 check_compensation_used)
 from .network_spec import (LAYER_KINDS, LAYER_NETWORK_KEYS, check_layer_network, check_network_section, crossbar_count,
                            layer_partitions, layer_skeleton, model_sha256, network_kind,
-                           check_partition_entry, check_resistance_sum, mlp_shapes)
+                           check_partition_entry, check_resistance_sum, check_spiking, mlp_shapes)
 from .spec_types import check_types
 
 DATASET_KEYS = {"name", "path", "side", "crop", "binarize", "threshold", "test_fraction", "limit", "seed",
                 "train_limit"}
-NETWORK_KEYS = {f.name for f in dataclasses.fields(MLPConfig)} | LAYER_NETWORK_KEYS | RANDOM_KEYS
+NETWORK_KEYS = {f.name for f in dataclasses.fields(MLPConfig)} | LAYER_NETWORK_KEYS | RANDOM_KEYS | SPIKING_KEYS
 DEVICE_KEYS = {"preset", "r_low", "r_high", "levels", "v_read_max", "statistics", *STATISTICS_FIELDS}
 WIRE_KEYS = {"preset"} | {f.name for f in dataclasses.fields(Wires)}
 CIRCUIT_KEYS = {"v_read", "engine", "backend", "gains", "t_read", "readout", "t_int", "c_int",
@@ -92,7 +95,8 @@ MAX_POINTS = 10_000
 """Most runs (points × seeds) :func:`parse_spec` accepts unless told otherwise (``--yes``)."""
 MAX_RUNS = 1_000_000
 """Most runs (points × seeds) of one spec even with ``--yes``: split larger studies."""
-LIMITS = {("network", "epochs"): 10_000, ("compensation", "epochs"): 10_000, ("dataset", "side"): 1024,
+LIMITS = {("network", "epochs"): 10_000, ("network", "surrogate_epochs"): 10_000,
+          ("compensation", "epochs"): 10_000, ("dataset", "side"): 1024,
           ("network", "batch_size"): 1_000_000, ("compensation", "refresh_steps"): 1_000_000}
 """Upper bounds of integer fields whose value sets a run's time or memory (a typo of 1e9
 epochs would otherwise run for ever)."""
@@ -197,9 +201,11 @@ def seed_points(points: list[Point], seeds: int) -> list[Point]:
 
 def build_network_config(config: dict) -> MLPConfig | RandomNetworkConfig:
     """The :class:`MLPConfig` of a point's configuration (a
-    :class:`~circuitsim.network.random_weights.RandomNetworkConfig` for ``weights = "random"``)."""
+    :class:`~circuitsim.network.random_weights.RandomNetworkConfig` for ``weights = "random"``);
+    for a spiking network, that of its weights (activation ReLU unless given)."""
     net = dict(config["network"])
-    net.pop("kind", None)
+    if net.pop("kind", None) == "snn":
+        net = {"activation": "relu", **{k: v for k, v in net.items() if k not in SPIKING_KEYS}}
     for key in ("layers", "gains"):
         if net.get(key) is not None:
             net[key] = tuple(net[key])
@@ -375,6 +381,8 @@ def parse_spec(text: str, max_points: int | None = None) -> SweepSpec:
             check_layer_network(config, spec.partitions)
             _check_architecture(config, spec.partitions)
             continue
+        if network_kind(config["network"]) == "snn":
+            check_spiking(config)
         try:
             build_network_config(config)
             build_circuit_config(config)  # checks the circuit fields

@@ -21,6 +21,7 @@ from ..errors import ConfigError
 from ..network.circuit_config import NEURON_REFERENCES, READOUTS, TOPOLOGIES, CircuitConfig
 from ..network.mlp import MLPConfig
 from ..network.random_weights import RandomNetworkConfig
+from ..network.spiking import SpikingConfig
 from ..periphery.adc import KINDS, ADCConfig
 from ..periphery.dac import DAC_KINDS, DACConfig
 from ..spice import BACKENDS
@@ -36,7 +37,7 @@ TYPES = {
     "dataset": {"name": "str", "path": "str", "side": "int", "crop": "bool", "binarize": "bool",
                 "threshold": "float", "test_fraction": "float", "limit": "int", "seed": "int",
                 "train_limit": "int"},
-    "network": {**_field_types(MLPConfig), **_field_types(RandomNetworkConfig)},
+    "network": {**_field_types(MLPConfig), **_field_types(RandomNetworkConfig), **_field_types(SpikingConfig)},
     "device": {**_field_types(Device), "preset": "str"},
     "wires": {**_field_types(Wires), "preset": "str"},
     "circuit": _field_types(CircuitConfig),

@@ -248,6 +248,9 @@ def run_validation(spec, out, n_images: int = 200, cache_dir=None,
         if unknown:
             raise ConfigError(f"no point {unknown[0]} in the spec; points run from 0 to {len(chosen) - 1}")
         chosen = [p for p in chosen if p.index in set(points)]
+    if any(network_kind(p.config["network"]) == "snn" for p in chosen):
+        raise ConfigError("circuitsim validate runs DC decks; a spiking network's ([network] kind = \"snn\") "
+                          "transient runs from Python: circuitsim.study.spiking_circuit.simulate_spiking")
     for point in chosen:
         context.dataset(point.config)
     write_atomic(out / "spec.toml", spec.text)

@@ -37,7 +37,7 @@ starts, so thousands of saved TIA currents would cost minutes. Energy = power ×
 
 Public API
 ----------
-FullCircuitConfig, Deck, FullCircuitResult, network_deck, simulate_network
+FullCircuitConfig, Deck, FullCircuitResult, network_deck, simulate_network, layer_sum_lines, run_deck
 """
 
 from __future__ import annotations
@@ -185,7 +185,6 @@ def network_deck(mapped: MappedNetwork, designs: tuple[NeuronDesign, ...], input
     layers = list(range(len(net.weights))) if layers is None else list(layers)
     inputs = np.asarray(inputs, dtype=float)
     device, wires, v_read = circuit.device, circuit.wires, circuit.v_read
-    dg = device.g_max - device.g_min
     first = layers[0]
     lines = [f"circuitsim whole circuit: layers {layers} of {net.config.layers}, {len(inputs)} images",
              f"* v_read = {v_read} V, device {device.name}, wires {wires}", "Vidx idx 0 DC 0",
@@ -201,35 +200,13 @@ def network_deck(mapped: MappedNetwork, designs: tuple[NeuronDesign, ...], input
         if net.config.bias:
             lines.append(f"Vx{k}_{n_in} x{k}_{n_in} 0 DC {_f(v_read)}")
             drivers.append((f"Vx{k}_{n_in}", v_read))
-        blocks = mapped.crossbars[k].blocks
-        if circuit.topology != "canonical":
-            _imac_layer_lines(mapped, k, design, config, lines)
-            outputs[k] = [f"o{k}_{o}" for o in range(n_out)]
-            sources.update({f"Voff{k}_{o}": design.offset for o in range(n_out)})
-            _driver_lines(k, n_out, layers, design, v_read, maps, drivers, lines)
-            continue
-        rows = max(b.rows.stop - b.rows.start for b in blocks)
-        r_tia = config.v_amp / (rows * v_read * device.g_max)
-        tia = TIA(config.tia_gain, r_tia)
-        terms = [[] for _ in range(n_out)]
-        for block in blocks:  # the realized cells the evaluator characterized
-            rs, os_, alpha = block.rows, block.outs, block.drift_scale
-            prefix = f"{k}_{block.tile[0]}_{block.tile[1]}_"
-            tile = Tile(block.conductances, r_row=wires.r_row, r_col=wires.r_col, r_driver=wires.r_driver, tia=tia)
-            _tile_lines(tile, prefix, [f"x{k}_{i}" for i in range(rs.start, rs.stop)], lines)
-            for j, o in enumerate(range(os_.start, os_.stop)):
-                term = f"v({prefix}tia{2 * j + 1})-v({prefix}tia{2 * j})"
-                terms[o].append(term if alpha == 1.0 else f"{_f(alpha)}*({term})")
-        scale = design.volts_per_unit / (r_tia * config.tia_gain / (1 + config.tia_gain) * v_read * dg)
-        lines.append(f"* layer {k}: difference amplifiers (V = k*s, clipped at the rails) and neurons")
-        vmax = _f(config.v_amp)
-        outputs[k] = []
-        for o in range(n_out):
-            total = "\n+ +".join("+".join(terms[o][i:i + 4]) for i in range(0, len(terms[o]), 4))
-            lines.append(f"Bd{k}_{o} d{k}_{o} 0 V = max(-{vmax}, min({vmax}, {_f(scale)}*(\n+ {total})))")
-            lines.extend(design.neuron.lines(f"{k}_{o}", f"d{k}_{o}", f"o{k}_{o}"))
+        outputs[k] = [f"o{k}_{o}" for o in range(n_out)]
+        lines.append(f"* layer {k}: crossbar tiles")
+        sums = layer_sum_lines(mapped, k, design.volts_per_unit, config, lines)
+        lines.append(f"* layer {k}: neurons")
+        for o, node in enumerate(sums):
+            lines.extend(design.neuron.lines(f"{k}_{o}", node, f"o{k}_{o}"))
             sources[f"Voff{k}_{o}"] = design.offset
-            outputs[k].append(f"o{k}_{o}")
         _driver_lines(k, n_out, layers, design, v_read, maps, drivers, lines)
     for k in layers:
         sources.update(designs[k].neuron.supplies)
@@ -237,6 +214,44 @@ def network_deck(mapped: MappedNetwork, designs: tuple[NeuronDesign, ...], input
     lines += list(config.extra_lines) + [".end", ""]
     n_elements = sum(1 for ln in lines if ln[:1].isalpha() and not ln.startswith("circuitsim"))
     return Deck("\n".join(lines), outputs, drivers, inputs, maps, sources, n_elements)
+
+
+def layer_sum_lines(mapped: MappedNetwork, k: int, volts_per_unit: float, config: FullCircuitConfig,
+                    lines: list[str]) -> list[str]:
+    """Append crossbar layer ``k``'s tiles and summing amplifiers (either topology) to ``lines``:
+    the realized cells the evaluator characterized on input nodes ``x<k>_<i>`` (bias row last)
+    and per output ``o`` a node ``d<k>_<o>`` at ``clip(volts_per_unit·s, ±v_amp)`` volts for the
+    layer's normalized sum ``s`` (module notes; ``volts_per_unit`` in volts).
+
+    Returns
+    -------
+    list of str
+        The ``d<k>_<o>`` node names.
+    """
+    circuit, crossbar = mapped.circuit, mapped.crossbars[k]
+    n_out, vmax = crossbar.n_out, _f(config.v_amp)
+    if circuit.topology != "canonical":
+        _imac_layer_lines(mapped, k, volts_per_unit, config, lines)
+        return [f"d{k}_{o}" for o in range(n_out)]
+    device, wires, v_read = circuit.device, circuit.wires, circuit.v_read
+    rows = max(b.rows.stop - b.rows.start for b in crossbar.blocks)
+    r_tia = config.v_amp / (rows * v_read * device.g_max)
+    tia = TIA(config.tia_gain, r_tia)
+    terms: list[list[str]] = [[] for _ in range(n_out)]
+    for block in crossbar.blocks:  # the realized cells the evaluator characterized
+        rs, os_, alpha = block.rows, block.outs, block.drift_scale
+        prefix = f"{k}_{block.tile[0]}_{block.tile[1]}_"
+        tile = Tile(block.conductances, r_row=wires.r_row, r_col=wires.r_col, r_driver=wires.r_driver, tia=tia)
+        _tile_lines(tile, prefix, [f"x{k}_{i}" for i in range(rs.start, rs.stop)], lines)
+        for j, o in enumerate(range(os_.start, os_.stop)):
+            term = f"v({prefix}tia{2 * j + 1})-v({prefix}tia{2 * j})"
+            terms[o].append(term if alpha == 1.0 else f"{_f(alpha)}*({term})")
+    scale = volts_per_unit / (r_tia * config.tia_gain / (1 + config.tia_gain) * v_read * (device.g_max - device.g_min))
+    lines.append(f"* layer {k}: difference amplifiers (V = k*s, clipped at the rails)")
+    for o in range(n_out):
+        total = "\n+ +".join("+".join(terms[o][i:i + 4]) for i in range(0, len(terms[o]), 4))
+        lines.append(f"Bd{k}_{o} d{k}_{o} 0 V = max(-{vmax}, min({vmax}, {_f(scale)}*(\n+ {total})))")
+    return [f"d{k}_{o}" for o in range(n_out)]
 
 
 def _driver_lines(k, n_out, layers, design, v_read, maps, drivers, lines) -> None:
@@ -252,12 +267,11 @@ def _driver_lines(k, n_out, layers, design, v_read, maps, drivers, lines) -> Non
         drivers.append((f"Ex{k + 1}_{o}", ("neuron", k, o)))
 
 
-def _imac_layer_lines(mapped: MappedNetwork, k: int, design, config, lines) -> None:
+def _imac_layer_lines(mapped: MappedNetwork, k: int, volts_per_unit: float, config, lines) -> None:
     """Layer ``k`` in the imac-sim topology: its whole partitioned layer circuit (difference
     amplifiers, 1 mΩ ties) of the realized cells, then per output a buffer
-    ``V = clip(k_design·α·V(nin), ±v_amp)`` into the neuron (``α``: the global drift
-    compensation of the output's vertical partition, 1 without) (the neuron input voltage is the
-    effective network's sum ``s``)."""
+    ``V = clip(volts_per_unit·α·V(nin), ±v_amp)`` (``α``: the global drift compensation of the
+    output's vertical partition, 1 without; ``V(nin)`` is the effective network's sum ``s``)."""
     from ..network.topologies import imac_amp_gains
     from ..tile.layer_circuit import LayerCircuit, build_layer_circuit
     from ..tile.topology import TopologyConfig
@@ -275,12 +289,11 @@ def _imac_layer_lines(mapped: MappedNetwork, k: int, design, config, lines) -> N
                          circuit.wires.r_col)
     prefix = f"{k}_"
     _circuit_lines(build_layer_circuit(layer), prefix, [f"x{k}_{i}" for i in range(layer.n_rows)], lines)
-    lines.append(f"* layer {k}: buffers (V = k*V(nin), clipped at the rails) and neurons")
+    lines.append(f"* layer {k}: buffers (V = k*V(nin), clipped at the rails)")
     vmax = _f(config.v_amp)
     for o in range(crossbar.n_out):
         lines.append(f"Bd{k}_{o} d{k}_{o} 0 V = max(-{vmax}, min({vmax}, "
-                     f"{_f(design.volts_per_unit * alpha[o])}*v({prefix}nin{o})))")
-        lines.extend(design.neuron.lines(f"{k}_{o}", f"d{k}_{o}", f"o{k}_{o}"))
+                     f"{_f(volts_per_unit * alpha[o])}*v({prefix}nin{o})))")
 
 
 @dataclass(frozen=True, eq=False)
@@ -302,19 +315,31 @@ class FullCircuitResult:
 def _run(deck: Deck, n: int, config: FullCircuitConfig, backend, keep_dir: Path | None, tag: str):
     steps = ([[f"dc vidx 0 {n - 1} 1"]] if config.analysis == "dc"
              else [[f"alter vidx dc = {i}", "op"] for i in range(n)])
-    try:
-        results = backend.run(deck.text, steps, save=deck.save)
-        vectors = {k: np.concatenate([r[k] for r in results]) for k in results[0]}
-        if any(len(v) != n for v in vectors.values()):
-            raise SimulationError(f"ngspice returned {len(next(iter(vectors.values())))} points for "
-                                  f"{n} images", deck.text)
-    except SimulationError as exc:  # ConvergenceError included: keep the deck for inspection
-        folder = Path(keep_dir) if keep_dir else Path(tempfile.mkdtemp(prefix="circuitsim-"))
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"failed-{tag}.cir"
-        path.write_text(exc.deck or deck.text)
-        raise type(exc)(f"{exc}; deck kept in {path}", exc.deck, exc.output, exc.version) from None
+    results = run_deck(deck.text, steps, deck.save, backend, keep_dir, tag)
+    vectors = {k: np.concatenate([r[k] for r in results]) for k in results[0]}
+    if any(len(v) != n for v in vectors.values()):
+        raise _kept(SimulationError(f"ngspice returned {len(next(iter(vectors.values())))} points for "
+                                    f"{n} images", deck.text), deck.text, keep_dir, tag)
     return vectors
+
+
+def run_deck(text: str, steps, save, backend, keep_dir: Path | None, tag: str) -> list[dict[str, np.ndarray]]:
+    """Run ``text`` on ``backend`` (``steps``, ``save`` and the vectors returned as
+    :meth:`SpiceBackend.run`). A :class:`SimulationError` (ngspice's message, deck and output)
+    keeps the deck as ``failed-<tag>.cir`` in ``keep_dir`` (else a new temporary folder) and
+    names that file."""
+    try:
+        return backend.run(text, steps, save=save)
+    except SimulationError as exc:  # ConvergenceError included: keep the deck for inspection
+        raise _kept(exc, text, keep_dir, tag) from None
+
+
+def _kept(exc: SimulationError, text: str, keep_dir: Path | None, tag: str) -> SimulationError:
+    folder = Path(keep_dir) if keep_dir else Path(tempfile.mkdtemp(prefix="circuitsim-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"failed-{tag}.cir"
+    path.write_text(exc.deck or text)
+    return type(exc)(f"{exc}; deck kept in {path}", exc.deck or text, exc.output, exc.version)
 
 
 def _power(deck: Deck, r: dict, v_amp: float) -> dict[str, np.ndarray]:
