@@ -47,10 +47,12 @@ from .layers import (Activation, Add, AvgPool, BatchNorm, Conv2d, Dense, Flatten
                      Reshape, fold_batchnorm)
 from .network import Network
 from .onnx_graph import BATCH, FLOAT_TYPES, FOLDABLE_OPS, classifier_tail, fold_constant
+from .onnx_tensor_ops import TENSOR_HANDLERS
+from .tensor_layers import Constant, MatMul, Reduce
 
 SUPPORTED_OPS = ("Gemm", "MatMul", "Add", "Conv", "Relu", "Sigmoid", "Tanh", "MaxPool", "AveragePool",
                  "GlobalAveragePool", "ReduceMean", "Flatten", "Reshape", "BatchNormalization", "Softmax",
-                 "Identity", "Clip", "Cast")
+                 "Identity", "Clip", "Cast", *(op for op in TENSOR_HANDLERS if op != "Softmax"))
 """ONNX operators :func:`load_network` imports."""
 
 
@@ -121,6 +123,8 @@ class _Builder:
         self.layers, self.sources = [], []
         self.value = {}  # ONNX name -> value index (0 = input, k + 1 = layer k)
         self.examples = []  # one batch-1 example of every value (for shapes)
+        self.examples2 = []  # the same at batch 2 (where the batch is, and that the batch can vary)
+        self.opset = 13
         self.fixed_batch = 0  # the input's batch size when the model fixes it
         self.uses = {}
         for node in graph.node:
@@ -149,15 +153,35 @@ class _Builder:
             self.fail(node, f"constant {name!r} holds {self.consts[name].dtype} values, not numbers")
         return self.consts[name]
 
-    def add(self, node, layer, sources) -> None:
+    def add(self, node, layer, sources, output: str | None = None) -> None:
+        try:
+            example = layer(*[self.examples[i] for i in sources])
+        except ConfigError as exc:
+            self.fail(node, str(exc))
+        try:
+            example2 = layer(*[self.examples2[i] for i in sources])
+        except ConfigError as exc:
+            self.fail(node, f"it works for one image but not for a batch of two ({exc}); export the model with "
+                            "a dynamic batch size")
         self.layers.append(layer)
         self.sources.append(tuple(sources))
-        self.examples.append(layer(*[self.examples[i] for i in sources]))
-        self.value[node.output[0]] = len(self.layers)
+        self.examples.append(example)
+        self.examples2.append(example2)
+        self.value[output or node.output[0]] = len(self.layers)
+
+    def operand(self, node, name: str) -> int:
+        """The value index of input ``name``: a computed value, or a constant made a
+        :class:`~circuitsim.network.tensor_layers.Constant` layer (once per constant)."""
+        if name in self.value:
+            return self.value[name]
+        self.add(node, Constant(self.const(node, name)), [0], output=name)
+        return self.value[name]
 
     def shape_of(self, name: str) -> tuple[int, ...]:
-        """Shape of a computed value, :data:`~circuitsim.network.onnx_graph.BATCH` first."""
-        return (BATCH,) + self.examples[self.value[name]].shape[1:]
+        """Shape of a computed value, its batch axis (the axis whose size grows with the batch)
+        :data:`~circuitsim.network.onnx_graph.BATCH` times its size at batch 1."""
+        one, two = self.examples[self.value[name]].shape, self.examples2[self.value[name]].shape
+        return tuple(BATCH * a if b == 2 * a and a else a for a, b in zip(one, two))
 
     def producer(self, index: int):
         """The layer computing value ``index`` when it may be changed in place (sole consumer)."""
@@ -191,13 +215,15 @@ def network_from_onnx(model, name: str = "onnx") -> Network:
     b.fixed_batch = dims[0].dim_value if dims[0].HasField("dim_value") else 0
     b.value[inputs[0].name] = 0
     b.examples.append(np.zeros([1] + shape))
+    b.examples2.append(np.zeros([2] + shape))
+    b.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 13)
     problems, failed, unsupported = [], set(), False
     for node in graph.node:
         if (node.name or node.output[0]) in skip:
             continue
         if any(i in failed for i in node.input):
             failed.update(node.output)  # its input is already reported; only an unknown operator is news
-            if node.op_type not in _HANDLERS:
+            if node.op_type not in _HANDLERS and node.op_type not in FOLDABLE_OPS:
                 problems.append(f"unsupported ONNX op {node.op_type!r} in node {node.name or node.output[0]!r}")
                 unsupported = True
             continue
@@ -255,11 +281,13 @@ def _gemm(b: _Builder, node, a: dict) -> None:
 
 
 def _matmul(b: _Builder, node, a: dict) -> None:
-    src = b.computed(node, node.input[0])
-    w = b.const(node, node.input[1])
-    if w.ndim != 2:
-        b.fail(node, f"the constant operand must be a matrix, got shape {w.shape}")
-    b.add(node, Dense(w), [src])
+    left, right = node.input[0], node.input[1]
+    if left in b.value and right in b.consts and b.consts[right].ndim == 2:
+        b.add(node, Dense(b.const(node, right)), [b.computed(node, left)])  # on crossbars, token-wise
+        return
+    if left not in b.value and right not in b.value:
+        b.computed(node, left)
+    b.add(node, MatMul(), [b.operand(node, left), b.operand(node, right)])  # digital
 
 
 def _add(b: _Builder, node, a: dict) -> None:
@@ -285,13 +313,14 @@ def _add(b: _Builder, node, a: dict) -> None:
 def _as_bias(constant: np.ndarray, layer) -> np.ndarray | None:
     """The constant as one value per output of ``layer``, or None if it is not that."""
     if isinstance(layer, Dense):
-        n_out, shapes = layer.weight.shape[1], ((layer.weight.shape[1],), (1, layer.weight.shape[1]))
+        n_out = layer.weight.shape[1]
+        fits = constant.ndim >= 1 and constant.shape[-1] == n_out and constant.size == n_out  # (1, ..., n_out)
     else:
         n_out = layer.weight.shape[0]
-        shapes = ((n_out, 1, 1), (1, n_out, 1, 1))
+        fits = constant.shape in ((n_out, 1, 1), (1, n_out, 1, 1))
     if constant.size == 1:
         return np.full(n_out, float(constant.ravel()[0]))
-    return constant.reshape(n_out).astype(np.float64) if constant.shape in shapes else None
+    return constant.reshape(n_out).astype(np.float64) if fits else None
 
 
 def _conv(b: _Builder, node, a: dict) -> None:
@@ -383,12 +412,66 @@ def _reshape(b: _Builder, node, a: dict) -> None:
         return
     src = b.computed(node, node.input[0])
     if a.get("allowzero", 0) and 0 in target:
-        b.fail(node, f"allowzero = 1 with a 0 in the shape {target} is not supported")
-    if target and (target[0] == BATCH or (b.fixed_batch and target[0] == b.fixed_batch)):
-        target[0] = 0  # the batch dimension (folded from Shape, or the size the model was exported with)
-    if any(v != 0 and v % BATCH == 0 for v in target):
-        b.fail(node, f"the shape {target} mixes the batch dimension into others; keep the batch first")
-    b.add(node, Reshape(tuple(target)), [src])
+        b.fail(node, f"allowzero = 1 with a 0 in the shape {target} makes an empty tensor; export without it")
+    b.add(node, Reshape(batch_shape(b, node, node.input[0], target)), [src])
+
+
+def batch_shape(b: _Builder, node, name: str, target: list[int]) -> tuple[int, ...]:
+    """The ``Reshape`` target of computed value ``name`` for any batch size: every size concrete
+    but the one that holds the batch, -1.
+
+    The batch is the target entry that is a multiple of
+    :data:`~circuitsim.network.onnx_graph.BATCH` (folded from ``Shape``), else its -1 when the
+    model's batch size is dynamic. In a model exported
+    for a fixed batch size ``b`` the batch must be the outermost index of the value (every axis
+    before its batch axis of size 1): it is then the first entry ``j`` that holds ``b`` times the
+    sizes between it and the entries after it (``(1, 17, 4, 8) → [1, 17, 32]``: entry 0;
+    ``→ [17, 32]``: entry 0, the batch merged with the tokens). Anything else is ambiguous at a
+    fixed batch size and refused.
+    """
+    shape = b.shape_of(name)
+    if any(v == 0 and i >= len(shape) for i, v in enumerate(target)):
+        b.fail(node, f"cannot reshape an input of shape {_per_image(b, name)} to {tuple(target)}: a 0 copies an "
+                     "input dimension the input does not have; fix the model's Reshape")
+    t = [shape[i] if v == 0 else v for i, v in enumerate(target)]
+    batch_at = [i for i, v in enumerate(t) if v > 0 and v % BATCH == 0]
+    axis = [i for i, v in enumerate(shape) if v % BATCH == 0]
+    if not axis:  # a value the batch does not reach (a constant's)
+        return tuple(target)
+    p, fixed = axis[0], b.fixed_batch or 1
+    before, after = int(np.prod(shape[:p], dtype=np.int64)), int(np.prod(shape[p + 1:], dtype=np.int64))
+    after *= shape[p] // BATCH  # a batch axis already merged with others: the batch outermost in it
+    if not batch_at and not b.fixed_batch and -1 in t:  # a dynamic batch: the one size not given holds it
+        return tuple(t)
+    if not batch_at:  # a fixed batch size: find the entry it falls into
+        if -1 in t:
+            known = int(np.prod([v for v in t if v != -1], dtype=np.int64))
+            if known <= 0 or (before * fixed * after) % known:
+                b.fail(node, f"cannot reshape a value of shape {_per_image(b, name)} per image to {target}")
+            t[t.index(-1)] = before * fixed * after // known
+        for j in range(len(t) if before == 1 else 0):
+            tail = int(np.prod(t[j + 1:], dtype=np.int64))
+            if after % tail == 0 and t[j] == fixed * (after // tail) and all(v == 1 for v in t[:j]):
+                t[j], batch_at = BATCH * (t[j] // fixed), [j]
+                break
+    if len(batch_at) != 1:
+        b.fail(node, f"cannot tell which size of the shape {target} holds the batch of a value of shape "
+                     f"{_per_image(b, name)} per image; export the model with a dynamic batch size "
+                     "(dynamic_axes, or dynamic_shapes with the default exporter)")
+    j = batch_at[0]
+    if -1 in t:
+        i = t.index(-1)
+        known = (t[j] // BATCH) * int(np.prod([v for m, v in enumerate(t) if m not in (i, j)], dtype=np.int64))
+        per_image = before * after
+        if known <= 0 or per_image % known:
+            b.fail(node, f"cannot reshape a value of shape {_per_image(b, name)} per image to {target}")
+        t[i] = per_image // known
+    t[j] = -1
+    return tuple(t)
+
+
+def _per_image(b: _Builder, name: str) -> tuple[int, ...]:
+    return tuple(b.examples[b.value[name]].shape)
 
 
 def _reduce_mean(b: _Builder, node, a: dict) -> None:
@@ -396,9 +479,11 @@ def _reduce_mean(b: _Builder, node, a: dict) -> None:
     ndim = b.examples[src].ndim
     axes = (b.const(node, node.input[1]).ravel().astype(int).tolist() if len(node.input) > 1 and node.input[1]
             else list(a.get("axes", [])))
+    if not axes:
+        b.fail(node, "a mean over every axis (no axes) would mix the images of a batch; give the axes")
     if ndim != 4 or sorted(v % ndim for v in axes) != [2, 3]:
-        b.fail(node, f"only a mean over the pixels (axes 2, 3 of an (N, C, H, W) value) is supported, got axes "
-                     f"{axes} of a {ndim}-D value")
+        b.add(node, Reduce(tuple(axes), bool(a.get("keepdims", 1))), [src])  # e.g. over a transformer's tokens
+        return
     b.add(node, GlobalAvgPool(), [src])
     if not a.get("keepdims", 1):
         b.layers.append(Flatten(1))
@@ -413,8 +498,8 @@ _HANDLERS = {
     "Relu": _simple(lambda b, n, a: Activation("relu")),
     "Sigmoid": _simple(lambda b, n, a: Activation("sigmoid")),
     "Tanh": _simple(lambda b, n, a: Activation("tanh")),
-    "Softmax": _simple(lambda b, n, a: Activation("softmax", int(a.get("axis", -1)))),
     "GlobalAveragePool": _simple(lambda b, n, a: GlobalAvgPool()),
     "Flatten": _simple(lambda b, n, a: Flatten(int(a.get("axis", 1)))),
     "Clip": _simple(_clip),
+    **TENSOR_HANDLERS,
 }

@@ -1,0 +1,271 @@
+"""Transformers through the ONNX import (issue 27), against onnxruntime and PyTorch.
+
+Real exports of a small vision transformer (patch embedding, multi-head attention, LayerNorm,
+GELU MLP, class token or pooling) by PyTorch's default (dynamo) exporter and its legacy one
+(at its default opset with ``LayerNormalization`` and ``Gelu``, and at opset 16, where both are
+decomposed into ``ReduceMean``/``Sub``/``Pow``/``Sqrt``/``Div`` and ``Erf``). Every imported
+network is compared with onnxruntime on the same file (1e-5 relative to the output's magnitude)
+and with the module on a batch of another size than the export's.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import circuitsim
+from circuitsim.devices import Device, Wires
+from circuitsim.errors import ConfigError
+from circuitsim.network.circuit_config import CircuitConfig
+from circuitsim.network.layers import Dense
+from circuitsim.network.mapped import auto_partition_layers, map_network
+from circuitsim.network.network import Network
+from circuitsim.network.tensor_layers import Embedding, LayerNorm, MatMul
+
+torch = pytest.importorskip("torch")
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+pytest.importorskip("onnxscript")  # the default exporter's dependency
+from transformer_models import TorchAttention, ViT  # noqa: E402
+
+TOLERANCE = 1e-5
+
+EXPORTS = {  # name: (model, exporter options)
+    "dynamo-cls": (dict(cls_token=True), dict(dynamo=True)),
+    "legacy-cls": (dict(cls_token=True), dict(dynamo=False)),
+    "legacy-opset16-pool": (dict(cls_token=False), dict(dynamo=False, opset_version=16)),
+    "dynamo-dynamic-batch-pool": (dict(cls_token=False), dict(dynamo=True, dynamic=True)),
+}
+
+
+def _export(module, example, path, dynamo, opset_version=None, dynamic=False):
+    options = {}
+    if dynamic and dynamo:
+        options["dynamic_shapes"] = ({0: torch.export.Dim("batch")},)
+    elif dynamic:
+        options.update(input_names=["x"], dynamic_axes={"x": {0: "batch"}})
+    if opset_version:
+        options["opset_version"] = opset_version
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the legacy exporter's deprecation notice
+        torch.onnx.export(module, (example,), str(path), dynamo=dynamo, **options)
+    return path
+
+
+def _onnxruntime(path, x):
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(None, {session.get_inputs()[0].name: np.asarray(x, np.float32)})[0].astype(np.float64)
+
+
+def _difference(got, want):
+    """Largest absolute difference and that relative to the reference's largest magnitude."""
+    assert got.shape == want.shape
+    worst = float(np.abs(got - want).max())
+    return worst, worst / max(float(np.abs(want).max()), 1e-30)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """Each export's module, ONNX file and imported network (exported once for the module)."""
+    folder = tmp_path_factory.mktemp("transformers")
+    models = {}
+    for name, (config, options) in EXPORTS.items():
+        torch.manual_seed(0)
+        module = ViT(**config).eval()
+        example = torch.randn(2 if options.get("dynamic") else 1, 1, 8, 8)
+        path = _export(module, example, folder / f"{name}.onnx", **options)
+        models[name] = module, path, circuitsim.load_network(path)
+    return models
+
+
+@pytest.mark.parametrize("name", list(EXPORTS))
+def test_exported_transformer_equals_onnxruntime_and_the_module(exported, name):
+    module, path, net = exported[name]
+    x = np.random.default_rng(1).uniform(-1, 1, size=(2 if "dynamic" in name else 1, 1, 8, 8)).astype(np.float32)
+    worst, relative = _difference(net.forward(x.astype(np.float64)), _onnxruntime(path, x))
+    assert relative <= TOLERANCE, (worst, relative)
+    batch = np.random.default_rng(2).uniform(-1, 1, size=(5, 1, 8, 8)).astype(np.float32)
+    with torch.no_grad():  # any batch size, whatever the export's
+        want = module(torch.from_numpy(batch)).double().numpy()
+    assert _difference(net.forward(batch.astype(np.float64)), want)[1] <= TOLERANCE
+    if "dynamic" in name:
+        assert _difference(net.forward(batch.astype(np.float64)), _onnxruntime(path, batch))[1] <= TOLERANCE
+
+
+def test_linear_layers_on_crossbars_attention_digital(exported):
+    """Every Linear and the patch embedding is a crossbar layer; q·kᵀ and a·v are digital and counted."""
+    _, _, net = exported["legacy-opset16-pool"]  # LayerNorm decomposed: no LayerNorm layer
+    assert not any(isinstance(layer, LayerNorm) for layer in net.layers)
+    _, _, net = exported["dynamo-cls"]
+    kinds = [type(net.layers[k]).__name__ for k in net.crossbar_layers]
+    assert kinds == ["Conv2d"] + ["Dense"] * 8 + ["Dense"]  # embedding, 2 × (qkv, proj, fc1, fc2), head
+    assert sum(isinstance(layer, LayerNorm) for layer in net.layers) == 5
+    assert all(net.layers[k].bias is not None for k in net.crossbar_layers)  # MatMul + Add fused
+    tokens, d, heads, hidden = 5, 16, 2, 32
+    digital = 2 * 2 * heads * tokens * tokens * (d // heads)  # per block: q kᵀ and a v
+    crossbar = (4 * (16 + 1) * d + 2 * tokens * ((d + 1) * (3 * d + d + hidden) + (hidden + 1) * d)
+                + (d + 1) * 5)
+    assert sum(isinstance(layer, MatMul) for layer in net.layers) == 4
+    assert net.macs() == {"crossbar": crossbar, "digital": digital}
+
+
+def test_weights_file_round_trip(exported, tmp_path):
+    _, _, net = exported["legacy-cls"]
+    net.save(tmp_path / "vit.npz")
+    back = circuitsim.load_network(tmp_path / "vit.npz")
+    x = np.random.default_rng(3).uniform(size=(3, 1, 8, 8))
+    np.testing.assert_array_equal(back.forward(x), net.forward(x))
+    assert back.content_hash() == net.content_hash()
+
+
+def test_mapped_transformer_with_ideal_wires_equals_the_float_forward(exported):
+    """The crossbar layers (patch embedding, QKV, projection, MLP, head) partitioned on canonical tiles."""
+    _, _, net = exported["dynamo-cls"]
+    x = np.random.default_rng(4).uniform(-1, 1, size=(6, 1, 8, 8))
+    ideal = CircuitConfig(device=Device(1e3, 1e5, levels=2 ** 30 + 1), wires=Wires(r_row=0.0, r_col=0.0))
+    partitions = auto_partition_layers(net, 12)
+    assert any(p.h > 1 for p in partitions) and any(p.v > 1 for p in partitions)
+    mapped = map_network(net, partitions, ideal)
+    assert [c.positions for c in mapped.crossbars] == [4] + [5] * 8 + [1]  # tokens per image
+    out = mapped.forward(x)[0]
+    assert _difference(out, net.forward(x))[1] <= 1e-9
+    wired = map_network(net, partitions, CircuitConfig(device=Device(1e3, 1e5, levels=2 ** 30 + 1),
+                                                       wires=Wires(r_row=2.0, r_col=2.0)))
+    error = _difference(wired.forward(x)[0], net.forward(x))[1]
+    assert 1e-6 < error < 0.2  # the wires' IR drop changes the sums, a little
+    assert wired.forward(x[:1])[0].shape == (1, 5)
+
+
+def test_torch_multihead_attention_needs_a_dynamic_batch(tmp_path):
+    """``nn.MultiheadAttention`` puts the batch inside its reshapes: fine with a dynamic batch size,
+    refused in one line with a fixed one (which size holds the batch is ambiguous)."""
+    torch.manual_seed(5)
+    module = TorchAttention().eval()
+    path = _export(module, torch.randn(2, 4, 8), tmp_path / "mha.onnx", dynamo=False, dynamic=True)
+    net = circuitsim.load_network(path)
+    x = np.random.default_rng(6).uniform(-1, 1, size=(3, 4, 8)).astype(np.float32)
+    assert _difference(net.forward(x.astype(np.float64)), _onnxruntime(path, x))[1] <= TOLERANCE
+    fixed = _export(module, torch.randn(1, 4, 8), tmp_path / "fixed.onnx", dynamo=True)
+    with pytest.raises(ConfigError, match="holds the batch.*export the model with a dynamic batch size") as info:
+        circuitsim.load_network(fixed)
+    assert "\n" not in str(info.value)
+
+
+# -- hand-written graphs: the operators the exports above do not reach --------------------------
+
+def _graph(path, nodes, inits, inputs, output_shape, opset=20):
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = helper.make_graph(
+        nodes, "ops", [helper.make_tensor_value_info(name, kind, shape) for name, kind, shape in inputs],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, output_shape)],
+        [numpy_helper.from_array(np.asarray(v), k) for k, v in inits.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 9
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
+
+
+def test_tensor_operators_equal_onnxruntime(tmp_path):
+    from onnx import TensorProto, helper
+
+    rng = np.random.default_rng(7)
+    n = helper.make_node
+    f32 = np.float32
+    nodes = [
+        n("Shape", ["x"], ["s"]), n("Gather", ["s", "i2"], ["feat"], axis=0),            # folded shape arithmetic
+        n("Add", ["feat", "one"], ["limit"]), n("Range", ["one", "limit", "one"], ["r"]),  # 1, ..., 6
+        n("Cast", ["r"], ["rf"], to=1),
+        n("ConstantOfShape", ["three"], ["ones"], value=helper.make_tensor("v", TensorProto.FLOAT, [1], [1.0])),
+        n("Mul", ["x", "rf"], ["a"]),                                                      # by a folded constant
+        n("Split", ["a", "split"], ["p", "q"], axis=2),                                    # (N, 3, 2), (N, 3, 4)
+        n("MatMul", ["p", "w"], ["pw"]),                                                   # token-wise crossbar
+        n("Add", ["pw", "bias"], ["pb"]),
+        n("Gelu", ["pb"], ["g"], approximate="tanh"),
+        n("Transpose", ["q"], ["qt"], perm=[0, 2, 1]),                                     # (N, 4, 3)
+        n("MatMul", ["g", "qt"], ["gq"]),                                                  # (N, 3, 3) digital
+        n("Softmax", ["gq"], ["sm"], axis=1),                                              # not the last axis
+        n("Div", ["sm", "ones"], ["d"]),
+        n("Unsqueeze", ["d", "ax1"], ["u"]),                                               # (N, 1, 3, 3)
+        n("Expand", ["u", "exp"], ["e"]),                                                  # (N, 2, 3, 3)
+        n("Slice", ["e", "st", "en", "ax3", "step"], ["sl"]),                              # (N, 2, 3, 2)
+        n("Concat", ["sl", "e"], ["c"], axis=3),                                           # (N, 2, 3, 5)
+        n("Sub", ["c", "sl2"], ["sb"]),
+        n("Erf", ["sb"], ["er"]),
+        n("Pow", ["er", "two"], ["pw2"]),
+        n("Sqrt", ["pw2"], ["sq"]),
+        n("Mul", ["sq", "c"], ["m"]),                                                      # two computed values
+        n("ReduceMean", ["m", "ax3"], ["rm"], keepdims=0),                                 # (N, 2, 3)
+        n("Reshape", ["rm", "flat"], ["y"], allowzero=1),                                   # (N, 6)
+    ]
+    inits = {"i2": np.array(2), "one": np.array(1, np.int64),
+             "three": np.array([3], np.int64), "split": np.array([2, 4], np.int64),
+             "w": rng.normal(size=(2, 4)).astype(f32), "bias": rng.normal(size=(1, 1, 4)).astype(f32),
+             "ax1": np.array([1], np.int64), "exp": np.array([1, 2, 1, 1], np.int64),
+             "st": np.array([1], np.int64), "en": np.array([4], np.int64), "ax3": np.array([3], np.int64),
+             "step": np.array([2], np.int64), "sl2": np.array([0.5], f32), "two": np.array(2.0, f32),
+             "flat": np.array([-1, 6], np.int64)}
+    path = _graph(tmp_path / "ops.onnx", nodes, inits, [("x", TensorProto.FLOAT, ["N", 3, 6])], ["N", 6])
+    net = circuitsim.load_network(path)
+    assert [type(net.layers[k]) for k in net.crossbar_layers] == [Dense]
+    x = rng.uniform(-1, 1, size=(4, 3, 6)).astype(f32)
+    assert _difference(net.forward(x.astype(np.float64)), _onnxruntime(path, x))[1] <= TOLERANCE
+
+
+def test_embedding_table_digital_equals_onnxruntime(tmp_path):
+    from onnx import TensorProto, helper
+
+    rng = np.random.default_rng(8)
+    n = helper.make_node
+    nodes = [n("Gather", ["table", "ids"], ["emb"], axis=0),                           # (N, 5, 4)
+             n("LayerNormalization", ["emb", "gamma", "beta"], ["ln"], axis=-1, epsilon=1e-5),
+             n("ReduceMean", ["ln", "ax1"], ["pool"], keepdims=0),
+             n("Gemm", ["pool", "w", "b"], ["y"], transB=1)]
+    inits = {"table": rng.normal(size=(10, 4)).astype(np.float32), "gamma": rng.uniform(0.5, 2, 4).astype(np.float32),
+             "beta": rng.normal(size=4).astype(np.float32), "ax1": np.array([1], np.int64),
+             "w": rng.normal(size=(3, 4)).astype(np.float32), "b": rng.normal(size=3).astype(np.float32)}
+    path = _graph(tmp_path / "emb.onnx", nodes, inits, [("ids", TensorProto.INT64, ["N", 5])], ["N", 3])
+    net = circuitsim.load_network(path)
+    assert isinstance(net.layers[0], Embedding) and net.crossbar_layers == (3,)
+    ids = rng.integers(0, 10, size=(6, 5))
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    want = session.run(None, {"ids": ids})[0].astype(np.float64)
+    assert _difference(net.forward(ids.astype(np.float64)), want)[1] <= TOLERANCE
+    with pytest.raises(ConfigError, match=r"Embedding ids must be integers in \[0, 10\)"):
+        net.forward(np.full((1, 5), 10.0))
+
+
+def test_refusal_lists_every_unsupported_node_in_one_line(tmp_path):
+    from onnx import TensorProto, helper
+
+    n = helper.make_node
+    nodes = [n("LayerNormalization", ["x", "g"], ["ln", "mean"], name="norm"),       # its Mean output used
+             n("Gelu", ["ln"], ["ge"], approximate="cubic", name="gelu"),               # an unknown approximation
+             n("Sin", ["ge"], ["s"], name="sin"),                                       # an unknown operator
+             n("Cos", ["mean"], ["c"], name="cos"),
+             n("Add", ["s", "c"], ["y"], name="add")]
+    path = _graph(tmp_path / "bad.onnx", nodes, {"g": np.ones(4, np.float32)},
+                  [("x", TensorProto.FLOAT, ["N", 3, 4])], ["N", 3, 4])
+    with pytest.raises(ConfigError) as info:
+        circuitsim.load_network(path)
+    message = str(info.value)
+    assert "\n" not in message and message.startswith("3 ONNX nodes cannot be imported")
+    for part in ("LayerNormalization node 'norm': its Mean and InvStdDev outputs", "'Sin' in node 'sin'",
+                 "'Cos' in node 'cos'", "supported: Gemm"):
+        assert part in message, part
+
+
+def test_layers_refuse_bad_values_in_one_line():
+    from circuitsim.network.tensor_layers import Binary, Concat, Transpose
+
+    with pytest.raises(ConfigError, match="Binary op must be one of sub, mul, div, pow"):
+        Binary("mod")
+    with pytest.raises(ConfigError, match="must be a permutation"):
+        Transpose((0, 0, 1))
+    with pytest.raises(ConfigError, match="Concat on axis 1 cannot join"):
+        Concat(1)(np.zeros((2, 3, 4)), np.zeros((2, 1, 5)))
+    with pytest.raises(ConfigError, match="its last axis must have 4 values"):
+        Network([Dense(np.ones((4, 2)))], (3, 5)).forward(np.zeros((1, 3, 5)))
