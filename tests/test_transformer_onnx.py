@@ -269,3 +269,27 @@ def test_layers_refuse_bad_values_in_one_line():
         Concat(1)(np.zeros((2, 3, 4)), np.zeros((2, 1, 5)))
     with pytest.raises(ConfigError, match="its last axis must have 4 values"):
         Network([Dense(np.ones((4, 2)))], (3, 5)).forward(np.zeros((1, 3, 5)))
+
+
+@pytest.mark.ngspice
+def test_validate_scope_layer_on_a_transformer(tmp_path):
+    """``circuitsim validate --scope layer``: the transformer's crossbar layers (patch embedding, QKV,
+    projection, MLP, head) in ngspice, a sample of tokens per image, against the evaluator."""
+    import pandas as pd
+
+    from circuitsim.cli import main
+
+    torch.manual_seed(9)
+    path = _export(ViT(classes=10).eval(), torch.randn(1, 1, 8, 8), tmp_path / "vit.onnx", dynamo=False)
+    spec = tmp_path / "vit.toml"
+    spec.write_text(f'[dataset]\nname = "digits"\nside = 8\n[network]\nonnx = "{path}"\n'
+                    "[wires]\nr_row = 5.0\nr_col = 5.0\n[sweep]\npartitions = [{auto = 32}]\n")
+    out = tmp_path / "out"
+    assert main(["validate", str(spec), "--scope", "layer", "--images", "2", "--out", str(out),
+                 "--cache", str(tmp_path / "cache")]) == 0
+    row = pd.read_csv(out / "validation.csv").iloc[0]
+    assert row["agreement"] == 1.0 and row["max_output_error"] < 1e-6
+    # tiles: embedding 1, qkv 2 (48 outputs), proj 1, fc1 1, fc2 2 (33 rows) per block, head 1;
+    # 4 sampled positions (of 4 patches, of 5 tokens) per image, the head's 1
+    assert row["n_tiles"] == 1 + 2 * (2 + 1 + 1 + 2) + 1
+    assert row["n_operating_points"] == 2 * (4 * 1 + 2 * 4 * (2 + 1 + 1 + 2) + 1)

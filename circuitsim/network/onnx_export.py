@@ -65,8 +65,9 @@ def _node(layer, k: int, inputs: list[str], out: str, const) -> list:
             return [n("Clip", inputs + limits, [out], name=name)]
         if layer.kind == "softmax":
             return [n("Softmax", inputs, [out], axis=layer.axis, name=name)]
-        op = {"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh"}[layer.kind]
-        return [n(op, inputs, [out], name=name)]
+        op = {"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh"}.get(layer.kind)
+        if op is not None:
+            return [n(op, inputs, [out], name=name)]
     raise ConfigError(f"layer {k} ({type(layer).__name__}) has no ONNX equivalent")
 
 

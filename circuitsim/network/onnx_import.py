@@ -1,10 +1,12 @@
 """Import an ONNX model as a circuitsim :class:`~circuitsim.network.network.Network`.
 
-Supported operators (:data:`SUPPORTED_OPS`): Gemm, MatMul (with a constant right operand),
-Add, Conv (groups = 1, dilation 1, explicit pads or ``auto_pad`` NOTSET/VALID), Relu,
-Sigmoid, Tanh, MaxPool, AveragePool (``ceil_mode`` 0), GlobalAveragePool, ReduceMean over
-the pixels, Flatten, Reshape, BatchNormalization (inference), Softmax, Identity, Clip to
-[-1, 1] (hard-tanh) or [0, inf) (relu), and Cast of a value to float. Shape arithmetic on
+Supported operators (:data:`SUPPORTED_OPS`): Gemm, MatMul, Add, Conv (groups = 1, dilation 1,
+explicit pads or ``auto_pad`` NOTSET/VALID), Relu, Sigmoid, Tanh, MaxPool, AveragePool
+(``ceil_mode`` 0), GlobalAveragePool, ReduceMean, Flatten, Reshape, BatchNormalization
+(inference), Softmax, Identity, Clip to [-1, 1] (hard-tanh) or [0, inf) (relu), Cast of a value
+to float, and a transformer's operators (:mod:`circuitsim.network.onnx_tensor_ops`:
+LayerNormalization, Gelu, Erf, Sqrt, Softmax on any axis, Sub/Mul/Div/Pow, Transpose, Squeeze,
+Unsqueeze, Concat, Split, Slice, Gather, Expand). Shape arithmetic on
 constants (``Shape``, ``Gather``, ``Unsqueeze``, ``Concat``, ``Slice``, ...; the list is
 :data:`~circuitsim.network.onnx_graph.FOLDABLE_OPS`) is evaluated at import, and a
 classifier's tail (``ArgMax`` and what follows it, ``ZipMap``) becomes the network's
@@ -12,14 +14,21 @@ classifier's tail (``ArgMax`` and what follows it, ``ZipMap``) becomes the netwo
 an unknown operator or an unsupported attribute — is named, with its operator, in one
 :class:`~circuitsim.errors.ConfigError` line.
 
-**Batch dimension.** The input's first dimension is the batch. A model exported with a fixed batch
-size ``b`` (PyTorch's default exporter writes ``Reshape`` to ``[b, -1]``) keeps the batch where a
-``Reshape`` target starts with ``b``; ``allowzero = 1`` is accepted when the target has no 0.
+**Batch dimension.** The input's first dimension is the batch; later values may hold it on any
+axis (a ``Transpose`` moves it). The importer runs every layer on one image and on two, which
+tells each value's batch axis, and writes every ``Reshape`` target with concrete sizes but the
+one holding the batch, -1 (:func:`~circuitsim.network.onnx_tensor_ops.batch_shape`): in a model
+with a dynamic batch size the entry folded from ``Shape`` (or the -1), in one exported for a
+fixed batch size ``b`` (PyTorch's exporters by default) the first entry holding ``b`` times the
+sizes after it, when the batch is the value's outermost index; anything else is refused as
+ambiguous (export with a dynamic batch). ``allowzero = 1`` is accepted when the target has no 0.
 
 Mapping onto layers:
 
-- Gemm and MatMul become :class:`~circuitsim.network.layers.Dense` (``alpha`` and
-  ``beta`` folded into the weights and bias); an Add of a constant right after a MatMul
+- Gemm and MatMul with a constant matrix become :class:`~circuitsim.network.layers.Dense`
+  (``alpha`` and ``beta`` folded into the weights and bias), applied token-wise to a
+  ``(batch, tokens, features)`` value; a MatMul of two computed values is a digital
+  :class:`~circuitsim.network.tensor_layers.MatMul`; an Add of a constant right after a MatMul
   or a bias-free Conv becomes that layer's bias row; Conv becomes
   :class:`~circuitsim.network.layers.Conv2d`.
 - BatchNormalization directly after a Conv or Gemm/MatMul whose output nothing else uses
@@ -43,10 +52,10 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError
-from .layers import (Activation, Add, AvgPool, BatchNorm, Conv2d, Dense, Flatten, GlobalAvgPool, MaxPool,
-                     Reshape, fold_batchnorm)
+from .layers import (Activation, Add, BatchNorm, Conv2d, Dense, Flatten, GlobalAvgPool, fold_batchnorm)
 from .network import Network
 from .onnx_graph import BATCH, FLOAT_TYPES, FOLDABLE_OPS, classifier_tail, fold_constant
+from .onnx_conv_ops import CONV_HANDLERS
 from .onnx_tensor_ops import TENSOR_HANDLERS
 from .tensor_layers import Constant, MatMul, Reduce
 
@@ -323,46 +332,6 @@ def _as_bias(constant: np.ndarray, layer) -> np.ndarray | None:
     return constant.reshape(n_out).astype(np.float64) if fits else None
 
 
-def _conv(b: _Builder, node, a: dict) -> None:
-    src = b.computed(node, node.input[0])
-    w = b.const(node, node.input[1])
-    if w.ndim != 4:
-        b.fail(node, f"only 2-D convolutions are supported, the kernel has shape {w.shape}")
-    if a.get("group", 1) != 1:
-        b.fail(node, f"group = {a['group']} is not supported (only group = 1)")
-    if any(d != 1 for d in a.get("dilations", [1, 1])):
-        b.fail(node, f"dilations {a['dilations']} are not supported (only 1)")
-    bias = b.const(node, node.input[2]) if len(node.input) > 2 and node.input[2] else None
-    b.add(node, Conv2d(w, bias, tuple(a.get("strides", (1, 1))), _pads(b, node, a)), [src])
-
-
-def _pads(b: _Builder, node, a: dict) -> tuple[int, int, int, int]:
-    auto = a.get("auto_pad", b"NOTSET")
-    auto = auto.decode() if isinstance(auto, bytes) else auto
-    if auto not in ("NOTSET", "VALID"):
-        b.fail(node, f"auto_pad = {auto} is not supported; export with explicit pads")
-    top, left, bottom, right = tuple(a.get("pads", (0, 0, 0, 0))) if auto == "NOTSET" else (0, 0, 0, 0)
-    return (int(top), int(left), int(bottom), int(right))
-
-
-def _pool(b: _Builder, node, a: dict) -> None:
-    if a.get("ceil_mode", 0):
-        b.fail(node, "ceil_mode = 1 is not supported")
-    if any(d != 1 for d in a.get("dilations", [1, 1])):
-        b.fail(node, f"dilations {a['dilations']} are not supported")
-    if len(node.output) > 1 and node.output[1]:
-        b.fail(node, "the Indices output is not supported")
-    kernel = tuple(a["kernel_shape"])
-    if len(kernel) != 2:
-        b.fail(node, f"only 2-D pooling is supported, kernel_shape = {list(kernel)}")
-    stride, pads = tuple(a.get("strides", (1, 1))), _pads(b, node, a)
-    src = b.computed(node, node.input[0])
-    if node.op_type == "MaxPool":
-        b.add(node, MaxPool(kernel, stride, pads), [src])
-    else:
-        b.add(node, AvgPool(kernel, stride, pads, bool(a.get("count_include_pad", 0))), [src])
-
-
 def _batchnorm(b: _Builder, node, a: dict) -> None:
     if a.get("training_mode", 0):
         b.fail(node, "training_mode = 1 is not supported (export the model in eval mode)")
@@ -403,77 +372,6 @@ def _clip(b: _Builder, node, a: dict):
     b.fail(node, f"only Clip to [-1, 1] (hard-tanh) or [0, inf) (relu) is supported, got [{low}, {high}]")
 
 
-def _reshape(b: _Builder, node, a: dict) -> None:
-    target = [int(v) for v in b.const(node, node.input[1]).ravel()]
-    if node.input[0] in b.consts:  # a constant reshaped: fold it
-        data = b.consts[node.input[0]]
-        b.consts[node.output[0]] = data.reshape([data.shape[i] if v == 0 and not a.get("allowzero", 0) else v
-                                                 for i, v in enumerate(target)])
-        return
-    src = b.computed(node, node.input[0])
-    if a.get("allowzero", 0) and 0 in target:
-        b.fail(node, f"allowzero = 1 with a 0 in the shape {target} makes an empty tensor; export without it")
-    b.add(node, Reshape(batch_shape(b, node, node.input[0], target)), [src])
-
-
-def batch_shape(b: _Builder, node, name: str, target: list[int]) -> tuple[int, ...]:
-    """The ``Reshape`` target of computed value ``name`` for any batch size: every size concrete
-    but the one that holds the batch, -1.
-
-    The batch is the target entry that is a multiple of
-    :data:`~circuitsim.network.onnx_graph.BATCH` (folded from ``Shape``), else its -1 when the
-    model's batch size is dynamic. In a model exported
-    for a fixed batch size ``b`` the batch must be the outermost index of the value (every axis
-    before its batch axis of size 1): it is then the first entry ``j`` that holds ``b`` times the
-    sizes between it and the entries after it (``(1, 17, 4, 8) → [1, 17, 32]``: entry 0;
-    ``→ [17, 32]``: entry 0, the batch merged with the tokens). Anything else is ambiguous at a
-    fixed batch size and refused.
-    """
-    shape = b.shape_of(name)
-    if any(v == 0 and i >= len(shape) for i, v in enumerate(target)):
-        b.fail(node, f"cannot reshape an input of shape {_per_image(b, name)} to {tuple(target)}: a 0 copies an "
-                     "input dimension the input does not have; fix the model's Reshape")
-    t = [shape[i] if v == 0 else v for i, v in enumerate(target)]
-    batch_at = [i for i, v in enumerate(t) if v > 0 and v % BATCH == 0]
-    axis = [i for i, v in enumerate(shape) if v % BATCH == 0]
-    if not axis:  # a value the batch does not reach (a constant's)
-        return tuple(target)
-    p, fixed = axis[0], b.fixed_batch or 1
-    before, after = int(np.prod(shape[:p], dtype=np.int64)), int(np.prod(shape[p + 1:], dtype=np.int64))
-    after *= shape[p] // BATCH  # a batch axis already merged with others: the batch outermost in it
-    if not batch_at and not b.fixed_batch and -1 in t:  # a dynamic batch: the one size not given holds it
-        return tuple(t)
-    if not batch_at:  # a fixed batch size: find the entry it falls into
-        if -1 in t:
-            known = int(np.prod([v for v in t if v != -1], dtype=np.int64))
-            if known <= 0 or (before * fixed * after) % known:
-                b.fail(node, f"cannot reshape a value of shape {_per_image(b, name)} per image to {target}")
-            t[t.index(-1)] = before * fixed * after // known
-        for j in range(len(t) if before == 1 else 0):
-            tail = int(np.prod(t[j + 1:], dtype=np.int64))
-            if after % tail == 0 and t[j] == fixed * (after // tail) and all(v == 1 for v in t[:j]):
-                t[j], batch_at = BATCH * (t[j] // fixed), [j]
-                break
-    if len(batch_at) != 1:
-        b.fail(node, f"cannot tell which size of the shape {target} holds the batch of a value of shape "
-                     f"{_per_image(b, name)} per image; export the model with a dynamic batch size "
-                     "(dynamic_axes, or dynamic_shapes with the default exporter)")
-    j = batch_at[0]
-    if -1 in t:
-        i = t.index(-1)
-        known = (t[j] // BATCH) * int(np.prod([v for m, v in enumerate(t) if m not in (i, j)], dtype=np.int64))
-        per_image = before * after
-        if known <= 0 or per_image % known:
-            b.fail(node, f"cannot reshape a value of shape {_per_image(b, name)} per image to {target}")
-        t[i] = per_image // known
-    t[j] = -1
-    return tuple(t)
-
-
-def _per_image(b: _Builder, name: str) -> tuple[int, ...]:
-    return tuple(b.examples[b.value[name]].shape)
-
-
 def _reduce_mean(b: _Builder, node, a: dict) -> None:
     src = b.computed(node, node.input[0])
     ndim = b.examples[src].ndim
@@ -493,8 +391,8 @@ def _reduce_mean(b: _Builder, node, a: dict) -> None:
 
 
 _HANDLERS = {
-    "Gemm": _gemm, "MatMul": _matmul, "Add": _add, "Conv": _conv, "MaxPool": _pool, "AveragePool": _pool,
-    "BatchNormalization": _batchnorm, "Identity": _identity, "ReduceMean": _reduce_mean, "Reshape": _reshape,
+    "Gemm": _gemm, "MatMul": _matmul, "Add": _add, "BatchNormalization": _batchnorm, "Identity": _identity,
+    "ReduceMean": _reduce_mean, **CONV_HANDLERS,
     "Relu": _simple(lambda b, n, a: Activation("relu")),
     "Sigmoid": _simple(lambda b, n, a: Activation("sigmoid")),
     "Tanh": _simple(lambda b, n, a: Activation("tanh")),

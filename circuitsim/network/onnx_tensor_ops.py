@@ -16,7 +16,8 @@ layers; the handlers here take the rest (:mod:`circuitsim.network.tensor_layers`
   become :class:`~circuitsim.network.tensor_layers.Constant` values, broadcast over the batch),
   ``Split`` (one :class:`~circuitsim.network.tensor_layers.Slice` per output), ``Slice``,
   ``Gather`` (constant indices of a value; a value's ids into a constant table is an
-  :class:`~circuitsim.network.tensor_layers.Embedding`), ``Expand``.
+  :class:`~circuitsim.network.tensor_layers.Embedding`), ``Expand``, ``Reshape`` (of any
+  value; :func:`batch_shape` finds the size that holds the batch).
 
 Shape arithmetic on constants (``Shape``, ``ConstantOfShape``, ``Range``, ``Expand``,
 ``Where``, ...) is folded before these handlers run
@@ -24,7 +25,7 @@ Shape arithmetic on constants (``Shape``, ``ConstantOfShape``, ``Range``, ``Expa
 
 Public API
 ----------
-TENSOR_HANDLERS
+TENSOR_HANDLERS, batch_shape
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .layers import Activation
+from .layers import Activation, Reshape
 from .onnx_graph import BATCH
 from .tensor_layers import (Binary, Concat, Embedding, Expand, Gather, LayerNorm, Slice, Squeeze, Transpose,
                             Unsqueeze)
@@ -46,6 +47,77 @@ def _ints(b, node, index: int, attrs: dict, attr: str) -> list[int] | None:
     if len(node.input) > index and node.input[index]:
         return [int(v) for v in b.const(node, node.input[index]).ravel()]
     return [int(v) for v in attrs[attr]] if attr in attrs else None
+
+
+def _reshape(b, node, a: dict) -> None:
+    target = [int(v) for v in b.const(node, node.input[1]).ravel()]
+    if node.input[0] in b.consts:  # a constant reshaped: fold it
+        data = b.consts[node.input[0]]
+        b.consts[node.output[0]] = data.reshape([data.shape[i] if v == 0 and not a.get("allowzero", 0) else v
+                                                 for i, v in enumerate(target)])
+        return
+    src = b.computed(node, node.input[0])
+    if a.get("allowzero", 0) and 0 in target:
+        b.fail(node, f"allowzero = 1 with a 0 in the shape {target} makes an empty tensor; export without it")
+    b.add(node, Reshape(batch_shape(b, node, node.input[0], target)), [src])
+
+
+def batch_shape(b, node, name: str, target: list[int]) -> tuple[int, ...]:
+    """The ``Reshape`` target of computed value ``name`` for any batch size: every size concrete
+    but the one that holds the batch, -1.
+
+    The batch is the target entry that is a multiple of
+    :data:`~circuitsim.network.onnx_graph.BATCH` (folded from ``Shape``), else its -1 when the
+    model's batch size is dynamic. In a model exported
+    for a fixed batch size ``b`` the batch must be the outermost index of the value (every axis
+    before its batch axis of size 1): it is then the first entry ``j`` that holds ``b`` times the
+    sizes between it and the entries after it (``(1, 17, 4, 8) → [1, 17, 32]``: entry 0;
+    ``→ [17, 32]``: entry 0, the batch merged with the tokens). Anything else is ambiguous at a
+    fixed batch size and refused.
+    """
+    shape = b.shape_of(name)
+    if any(v == 0 and i >= len(shape) for i, v in enumerate(target)):
+        b.fail(node, f"cannot reshape an input of shape {_per_image(b, name)} to {tuple(target)}: a 0 copies an "
+                     "input dimension the input does not have; fix the model's Reshape")
+    t = [shape[i] if v == 0 else v for i, v in enumerate(target)]
+    batch_at = [i for i, v in enumerate(t) if v > 0 and v % BATCH == 0]
+    axis = [i for i, v in enumerate(shape) if v % BATCH == 0]
+    if not axis:  # a value the batch does not reach (a constant's)
+        return tuple(target)
+    p, fixed = axis[0], b.fixed_batch or 1
+    before, after = int(np.prod(shape[:p], dtype=np.int64)), int(np.prod(shape[p + 1:], dtype=np.int64))
+    after *= shape[p] // BATCH  # a batch axis already merged with others: the batch outermost in it
+    if not batch_at and not b.fixed_batch and -1 in t:  # a dynamic batch: the one size not given holds it
+        return tuple(t)
+    if not batch_at:  # a fixed batch size: find the entry it falls into
+        if -1 in t:
+            known = int(np.prod([v for v in t if v != -1], dtype=np.int64))
+            if known <= 0 or (before * fixed * after) % known:
+                b.fail(node, f"cannot reshape a value of shape {_per_image(b, name)} per image to {target}")
+            t[t.index(-1)] = before * fixed * after // known
+        for j in range(len(t) if before == 1 else 0):
+            tail = int(np.prod(t[j + 1:], dtype=np.int64))
+            if after % tail == 0 and t[j] == fixed * (after // tail) and all(v == 1 for v in t[:j]):
+                t[j], batch_at = BATCH * (t[j] // fixed), [j]
+                break
+    if len(batch_at) != 1:
+        b.fail(node, f"cannot tell which size of the shape {target} holds the batch of a value of shape "
+                     f"{_per_image(b, name)} per image; export the model with a dynamic batch size "
+                     "(dynamic_axes, or dynamic_shapes with the default exporter)")
+    j = batch_at[0]
+    if -1 in t:
+        i = t.index(-1)
+        known = (t[j] // BATCH) * int(np.prod([v for m, v in enumerate(t) if m not in (i, j)], dtype=np.int64))
+        per_image = before * after
+        if known <= 0 or per_image % known:
+            b.fail(node, f"cannot reshape a value of shape {_per_image(b, name)} per image to {target}")
+        t[i] = per_image // known
+    t[j] = -1
+    return tuple(t)
+
+
+def _per_image(b, name: str) -> tuple[int, ...]:
+    return tuple(b.examples[b.value[name]].shape)
 
 
 def _layer_norm(b, node, a: dict) -> None:
@@ -179,5 +251,6 @@ TENSOR_HANDLERS: dict[str, Handler] = {
     "Softmax": _softmax, "Sub": _binary("sub"), "Mul": _binary("mul"), "Div": _binary("div"),
     "Pow": _binary("pow"), "Transpose": _transpose, "Squeeze": _squeeze, "Unsqueeze": _unsqueeze,
     "Concat": _concat, "Split": _split, "Slice": _slice, "Gather": _gather, "Expand": _expand,
+    "Reshape": _reshape,
 }
 """Importers of the transformer operators, by ONNX operator (merged into the importer's)."""
