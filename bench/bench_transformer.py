@@ -3,7 +3,7 @@
 Run with ``.venv/bin/python bench/bench_transformer.py`` (needs torch, onnx, onnxruntime,
 onnxscript: the test extras). A ViT for 28 x 28 images (7 x 7 patches, 16 tokens and a class
 token, width 32, 4 heads, 2 encoder blocks, MLP 64, random weights — the time does not depend
-on their values; the model is ``tests/transformer_models.py``'s) is exported by PyTorch's
+on their values; ``circuitsim.network.torch_models.vision_transformer``) is exported by PyTorch's
 default (dynamo) exporter and its legacy one and imported with ``circuitsim.load_network``;
 part 1 reports each import's largest absolute and relative difference from onnxruntime on the
 same file (64 images, one at a time: the exports fix the batch size at 1). Part 2 maps the
@@ -15,7 +15,6 @@ ADC after every tile output, best of three, with the float forward for compariso
 
 from __future__ import annotations
 
-import sys
 import tempfile
 import warnings
 from pathlib import Path
@@ -30,7 +29,6 @@ from circuitsim.network.mapped import auto_partition_layers, map_network
 from circuitsim.periphery.adc import ADCConfig
 from circuitsim.tile.tile_cache import TileCache
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 N_IMAGES = 1000
 
 
@@ -55,11 +53,11 @@ def _best(fn, repeats=3):
 def main() -> None:
     import onnxruntime as ort
     import torch
-    from transformer_models import ViT
+    from circuitsim.network.torch_models import vision_transformer
 
     print(benchlib.environment())
     torch.manual_seed(0)
-    module = ViT(side=28, patch=7, d=32, heads=4, depth=2, classes=10).eval()
+    module = vision_transformer(side=28, patch=7, d=32, heads=4, depth=2, classes=10).eval()
     x, source = _images()
     nets = {}
     with tempfile.TemporaryDirectory() as tmp:

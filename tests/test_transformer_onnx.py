@@ -293,3 +293,24 @@ def test_validate_scope_layer_on_a_transformer(tmp_path):
     # 4 sampled positions (of 4 patches, of 5 tokens) per image, the head's 1
     assert row["n_tiles"] == 1 + 2 * (2 + 1 + 1 + 2) + 1
     assert row["n_operating_points"] == 2 * (4 * 1 + 2 * 4 * (2 + 1 + 1 + 2) + 1)
+
+
+def test_vit_fashion_mnist_example_smoke(tmp_path):
+    """``examples/vit_fashion_mnist.py --smoke``: trains, imports through ONNX, maps one point."""
+    import importlib.util
+    from pathlib import Path
+
+    from circuitsim.network.datasets import load_dataset
+
+    try:
+        load_dataset("fashion-mnist", side=28, crop=False, limit=1)
+    except ConfigError:
+        pytest.skip("Fashion-MNIST is not installed (scripts/install-datasets.sh)")
+    path = Path(__file__).resolve().parent.parent / "examples" / "vit_fashion_mnist.py"
+    spec = importlib.util.spec_from_file_location("vit_fashion_mnist", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    rows = example.main(["--smoke", "--out", str(tmp_path)])
+    assert (tmp_path / "vit.onnx").exists() and (tmp_path / "vit_fashion_mnist.csv").exists()
+    assert len(rows) == 1 and rows[0]["tiles"] >= 10 and 0 <= rows[0]["accuracy"] <= 1
+    assert rows[0]["digital_accuracy"] > 0.15  # two epochs on 2,000 images: better than chance (0.1)
