@@ -10,6 +10,7 @@ and with the module on a batch of another size than the export's.
 
 from __future__ import annotations
 
+import copy
 import warnings
 
 import numpy as np
@@ -18,6 +19,7 @@ import pytest
 import circuitsim
 from circuitsim.devices import Device, Wires
 from circuitsim.errors import ConfigError
+from circuitsim.network.backprop import backward, classification_gradient, forward_trace, weight_gradient
 from circuitsim.network.circuit_config import CircuitConfig
 from circuitsim.network.layers import Dense
 from circuitsim.network.mapped import auto_partition_layers, map_network
@@ -92,6 +94,35 @@ def test_exported_transformer_equals_onnxruntime_and_the_module(exported, name):
     assert _difference(net.forward(batch.astype(np.float64)), want)[1] <= TOLERANCE
     if "dynamic" in name:
         assert _difference(net.forward(batch.astype(np.float64)), _onnxruntime(path, batch))[1] <= TOLERANCE
+
+
+@pytest.mark.parametrize("name", list(EXPORTS))
+def test_backprop_through_the_transformer_equals_torch_autograd(exported, name):
+    """The hardware backward's digital part (LayerNorm fused or decomposed, attention, GELU/erf, class
+    token, token-wise Dense) against PyTorch's autograd of the same cross-entropy, per weight and input."""
+    module, _, net = exported[name]
+    reference = copy.deepcopy(module).double()
+    x, y = np.random.default_rng(5).uniform(-1, 1, size=(4, 1, 8, 8)), np.array([0, 3, 1, 4])
+    trace = forward_trace(net, x)
+    loss, grad, _, folded = classification_gradient(net, trace.output, y)
+    assert not folded  # the exported ViT ends in logits
+    grads = backward(net, trace, grad, output_is_softmax_grad=folded)
+    images = torch.tensor(x, requires_grad=True)
+    want = torch.nn.functional.cross_entropy(reference(images), torch.tensor(y))
+    want.backward()
+    assert loss / len(y) == pytest.approx(want.item(), rel=1e-9)
+    assert _difference(grads.d_input, images.grad.numpy())[1] <= 1e-7
+    matched = 0
+    for k in net.crossbar_layers:  # each crossbar layer's torch parameter, found by its values
+        layer = net.layers[k]
+        for parameter in reference.parameters():
+            value = parameter.detach().numpy()
+            value = value.T if value.ndim == 2 else value
+            if value.shape == layer.weight.shape and np.allclose(value, layer.weight, atol=1e-6):
+                expected = parameter.grad.numpy().T if value.ndim == 2 else parameter.grad.numpy()
+                assert _difference(weight_gradient(layer, grads.d_weight[k]), expected)[1] <= 1e-7, k
+                matched += 1
+    assert matched == len(net.crossbar_layers) == 10
 
 
 def test_linear_layers_on_crossbars_attention_digital(exported):
