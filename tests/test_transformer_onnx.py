@@ -20,16 +20,22 @@ import circuitsim
 from circuitsim.devices import Device, Wires
 from circuitsim.errors import ConfigError
 from circuitsim.network.backprop import backward, classification_gradient, forward_trace, weight_gradient
+from circuitsim.device_statistics import statistics_preset
 from circuitsim.network.circuit_config import CircuitConfig
+from circuitsim.network.compensation import CompensationConfig, compensate
+from circuitsim.network.compensation.hardware import hardware_backward, hardware_forward
+from circuitsim.network.datasets import load_dataset
 from circuitsim.network.layers import Dense
 from circuitsim.network.mapped import auto_partition_layers, map_network
 from circuitsim.network.network import Network
 from circuitsim.network.tensor_layers import Embedding, LayerNorm, MatMul
+from circuitsim.tile.tile_cache import TileCache
 
 torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")  # the default exporter's dependency
+from test_backprop import _central  # noqa: E402
 from transformer_models import TorchAttention, ViT  # noqa: E402
 
 TOLERANCE = 1e-5
@@ -123,6 +129,58 @@ def test_backprop_through_the_transformer_equals_torch_autograd(exported, name):
                 assert _difference(weight_gradient(layer, grads.d_weight[k]), expected)[1] <= 1e-7, k
                 matched += 1
     assert matched == len(net.crossbar_layers) == 10
+
+
+def test_adapter_gradients_through_a_mapped_transformer_equal_finite_differences(exported):
+    """Low-rank adapters on every crossbar layer of the ViT on wired tiles: the hardware backward's
+    gradients (through attention, LayerNorm, GELU and the class token) against central differences."""
+    _, _, net = exported["legacy-cls"]
+    circuit = CircuitConfig(device=Device(1e3, 1e5, levels=256), wires=Wires(r_row=2.0, r_col=2.0))
+    mapped = map_network(net, auto_partition_layers(net, 12), circuit)
+    rng = np.random.default_rng(6)
+    x, y = rng.uniform(-1, 1, size=(3, 1, 8, 8)), np.array([1, 4, 2])
+    adapters = [(rng.normal(0, 0.3, (c.weights.shape[0], 2)), rng.normal(0, 0.3, (2, c.n_out))) for c in mapped.crossbars]
+    _, trace = hardware_forward(mapped, x, adapters=adapters)
+    _, d_adapters, loss, _ = hardware_backward(mapped, trace, y, adapters=adapters)
+
+    def mean_loss():
+        logits, _ = hardware_forward(mapped, x, adapters=adapters)
+        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return -np.log(shifted[np.arange(len(y)), y] / shifted.sum(axis=1)).mean()
+
+    assert loss / len(y) == pytest.approx(mean_loss(), rel=1e-9)  # its log adds 1e-12
+    for n in (0, 1, 4, 9):  # the patch embedding, QKV and fc2 of block 0, the head
+        for array, grad in zip(adapters[n], d_adapters[n]):
+            for index in ((0, 0), (1, 1)):
+                assert grad[index] == pytest.approx(_central(mean_loss, array, index), rel=1e-4, abs=1e-9), n
+
+
+def test_one_analog_model_learns_a_new_task_after_drift_with_adapters_only(exported):
+    """Li et al.'s multi-task deployment in miniature: an (untrained) ViT programmed once on PCM tiles,
+    read a month later without drift compensation; rank-2 digital adapters trained through that hardware
+    on a new task (digits 0-4) lift held-out accuracy far above the programmed model's, and the analog
+    weights (the tiles' effective matrices) are those of the one programming."""
+    _, _, net = exported["legacy-cls"]
+    data = load_dataset("digits", side=8, test_fraction=0.3)
+    train, test = data.y_train < 5, data.y_test < 5
+    x, y = data.x_train[train].reshape(-1, 1, 8, 8), data.y_train[train]
+    x_test, y_test = data.x_test[test].reshape(-1, 1, 8, 8), data.y_test[test]
+    stats = statistics_preset("pcm-aihwkit").replace(t_inference=30 * 86400.0, drift_compensation="none")
+    circuit = CircuitConfig(device=Device(40e3, 40e6, levels=256, statistics=stats), wires=Wires(r_row=2.0, r_col=2.0))
+    cache = TileCache()
+    mapped = map_network(net, auto_partition_layers(net, 12), circuit, cache)
+    programmed = [c.weights.copy() for c in mapped.crossbars]
+    config = CompensationConfig("lora", rank=2, epochs=10, learning_rate=0.01)
+    adapted = compensate(net, mapped, config, circuit, cache, x, y)
+    before, after = mapped.accuracy(x_test, y_test), adapted.accuracy(x_test, y_test)
+    assert adapted.mapped is mapped and after > before + 0.3, (before, after)
+    for c, weights in zip(mapped.crossbars, programmed):
+        np.testing.assert_array_equal(c.weights, weights)
+    params, macs = adapted.overhead
+    assert params == sum(2 * (c.weights.shape[0] + c.n_out) for c in mapped.crossbars)
+    assert macs == sum(2 * (c.weights.shape[0] + c.n_out) * c.positions for c in mapped.crossbars)
+    again = map_network(net, auto_partition_layers(net, 12), circuit, cache)  # the same realization
+    np.testing.assert_array_equal(again.crossbars[1].weights, programmed[1])
 
 
 def test_linear_layers_on_crossbars_attention_digital(exported):
@@ -326,22 +384,42 @@ def test_validate_scope_layer_on_a_transformer(tmp_path):
     assert row["n_operating_points"] == 2 * (4 * 1 + 2 * 4 * (2 + 1 + 1 + 2) + 1)
 
 
-def test_vit_fashion_mnist_example_smoke(tmp_path):
-    """``examples/vit_fashion_mnist.py --smoke``: trains, imports through ONNX, maps one point."""
+def _smoke_example(name: str, tmp_path):
+    """Run ``examples/<name>.py --smoke --out tmp_path``: the example module and its rows."""
     import importlib.util
     from pathlib import Path
-
-    from circuitsim.network.datasets import load_dataset
 
     try:
         load_dataset("fashion-mnist", side=28, crop=False, limit=1)
     except ConfigError:
         pytest.skip("Fashion-MNIST is not installed (scripts/install-datasets.sh)")
-    path = Path(__file__).resolve().parent.parent / "examples" / "vit_fashion_mnist.py"
-    spec = importlib.util.spec_from_file_location("vit_fashion_mnist", path)
+    path = Path(__file__).resolve().parent.parent / "examples" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
     example = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(example)
-    rows = example.main(["--smoke", "--out", str(tmp_path)])
+    return example, example.main(["--smoke", "--out", str(tmp_path)])
+
+
+def test_vit_fashion_mnist_example_smoke(tmp_path):
+    """``examples/vit_fashion_mnist.py --smoke``: trains, imports through ONNX, maps one point."""
+    _, rows = _smoke_example("vit_fashion_mnist", tmp_path)
     assert (tmp_path / "vit.onnx").exists() and (tmp_path / "vit_fashion_mnist.csv").exists()
     assert len(rows) == 1 and rows[0]["tiles"] >= 10 and 0 <= rows[0]["accuracy"] <= 1
     assert rows[0]["digital_accuracy"] > 0.15  # two epochs on 2,000 images: better than chance (0.1)
+
+
+def test_many_tasks_one_analog_model_example_smoke(tmp_path):
+    """``examples/many_tasks_one_analog_model.py --smoke``: one programming, five (task, age) rows."""
+    import csv
+
+    example, rows = _smoke_example("many_tasks_one_analog_model", tmp_path)
+    with open(tmp_path / "many_tasks.csv") as fh:
+        written = list(csv.DictReader(fh))
+    assert [(r["task"], r["age"]) for r in written] == [(r["task"], r["age"]) for r in rows] == list(example.ROWS)
+    net = circuitsim.load_network(tmp_path / "vit.onnx")
+    mapped = map_network(net, auto_partition_layers(net, 64), CircuitConfig(device=Device(1e3, 1e5)))
+    params = sum(2 * (c.weights.shape[0] + c.n_out) for c in mapped.crossbars)  # rank 2: A and B of each layer
+    for row in rows:
+        assert row["adapter_params"] == params and row["analog_weights"] == sum(c.weights.size for c in mapped.crossbars)
+        assert row["adapter_macs"] < row["model_macs"] and row["test_images"] == 200
+        assert all(0 <= row[k] <= 1 for k in ("digital", "analog", "lora", "lora_1h", "hwa_reprogrammed"))
