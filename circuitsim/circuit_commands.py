@@ -1,9 +1,10 @@
-"""Commands on single circuits: ``circuitsim characterize`` (one tile) and
+"""Commands on single circuits: ``circuitsim characterize`` (one tile), ``circuitsim simulate``
+(one tile of linear or nonlinear cells, many inputs) and
 ``circuitsim layer`` (one partitioned layer), with their file checks.
 
 Public API
 ----------
-load_array, writable_file, characterize_command, layer_command
+load_array, writable_file, characterize_command, layer_command, simulate_command
 """
 
 from __future__ import annotations
@@ -109,4 +110,26 @@ def layer_command(args) -> int:
     write_atomic(out, buffer.getvalue())
     print(f"layer {w.shape[0]}x{w.shape[1]}, {topology.name} topology, h/v {parts[0]}/{parts[1]}, "
           f"engine {args.engine}: {len(v)} vectors, outputs in {unit} -> {out}")
+    return 0
+
+
+def simulate_command(args) -> int:
+    """``circuitsim simulate``: output currents of a tile of (nonlinear) cells for a batch of inputs."""
+    from .tile.nonlinear import NonlinearTile
+    from .tile.nonlinear_run import load_cells, simulate_cells
+
+    cells = load_cells(args.cells)
+    x = load_array(args.inputs, "inputs", "vectors x rows input volts")
+    tile = NonlinearTile(cells, r_row=args.r_row, r_col=args.r_col, name=Path(args.cells).name)
+    x = tile.check_inputs(x)
+    out = writable_file(args.out, "Y.npz")
+    result = simulate_cells(cells, x, r_row=args.r_row, r_col=args.r_col, engine=args.engine, backend=args.backend)
+    buffer = io.BytesIO()  # np.savez(path) would add ".npz" to a path without it
+    np.savez(buffer, output_currents=result.output_currents, iterations=result.iterations,
+             engine=result.engine, model=cells.kind, unit="A")
+    write_atomic(out, buffer.getvalue())
+    its = (f", Newton iterations {int(result.iterations.min())}-{int(result.iterations.max())}"
+           if result.engine == "native" else "")
+    print(f"tile {tile.rows}x{tile.cols} {cells.kind} cells, engine {result.engine}: {len(x)} vectors in "
+          f"{result.seconds:.3f} s{its}; output currents (A) -> {out}")
     return 0

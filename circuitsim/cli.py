@@ -2,7 +2,8 @@
 
 Sub-commands: ``doctor`` (is ngspice usable? which BLAS does CHOLMOD use?), ``characterize`` (transfer
 matrix of a tile from a conductance file), ``layer`` (one partitioned layer in the
-canonical or IMAC-Sim topology for given inputs), ``sweep`` (a TOML sweep spec;
+canonical or IMAC-Sim topology for given inputs), ``simulate`` (one tile of linear or nonlinear
+cells for a batch of inputs), ``sweep`` (a TOML sweep spec;
 ``--workers N`` local processes, default 1, or ``--scheduler`` a Dask cluster),
 ``results`` (summary of a results folder),
 ``plot`` (figures of a results folder), ``validate`` (whole-circuit ngspice
@@ -27,7 +28,7 @@ from pathlib import Path
 
 
 from ._version import __version__
-from .circuit_commands import characterize_command, layer_command
+from .circuit_commands import characterize_command, layer_command, simulate_command
 from .errors import (
     CircuitsimError,
     ConfigError,
@@ -265,6 +266,20 @@ def _parser() -> argparse.ArgumentParser:
     ly.add_argument("--deck", default=None, metavar="FILE", help="also write the deck (first input vector)")
     ly.add_argument("--out", required=True, metavar="Y.npz", help="outputs (vectors x n_out) and partitions")
 
+    si = sub.add_parser("simulate", help="output currents of one tile of (nonlinear) cells for a batch of inputs")
+    si.add_argument("--cells", required=True, metavar="CELLS.npz",
+                    help="'model' (linear | sinh | 1s1r | 1t1r | mtj) and the model's parameters as rows x cols "
+                         "arrays or scalars (linear: g; sinh: i0, v0, r_series; 1s1r: g, i_s, n, v_t; "
+                         "1t1r: g, v_gate, vto, kp, w, l, lam; mtj: g_p, antiparallel, tmr0, v_h)")
+    si.add_argument("--inputs", required=True, metavar="X.npy", help="vectors x rows input voltages")
+    si.add_argument("--r-row", type=float, default=0.0, metavar="OHM", help="word-line resistance per segment")
+    si.add_argument("--r-col", type=float, default=0.0, metavar="OHM", help="bit-line resistance per segment")
+    si.add_argument("--engine", choices=["native", "ngspice"], default="native", help="simulation engine")
+    si.add_argument("--backend", choices=["shared", "subprocess"], default="shared",
+                    help="ngspice backend (with --engine ngspice)")
+    si.add_argument("--out", required=True, metavar="Y.npz",
+                    help="output_currents (vectors x cols, A, outputs at 0 V) and Newton iterations per vector")
+
     sw = sub.add_parser("sweep", help="run a sweep spec (TOML) and write DIR/results.csv", epilog=_spec_presets())
     sw.add_argument("spec", metavar="SPEC", help="sweep specification (TOML)")
     _sweep_options(sw, required=True)
@@ -338,7 +353,8 @@ def _sweep_options(parser, required: bool) -> None:
                              "(--cache must be a folder they all reach)")
 
 
-_COMMANDS = {"doctor": _doctor, "characterize": characterize_command, "layer": layer_command, "sweep": _sweep,
+_COMMANDS = {"doctor": _doctor, "characterize": characterize_command, "layer": layer_command,
+             "simulate": simulate_command, "sweep": _sweep,
              "results": _results, "plot": _plot, "main": _main_job, "validate": _validate,
              "export-onnx": _export_onnx}
 

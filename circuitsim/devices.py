@@ -30,6 +30,9 @@ class Device:
     """Preset name, recorded with results."""
     statistics: DeviceStatistics = field(default_factory=DeviceStatistics)
     """Programming noise, stuck-at faults, read noise and drift (default: exact cells)."""
+    v_read_max: float | None = None
+    """Largest read voltage the cell allows across it, volts (a word line above it is refused,
+    :mod:`circuitsim.periphery.dac`); None: the preset's source states none."""
 
     def __post_init__(self):
         if not isinstance(self.statistics, DeviceStatistics):
@@ -40,6 +43,8 @@ class Device:
             )
         if int(self.levels) != self.levels or self.levels < 2:
             raise ConfigError(f"device levels must be an integer >= 2, got {self.levels}")
+        if self.v_read_max is not None and not (0 < self.v_read_max < float("inf")):
+            raise ConfigError(f"device v_read_max must be a positive number of volts, got {self.v_read_max!r}")
 
     @property
     def g_max(self) -> float:
@@ -81,7 +86,9 @@ DEVICE_PRESETS = {
     "mram-imac": Device(5e3, 15e3, 2, "mram-imac"),
     # DNN+NeuroSim default RRAM
     "rram-neurosim": Device(100e3, 1.7e6, 2, "rram-neurosim"),
-    # Zhang & Hu, JETC 2020 (1T1M)
+    # Zhang & Hu, JETC 2020 (1T1M); they read between 0 and 0.4 V, but v_read_max stays unset:
+    # examples/pruning.toml (v_read = 0.2 V, ReLU) drives word lines to 0.52 V and would be refused
+    # (set [device] v_read_max = 0.4 to hold a study to that range)
     "rram-zhang2020": Device(15e3, 300e3, 2, "rram-zhang2020"),
     # aihwkit's PCM model: g_max = 25 uS; its g_min is 0, taken here as g_max / 1000 (40 Mohm)
     # so that every cell stays a finite resistor in the decks

@@ -166,3 +166,24 @@ def test_passive_readout_compresses_and_reports_slow_settling(tile):
     tau = C_INT / tile.conductances.sum(axis=0).min()
     assert 3 * tau < md["settling_time_s"] < 6 * tau
     assert md["energy_opamp_J"] == 0 and md["readout"] == "charge-passive"
+
+
+@pytest.mark.ngspice
+@pytest.mark.parametrize("mode, wires", [("integrator", (5.0, 1e-15)), ("integrator", (5e3, 1e-13)),
+                                         ("passive", (5.0, 1e-15))])
+def test_replay_matches_one_transient_per_input(tile, monkeypatch, mode, wires):
+    # the unit inputs replayed natively on the full-scale run's time grid give what one ngspice
+    # transient per input gives (forced by a negative tolerance), on fast and slow wires
+    import circuitsim.tile.charge as charge
+
+    tile = Tile(tile.conductances, r_row=wires[0], r_col=wires[0], c_row=wires[1], c_col=wires[1])
+    replay = characterize_charge(tile, T_INT, C_INT, mode=mode)
+    monkeypatch.setattr(charge, "REPLAY_TOL", -1.0)
+    separate = characterize_charge(tile, T_INT, C_INT, mode=mode)
+    assert replay.metadata["t_method"] == "replay" and separate.metadata["t_method"] == "transient per input"
+    assert replay.metadata["replay_max_rel_diff"] < 1e-6
+    np.testing.assert_allclose(replay.T, separate.T, rtol=1e-6, atol=1e-6 * np.abs(separate.T).max())
+    m, m_ref = np.array(replay.metadata["energy_matrix_J"]), np.array(separate.metadata["energy_matrix_J"])
+    assert np.abs(m - m_ref).max() < 1e-5 * np.abs(m_ref).max()
+    for key in ("energy_J", "energy_opamp_J", "input_charge_C", "settling_time_s"):
+        assert replay.metadata[key] == separate.metadata[key]

@@ -37,12 +37,6 @@ def _command(path: Path) -> str:
     return "validate" if "circuitsim validate" in text and "circuitsim sweep" not in text else "sweep"
 
 
-#: examples whose smoke run is still minutes long: readout.toml's charge points characterize each of
-#: their 67 tiles by ngspice transients (one per input row, ~2-10 s a tile on two shared cores);
-#: run them with CIRCUITSIM_SLOW_EXAMPLES=1
-MINUTES = {"readout"}
-
-
 @pytest.fixture(scope="module")
 def shared_cache(tmp_path_factory):
     """One cache for every example: most share the network and the tiles of amin2022.toml."""
@@ -53,7 +47,6 @@ def shared_cache(tmp_path_factory):
 @pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.slow) if p.stem in SLOW else p
                                   for p in EXAMPLES], ids=[p.stem for p in EXAMPLES])
 def test_example_runs_end_to_end(path, tmp_path, shared_cache):
-    import os
     import subprocess
     import sys
 
@@ -62,9 +55,6 @@ def test_example_runs_end_to_end(path, tmp_path, shared_cache):
     from circuitsim.study.smoke import smoke_text
     from circuitsim.study.spec import parse_spec
 
-    if path.stem in MINUTES and not os.environ.get("CIRCUITSIM_SLOW_EXAMPLES"):
-        pytest.skip(f"{path.name}'s smoke run takes minutes (ngspice transients of every tile); "
-                    "set CIRCUITSIM_SLOW_EXAMPLES=1 to run it")
     spec = parse_spec(smoke_text(path.read_text()))
     full = load_spec(path)
     assert set(spec.grid) == set(full.grid) and spec.seeds == (min(full.seeds, 2) if full.seeds else None)

@@ -38,20 +38,19 @@ FEATURES = {
 }
 
 IMAC_ADC = "feeds its difference amplifiers straight into analog neurons"
-IMAC_READ = "imac-sim takes programming noise"
 HWA_RANDOM = "cells are drawn, not programmed"
 KEEP = "applies only to a random network"
 LAYER_IMAC = "an imac-sim layer circuit is checked whole"
 
 EXPECTED = {
     ("mlp", "canonical"): {"keep": KEEP},
-    ("mlp", "imac-sim"): {"adc": IMAC_ADC, "read-noise": IMAC_READ, "keep": KEEP},
+    ("mlp", "imac-sim"): {"adc": IMAC_ADC, "keep": KEEP},
     ("random", "canonical"): {"hwa": HWA_RANDOM},
-    ("random", "imac-sim"): {"adc": IMAC_ADC, "read-noise": IMAC_READ, "hwa": HWA_RANDOM},
+    ("random", "imac-sim"): {"adc": IMAC_ADC, "hwa": HWA_RANDOM},
     ("cnn", "canonical"): {"keep": KEEP},
-    ("cnn", "imac-sim"): {"adc": IMAC_ADC, "read-noise": IMAC_READ, "keep": KEEP, "validate": LAYER_IMAC},
+    ("cnn", "imac-sim"): {"adc": IMAC_ADC, "keep": KEEP, "validate": LAYER_IMAC},
     ("onnx", "canonical"): {"keep": KEEP},
-    ("onnx", "imac-sim"): {"adc": IMAC_ADC, "read-noise": IMAC_READ, "keep": KEEP, "validate": LAYER_IMAC},
+    ("onnx", "imac-sim"): {"adc": IMAC_ADC, "keep": KEEP, "validate": LAYER_IMAC},
 }
 
 

@@ -158,7 +158,8 @@ def context(tmp_path_factory):
 
 
 def _check_spec(text: str, context) -> None:
-    from circuitsim.study.spec import check_dataset, parse_spec
+    from circuitsim.study.network_spec import check_dataset
+    from circuitsim.study.spec import parse_spec
 
     spec = parse_spec(text, max_points=10_000)
     points = spec.points()

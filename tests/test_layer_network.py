@@ -83,10 +83,12 @@ def test_imac_sim_config_errors(small_net):
 
 
 @pytest.mark.ngspice
-@pytest.mark.parametrize("statistics", ["", ", programming_noise = 0.1, stuck_at_gmin = 0.02"])
+@pytest.mark.parametrize("statistics", ["", ", programming_noise = 0.1, stuck_at_gmin = 0.02",
+                                        ', drift_nu = 0.06, t_inference = 86400.0, drift_compensation = "global"'])
 def test_validate_in_the_imac_sim_topology(tmp_path, statistics):
     """Whole circuit (IMAC-Sim layer circuits, buffers, behavioural neurons) against the
-    evaluator, with exact and with realized (noisy, faulty) cells."""
+    evaluator, with exact, with realized (noisy, faulty) and with drifted cells whose buffers
+    carry the global drift compensation."""
     spec = parse_spec(
         'title = "imac-sim whole-circuit validation"\n'
         'dataset = {name = "digits", side = 8, test_fraction = 0.3}\n'

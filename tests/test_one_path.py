@@ -104,10 +104,10 @@ def _mapped(net, circuit, digits):
     return map_network(net, PARTITIONS, circuit, TileCache(), x_calibration=digits.x_train[:100])
 
 
-def _assert_same(mapped, golden, name, digits):
+def _assert_same(mapped, golden, name, digits, rtol=1e-9):
     outputs, energy = mapped.forward(digits.x_test[:IMAGES])
-    np.testing.assert_allclose(outputs, golden[f"{name}/outputs"], rtol=1e-9, atol=1e-12)
-    assert energy == pytest.approx(float(golden[f"{name}/energy"]), rel=1e-9)
+    np.testing.assert_allclose(outputs, golden[f"{name}/outputs"], rtol=rtol, atol=1e-12)
+    assert energy == pytest.approx(float(golden[f"{name}/energy"]), rel=rtol)
     assert mapped.conversions_per_inference == int(golden[f"{name}/conversions"])
     assert mapped.n_tiles == int(golden[f"{name}/tiles"])
 
@@ -122,12 +122,14 @@ def test_the_one_path_gives_the_former_paths_numbers(name, all_cases, golden, di
         assert np.abs(analog - reference).max() > 0
         assert np.mean(analog.argmax(1) == reference.argmax(1)) > 0.8
         return
-    np.testing.assert_allclose(analog, golden[f"{name}/analog"], rtol=1e-9, atol=1e-12)
+    # charge tiles are replayed natively on ngspice's time points since issue 22, checked to 1e-5
+    rtol = 1e-5 if name == "mlp-charge" else 1e-9
+    np.testing.assert_allclose(analog, golden[f"{name}/analog"], rtol=rtol, atol=1e-12)
     if circuit.adc is None:
-        _assert_same(_mapped(net, circuit, digits), golden, name, digits)
+        _assert_same(_mapped(net, circuit, digits), golden, name, digits, rtol)
         return
     ideal = dataclasses.replace(circuit, adc=ADCConfig.preset("ideal", bits=4, v_min=-1, v_max=1))
-    _assert_same(_mapped(net, ideal, digits), golden, f"{name}-ideal", digits)
+    _assert_same(_mapped(net, ideal, digits), golden, f"{name}-ideal", digits, rtol)
     # independent ADC instances: other mismatch draws, errors of the same size as the old ones'
     outputs = _mapped(net, circuit, digits).forward(digits.x_test[:IMAGES])[0]
     reference, reference_ideal = golden[f"{name}/outputs"], golden[f"{name}-ideal/outputs"]

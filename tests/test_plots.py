@@ -294,3 +294,25 @@ def test_import_circuitsim_does_not_import_matplotlib():
             "import circuitsim.plots; print(a, 'matplotlib.pyplot' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]  # and plots never needs pyplot
+
+
+def test_the_energy_breakdown_stacks_the_parts_to_the_total(tmp_path):
+    df = fake_sweep(seeds=(0, 1))
+    bits = df["adc_bits"].to_numpy(float)
+    df["adc_energy"] = 1e-10 * bits
+    df["dac_energy"] = 2e-11
+    df["digital_energy"] = 1e-12 * bits
+    df["crossbar_energy"] = df["energy_per_inference"] - df[["adc_energy", "dac_energy", "digital_energy"]].sum(axis=1)
+    ax = plots.energy_breakdown(df).axes[0]
+    tops = {}
+    for bar in ax.patches:  # the stacks: the top of each is its design's total
+        x = round(bar.get_x(), 6)
+        tops[x] = max(tops.get(x, 0.0), bar.get_y() + bar.get_height())
+    ok = df[df["status"] == "ok"]
+    designs = ok.groupby(["h_partitions", "v_partitions", "r_row", "r_col", "adc_bits", "adc_kind", "readout"])
+    totals = np.sort(designs["energy_per_inference"].mean().to_numpy()) * 1e9  # nJ
+    assert ax.get_ylabel() == "Energy per inference (nJ)"
+    np.testing.assert_allclose(np.sort(list(tops.values())), totals, rtol=1e-9)
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["Crossbar", "ADC", "DAC", "Shift-add"]
+    df.to_csv(tmp_path / "results.csv", index=False)
+    assert {p.name for p in plots.plot_results(tmp_path)} >= {"energy_breakdown.pdf", "energy_breakdown.png"}

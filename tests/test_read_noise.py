@@ -3,6 +3,8 @@ ngspice Monte Carlo of the same tile."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -189,3 +191,130 @@ def test_layer_noise_matches_exact_re_solves_of_every_tile():
     assert np.all(np.abs(ratio - 1) < 4 / np.sqrt(2 * (draws - 1)))  # sampling error of a std
     assert np.all(np.abs(ours.std(axis=0, ddof=1) / law_std - 1) < 4 / np.sqrt(2 * (draws - 1)))
     assert np.all(np.abs(ours.mean(axis=0)) < 4 * ours.std(axis=0) / np.sqrt(draws))
+
+
+def _imac_piece(rows=6, outs=3, r=300.0, seed=5):
+    """One piece of an imac-sim layer circuit (difference amplifiers) with wires, and inputs."""
+    from circuitsim.tile.layer_circuit import LayerCircuit
+    from circuitsim.tile.topology import TopologyConfig
+
+    rng = np.random.default_rng(seed)
+    g = rng.uniform(MRAM.g_min, MRAM.g_max, (2, rows, outs))
+    layer = LayerCircuit(g[0], g[1], (slice(0, rows),), (slice(0, outs),), TopologyConfig.imac_sim(), r, r)
+    return layer, rng.uniform(0.2, 0.8, rows)
+
+
+def test_layer_sensitivities_match_finite_differences():
+    from circuitsim.tile.layer_circuit import solve_layer
+    from circuitsim.tile.read_noise import layer_sensitivities
+
+    layer, v = _imac_piece()
+    cells, g, D, K, word = layer_sensitivities(layer)
+    assert np.all((word > 0.5) & (word <= 1.0))  # the word-line node follows its own input, less the IR drop
+    base = solve_layer(layer, v)[0]
+    for c in (0, 5, 17, 30):
+        i, o = cells[c]
+        positive = c < len(cells) // 2  # G+ cells come first
+        gp, gn = layer.g_pos.copy(), layer.g_neg.copy()
+        step = 1e-6 * g[c]
+        (gp if positive else gn)[i, o] += step
+        moved = solve_layer(dataclasses.replace(layer, g_pos=gp, g_neg=gn), v)[0]
+        np.testing.assert_allclose((moved - base) / step, K[:, c] * (D[c] @ v), rtol=1e-4, atol=1e-9)
+
+
+@pytest.mark.ngspice
+@pytest.mark.slow
+def test_imac_sim_amplifier_noise_agrees_with_an_ngspice_monte_carlo():
+    """An imac-sim piece's amplifier outputs under read noise: ngspice re-solves against the
+    first-order law that the evaluator draws from (:meth:`ReadNoise.of_layer`)."""
+    from circuitsim.spice import get_backend
+    from circuitsim.tile.layer_circuit import build_layer_circuit, solve_layer
+
+    layer, v = _imac_piece()
+    rng = np.random.default_rng(2026)
+    deck = write_netlist(build_layer_circuit(layer, v))
+    saved = [f"v(nin{o})" for o in range(layer.n_out)]
+    rows, outs = np.nonzero(layer.g_pos > 0)
+    steps = []
+    for _ in range(DRAWS):
+        gp = layer.g_pos * (1 + RELATIVE * rng.standard_normal(layer.g_pos.shape))
+        gn = layer.g_neg * (1 + RELATIVE * rng.standard_normal(layer.g_neg.shape))
+        steps.append([f"alter rc{s}{i}_{o} = {1 / g[i, o]:.12e}" for s, g in (("p", gp), ("n", gn))
+                      for i, o in zip(rows, outs)] + ["op"])
+    mc = np.array([[r[name][0] for name in saved] for r in get_backend("shared").run(deck, steps, save=saved)])
+    noise = ReadNoise.of_layer(layer, RELATIVE)
+    nominal = solve_layer(layer, v)[0]
+    std = noise.first_order_std(v[None, :])[0]
+    z_mean = (mc.mean(axis=0) - nominal) / (std / np.sqrt(DRAWS))
+    z_std = (mc.std(axis=0, ddof=1) / std - 1) * np.sqrt(2 * (DRAWS - 1))
+    ours = noise.law().draw(np.tile(v, (DRAWS, 1)), np.random.default_rng(7))
+    ratio = ours.std(axis=0, ddof=1) / mc.std(axis=0, ddof=1)
+    print(f"\nimac-sim piece {layer.n_rows}x{layer.n_out}, r = {layer.r_row:g} ohm, read noise {RELATIVE:.0%}, "
+          f"{DRAWS} ngspice draws: std ratio ngspice / first order {np.round(mc.std(axis=0, ddof=1) / std, 4)}, "
+          f"mean z {np.round(z_mean, 2)}; circuitsim draws / ngspice std {np.round(ratio, 4)}")
+    assert np.all(np.abs(z_mean) < 4) and np.all(np.abs(z_std) < 4)
+    assert np.all(np.abs(ratio - 1) < 4 * np.sqrt(1 / (DRAWS - 1)))
+
+
+@pytest.mark.parametrize("r", [0.0, 10.0, 300.0])
+def test_imac_sim_drawn_law_is_within_its_bound_and_tolerance(r):
+    """A layer circuit's law (far cells bounded, as many eigenpairs as TOLERANCE needs) against
+    the full first-order σ."""
+    from circuitsim.tile.noise_law import TOLERANCE
+
+    layer, _ = _imac_piece(rows=40, outs=6, r=r)
+    noise = ReadNoise.of_layer(layer, RELATIVE)
+    law = noise.law()
+    volts = np.random.default_rng(4).uniform(0.0, 0.8, (50, layer.n_rows))
+    drawn, first = np.sqrt(law.variance(volts)), noise.first_order_std(volts)
+    gap = np.abs(drawn - first)
+    rank = law.own[0][1].shape[0] if law.own else 0
+    print(f"\nimac-sim piece 40x6, r = {r:g} ohm: {rank} eigenpairs, largest σ gap {np.max(gap / first):.2e}")
+    assert np.all(gap <= noise.std_bound(volts, law) * (1 + 1e-9) + 1e-18)
+    assert np.max(gap / first) < TOLERANCE
+
+
+def test_imac_sim_network_read_noise_matches_exact_re_solves_of_its_pieces():
+    """map_network in the imac-sim topology draws each output's noise (neuron-input volts per
+    unit activation) as exact re-solves of its partition pieces with noisy cells give it."""
+    from circuitsim.device_statistics import DeviceStatistics
+    from circuitsim.devices import Wires
+    from circuitsim.network.circuit_config import CircuitConfig
+    from circuitsim.network.mapped import map_network
+    from circuitsim.network.mlp import MLP, MLPConfig
+    from circuitsim.network.mapping import Partition
+    from circuitsim.tile.layer_circuit import layer_transfer
+
+    rng = np.random.default_rng(0)
+    w, b = rng.uniform(-1, 1, (9, 4)), rng.uniform(-1, 1, 4)
+    net = MLP([w], [b], MLPConfig(layers=(9, 4), weights="float"))
+    draws = 600
+    device = dataclasses.replace(MRAM, statistics=DeviceStatistics(read_noise=RELATIVE))
+    circuit = CircuitConfig(device=device, wires=Wires(300.0, 300.0), topology="imac-sim")
+    layer = map_network(net, [Partition(2, 2)], circuit).crossbars[0]
+    h = np.append(rng.uniform(0.2, 1.0, 9), 1.0)  # one image and the bias input
+    exact = np.zeros((draws, 4))
+    for block in layer.blocks:
+        piece = _piece_of(block, circuit)
+        nominal = layer_transfer(piece) @ (circuit.v_read * h[block.rows])
+        for n in range(draws):
+            noisy = dataclasses.replace(piece, g_pos=piece.g_pos * (1 + RELATIVE * rng.standard_normal(piece.g_pos.shape)),
+                                        g_neg=piece.g_neg * (1 + RELATIVE * rng.standard_normal(piece.g_neg.shape)))
+            exact[n, block.outs] += (layer_transfer(noisy) @ (circuit.v_read * h[block.rows]) - nominal) / 2  # h = 2
+    law_std = np.sqrt(layer.read_noise.variance(h[None, :])[0])
+    ratio = exact.std(axis=0, ddof=1) / law_std
+    print(f"\nimac-sim layer read noise, exact re-solves / drawn law, std ratio per output: {np.round(ratio, 4)}")
+    assert np.all(np.abs(ratio - 1) < 4 / np.sqrt(2 * (draws - 1)))
+    ours = layer.read_noise.draw(np.tile(h, (draws, 1)), layer.read_rng)
+    assert np.all(np.abs(ours.std(axis=0, ddof=1) / law_std - 1) < 4 / np.sqrt(2 * (draws - 1)))
+
+
+def _piece_of(block, circuit):
+    from circuitsim.network.topologies import imac_amp_gains
+    from circuitsim.tile.layer_circuit import LayerCircuit
+    from circuitsim.tile.topology import TopologyConfig
+
+    g = block.conductances
+    return LayerCircuit(g[:, 0::2], g[:, 1::2], (slice(0, g.shape[0]),), (slice(0, g.shape[1] // 2),),
+                        TopologyConfig.imac_sim(imac_amp_gains(circuit, 1)[0], circuit.opamp_gain),
+                        circuit.wires.r_row, circuit.wires.r_col)

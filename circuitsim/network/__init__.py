@@ -56,7 +56,8 @@ RealizedTile, realize_tile, ReadNoise
 
 from .circuit_config import CircuitConfig
 from .datasets import DATASETS, Dataset, load_dataset
-from .mapped import CrossbarLayer, MappedNetwork, auto_partition_layers, map_layers, map_network
+from .crossbar_layer import CrossbarLayer
+from .mapped import MappedNetwork, auto_partition_layers, map_layers, map_network
 from .layers import (Activation, Add, AvgPool, BatchNorm, Conv2d, Dense, Flatten, GlobalAvgPool, MaxPool,
                      Reshape)
 from .mapping import LayerMapping, Partition, auto_partition, map_layer

@@ -1,4 +1,4 @@
-"""ADCs after every tile: their input ranges set on calibration images.
+"""ADCs after every tile and DACs before every layer: their ranges set on calibration images.
 
 Every tile output is converted before the partial sums of the horizontal partitions are added.
 The ADC's input is the tile's normalized differential sum (1 = one unit weight at full input);
@@ -10,26 +10,28 @@ and every other seed's.
 
 Public API
 ----------
-CLIP_SIGMAS, adc_range, calibrated_blocks, Crossbar
+CLIP_SIGMAS, adc_range, dac_full_scale, calibrated_dac, calibrated, convert, Crossbar
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike
 
+from ..errors import ConfigError
 from ..periphery.adc import ADC, ADCConfig
+from ..periphery.dac import Cycle, DACConfig, InputDAC
 from .network import Network
-from .topologies import Block, augment
+from .topologies import Block
 
 
 
 class Crossbar(Protocol):
-    """What calibration reads of a crossbar layer (:class:`~circuitsim.network.mapped.CrossbarLayer`)."""
+    """What calibration reads of a crossbar layer (:class:`~circuitsim.network.crossbar_layer.CrossbarLayer`)."""
 
     @property
     def index(self) -> int: ...
@@ -41,11 +43,17 @@ class Crossbar(Protocol):
     def scale(self) -> float: ...
 
     @property
-    def bias(self) -> bool: ...
+    def n_columns(self) -> int: ...
 
     @property
-    def n_out(self) -> int: ...
+    def dac(self) -> InputDAC | None: ...
 
+    def cycles(self, h: np.ndarray) -> list[Cycle]: ...
+
+    def combine(self, sums: np.ndarray) -> np.ndarray: ...
+
+
+C = TypeVar("C", bound=Crossbar)
 
 #: MSE-optimal clipping of a Gaussian signal, in standard deviations, by ADC bits
 #: (Banner et al., "Post-training 4-bit quantization", NeurIPS 2019; 1 bit: 2 E|x| / sigma)
@@ -71,27 +79,71 @@ def adc_range(partial_sums: np.ndarray, bits: int) -> tuple[float, float]:
     return -half - 0.5 * lsb, half + 1.5 * lsb
 
 
-def calibrated_blocks(net: Network, crossbars: Sequence[Crossbar], config: ADCConfig,
-                      x: ArrayLike) -> list[tuple[Block, ...]]:
-    """Every crossbar layer's tiles, each with an ADC of ``config`` whose range is set by its
-    partial sums on the batch ``x`` (the network run on the tiles' noiseless analog sums)."""
-    by_index = {c.index: c for c in crossbars}
+def dac_full_scale(h: np.ndarray, bits: int) -> float:
+    """Full scale (activation units) of a DAC for the calibration activations ``h``: their
+    largest magnitude, or ``CLIP_SIGMAS[bits]`` times their RMS when smaller (the ADC's rule,
+    :func:`adc_range`), and at least 1 (:mod:`circuitsim.periphery.dac`)."""
+    peak = float(np.abs(h).max(initial=0.0))
+    rms = float(np.sqrt(np.mean(np.square(h)))) if h.size else 0.0
+    full = min(peak, CLIP_SIGMAS[bits] * rms) if bits in CLIP_SIGMAS else peak
+    return max(full, 1.0)
+
+
+def calibrated_dac(config: DACConfig, h: np.ndarray, v_read: float) -> InputDAC:
+    """The input stage ``config`` of a layer whose calibration activations are ``h``: signed
+    codes when ``h`` has negative values, its full scale by :func:`dac_full_scale`."""
+    signed = bool(np.any(h < 0))
+    if signed and config.bits < 2:
+        raise ConfigError("a 1-bit [dac] cannot drive negative activations (a layer after tanh or a signed "
+                          "input); use bits >= 2")
+    return InputDAC(config, dac_full_scale(h, config.bits), signed, config.full_scale_volts(v_read))
+
+
+def convert(adc: ADC, sums: np.ndarray) -> np.ndarray:
+    """Column sums through a tile's ADCs, ``adc.config.columns_per_adc`` columns sharing one
+    converter (its mismatch), converted one after the other."""
+    share = adc.config.columns_per_adc
+    if share == 1:
+        return adc.quantize(sums)
+    n, cols = sums.shape
+    padded = np.zeros((n, adc.n_columns * share))
+    padded[:, :cols] = sums
+    shared = padded.reshape(n, adc.n_columns, share).transpose(0, 2, 1).reshape(n * share, adc.n_columns)
+    out = adc.quantize(shared).reshape(n, share, adc.n_columns).transpose(0, 2, 1).reshape(n, -1)
+    return out[:, :cols]
+
+
+def calibrated(net: Network, crossbars: Sequence[C], adc: ADCConfig | None, dac: DACConfig,
+               v_read: float, x: ArrayLike) -> list[C]:
+    """Every crossbar layer with its input stage ``dac`` (its full scale set by the layer's
+    activations on the batch ``x``) and every tile with an ADC of ``adc`` whose range is set by
+    its partial sums (every evaluation's); the network run on the tiles' noiseless analog sums."""
     number = {c.index: n for n, c in enumerate(crossbars)}
-    done: dict[int, tuple[Block, ...]] = {}
+    by_index = {c.index: c for c in crossbars}
+    done: dict[int, C] = {}
 
     def mac(k: int, rows: np.ndarray) -> np.ndarray:
         layer = by_index[k]
-        rows_aug = augment(rows, layer.bias)
-        blocks, sums = [], np.zeros((len(rows), layer.n_out))
+        if dac.kind != "none":
+            layer = dataclasses.replace(layer, dac=calibrated_dac(dac, rows, v_read))  # type: ignore[type-var]
+        cycles = layer.cycles(rows)
+        blocks, sums = [], np.zeros((len(rows), layer.n_columns))
         for block in layer.blocks:
-            part = rows_aug[:, block.rows] @ block.weights
-            v_min, v_max = adc_range(part, config.bits)
-            adc = ADC(config.replace(v_min=v_min, v_max=v_max), block.outs.stop - block.outs.start,
-                      instance=(number[k], *block.tile))
-            blocks.append(dataclasses.replace(block, adc=adc))
-            sums[:, block.outs] += part
-        done[k] = tuple(blocks)
-        return sums if layer.scale == 1.0 else layer.scale * sums
+            parts = [cycle.inputs[:, block.rows] @ block.weights for cycle in cycles]
+            if adc is not None:
+                v_min, v_max = adc_range(np.concatenate(parts), adc.bits)
+                columns = block.outs.stop - block.outs.start
+                block = dataclasses.replace(block, adc=ADC(adc.replace(v_min=v_min, v_max=v_max),
+                                                           -(-columns // adc.columns_per_adc),
+                                                           instance=(number[k], *block.tile)))
+            blocks.append(block)
+            for cycle, part in zip(cycles, parts):
+                sums[:, block.outs] += part if cycle.weight == 1.0 else cycle.weight * part
+        if layer.dac is not None:
+            layer.dac.reset()
+        done[k] = dataclasses.replace(layer, blocks=tuple(blocks))  # type: ignore[type-var]
+        out = layer.combine(sums)
+        return out if layer.scale == 1.0 else layer.scale * out
 
     net.forward(x, mac)
     return [done[c.index] for c in crossbars]

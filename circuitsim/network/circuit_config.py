@@ -18,6 +18,7 @@ from typing import Literal, get_args
 from ..devices import Device, Wires
 from ..errors import ConfigError
 from ..periphery.adc import ADCConfig
+from ..periphery.dac import DACConfig, check_dac
 from ..periphery.energy import ISAAC_32NM, ADCEnergyTable
 from ..spice import BACKENDS, Backend
 from ..tile.checks import V_MAX
@@ -72,6 +73,14 @@ class CircuitConfig:
     ``None`` gives IMAC-Sim's 30 for every layer but the last and 10 for the last."""
     opamp_gain: float = 1e6
     """``imac-sim``: open-loop gain of the amplifiers' op-amps, V/V."""
+    dac: DACConfig = field(default_factory=DACConfig)
+    """Input stage of every crossbar layer (:mod:`circuitsim.periphery.dac`); the default drives
+    ``h · v_read`` and refuses a word line above ``device.v_read_max``."""
+    weight_bits: int | None = None
+    """Bits of weight magnitude (the sign is the differential pair's), sliced over
+    ``ceil(weight_bits / log2(device.levels))`` cells per weight, each slice its own columns
+    shift-added after its ADC (:func:`~circuitsim.network.mapping.sliced_weights`); None: each
+    weight on one pair, rounded to the device's levels."""
     neuron_reference: NeuronReference = "unpartitioned"
     """``imac-sim``: the ideal circuit (no wire resistance) whose pre-activation scale sets the
     neurons' gains: ``"unpartitioned"`` (one tile per layer: fixed neurons for every
@@ -102,6 +111,19 @@ class CircuitConfig:
                               f"got {self.neuron_reference!r}")
         if not (0 < self.opamp_gain < float("inf")):
             raise ConfigError(f"circuit.opamp_gain must be > 0, got {self.opamp_gain!r}")
+        if not isinstance(self.dac, DACConfig):
+            raise ConfigError("circuit.dac must be a circuitsim.periphery.dac.DACConfig")
+        allowed = self.device.v_read_max
+        if allowed is not None and self.dac.kind == "none" and self.v_read > allowed:
+            raise ConfigError(f"circuit.v_read = {self.v_read:g} V is above the device's allowed read voltage "
+                              f"{allowed:g} V (the bias row is driven at v_read); set v_read <= {allowed:g}")
+        check_dac(self.dac, self.v_read, allowed)
+        if self.weight_bits is not None and (isinstance(self.weight_bits, bool) or not isinstance(self.weight_bits, int)
+                                             or not 1 <= self.weight_bits <= 16):
+            raise ConfigError(f"[mapping] weight_bits must be an integer 1 .. 16, got {self.weight_bits!r}")
+        if self.topology != "canonical" and (self.weight_bits is not None or self.dac.kind != "none"):
+            raise ConfigError("[mapping] weight_bits and a [dac] need the canonical topology (imac-sim's analog "
+                              "neurons take no digital shift-add); remove them or set circuit.topology = \"canonical\"")
         if self.amp_gains is not None and not all(0 < g < float("inf") for g in self.amp_gains):
             raise ConfigError(f"circuit.amp_gains must be positive numbers, got {self.amp_gains!r}")
 

@@ -66,7 +66,7 @@ def layer_circuit(weights, bias, device: Device, wires: Wires, partition: Partit
     else:
         g = map_layer(w, bias, device, Partition(), zero_weight=topology.zero_weight).conductances
     if layer_index is not None:
-        g = realize_layer(g, device, layer_index)
+        g = realize_layer(g, device, layer_index)[1]
     if bias is not None and topology.bias_row == "first":
         g = np.vstack([g[-1:], g[:-1]])
     n_rows = g.shape[0]

@@ -24,13 +24,15 @@ conversion; one generator per crossbar layer.
 
 **Energy per inference** adds the crossbar's supply energy over a read pulse (``v @ M @ v``
 per evaluation, ``M = t_read · Y`` from each tile's input admittance; with a charge readout,
-the supply energy of the integration window measured in ngspice) and the ADC conversions
-(``positions × outputs`` per tile; :mod:`circuitsim.periphery.energy`).
+the supply energy of the integration window measured in ngspice), the ADC conversions
+(``positions × outputs`` per tile; :mod:`circuitsim.periphery.energy`), the shift-add of every
+conversion and the DACs' one-bit conversions (:mod:`circuitsim.periphery.costs`, which also
+gives the area, :meth:`MappedNetwork.area`).
 
 Public API
 ----------
-CrossbarLayer, MappedNetwork, map_network, map_layers, energy_summary,
-crossbar_shapes, auto_partition_layers
+MappedNetwork, map_network, map_layers, crossbar_shapes, auto_partition_layers
+(its crossbar layers: :mod:`circuitsim.network.crossbar_layer`)
 """
 
 from __future__ import annotations
@@ -47,95 +49,19 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ..errors import ConfigError
-from ..periphery.energy import adc_energy
+from ..periphery.costs import ISAAC_COSTS, CostTable
+from ..periphery.energy import adc_conversion_time
 from ..tile.noise_law import NoiseLaw
 from ..tile.tile_cache import TileCache
-from .adc_calibration import calibrated_blocks
+from .adc_calibration import calibrated
 from .circuit_config import CircuitConfig
 from .layers import Dense, weight_scale
-from .mapping import Partition
+from .mapping import Partition, auto_partition, weight_slices
 from .mlp import MLP
 from .network import Network
+from .crossbar_layer import CrossbarLayer, energy_summary
 from .realization import read_rng
-from .topologies import Block, augment, build_layer
-
-
-@dataclass(frozen=True, eq=False)
-class CrossbarLayer:
-    """One Dense or Conv2d layer on its tiles."""
-
-    index: int
-    """Position of the layer in the network."""
-    blocks: tuple[Block, ...]
-    """Its tiles."""
-    weights: np.ndarray
-    """Effective weights of the layer, ``rows × n_out`` (the bias row last), as the tiles compute them."""
-    scale: float
-    """Weight scale ``s``: the tiles hold ``W / s``; their sums are multiplied by ``s``."""
-    bias: bool
-    """Whether the last row is the bias row."""
-    positions: int
-    """Evaluations per image (output positions of a convolution, 1 for a dense layer)."""
-    read_noise: NoiseLaw | None = None
-    """The law of the layer's read noise (its tiles' side by side), or None."""
-    read_rng: np.random.Generator | None = None
-    """The generator of the layer's read noise (advances with every draw), or None."""
-
-    @property
-    def n_out(self) -> int:
-        """Outputs (columns of differential pairs)."""
-        return int(self.weights.shape[1])
-
-    def sums(self, h: np.ndarray, use_adc: bool = True, matrix: np.ndarray | None = None) -> np.ndarray:
-        """The layer's normalized sums for its rows ``h`` (without the bias input; before ``s``).
-
-        Every tile's partial sums of ``matrix`` (default: the effective weights, the bias row
-        last) with its read noise, through its ADC when ``use_adc``, added over the horizontal
-        partitions; without ADCs one product with the layer's read-noise law.
-        """
-        bias, n = self.bias, h.shape[1]
-        if not (use_adc and self.blocks[0].adc is not None):
-            m = self.weights if matrix is None else matrix
-            weights, offset = (m[:n], m[n]) if bias else (m, 0.0)
-            if self.read_noise is None:
-                return np.asarray(h @ weights + offset)
-            law, sums = self.read_noise, np.empty((len(h), weights.shape[1]))
-            for part in law.passes(len(h)):  # each pass's inputs are read from memory once
-                np.matmul(h[part], weights, out=sums[part])
-                sums[part] += offset
-                law.add_noise(sums[part], h[part], self._rng(), bias)
-            return sums
-        h_aug = augment(h, bias)
-        sums = np.zeros((len(h), self.n_out))
-        for block in self.blocks:
-            v = h_aug[:, block.rows]
-            part = v @ (block.weights if matrix is None else matrix[block.rows, block.outs])
-            if block.read_noise is not None:
-                block.read_noise.add_noise(part, v, self._rng())
-            sums[:, block.outs] += block.adc.quantize(part) if block.adc is not None else part
-        return sums
-
-    def _rng(self) -> np.random.Generator:
-        if self.read_rng is None:
-            raise ConfigError("a crossbar layer with read noise needs its generator (read_rng)")
-        return self.read_rng
-
-    def energy(self, h: np.ndarray, v_read: float, n_images: int) -> float:
-        """Crossbar energy per image (J) of evaluating rows ``h``."""
-        h_aug = augment(h, self.bias)
-        total = 0.0
-        for block in self.blocks:
-            volts = v_read * h_aug[:, block.rows]
-            total += float(np.einsum("ni,ij,nj->", volts, block.energy_matrix, volts)) / n_images
-        return total
-
-
-def energy_summary(crossbar: float, circuit: CircuitConfig, conversions: int) -> dict[str, float]:
-    """Crossbar, ADC and total energy per image (J) from the crossbar's and the conversions'."""
-    adc = 0.0
-    if circuit.adc is not None:
-        adc = float(adc_energy(circuit.adc.bits, conversions, circuit.adc_energy))
-    return {"crossbar_energy": crossbar, "adc_energy": adc, "energy_per_inference": crossbar + adc}
+from .topologies import Block, build_layer
 
 
 BATCH = 500
@@ -167,10 +93,42 @@ class MappedNetwork:
 
     @property
     def conversions_per_inference(self) -> int:
-        """ADC conversions per image (positions × outputs of every tile), 0 without ADCs."""
+        """ADC conversions per image (positions × evaluations × columns of every tile), 0 without ADCs."""
         if self.circuit.adc is None:
             return 0
-        return sum(c.positions * (b.outs.stop - b.outs.start) for c in self.crossbars for b in c.blocks)
+        return sum(c.positions * c.n_cycles * (b.outs.stop - b.outs.start) for c in self.crossbars for b in c.blocks)
+
+    def latency(self) -> dict[str, float]:
+        """Seconds per image of every crossbar layer and of the whole network (``"latency"``).
+
+        A layer's tiles work in parallel; its evaluations (output positions × input cycles) follow
+        one another, each a read pulse (``circuit.t_read``) and, with ADCs, the conversions of
+        ``columns_per_adc`` columns one after the other (:func:`~circuitsim.periphery.energy.adc_conversion_time`),
+        pipelined with the next read as in ISAAC: ``n · max(t_read, t_adc) + min(t_read, t_adc)``.
+        Layers follow one another; digital work between them is not counted.
+        """
+        adc = self.circuit.adc
+        t_adc = adc.columns_per_adc * adc_conversion_time(adc.bits) if adc is not None else 0.0
+        t_read = self.circuit.t_read
+        out = {}
+        for n, c in enumerate(self.crossbars):
+            evaluations = c.positions * c.n_cycles
+            out[f"latency_layer{n + 1}"] = evaluations * max(t_read, t_adc) + min(t_read, t_adc)
+        out["latency"] = sum(out.values())
+        return out
+
+    def reset_dac(self) -> None:
+        """Start counting clipped activations anew in every layer's DAC."""
+        for c in self.crossbars:
+            if c.dac is not None:
+                c.dac.reset()
+
+    @property
+    def dac_clipped(self) -> float:
+        """Fraction of the activations every DAC converted since :meth:`reset_dac` that it clipped (0 without DACs)."""
+        counts = [c.dac.counts for c in self.crossbars if c.dac is not None]
+        total = sum(n for _, n in counts)
+        return sum(k for k, _ in counts) / total if total else 0.0
 
     def layer_sums(self, n: int, h: np.ndarray, use_adc: bool = True, matrix: np.ndarray | None = None) -> np.ndarray:
         """Crossbar layer ``n``'s normalized sums for its rows ``h`` (:meth:`CrossbarLayer.sums`)."""
@@ -206,9 +164,24 @@ class MappedNetwork:
         out = self.forward(x, use_adc=False, energy=False)[0]
         return float(np.mean(np.argmax(out.reshape(len(out), -1), axis=-1) == np.asarray(y)))
 
-    def energy_per_inference(self, x: ArrayLike) -> dict[str, float]:
-        """Crossbar, ADC and total energy per image (J), averaged over ``x``."""
-        return energy_summary(self.forward(x, use_adc=False)[1], self.circuit, self.conversions_per_inference)
+    def energy_per_inference(self, x: ArrayLike, costs: CostTable = ISAAC_COSTS) -> dict[str, float]:
+        """Energy per image (J) averaged over ``x``: crossbar, ADC, DAC, digital (shift-add) and
+        their sum ``energy_per_inference`` (:func:`~circuitsim.network.crossbar_layer.energy_summary`)."""
+        dac = sum(c.dac_conversions for c in self.crossbars)
+        return energy_summary(self.forward(x, use_adc=False)[1], self.circuit, self.conversions_per_inference,
+                              dac, costs)
+
+    def area(self, costs: CostTable = ISAAC_COSTS) -> dict[str, float]:
+        """Area (m²) of every crossbar layer (``area_layer1`` …), by part over the network
+        (``area_cells``, ``area_adc``, ``area_dac``, ``area_shift_add``) and in total (``area``)."""
+        out: dict[str, float] = {}
+        parts = dict.fromkeys(("area_cells", "area_adc", "area_dac", "area_shift_add"), 0.0)
+        for n, c in enumerate(self.crossbars):
+            layer = c.area(self.circuit, costs)
+            out[f"area_layer{n + 1}"] = sum(layer.values())
+            for key, value in layer.items():
+                parts[key] += value
+        return {**out, **parts, "area": sum(parts.values())}
 
     def effective_network(self) -> Network:
         """The network with each crossbar layer's weights as its tiles compute them (no ADC)."""
@@ -247,15 +220,29 @@ def crossbar_shapes(net: Network) -> list[tuple[int, int, bool]]:
     return shapes
 
 
-def auto_partition_layers(net: Network | MLP, max_rows: int, max_cols: int | None = None) -> list[Partition]:
+def auto_partition_layers(net: Network | MLP, max_rows: int, max_cols: int | None = None,
+                          slices: int = 1) -> list[Partition]:
     """Smallest partitions keeping every tile within ``max_rows × max_cols`` (rows count the
-    bias row, columns count outputs), one per crossbar layer."""
+    bias row, columns count outputs, ``slices`` columns each), one per crossbar layer
+    (:func:`~circuitsim.network.mapping.auto_partition`)."""
     net = Network.from_mlp(net) if isinstance(net, MLP) else net
-    max_cols = max_cols or max_rows
-    if max_rows < 1 or max_cols < 1:
-        raise ConfigError(f"maximum array size must be >= 1, got {max_rows} x {max_cols}")
-    return [Partition(math.ceil((n_in + int(bias)) / max_rows), math.ceil(n_out / max_cols))
-            for n_in, n_out, bias in crossbar_shapes(net)]
+    parts = []
+    for n_in, n_out, bias in crossbar_shapes(net):
+        parts += auto_partition([n_in, n_out], max_rows, max_cols, bias, slices)
+    return parts
+
+
+def check_columns_per_adc(circuit: CircuitConfig, shapes: Sequence[tuple[int, int, bool]],
+                          partitions: Sequence[Partition]) -> None:
+    """Refuse (one line) ``[adc] columns_per_adc`` above the columns of the widest tile of a
+    mapping (``shapes``: ``(n_in, n_out, bias)`` of every crossbar layer)."""
+    if circuit.adc is None or circuit.adc.columns_per_adc == 1:
+        return
+    slices = weight_slices(circuit.weight_bits, circuit.device.levels) if circuit.weight_bits is not None else 1
+    widest = max(math.ceil(n_out / p.v) * slices for (_, n_out, _), p in zip(shapes, partitions))
+    if circuit.adc.columns_per_adc > widest:
+        raise ConfigError(f"[adc] columns_per_adc = {circuit.adc.columns_per_adc} is more than the widest tile's "
+                          f"{widest} columns; set columns_per_adc <= {widest}")
 
 
 def map_network(net: Network | MLP, partitions: Sequence[Partition], circuit: CircuitConfig,
@@ -288,8 +275,9 @@ def map_network(net: Network | MLP, partitions: Sequence[Partition], circuit: Ci
     if circuit.gains is not None and len(circuit.gains) != len(indices):
         raise ConfigError(f"circuit.gains needs {len(indices)} values (one per crossbar layer), "
                           f"got {len(circuit.gains)}")
-    if circuit.adc is not None and x_calibration is None:
-        raise ConfigError("an ADC needs calibration images (x_calibration) to set its range")
+    if (circuit.adc is not None or circuit.dac.kind != "none") and x_calibration is None:
+        raise ConfigError("an ADC or a DAC needs calibration images (x_calibration) to set its range")
+    check_columns_per_adc(circuit, crossbar_shapes(network), parts)
     positions = _positions(network)
     stats = circuit.device.statistics
     bar = _tile_progress(sum(p.h * p.v for p in parts))
@@ -307,15 +295,16 @@ def map_network(net: Network | MLP, partitions: Sequence[Partition], circuit: Ci
         law, rng = None, None
         if stats.read_noise > 0:
             law, rng = _layer_read_noise(tiles.blocks, tiles.effective.shape), read_rng(stats.seed, n)
-        crossbars.append(CrossbarLayer(k, tiles.blocks, tiles.effective, scale, b is not None, positions[k], law, rng))
+        crossbars.append(CrossbarLayer(k, tiles.blocks, tiles.combined(), scale, b is not None, positions[k], law, rng,
+                                       factors=tiles.factors, columns=None if tiles.factors is None else tiles.effective,
+                                       v_read=circuit.v_read, v_allowed=circuit.device.v_read_max))
     bar.close()
     if circuit.gains is not None:
         gains = {k: float(g) for k, g in zip(indices, circuit.gains)}
     if gains:
         network = network.replace_layers({k: network.layers[k].replace(gain=g) for k, g in gains.items()})
-    if circuit.adc is not None and x_calibration is not None:
-        calibrated = calibrated_blocks(network, crossbars, circuit.adc, x_calibration)
-        crossbars = [dataclasses.replace(c, blocks=blocks) for c, blocks in zip(crossbars, calibrated)]
+    if (circuit.adc is not None or circuit.dac.kind != "none") and x_calibration is not None:
+        crossbars = calibrated(network, crossbars, circuit.adc, circuit.dac, circuit.v_read, x_calibration)
     effective_mlp = _effective_mlp(mlp, network, crossbars) if mlp is not None else None
     return MappedNetwork(network, tuple(crossbars), parts, circuit, time.perf_counter() - start, effective_mlp)
 

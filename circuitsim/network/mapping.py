@@ -12,7 +12,8 @@ Horizontal partitions split the rows, vertical partitions split the outputs
 
 Public API
 ----------
-Partition, LayerMapping, map_layer, cell_mapping, auto_partition, format_partitions, parse_partitions
+Partition, LayerMapping, map_layer, weight_slices, sliced_weights, cell_mapping, auto_partition, format_partitions,
+parse_partitions
 """
 
 from __future__ import annotations
@@ -50,18 +51,24 @@ def parse_partitions(text: str) -> list[int]:
         raise ConfigError(f"partitions must be written like 16-8-8, got {text!r}") from None
 
 
-def auto_partition(layers, max_rows: int, max_cols: int | None = None, bias: bool = True) -> list[Partition]:
+def auto_partition(layers, max_rows: int, max_cols: int | None = None, bias: bool = True,
+                   slices: int = 1) -> list[Partition]:
     """Smallest partitions so that no tile exceeds ``max_rows × max_cols``.
 
     Rows count the inputs plus the bias row; columns count outputs (differential
     pairs), the convention of IMAC-Sim's automatic partitioning — for 32 × 32
-    arrays and a 400-120-84-10 network it gives h = 13-4-3, v = 4-3-1.
+    arrays and a 400-120-84-10 network it gives h = 13-4-3, v = 4-3-1. With sliced
+    weights every output takes ``slices`` columns, all in one tile.
     """
     max_cols = max_cols or max_rows
     if max_rows < 1 or max_cols < 1:
         raise ConfigError(f"maximum array size must be >= 1, got {max_rows} x {max_cols}")
+    if slices > max_cols:
+        raise ConfigError(f"[mapping] weight_bits takes {slices} slice columns per output, more than a tile's "
+                          f"{max_cols} columns allow; use fewer weight_bits, cells with more levels or larger tiles")
+    outputs = max_cols // slices
     return [
-        Partition(math.ceil((n_in + int(bias)) / max_rows), math.ceil(n_out / max_cols))
+        Partition(math.ceil((n_in + int(bias)) / max_rows), math.ceil(n_out / outputs))
         for n_in, n_out in zip(layers[:-1], layers[1:])
     ]
 
@@ -114,6 +121,37 @@ def quantize(weights: np.ndarray, levels: int) -> np.ndarray:
     """Round ``|w|`` in [0, 1] to ``levels`` evenly spaced values, keeping the sign."""
     steps = levels - 1
     return np.sign(weights) * np.round(np.clip(np.abs(weights), 0, 1) * steps) / steps
+
+
+def weight_slices(bits: int, levels: int) -> int:
+    """Cells per weight magnitude of ``bits`` bits on cells of ``levels`` levels: the fewest
+    base-``levels`` digits reaching ``2**bits - 1`` (``ceil(bits / log2(levels))``)."""
+    if isinstance(bits, bool) or not isinstance(bits, int) or bits < 1:
+        raise ConfigError(f"[mapping] weight_bits must be an integer >= 1, got {bits!r}")
+    slices = 1
+    while levels ** slices < 1 << bits:
+        slices += 1
+    return slices
+
+
+def sliced_weights(weights: np.ndarray, bits: int, levels: int) -> tuple[np.ndarray, np.ndarray]:
+    """Weights in [-1, 1] as ``bits``-bit magnitudes (and their sign) sliced over cells.
+
+    ``q = round(w (2**bits - 1))`` is written in base ``levels``, digit ``k`` in slice ``k``;
+    slice ``k`` of output ``o`` is column ``o · S + k`` of the returned ``rows × n_out S``
+    weights ``sign(q) d_k / (levels - 1)`` (exactly a cell level each), and
+    ``Σ_k factors[k] · slice_k = q / (2**bits - 1)``, the ``bits``-bit quantized weight, with
+    ``factors[k] = levels**k (levels - 1) / (2**bits - 1)`` (the digital shift-add).
+    """
+    w = np.asarray(weights, dtype=float)
+    top = (1 << bits) - 1
+    q = np.rint(np.clip(w, -1.0, 1.0) * top)
+    magnitude, sign = np.abs(q).astype(np.int64), np.sign(q)
+    n = weight_slices(bits, levels)
+    digits = [sign * ((magnitude // levels ** k) % levels) / (levels - 1) for k in range(n)]
+    expanded = np.stack(digits, axis=-1).reshape(w.shape[:-1] + (w.shape[-1] * n,))
+    factors = np.array([levels ** k * (levels - 1) / top for k in range(n)])
+    return expanded, factors
 
 
 def map_layer(weights, bias, device: Device, partition: Partition = Partition(),

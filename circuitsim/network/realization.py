@@ -112,20 +112,11 @@ def realize_conductances(target, device: Device, layer: int, tile: tuple[int, in
     return g, drifted
 
 
-def realize_layer(target, device: Device, layer: int) -> np.ndarray:
-    """Conductances at inference of a whole layer drawn as one array (the layer circuits of
-    the imac-sim topology, whose tiles share amplifiers): the streams of tile ``(0, 0)``,
-    so every cell still has its own draw.
-
-    Read noise and drift compensation act per canonical tile and are refused here.
-    """
-    stats = device.statistics
-    if stats.read_noise > 0 or (stats.drifts and stats.drift_compensation != "none"):
-        raise ConfigError("circuit.topology = imac-sim takes programming noise, stuck-at faults and drift; its "
-                          "layer circuits (amplifiers shared by their tiles) have no per-read noise law or per-tile "
-                          "drift reference yet: set read_noise = 0 and drift_compensation = \"none\", or use the "
-                          "canonical topology")
-    return realize_conductances(target, device, layer, (0, 0))[1]
+def realize_layer(target, device: Device, layer: int) -> tuple[np.ndarray, np.ndarray]:
+    """Programmed and drifted conductances of a whole layer drawn as one array (the layer
+    circuits of the imac-sim topology, whose tiles share amplifiers): the streams of tile
+    ``(0, 0)``, so every cell still has its own draw (:func:`realize_conductances`)."""
+    return realize_conductances(target, device, layer, (0, 0))
 
 
 @dataclass(frozen=True, eq=False)

@@ -25,7 +25,7 @@ energy, the network around the layer) is the same for every topology
 
 Public API
 ----------
-Block, LayerTiles, TOPOLOGIES, augment, build_layer, imac_amp_gains, layer_cells
+Block, LayerTiles, TOPOLOGIES, augment, build_layer, combine_slices, imac_amp_gains, layer_cells
 """
 
 from __future__ import annotations
@@ -46,10 +46,11 @@ from ..tile.crossbar import Tile
 from ..tile.extract import Characterization
 from ..tile.layer_circuit import LayerCircuit, layer_admittance, layer_transfer
 from ..tile.noise_law import NoiseLaw
+from ..tile.read_noise import ReadNoise
 from ..tile.tile_cache import TileCache
 from ..tile.topology import TopologyConfig
 from .circuit_config import CircuitConfig
-from .mapping import LayerMapping, Partition, cell_mapping, map_layer
+from .mapping import LayerMapping, Partition, _slices, cell_mapping, map_layer, sliced_weights
 from .realization import realize_conductances, realize_layer, realize_tile
 
 
@@ -93,6 +94,19 @@ class LayerTiles:
     """Effective weights of the whole layer, ``rows × n_out`` (the bias row last)."""
     gain: float | None = None
     """The gain after the tiles that the topology sets (imac-sim's neurons), or None: the layer's."""
+    factors: np.ndarray | None = None
+    """Sliced weights (``circuit.weight_bits``): the shift-add factor of each slice; ``effective``
+    and the blocks' outputs are then slice columns (``o · S + k``), else None."""
+
+    def combined(self) -> np.ndarray:
+        """Effective weights per layer output (the slices shift-added), ``rows × n_out``."""
+        return self.effective if self.factors is None else combine_slices(self.effective, self.factors)
+
+
+def combine_slices(columns: np.ndarray, factors: np.ndarray) -> np.ndarray:
+    """The shift-add of slice columns ``o · S + k`` (last axis) into outputs ``o``: ``Σ_k factors[k] · column``."""
+    n = len(factors)
+    return np.asarray(columns.reshape(columns.shape[:-1] + (columns.shape[-1] // n, n)) @ factors)
 
 
 def layer_cells(weights: np.ndarray, bias: np.ndarray | None, cells: np.ndarray | None, circuit: CircuitConfig,
@@ -123,7 +137,11 @@ def canonical_layer(index: int, weights: np.ndarray, bias: np.ndarray | None, ce
     scale = 1.0 / (device.g_max - device.g_min)
     if circuit.readout != "current":  # T in V/V: V_out = Q / c_int = I t_int / c_int
         scale *= circuit.c_int / circuit.t_int
-    mapping = layer_cells(weights, bias, cells, circuit, partition)
+    factors = None
+    if circuit.weight_bits is not None:
+        weights, bias, factors, mapping = _sliced_cells(weights, bias, cells, circuit, partition)
+    else:
+        mapping = layer_cells(weights, bias, cells, circuit, partition)
     effective = np.zeros((mapping.conductances.shape[0], weights.shape[1]))
     blocks = []
     wires = dataclasses.asdict(circuit.wires)  # the layer's realized tiles characterized together
@@ -139,7 +157,27 @@ def canonical_layer(index: int, weights: np.ndarray, bias: np.ndarray | None, ce
             blocks.append(Block(rows, outs, effective[rows, outs], _energy_matrix(real.characterization, circuit),
                                 read_noise=real.read_noise, conductances=real.conductances,
                                 drift_scale=real.scale, tile=(a, c)))
-    return LayerTiles(tuple(blocks), effective)
+    return LayerTiles(tuple(blocks), effective, factors=factors)
+
+
+def _sliced_cells(weights: np.ndarray, bias: np.ndarray | None, cells: np.ndarray | None, circuit: CircuitConfig,
+                  partition: Partition) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, LayerMapping]:
+    """A layer's ``circuit.weight_bits``-bit weights sliced over its cells
+    (:func:`~circuitsim.network.mapping.sliced_weights`): the slice columns, their shift-add
+    factors and the mapping, every output's slices in one tile."""
+    if cells is not None:
+        raise ConfigError("[mapping] weight_bits slices trained weights; a random-conductance network has its own "
+                          "cells: remove weight_bits or train the network")
+    bits, levels = int(circuit.weight_bits or 0), circuit.device.levels
+    n_out = weights.shape[1]
+    if partition.v > n_out:
+        raise ConfigError(f"{partition.v} vertical partitions but the layer has only {n_out} outputs")
+    expanded, factors = sliced_weights(weights, bits, levels)
+    sliced_bias = None if bias is None else sliced_weights(bias[None, :], bits, levels)[0][0]
+    n = len(factors)
+    mapping = map_layer(expanded, sliced_bias, circuit.device, partition)
+    outs = tuple(slice(o.start * n, o.stop * n) for o in _slices(n_out, partition.v))
+    return expanded, sliced_bias, factors, dataclasses.replace(mapping, out_slices=outs)
 
 
 def imac_amp_gains(circuit: CircuitConfig, n_layers: int) -> tuple[float, ...]:
@@ -188,38 +226,89 @@ def _piece(g: np.ndarray, rows: slice, outs: slice, topology: TopologyConfig, wi
                         topology, wires.r_row, wires.r_col)
 
 
-def _assemble(g: np.ndarray, mapping: LayerMapping, n_out: int, topology: TopologyConfig, circuit: CircuitConfig,
-              wires: Wires, cache: TileCache, blocks: list[Block]) -> np.ndarray:
-    """Effective weights (``n_rows × n_out``, neuron-input volts per unit activation) of a
-    mapped layer's partition tiles; appends each tile's :class:`Block` to ``blocks``."""
-    share = 1.0 / len(mapping.row_slices) if topology.combining == "average" else 1.0
-    effective = np.zeros((g.shape[0], n_out))
+_Piece = tuple[tuple[int, int], slice, slice, LayerCircuit, Characterization]
+
+
+def _pieces(g: np.ndarray, mapping: LayerMapping, topology: TopologyConfig, wires: Wires,
+            cache: TileCache) -> list[_Piece]:
+    """Every partition tile of a mapped layer's cells ``g``: ``((a, c), rows, outs, its
+    one-piece layer circuit, its characterization)``."""
+    pieces = []
     for a, rows in enumerate(mapping.row_slices):
         for c, outs in enumerate(mapping.out_slices):
-            result = _characterize(_piece(g, rows, outs, topology, wires), cache)
-            effective[rows, outs] = circuit.v_read * share * result.T.T
-            blocks.append(Block(rows, outs, effective[rows, outs], _energy_matrix(result, circuit),
-                                conductances=g[rows, 2 * outs.start:2 * outs.stop], tile=(a, c)))
+            piece = _piece(g, rows, outs, topology, wires)
+            pieces.append(((a, c), rows, outs, piece, _characterize(piece, cache)))
+    return pieces
+
+
+def _effective(pieces: list[_Piece], shape: tuple[int, int], share: float, v_read: float) -> np.ndarray:
+    """Effective weights (neuron-input volts per unit activation) of a layer's pieces."""
+    effective = np.zeros(shape)
+    for _, rows, outs, _, result in pieces:
+        effective[rows, outs] = v_read * share * result.T.T
     return effective
+
+
+def _drift_scales(programmed: np.ndarray, drifted: np.ndarray, mapping: LayerMapping) -> list[float]:
+    """Global drift compensation per vertical partition of an imac-sim layer: ``α_c =
+    Σ_ij |W_prog,ij| / Σ_ij |W_t,ij|`` over its rows ``i`` and outputs ``j``, the reference
+    reads of one row at 1 at a time through the wires.
+
+    One all-ones read (aihwkit's ``GlobalDriftCompensation``, the canonical tiles'
+    :func:`~.realization.drift_compensation`) does not serve here: an imac-sim output is a
+    difference amplifier's, and a binary layer's column sums of ``G+ − G−`` nearly cancel, so
+    the ratio of two near-zero sums follows the wires rather than the drift. The pieces of a
+    vertical partition meet in analog at its neurons, so the factor acts there, one per
+    partition rather than one per tile.
+    """
+    scales = []
+    for outs in mapping.out_slices:
+        now = float(np.abs(drifted[:, outs]).sum())
+        scales.append(float(np.abs(programmed[:, outs]).sum()) / now if now > 0 else 1.0)
+    return scales
 
 
 def imac_sim_layer(index: int, weights: np.ndarray, bias: np.ndarray | None, cells: np.ndarray | None,
                    partition: Partition, circuit: CircuitConfig, cache: TileCache, gain: float,
                    amp_gain: float) -> LayerTiles:
     """Crossbar layer ``index`` as IMAC-Sim's partitioned layer circuit (module notes); ``gain``
-    is the layer's gain times its weight scale, ``amp_gain`` its difference amplifiers'."""
+    is the layer's gain times its weight scale, ``amp_gain`` its difference amplifiers'.
+
+    Device statistics draw the whole layer's cells at once
+    (:func:`~.realization.realize_layer`); read noise is every piece's first-order law of
+    its amplifier outputs (:meth:`~circuitsim.tile.read_noise.ReadNoise.of_layer`), and global
+    drift compensation one factor per vertical partition (:func:`_drift_scales`).
+    """
     if circuit.engine != "native":
         raise ConfigError("circuit.topology = imac-sim extracts its exact linear layer maps with the native "
                           "engine; use engine = \"native\" (ngspice checks it in circuitsim layer and validate)")
+    stats = circuit.device.statistics
     topology = TopologyConfig.imac_sim(amp_gain, circuit.opamp_gain)
     mapping = layer_cells(weights, bias, cells, circuit, partition, topology)
     g = mapping.conductances  # the design's targets set the neuron gains; the realized cells compute
-    realized = realize_layer(g, circuit.device, index)
-    blocks: list[Block] = []
+    programmed, realized = realize_layer(g, circuit.device, index)
     n_out = weights.shape[1]
-    effective = _assemble(realized, mapping, n_out, topology, circuit, circuit.wires, cache, blocks)
+    share = 1.0 / len(mapping.row_slices) if topology.combining == "average" else 1.0
+    pieces = _pieces(realized, mapping, topology, circuit.wires, cache)
+    effective = _effective(pieces, (g.shape[0], n_out), share, circuit.v_read)
+    scales = [1.0] * len(mapping.out_slices)
+    if stats.drifts and stats.drift_compensation == "global" and realized is not programmed:
+        reference = _effective(_pieces(programmed, mapping, topology, circuit.wires, cache), effective.shape, share,
+                               circuit.v_read)
+        scales = _drift_scales(reference, effective, mapping)
+        for outs, alpha in zip(mapping.out_slices, scales):
+            effective[:, outs] *= alpha
+    blocks = []
+    for (a, c), rows, outs, piece, result in pieces:
+        noise = None
+        if stats.read_noise > 0:
+            law = ReadNoise.of_layer(piece, stats.read_noise).law()
+            noise = law.scaled((circuit.v_read * share * scales[c]) ** 2, np.float32)  # per unit activation
+        blocks.append(Block(rows, outs, effective[rows, outs], _energy_matrix(result, circuit), read_noise=noise,
+                            conductances=realized[rows, 2 * outs.start:2 * outs.stop], drift_scale=scales[c],
+                            tile=(a, c)))
     if circuit.neuron_reference == "partitioned":
-        ideal = _assemble(g, mapping, n_out, topology, circuit, Wires(), cache, [])
+        ideal = _effective(_pieces(g, mapping, topology, Wires(), cache), effective.shape, share, circuit.v_read)
     else:
         whole = _piece(g, slice(0, g.shape[0]), slice(0, n_out), topology, Wires())
         ideal = circuit.v_read * _characterize(whole, cache).T.T

@@ -122,6 +122,9 @@ class ADCConfig:
     """CCO frequency at full-scale input (Hz); HERMES reports 300 ps per LSB."""
     cco_cap: float = 10e-15
     """Capacitance switched per CCO cycle (F), for the power ``C * V**2 * f``."""
+    columns_per_adc: int = 1
+    """Columns multiplexed onto one converter of a tile (they share its mismatch and are
+    converted one after the other; :attr:`MappedNetwork.latency`), >= 1."""
 
     def __post_init__(self):
         for f in fields(self):
@@ -139,6 +142,7 @@ class ADCConfig:
             (self.kind in KINDS, f"kind must be one of {KINDS}, got {self.kind!r}"),
             (self.gain_error > -1, f"gain_error must be > -1, got {self.gain_error}"),
             (self.seed >= 0, f"seed must be >= 0, got {self.seed}"),
+            (self.columns_per_adc >= 1, f"columns_per_adc must be >= 1, got {self.columns_per_adc}"),
             (self.supply_v > _CCO_VTH, f"supply_v must be > {_CCO_VTH} V, got {self.supply_v}"),
             (self.cco_knee > 0 and self.cco_f_full_scale > 0 and self.cco_cap >= 0,
              "cco_knee and cco_f_full_scale must be > 0 and cco_cap >= 0"),

@@ -19,9 +19,14 @@ Other published points for custom tables: BRAHMS two-step SAR, 40 nm, 8 bits,
 0.29 pJ; FORMS, 32 nm, 4 bits, 0.23 pJ; Jia et al. (JSSC 2020), 65 nm, 8 bits,
 3.56 pJ at 1.2 V and 1.79 pJ at 0.85 V.
 
+Conversion time (:func:`adc_conversion_time`): ISAAC's 8-bit SAR converts at 1.28 GS/s
+(0.78 ns per conversion; one ADC serves 128 columns within ISAAC's 100 ns crossbar read); a
+SAR resolves one bit per comparator cycle, so other resolutions take ``bits / 8`` of that
+(a scaling assumption, not a measurement).
+
 Public API
 ----------
-ADCEnergyTable, ISAAC_32NM, adc_energy
+ADCEnergyTable, ISAAC_32NM, ISAAC_SAMPLE_RATE, adc_energy, adc_conversion_time, check_table, log_linear
 """
 
 from __future__ import annotations
@@ -36,6 +41,44 @@ from ..configs import check_fields
 from ..errors import ConfigError
 
 
+def check_table(bits: Any, values: Any, what: str) -> tuple[tuple[int, ...], tuple[float, ...]]:
+    """``(bits, values)`` of a table by resolution as tuples, or one line saying what is wrong.
+
+    ``bits`` must be at least two integers >= 1, strictly increasing; ``values`` as many finite
+    numbers > 0 (``what`` names them in the message).
+    """
+    try:
+        b = tuple(int(x) for x in bits)
+        v = tuple(float(x) for x in values)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{what}: bits and values must be sequences of numbers") from None
+    if b != tuple(bits):
+        raise ConfigError(f"{what}: bits must be integers, got {bits!r}")
+    if len(b) < 2 or len(b) != len(v):
+        raise ConfigError(f"{what}: a table needs at least two entries and as many values as bits, "
+                          f"got {len(b)} bits, {len(v)} values")
+    if any(b1 >= b2 for b1, b2 in zip(b, b[1:])) or b[0] < 1:
+        raise ConfigError(f"{what}: bits must be >= 1 and strictly increasing, got {b}")
+    if not all(np.isfinite(x) and x > 0 for x in v):
+        raise ConfigError(f"{what}: values must be finite and > 0, got {v}")
+    return b, v
+
+
+def log_linear(table_bits: tuple[int, ...], values: tuple[float, ...], bits: ArrayLike) -> float | np.ndarray:
+    """A table by resolution evaluated at ``bits`` (integer(s) 1 .. 16): log-linear between its
+    entries, the end segments' factor per bit beyond them (see the module docstring)."""
+    b = np.asarray(bits)
+    if (b.dtype.kind not in "iu" and not (b.dtype.kind == "f" and np.all(b == np.round(b)))
+            or np.any(b < 1) or np.any(b > 16)):
+        raise ConfigError(f"bits must be integers from 1 to 16, got {bits!r}")
+    tb = np.asarray(table_bits, float)
+    logs = np.log(np.asarray(values))
+    seg = np.clip(np.searchsorted(tb, b, side="right") - 1, 0, len(tb) - 2)
+    slope = (logs[seg + 1] - logs[seg]) / (tb[seg + 1] - tb[seg])
+    out = np.exp(logs[seg] + slope * (b - tb[seg]))
+    return float(out) if out.ndim == 0 else out
+
+
 @dataclass(frozen=True)
 class ADCEnergyTable:
     """Energy per conversion at a few resolutions, with its source."""
@@ -48,23 +91,7 @@ class ADCEnergyTable:
     """Where the values come from."""
 
     def __post_init__(self):
-        try:
-            bits = tuple(int(b) for b in self.bits)
-            energy = tuple(float(e) for e in self.energy_j)
-        except (TypeError, ValueError):
-            raise ConfigError("ADCEnergyTable.bits and energy_j must be sequences of "
-                              "numbers") from None
-        if bits != tuple(self.bits):
-            raise ConfigError(f"ADCEnergyTable.bits must be integers, got {self.bits!r}")
-        if len(bits) < 2 or len(bits) != len(energy):
-            raise ConfigError("ADCEnergyTable needs at least two entries and as many "
-                              f"energies as bits, got {len(bits)} bits, {len(energy)} energies")
-        if any(b1 >= b2 for b1, b2 in zip(bits, bits[1:])) or bits[0] < 1:
-            raise ConfigError(f"ADCEnergyTable.bits must be >= 1 and strictly increasing, "
-                              f"got {bits}")
-        if not all(np.isfinite(e) and e > 0 for e in energy):
-            raise ConfigError(f"ADCEnergyTable.energy_j must be finite and > 0 (joules), "
-                              f"got {energy}")
+        bits, energy = check_table(self.bits, self.energy_j, "ADCEnergyTable energy_j (joules)")
         object.__setattr__(self, "bits", bits)
         object.__setattr__(self, "energy_j", energy)
 
@@ -74,16 +101,7 @@ class ADCEnergyTable:
         Log-linear interpolation between table entries, extrapolation with the end
         segments' factor per bit (see the module docstring).
         """
-        b = np.asarray(bits)
-        if (b.dtype.kind not in "iu" and not (b.dtype.kind == "f" and np.all(b == np.round(b)))
-                or np.any(b < 1) or np.any(b > 16)):
-            raise ConfigError(f"bits must be integers from 1 to 16, got {bits!r}")
-        tb = np.asarray(self.bits, float)
-        le = np.log(np.asarray(self.energy_j))
-        seg = np.clip(np.searchsorted(tb, b, side="right") - 1, 0, len(tb) - 2)
-        slope = (le[seg + 1] - le[seg]) / (tb[seg + 1] - tb[seg])
-        out = np.exp(le[seg] + slope * (b - tb[seg]))
-        return float(out) if out.ndim == 0 else out
+        return log_linear(self.bits, self.energy_j, bits)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the table as plain data (TOML/JSON compatible)."""
@@ -123,3 +141,14 @@ def adc_energy(bits: ArrayLike, conversions: ArrayLike = 1,
         raise ConfigError(f"conversions must be finite and >= 0, got {conversions!r}")
     out = np.asarray(table.energy_per_conversion(bits)) * n
     return float(out) if out.ndim == 0 else out
+
+
+ISAAC_SAMPLE_RATE = 1.28e9
+"""Conversions per second of ISAAC's 8-bit SAR ADC (Shafiee et al., ISCA 2016)."""
+
+
+def adc_conversion_time(bits: int) -> float:
+    """Seconds per conversion of a ``bits``-bit SAR ADC: ISAAC's 8-bit time scaled by ``bits / 8``."""
+    if isinstance(bits, bool) or not isinstance(bits, int) or bits < 1:
+        raise ConfigError(f"ADC bits must be a positive integer, got {bits!r}")
+    return bits / 8 / ISAAC_SAMPLE_RATE

@@ -23,10 +23,11 @@ Public API
 ----------
 STYLE, COLUMN_WIDTH, PARAMETERS, paper_style, pareto_mask, hidden_axes,
 accuracy_vs_partitions, partition_heatmap, accuracy_vs_wire_resistance,
-accuracy_vs_device, accuracy_vs_adc_bits, pareto_front, ir_drop_map, adc_transfer, adc_linearity,
+accuracy_vs_device, accuracy_vs_adc_bits, pareto_front, energy_breakdown, ir_drop_map, adc_transfer, adc_linearity,
 save_figure, plot_results
 """
 
+from .breakdown import energy_breakdown
 from .circuits import adc_linearity, adc_transfer, ir_drop_map
 from .style import COLUMN_WIDTH, STYLE, paper_style, save_figure
 from .sweeps import (
@@ -45,6 +46,7 @@ from .results import plot_results
 __all__ = [
     "STYLE", "COLUMN_WIDTH", "PARAMETERS", "paper_style", "pareto_mask", "hidden_axes",
     "accuracy_vs_partitions", "partition_heatmap", "accuracy_vs_wire_resistance",
-    "accuracy_vs_device", "accuracy_vs_adc_bits", "pareto_front", "ir_drop_map", "adc_transfer", "adc_linearity",
+    "accuracy_vs_device", "accuracy_vs_adc_bits", "pareto_front", "energy_breakdown", "ir_drop_map",
+    "adc_transfer", "adc_linearity",
     "save_figure", "plot_results",
 ]

@@ -22,6 +22,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from ..errors import ConfigError
+from .breakdown import ENERGY_PARTS, energy_breakdown
 from .style import save_figure
 from .sweeps import (DEVICE_AXES, MAX_FACETS, _config_labels, _layers, _shown, accuracy_vs_adc_bits,
                      accuracy_vs_device, accuracy_vs_partitions, accuracy_vs_wire_resistance, hidden_axes,
@@ -79,6 +80,8 @@ def plot_results(results_dir: str | Path) -> list[Path]:
             plots.append((f"accuracy_vs_{x}", accuracy_vs_device, {"x": x, "by": by}, _shown(x, by)))
     if varies("energy_per_inference"):
         plots.append(("pareto_energy_accuracy", pareto_front, {}, list(df.columns)))  # every design a point
+        if any(varies(part) for part in ENERGY_PARTS if part != "crossbar_energy"):
+            plots.append(("energy_breakdown", energy_breakdown, {}, list(df.columns)))
     out = Path(results_dir) / "plots"
     files = []
     for name, make, kwargs, shown in plots:

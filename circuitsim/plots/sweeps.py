@@ -56,8 +56,9 @@ _QUANTITIES = {  # column: (axis name, unit)
 OUTCOMES = ("accuracy", "digital_accuracy", "analog_accuracy", "accuracy_std", "accuracy_ci_low",
             "accuracy_ci_high", "accuracy_uncompensated", "n_seeds", "n_tiles", "n_images",
             "conversions_per_inference", "extra_parameters", "extra_macs", "status", "error", "deck",
-            "point", "seed")
-"""Columns that are results, not configuration (also any ``energy*`` or ``*_seconds`` column)."""
+            "point", "seed", "dac_clipped")
+"""Columns that are results, not configuration (also any column with ``energy`` in its name,
+``area*``, ``latency*`` and ``*_seconds``)."""
 MAX_FACETS = 12
 """Most figures :func:`plot_results` draws for one plot, one per value of the columns it
 does not show; beyond that it draws one figure that names what it averages over."""
@@ -66,8 +67,8 @@ DEVICE_AXES = ("programming_noise", "stuck_at_gmin", "stuck_at_gmax", "read_nois
 """Device-statistics columns drawn against accuracy when they vary."""
 
 def _is_axis(df: pd.DataFrame, col: str) -> bool:
-    return not (col in OUTCOMES or col.startswith("energy") or col.endswith("_seconds") or col.startswith("_")
-                or col == "partitions")
+    return not (col in OUTCOMES or "energy" in col or col.startswith(("area", "latency", "_"))
+                or col.endswith("_seconds") or col == "partitions")
 
 
 def hidden_axes(df: pd.DataFrame, shown: Sequence[str], axes: Sequence[str] | None = None) -> list[str]:
@@ -81,7 +82,7 @@ def hidden_axes(df: pd.DataFrame, shown: Sequence[str], axes: Sequence[str] | No
         Columns a figure tells apart (its axes, lines, cells).
     axes : sequence of str, optional
         The configuration columns (e.g. a sweep's swept columns); by default every column
-        that is not an outcome (:data:`OUTCOMES`, ``energy*``, ``*_seconds``).
+        that is not an outcome (:data:`OUTCOMES`, ``*energy*``, ``area*``, ``latency*``, ``*_seconds``).
 
     Returns
     -------

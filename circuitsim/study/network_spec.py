@@ -20,8 +20,8 @@ Partitions give one ``h``/``v`` value per crossbar layer (Dense and Conv2d) and
 Public API
 ----------
 LAYER_NETWORK_KEYS, NETWORK_KINDS, LAYER_KINDS, network_kind, check_network_section, check_layer_network,
-network_inputs, network_io, model_sha256, layer_partitions, crossbar_count, build_layer_network,
-check_partition_entry, mlp_shapes
+network_inputs, network_io, model_sha256, layer_partitions, layer_skeleton, crossbar_count, build_layer_network,
+check_partition_entry, mlp_shapes, check_dataset
 """
 
 from __future__ import annotations
@@ -105,6 +105,11 @@ def _skeleton(config: dict):
     if network_kind(section) == "onnx":
         return _onnx(section["onnx"], model_sha256(config))
     return build_cnn(_cnn_config(section), _input_shape(config), _CLASSES)
+
+
+def layer_skeleton(config: dict):
+    """The CNN (untrained) or ONNX network of a configuration: its layer shapes."""
+    return _skeleton(config)
 
 
 def check_layer_network(config: dict, partitions) -> None:
@@ -223,11 +228,11 @@ def network_io(config: dict) -> tuple[int, int]:
     return int(math.prod(net.input_shape)), int(out.size)
 
 
-def layer_partitions(entry: dict, config: dict) -> tuple[Partition, ...]:
-    """Partitions of a CNN or ONNX network for one partitions entry."""
+def layer_partitions(entry: dict, config: dict, slices: int = 1) -> tuple[Partition, ...]:
+    """Partitions of a CNN or ONNX network for one partitions entry (``slices`` columns per output)."""
     net = _skeleton(config)
     if "auto" in entry:
-        return tuple(auto_partition_layers(net, int(entry["auto"])))
+        return tuple(auto_partition_layers(net, int(entry["auto"]), slices=slices))
     if entry.get("h") is None:
         return tuple(Partition() for _ in net.crossbar_layers)
     return tuple(Partition(h, v) for h, v in zip(entry["h"], entry["v"]))
@@ -246,3 +251,28 @@ def build_layer_network(config: dict, dataset, cache_dir: str | Path):
     if network_kind(section) == "onnx":
         return _onnx(section["onnx"], model_sha256(config))
     return load_or_train_cnn(dataset, _cnn_config(section), cache_dir)
+
+
+def check_dataset(config: dict, data) -> None:
+    """Refuse a network (MLP, CNN or ONNX model) whose inputs are not the dataset's input size
+    or which has fewer outputs than the dataset has classes."""
+    n_in = math.prod(data.x_train.shape[1:])
+    network_in = network_inputs(config)
+    network_out = network_io(config)[1] if network_in == n_in else 0  # run it only on the right inputs
+    if network_kind(config["network"]) not in LAYER_KINDS:
+        if network_in != n_in:
+            raise ConfigError(f"network.layers[0] = {network_in} but dataset {data.name!r} has {n_in} inputs per "
+                              f"image; set layers[0] = {n_in} (or change dataset.side)")
+        if network_out < data.n_classes:
+            raise ConfigError(f"network.layers[-1] = {network_out} outputs but dataset {data.name!r} has "
+                              f"{data.n_classes} classes; set layers[-1] = {data.n_classes}")
+        return
+    what = (f"the ONNX model {config['network']['onnx']}" if network_kind(config["network"]) == "onnx"
+            else "the CNN of [network]")
+    if network_in != n_in:
+        raise ConfigError(f"{what} takes {network_in} inputs per image but dataset {data.name!r} has {n_in}; "
+                          "set [dataset] side (and crop) to match the network")
+    if network_out < data.n_classes:
+        raise ConfigError(f"{what} has {network_out} outputs but dataset {data.name!r} has {data.n_classes} "
+                          f"classes: a class without an output can never be predicted; give a model with "
+                          f"{data.n_classes} outputs")

@@ -119,6 +119,10 @@ def run_point(point: Point, context: PointContext) -> dict:
                adc_kind=adc.kind if adc else "none", adc_bits=adc.bits if adc else 0)
     if not circuit.device.statistics.is_exact:
         row["statistics"] = circuit.device.statistics.name
+    if circuit.dac.kind != "none":
+        row.update(dac_kind=circuit.dac.kind, dac_bits=circuit.dac.bits)
+    if circuit.weight_bits is not None:
+        row["weight_bits"] = circuit.weight_bits
     method = build_compensation_config(point.config)
     row["compensation"] = method.method
     try:
@@ -140,8 +144,11 @@ def run_point(point: Point, context: PointContext) -> dict:
             else:
                 scorer, parameters, macs = mapped, 0, 0
             start = time.perf_counter()
+            mapped.reset_dac()
             accuracy = scorer.accuracy(data.x_test, data.y_test)
             seconds = time.perf_counter() - start
+            if circuit.dac.kind != "none":  # clipped fraction of the activations the test images drove
+                extra["dac_clipped"] = mapped.dac_clipped
             if not adc:
                 analog = accuracy
             elif scorer is not mapped:
@@ -151,7 +158,8 @@ def run_point(point: Point, context: PointContext) -> dict:
             row.update(accuracy=accuracy, analog_accuracy=analog, digital_accuracy=digital,
                        n_tiles=mapped.n_tiles, n_images=len(data.y_test),
                        conversions_per_inference=mapped.conversions_per_inference,
-                       **mapped.energy_per_inference(data.x_test),
+                       **mapped.energy_per_inference(data.x_test), latency=mapped.latency()["latency"],
+                       **{k: v for k, v in mapped.area().items() if not k.startswith("area_layer")},
                        characterization_seconds=mapped.seconds, evaluation_seconds=seconds,
                        extra_parameters=parameters, extra_macs=macs, **extra, status="ok", error="")
     except EnvironmentFailure:

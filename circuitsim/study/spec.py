@@ -35,12 +35,12 @@ partition entry. Everything is checked before anything runs: TOML types (a boole
 field takes ``true``/``false``, an integer field an integer, a number field a number
 that is not a boolean), keys that no point would use (``[adc]`` options without an
 ADC, charge-mode options when no point reads out charge, ``threshold`` without
-``binarize``), partitions, and (:func:`check_dataset`) the network's layers against the
+``binarize``), partitions, and (:func:`~.network_spec.check_dataset`) the network's layers against the
 dataset.
 
 Public API
 ----------
-SweepSpec, Point, load_spec, parse_spec, check_dataset, seed_points, MAX_POINTS
+SweepSpec, Point, load_spec, parse_spec, seed_points, MAX_POINTS
 """
 
 from __future__ import annotations
@@ -55,32 +55,38 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from ..device_statistics import STATISTICS_FIELDS, statistics_preset
 from ..devices import Device, Wires, device_preset, wire_preset
 from ..errors import ConfigError
 from ..network.circuit_config import CircuitConfig
+from ..network.mapped import check_columns_per_adc, crossbar_shapes
 from ..network.datasets import DATASETS
-from ..network.mapping import Partition, auto_partition, format_partitions
+from ..network.mapping import Partition, auto_partition, format_partitions, weight_slices
 from ..network.mlp import MLPConfig
 from ..network.random_weights import RANDOM_KEYS, RandomNetworkConfig
 from ..periphery.adc import KINDS, ADCConfig
+from ..periphery.dac import DACConfig
 from .compensation_spec import (COMPENSATION_KEYS, check_compensation_entries,
                                 check_compensation_used)
 from .network_spec import (LAYER_KINDS, LAYER_NETWORK_KEYS, check_layer_network, check_network_section, crossbar_count,
-                           layer_partitions, model_sha256, network_inputs, network_io, network_kind,
+                           layer_partitions, layer_skeleton, model_sha256, network_kind,
                            check_partition_entry, mlp_shapes)
 from .spec_types import check_types
 
 DATASET_KEYS = {"name", "path", "side", "crop", "binarize", "threshold", "test_fraction", "limit", "seed",
                 "train_limit"}
 NETWORK_KEYS = {f.name for f in dataclasses.fields(MLPConfig)} | LAYER_NETWORK_KEYS | RANDOM_KEYS
-DEVICE_KEYS = {"preset", "r_low", "r_high", "levels", "statistics", *STATISTICS_FIELDS}
+DEVICE_KEYS = {"preset", "r_low", "r_high", "levels", "v_read_max", "statistics", *STATISTICS_FIELDS}
 WIRE_KEYS = {"preset"} | {f.name for f in dataclasses.fields(Wires)}
 CIRCUIT_KEYS = {"v_read", "engine", "backend", "gains", "t_read", "readout", "t_int", "c_int",
                 "topology", "amp_gains", "opamp_gain", "neuron_reference"}
 ADC_KEYS = {f.name for f in dataclasses.fields(ADCConfig)} - {"v_min", "v_max"}
+DAC_KEYS = {f.name for f in dataclasses.fields(DACConfig)}
+MAPPING_KEYS = {"weight_bits"}
+OPTIONAL_SECTIONS = ("dac", "mapping", "compensation")
+"""Sections a point's configuration holds only when the spec gives them (so that the points of
+specs without them keep their keys)."""
 MAX_POINTS = 10_000
 """Most runs (points × seeds) :func:`parse_spec` accepts unless told otherwise (``--yes``)."""
 MAX_RUNS = 1_000_000
@@ -92,7 +98,8 @@ epochs would otherwise run for ever)."""
 
 
 SECTIONS = {"title": None, "dataset": DATASET_KEYS, "network": NETWORK_KEYS, "device": DEVICE_KEYS,
-            "wires": WIRE_KEYS, "circuit": CIRCUIT_KEYS, "adc": ADC_KEYS, "compensation": COMPENSATION_KEYS,
+            "wires": WIRE_KEYS, "circuit": CIRCUIT_KEYS, "adc": ADC_KEYS, "dac": DAC_KEYS, "mapping": MAPPING_KEYS,
+            "compensation": COMPENSATION_KEYS,
             "sweep": None}
 
 
@@ -217,7 +224,8 @@ def build_circuit_config(config: dict) -> CircuitConfig:
     for key in ("gains", "amp_gains"):
         if circuit.get(key) is not None:
             circuit[key] = tuple(circuit[key])
-    return CircuitConfig(device=device, wires=wires, adc=build_adc_config(config), **circuit)
+    return CircuitConfig(device=device, wires=wires, adc=build_adc_config(config), dac=DACConfig(**config.get("dac", {})),
+                         weight_bits=config.get("mapping", {}).get("weight_bits"), **circuit)
 
 
 def build_adc_config(config: dict) -> ADCConfig | None:
@@ -232,39 +240,20 @@ def build_adc_config(config: dict) -> ADCConfig | None:
     return ADCConfig.preset(kind, bits=adc.pop("bits", 8), v_min=-1.0, v_max=1.0, **adc)
 
 
+def slice_count(config: dict) -> int:
+    """Slice columns per output of a configuration (``[mapping] weight_bits`` on its device's levels; 1 without)."""
+    bits = config.get("mapping", {}).get("weight_bits")
+    return 1 if bits is None else weight_slices(bits, build_circuit_config(config).device.levels)
+
+
 def _partitions(entry: dict, config: dict) -> tuple[Partition, ...]:
     if network_kind(config["network"]) in LAYER_KINDS:
-        return layer_partitions(entry, config)
+        return layer_partitions(entry, config, slice_count(config))
     layers = config["network"].get("layers", MLPConfig().layers)
     bias = config["network"].get("bias", True)
     if "auto" in entry:
-        return tuple(auto_partition(layers, int(entry["auto"]), bias=bias))
+        return tuple(auto_partition(layers, int(entry["auto"]), bias=bias, slices=slice_count(config)))
     return tuple(Partition(h, v) for h, v in zip(entry["h"], entry["v"]))
-
-
-def check_dataset(config: dict, data) -> None:
-    """Refuse a network (MLP, CNN or ONNX model) whose inputs are not the dataset's input size
-    or which has fewer outputs than the dataset has classes."""
-    n_in = int(np.prod(data.x_train.shape[1:]))
-    network_in = network_inputs(config)
-    network_out = network_io(config)[1] if network_in == n_in else 0  # run it only on the right inputs
-    if network_kind(config["network"]) not in LAYER_KINDS:
-        if network_in != n_in:
-            raise ConfigError(f"network.layers[0] = {network_in} but dataset {data.name!r} has {n_in} inputs per "
-                              f"image; set layers[0] = {n_in} (or change dataset.side)")
-        if network_out < data.n_classes:
-            raise ConfigError(f"network.layers[-1] = {network_out} outputs but dataset {data.name!r} has "
-                              f"{data.n_classes} classes; set layers[-1] = {data.n_classes}")
-        return
-    what = (f"the ONNX model {config['network']['onnx']}" if network_kind(config["network"]) == "onnx"
-            else "the CNN of [network]")
-    if network_in != n_in:
-        raise ConfigError(f"{what} takes {network_in} inputs per image but dataset {data.name!r} has {n_in}; "
-                          "set [dataset] side (and crop) to match the network")
-    if network_out < data.n_classes:
-        raise ConfigError(f"{what} has {network_out} outputs but dataset {data.name!r} has {data.n_classes} "
-                          f"classes: a class without an output can never be predicted; give a model with "
-                          f"{data.n_classes} outputs")
 
 
 def _check_used(spec: "SweepSpec") -> None:
@@ -280,8 +269,27 @@ def _check_used(spec: "SweepSpec") -> None:
                 c["circuit"].get("readout", "current") == "current" for c in configs):
             raise ConfigError(f"circuit.{key} is ignored with readout = \"current\"; "
                               "remove it or choose a charge readout")
+    dac_options = {k for config in configs for k in config.get("dac", {}) if k != "kind"}
+    if dac_options and all(config.get("dac", {}).get("kind", "none") == "none" for config in configs):
+        raise ConfigError(f"[dac] {sorted(dac_options)[0]} is ignored with kind = \"none\"; "
+                          "remove it or choose kind = \"amplitude\" or \"bit-serial\"")
     if any("threshold" in c["dataset"] for c in configs) and not any(c["dataset"].get("binarize") for c in configs):
         raise ConfigError("dataset.threshold is ignored without binarize = true; remove it or binarize")
+
+
+def _check_architecture(config: dict, entries) -> None:
+    """Refuse (one line) a point's impossible design: sliced weights on a random-conductance
+    network's own cells, more slices than its tiles' columns (``{auto = N}``), an ADC shared by
+    more columns than its widest tile has."""
+    circuit = build_circuit_config(config)
+    if circuit.weight_bits is not None and network_kind(config["network"]) == "random":
+        raise ConfigError("[mapping] weight_bits slices trained weights; a random-conductance network has its own "
+                          "cells: remove weight_bits or train the network")
+    shapes = (crossbar_shapes(layer_skeleton(config)) if network_kind(config["network"]) in LAYER_KINDS
+              else mlp_shapes(config["network"]))
+    for entry in entries:
+        if entry != {"h": None, "v": None}:
+            check_columns_per_adc(circuit, shapes, _partitions(entry, config))
 
 
 def _check_limits(config: dict) -> None:
@@ -307,11 +315,11 @@ def parse_spec(text: str, max_points: int | None = None) -> SweepSpec:
         raise ConfigError(f"the spec is not valid TOML: {exc}") from None
     _check_keys("spec", data, set(SECTIONS))
     base = {}
-    for section in ("dataset", "network", "device", "wires", "circuit", "adc", "compensation"):
+    for section in ("dataset", "network", "device", "wires", "circuit", "adc", "dac", "mapping", "compensation"):
         table = data.get(section, {})
         _check_keys(section, table, SECTIONS[section])
         check_types(section, table)
-        if section != "compensation" or section in data:  # no [compensation]: the points of before
+        if section not in OPTIONAL_SECTIONS or section in data:  # not given: the points of before
             base[section] = dict(table)
     if base["dataset"].get("name", "mnist") not in DATASETS:
         raise ConfigError(f"unknown dataset {base['dataset']['name']!r}; choose one of {', '.join(DATASETS)}")
@@ -343,6 +351,9 @@ def parse_spec(text: str, max_points: int | None = None) -> SweepSpec:
         grid[name] = values
     if compensations or any(name.startswith("compensation.") for name in grid):
         base.setdefault("compensation", {})
+    for section in ("dac", "mapping"):
+        if any(name.startswith(f"{section}.") for name in grid):
+            base.setdefault(section, {})
     spec = SweepSpec(base, grid, tuple(partitions), text, str(data.get("title", "")), seeds, compensations)
     runs = spec.n_points * (seeds or 1)
     if runs > MAX_RUNS:
@@ -357,7 +368,7 @@ def parse_spec(text: str, max_points: int | None = None) -> SweepSpec:
         check_network_section(config["network"])
         if network_kind(config["network"]) in LAYER_KINDS:
             check_layer_network(config, spec.partitions)
-            build_circuit_config(config)
+            _check_architecture(config, spec.partitions)
             continue
         try:
             build_network_config(config)
@@ -366,6 +377,7 @@ def parse_spec(text: str, max_points: int | None = None) -> SweepSpec:
             raise ConfigError(f"incomplete configuration: {exc}") from None
         for entry in spec.partitions:
             check_partition_entry(entry, mlp_shapes(config["network"]))
+        _check_architecture(config, spec.partitions)
     _check_used(spec)
     check_compensation_used([config for _, config in spec.configs()], network_kind)
     if spec.partitions == ({"h": None, "v": None},):

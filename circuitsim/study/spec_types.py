@@ -22,6 +22,7 @@ from ..network.circuit_config import NEURON_REFERENCES, READOUTS, TOPOLOGIES, Ci
 from ..network.mlp import MLPConfig
 from ..network.random_weights import RandomNetworkConfig
 from ..periphery.adc import KINDS, ADCConfig
+from ..periphery.dac import DAC_KINDS, DACConfig
 from ..spice import BACKENDS
 from ..tile.extract import ENGINES
 from .compensation_spec import COMPENSATION_TYPES
@@ -40,13 +41,15 @@ TYPES = {
     "wires": {**_field_types(Wires), "preset": "str"},
     "circuit": _field_types(CircuitConfig),
     "adc": _field_types(ADCConfig),
+    "dac": _field_types(DACConfig),
+    "mapping": {"weight_bits": "int"},
     "compensation": COMPENSATION_TYPES,
 }
 """Declared type of every spec key (the dataclass annotations), by section."""
 
 
 CHOICES = {"Engine": ENGINES, "Backend": BACKENDS, "Readout": READOUTS, "Topology": TOPOLOGIES,
-           "NeuronReference": NEURON_REFERENCES, "ADCKind": ("none",) + KINDS,
+           "NeuronReference": NEURON_REFERENCES, "ADCKind": ("none",) + KINDS, "DACKind": DAC_KINDS,
            "ProgrammingNoiseModel": PROGRAMMING_NOISE_MODELS, "DriftCompensation": DRIFT_COMPENSATIONS}
 """The string switches of the configurations (``Literal`` types) and their values."""
 

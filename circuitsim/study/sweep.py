@@ -42,7 +42,8 @@ from .lock import FolderLock
 from .points import PointContext, column_name
 from .monte_carlo import summarize_seeds
 from .provenance import provenance
-from .spec import MAX_POINTS, Point, SweepSpec, check_dataset
+from .network_spec import check_dataset
+from .spec import MAX_POINTS, Point, SweepSpec
 from .storage import TEMP_PREFIX, default_cache_dir, read_point_file, remove_own_files, write_atomic
 from .workers import Runner
 

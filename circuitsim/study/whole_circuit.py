@@ -255,7 +255,8 @@ def _driver_lines(k, n_out, layers, design, v_read, maps, drivers, lines) -> Non
 def _imac_layer_lines(mapped: MappedNetwork, k: int, design, config, lines) -> None:
     """Layer ``k`` in the imac-sim topology: its whole partitioned layer circuit (difference
     amplifiers, 1 mΩ ties) of the realized cells, then per output a buffer
-    ``V = clip(k_design·V(nin), ±v_amp)`` into the neuron (the neuron input voltage is the
+    ``V = clip(k_design·α·V(nin), ±v_amp)`` into the neuron (``α``: the global drift
+    compensation of the output's vertical partition, 1 without) (the neuron input voltage is the
     effective network's sum ``s``)."""
     from ..network.topologies import imac_amp_gains
     from ..tile.layer_circuit import LayerCircuit, build_layer_circuit
@@ -264,8 +265,10 @@ def _imac_layer_lines(mapped: MappedNetwork, k: int, design, config, lines) -> N
     circuit, crossbar = mapped.circuit, mapped.crossbars[k]
     topology = TopologyConfig.imac_sim(imac_amp_gains(circuit, len(mapped.crossbars))[k], circuit.opamp_gain)
     g = np.zeros((crossbar.weights.shape[0], 2 * crossbar.n_out))
+    alpha = np.ones(crossbar.n_out)  # global drift compensation, one factor per vertical partition
     for block in crossbar.blocks:
         g[block.rows, 2 * block.outs.start:2 * block.outs.stop] = block.conductances
+        alpha[block.outs] = block.drift_scale
     row_slices = tuple(slice(a, b) for a, b in sorted({(b.rows.start, b.rows.stop) for b in crossbar.blocks}))
     out_slices = tuple(slice(a, b) for a, b in sorted({(b.outs.start, b.outs.stop) for b in crossbar.blocks}))
     layer = LayerCircuit(g[:, 0::2], g[:, 1::2], row_slices, out_slices, topology, circuit.wires.r_row,
@@ -276,7 +279,7 @@ def _imac_layer_lines(mapped: MappedNetwork, k: int, design, config, lines) -> N
     vmax = _f(config.v_amp)
     for o in range(crossbar.n_out):
         lines.append(f"Bd{k}_{o} d{k}_{o} 0 V = max(-{vmax}, min({vmax}, "
-                     f"{_f(design.volts_per_unit)}*v({prefix}nin{o})))")
+                     f"{_f(design.volts_per_unit * alpha[o])}*v({prefix}nin{o})))")
         lines.extend(design.neuron.lines(f"{k}_{o}", f"d{k}_{o}", f"o{k}_{o}"))
 
 

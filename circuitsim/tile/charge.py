@@ -31,9 +31,16 @@ wires (:func:`wire_time_constant` <= ``t_int / 500``: the output is then a ramp 
 edges, which the trapezoidal rule integrates exactly), else ``t_int / 200``. Energies
 integrate ``V * I`` exactly for vectors linear between time points.
 
+:func:`characterize_charge` needs one evaluation per input. ngspice factors the matrix
+twice per time point and every unit input walks the same time grid (same corners), so
+only the full-scale evaluation runs in ngspice; the unit inputs are replayed natively on
+its accepted time points with the same companion models (:mod:`.charge_replay`: one
+LU factorization per step shared by all inputs) and kept when the replayed full-scale
+outputs match ngspice's within :data:`REPLAY_TOL`; else one ngspice transient per input.
+
 Public API
 ----------
-ChargeReadout, ChargeResult, wire_time_constant, charge_circuit, charge_deck,
+ChargeReadout, ChargeResult, REPLAY_TOL, wire_time_constant, charge_circuit, charge_deck,
 simulate_charge, characterize_charge, charge_characterize_from_args
 """
 
@@ -49,6 +56,7 @@ from .circuit import Circuit
 from .crossbar import Tile, input_source_names, sense_source_names
 from .extract import Characterization
 from .netlist import format_value, write_netlist
+from .charge_replay import REPLAY_TOL, replay
 from .readout import array_builder, check_positive
 
 MODES = ("integrator", "passive")
@@ -136,9 +144,10 @@ class ChargeResult:
     """Charge drawn from the input sources, coulombs, shape ``(n,)``."""
 
 
-def charge_circuit(tile: Tile, readout: ChargeReadout) -> Circuit:
-    """The tile's array with the charge readout; the input sources are left out (see :func:`charge_deck`)."""
-    b = array_builder(tile.with_wires(tia=None), None, drop=("Vin", "Vsense"))
+def charge_circuit(tile: Tile, readout: ChargeReadout, inputs: bool = False) -> Circuit:
+    """The tile's array with the charge readout; the input sources ``Vin<i>`` (0 V) only with
+    ``inputs=True`` (the deck writes them as PWL sources, see :func:`charge_deck`)."""
+    b = array_builder(tile.with_wires(tia=None), None, drop=("Vsense",) if inputs else ("Vin", "Vsense"))
     cols = tile.cols
     b.header.append(f"readout: charge {readout.mode}, c_int = {format_value(readout.c_int)} F")
     end = b.nodes([f"blend{j}" for j in range(cols)])
@@ -272,11 +281,14 @@ def characterize_charge(tile: Tile, t_int: float, c_int: float, mode: str = "int
                         encoding: str = "amplitude", backend: str = "shared", **options) -> Characterization:
     """Charge-mode transfer matrix ``T`` (V/V, ``V_out = T @ u``, ``V_out = Q / c_int``).
 
-    One transient per input (unit input, the others 0) plus one full-scale
-    evaluation (every input at 1 V, or full-width pulses) that checks superposition
-    and gives the energy and, for the integrator, the settling time of the
-    bit-line currents; the passive readout runs one more transient, a held step,
-    for the settling time of the sampling voltages.
+    One ngspice transient, the full-scale evaluation (every input at 1 V, or
+    full-width pulses), gives the energy and, for the integrator, the settling time
+    of the bit-line currents; the unit inputs (one input at 1, the others 0) are
+    replayed natively on its time grid (:func:`~.charge_replay.replay`, one factorization per step
+    for all of them), and kept when the replayed full-scale outputs match ngspice's
+    within :data:`REPLAY_TOL` (relative), else each unit input runs its own ngspice
+    transient (``t_method`` in the metadata says which). The passive readout runs
+    one more transient, a held step, for the settling time of the sampling voltages.
 
     Parameters
     ----------
@@ -294,8 +306,9 @@ def characterize_charge(tile: Tile, t_int: float, c_int: float, mode: str = "int
     -------
     Characterization
         ``T`` (cols × rows, V/V) and metadata: engine, ngspice version, readout,
-        t_int, c_int, settling time (s), energies (J) of the full-scale evaluation, and
-        for amplitude encoding ``energy_matrix_J`` (``E(u) = u @ M @ u``).
+        t_int, c_int, settling time (s), energies (J) of the full-scale evaluation,
+        ``t_method`` (``"replay"`` or ``"transient per input"``), ``replay_max_rel_diff``
+        (replayed against ngspice's full-scale outputs), and for amplitude encoding ``energy_matrix_J`` (``E(u) = u @ M @ u``).
     """
     from .._version import __version__
     from ..spice import get_backend
@@ -305,11 +318,25 @@ def characterize_charge(tile: Tile, t_int: float, c_int: float, mode: str = "int
     unit = 1.0 if encoding == "amplitude" else readout.v_pulse
     x = np.vstack([np.eye(rows), np.ones((1, rows))]) * unit
     step = readout.step_for(tile)
-    results = _run(tile, readout, [[readout.waveform(a) for a in row] for row in x], readout.t_sample, step, backend)
-    T = np.array([_v_out(r, mode, tile.cols) for r in results[:rows]]).T / unit
-    full = results[rows]
+    waves = [[readout.waveform(a) for a in row] for row in x]
+    (full,) = _run(tile, readout, waves[rows:], readout.t_sample, step, backend)
     v_full, energy, op_energy, charge = _summary(full, tile, readout)
-    superposition = float(np.abs(v_full - T.sum(1) * unit).max() / (np.abs(v_full).max() or 1.0))
+    corners = np.reshape(readout.waveform(1.0 if readout.encoding == "amplitude" else readout.v_pulse), (-1, 2))
+    v_replay, m = replay(charge_circuit(tile, readout, inputs=True), tile, corners, readout.mode == "integrator",
+                         full["time"], x)
+    scale = np.abs(v_full).max() or 1.0
+    replay_diff = float(np.abs(v_replay[rows] - v_full).max() / scale)
+    if replay_diff <= REPLAY_TOL:
+        method = "replay"
+        T = v_replay[:rows].T / unit
+        m = np.array([m[k, k] for k in range(rows)]).T
+    else:  # the replay missed ngspice's steps: one ngspice transient per input
+        method = "transient per input"
+        results = _run(tile, readout, waves[:rows], readout.t_sample, step, backend)
+        T = np.array([_v_out(r, mode, tile.cols) for r in results]).T / unit
+        m = np.array([-_product_integral(r[f"v(in{k})"], _stack(r, "i(vin{})", rows), r["time"])
+                      for k, r in enumerate(results)]).T
+    superposition = float(np.abs(v_full - T.sum(1) * unit).max() / scale)
     if mode == "integrator":
         t, window = full["time"], full["time"] <= readout.t_int
         currents = [full[f"i(vsense{j})"] for j in range(tile.cols)]
@@ -322,11 +349,9 @@ def characterize_charge(tile: Tile, t_int: float, c_int: float, mode: str = "int
         "v_pulse": readout.v_pulse, "t_edge": readout.t_edge, "max_step": step,
         "units": "T in V/V: V_out = Q / c_int", "settling_time_s": settle,
         "energy_J": energy, "energy_opamp_J": op_energy, "input_charge_C": charge,
-        "superposition_max_rel_diff": superposition,
+        "superposition_max_rel_diff": superposition, "t_method": method, "replay_max_rel_diff": replay_diff,
     }
     if encoding == "amplitude":
-        m = np.array([-_product_integral(r[f"v(in{k})"], _stack(r, "i(vin{})", rows), r["time"])
-                      for k, r in enumerate(results[:rows])]).T
         metadata["energy_matrix_J"] = ((m + m.T) / 2).tolist()
     runner = get_backend(backend)
     metadata.update(

@@ -27,7 +27,8 @@ amplifier and ``"average"`` it is the voltage of ``nin<o>`` in the circuit.
 
 Public API
 ----------
-LayerCircuit, build_layer_circuit, layer_outputs, solve_layer, layer_transfer, layer_admittance
+LayerCircuit, build_layer_circuit, output_probes, combine_readings, layer_outputs, solve_layer, layer_transfer,
+layer_admittance
 """
 
 from __future__ import annotations
@@ -215,8 +216,9 @@ def _voltage_nodes(layer: LayerCircuit) -> list[str]:
     return [f"ao{a}_{j}" for j in range(layer.n_out) for a in range(len(layer.row_slices))]
 
 
-def _combine(values: np.ndarray, layer: LayerCircuit) -> np.ndarray:
-    """Per-output result from raw readings (last axis: output-major raw values)."""
+def combine_readings(values: np.ndarray, layer: LayerCircuit) -> np.ndarray:
+    """Per-output result from raw readings (last axis: output-major raw values, as
+    :func:`output_probes` lists them)."""
     h = len(layer.row_slices)
     topo = layer.topology
     if topo.voltage_output:
@@ -236,11 +238,21 @@ def _readings(layer: LayerCircuit) -> tuple[str, list[str]]:
     return "i", [f"Vs{s}{a}_{j}" for j in range(layer.n_out) for a in range(h) for s in "pn"]
 
 
+def output_probes(layer: LayerCircuit) -> tuple[list[str], float]:
+    """The sources of a circuit built with ``probes=True`` whose branch currents, times the
+    sign, are the layer's raw readings (output-major; :func:`combine_readings` makes the
+    outputs of them)."""
+    kind, names = _readings(layer)
+    if kind == "v":  # V(node) = -I(Eprobe) into its 1 ohm load
+        return [f"Eprobe_{n}" for n in names], -1.0
+    return names, 1.0
+
+
 def layer_outputs(op: OperatingPoint, layer: LayerCircuit) -> np.ndarray:
     """The layer's outputs from an operating point of its circuit (amperes or volts)."""
     kind, names = _readings(layer)
     raw = op.voltage(names) if kind == "v" else op.current(names)
-    return _combine(np.asarray(raw), layer)
+    return combine_readings(np.asarray(raw), layer)
 
 
 def solve_layer(layer: LayerCircuit, inputs, engine: str = "native", backend: str = "shared") -> np.ndarray:
@@ -279,7 +291,7 @@ def solve_layer(layer: LayerCircuit, inputs, engine: str = "native", backend: st
     steps = [[f"alter {s} dc = {value:.15g}" for s, value in zip(sources, row)] + ["op"] for row in x]
     results = get_backend(backend).run(write_netlist(build_layer_circuit(layer)), steps, save=save)
     raw = np.array([[r[name][0] for name in save] for r in results])
-    return _combine(raw, layer)
+    return combine_readings(raw, layer)
 
 
 def layer_transfer(layer: LayerCircuit) -> np.ndarray:
@@ -289,14 +301,9 @@ def layer_transfer(layer: LayerCircuit) -> np.ndarray:
     (:func:`~circuitsim.tile.native.transfer_matrix`), reading voltages through the
     unit-gain probes of :func:`build_layer_circuit`.
     """
-    circuit = build_layer_circuit(layer, probes=True)
-    kind, names = _readings(layer)
-    if kind == "v":
-        nodes = _voltage_nodes(layer)
-        raw = -native.transfer_matrix(circuit, layer.input_sources(), [f"Eprobe_{n}" for n in nodes])
-    else:
-        raw = native.transfer_matrix(circuit, layer.input_sources(), names)
-    return _combine(raw.T, layer).T
+    sources, sign = output_probes(layer)
+    raw = sign * native.transfer_matrix(build_layer_circuit(layer, probes=True), layer.input_sources(), sources)
+    return combine_readings(raw.T, layer).T
 
 
 def layer_admittance(layer: LayerCircuit) -> np.ndarray:

@@ -17,10 +17,14 @@ of order ``r`` times the tile's relative IR drop times ``|dI1|`` with it.
 
 **The law that is drawn.** The first-order ``dI`` of one image is a sum of independent
 Gaussians, hence Gaussian, with ``var_j(V) = V·M_j·V``, ``M_j = Σ_c K_jc² σ_c² D_c D_cᵀ``.
-:meth:`ReadNoise.law` keeps of every ``M_j`` its diagonal and the ``RANK`` largest
-eigenpairs of the rest (the voltage that other rows' inputs put across a cell through the
-shared lines, nearly of low rank); cells outside an output's own columns (which reach it
-only through the wires) enter with their own row's voltage only. The evaluator draws every
+:meth:`ReadNoise.law` keeps of every ``M_j`` its diagonal and the largest eigenpairs of the
+rest (the voltage that other rows' inputs put across a cell through the shared lines, nearly
+of low rank): ``RANK`` for a tile, whose summing lines end at a virtual ground; as many as
+change no output's variance by more than ``TOLERANCE`` for a layer circuit
+(:meth:`ReadNoise.of_layer`), whose summing lines end in the difference amplifiers' input
+resistors, so that every input moves the whole line (a few directions per line); cells
+outside an output's own columns (which reach it only through the wires) enter with their own
+row's voltage only. The evaluator draws every
 output from that law directly, one normal per output and image instead of one per cell
 (:mod:`.noise_law`). :meth:`ReadNoise.std_bound` bounds the σ that is drawn against the
 full first-order σ; the small covariance between different outputs is left out (outputs of
@@ -29,7 +33,7 @@ selections and the law is exact: ``M_j = diag(σ_·j²)``.
 
 Public API
 ----------
-ReadNoise, sensitivities, RANK
+ReadNoise, sensitivities, layer_sensitivities, RANK
 """
 
 from __future__ import annotations
@@ -39,17 +43,49 @@ import scipy.sparse.linalg as spla
 
 from ..errors import ConvergenceError
 from .crossbar import Tile, build_circuit, input_source_names, sense_source_names
+from .layer_circuit import LayerCircuit, build_layer_circuit, combine_readings, output_probes
 from .native import assemble
-from .noise_law import NoiseLaw
+from .noise_law import _PROBES, TOLERANCE, NoiseLaw
 
 RANK = 1
-"""Eigenpairs kept of every output's cross-row quadratic form (see the module docstring)."""
+"""Eigenpairs kept of every output's cross-row quadratic form of a tile (see the module docstring)."""
 
-def _cell_group(circuit):
-    for group in circuit.group("R"):
-        if group.names and group.names[0].startswith("Rcell"):
-            return group
-    return None
+
+def _solve_sensitivities(circuit, prefixes: tuple[str, ...], inputs: list[str], outputs: list[str],
+                         sign: float = 1.0):
+    """Cells, ``D``, ``K`` and word-line coefficients of the cells (resistors named
+    ``<prefix><row>_<col>``, word-line node first) of a linear circuit, for input sources
+    ``inputs`` and outputs ``sign`` times the branch currents of the sources ``outputs``
+    (one LU factorization of its MNA matrix).
+
+    Returns ``(names, cells (n × 2), D (n × inputs), K (outputs × n), word (n))``, ``word_c``
+    the voltage of the cell's word-line node per volt on its own row's input.
+    """
+    def prefix_of(name: str) -> str | None:
+        return next((p for p in prefixes if name.startswith(p) and name[len(p):len(p) + 1].isdigit()), None)
+
+    groups = [g for g in circuit.group("R") if g.names and prefix_of(g.names[0])]
+    if not groups:
+        return [], np.zeros((0, 2), int), np.zeros((0, len(inputs))), np.zeros((len(outputs), 0)), np.zeros(0)
+    system = assemble(circuit)
+    try:
+        lu = spla.splu(system.matrix.tocsc())
+    except RuntimeError as exc:
+        raise ConvergenceError(f"read noise: singular circuit matrix ({exc})") from None
+    n = system.matrix.shape[0]
+    rhs = np.zeros((n, len(inputs)))
+    rhs[system.source_index(inputs), np.arange(len(inputs))] = 1.0
+    volts = np.vstack([np.zeros((1, len(inputs))), lu.solve(rhs)[: system.n_voltages]])  # node 0: ground
+    sel = np.zeros((n, len(outputs)))
+    sel[system.source_index(outputs), np.arange(len(outputs))] = sign
+    adjoint = np.vstack([np.zeros((1, len(outputs))), lu.solve(sel, trans="T")[: system.n_voltages]])
+    names = [name for g in groups for name in g.names]
+    cells = np.array([[int(x) for x in name[len(prefix_of(name) or ""):].split("_")] for name in names],
+                     dtype=int).reshape(-1, 2)
+    nodes = np.concatenate([g.nodes for g in groups])
+    a, b = nodes[:, 0], nodes[:, 1]
+    # a current J from a to b enters the KCL right-hand side as -J at a and +J at b
+    return names, cells, volts[a] - volts[b], (adjoint[b] - adjoint[a]).T, volts[a, cells[:, 0]]
 
 
 def sensitivities(tile: Tile) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -65,30 +101,34 @@ def sensitivities(tile: Tile) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         ``(cols, n)`` output current per ampere flowing through the cell (word line to
         bit line) from an extra source; ``∂I_j/∂G_c = K_jc · ΔV_c``.
     """
-    circuit = build_circuit(tile)
-    group = _cell_group(circuit)
-    if group is None:
-        return np.zeros((0, 2), int), np.zeros((0, tile.rows)), np.zeros((tile.cols, 0))
-    system = assemble(circuit)
-    try:
-        lu = spla.splu(system.matrix.tocsc())
-    except RuntimeError as exc:
-        raise ConvergenceError(f"read noise: singular tile matrix ({exc})") from None
-    n = system.matrix.shape[0]
-    u_in = system.source_index(input_source_names(tile.rows))
-    rhs = np.zeros((n, tile.rows))
-    rhs[u_in, np.arange(tile.rows)] = 1.0
-    volts = np.vstack([np.zeros((1, tile.rows)), lu.solve(rhs)[: system.n_voltages]])  # node 0: ground
-    a, b = group.nodes[:, 0], group.nodes[:, 1]
-    D = volts[a] - volts[b]
-    u_out = system.source_index(sense_source_names(tile.cols))
-    sel = np.zeros((n, tile.cols))
-    sel[u_out, np.arange(tile.cols)] = 1.0
-    adjoint = np.vstack([np.zeros((1, tile.cols)), lu.solve(sel, trans="T")[: system.n_voltages]])
-    # a current J from a to b enters the KCL right-hand side as -J at a and +J at b
-    K = (adjoint[b] - adjoint[a]).T
-    cells = np.array([[int(x) for x in name[5:].split("_")] for name in group.names])
+    _, cells, D, K, _ = _solve_sensitivities(build_circuit(tile), ("Rcell",), input_source_names(tile.rows),
+                                             sense_source_names(tile.cols))
     return cells, D, K
+
+
+def layer_sensitivities(layer: LayerCircuit) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """First-order sensitivities of a layer circuit's outputs (volts of a difference
+    amplifier's readout, amperes of a current readout) to its cells' conductances.
+
+    Returns
+    -------
+    cells : numpy.ndarray
+        ``(n, 2)`` row and output of every cell with ``G > 0`` (``G+`` cells first).
+    conductances : numpy.ndarray
+        ``(n,)`` their conductances, siemens.
+    D : numpy.ndarray
+        ``(n, n_rows)`` cell voltage per input-line volt.
+    K : numpy.ndarray
+        ``(n_out, n)`` output (volts, or amperes for a current readout) per ampere through the cell.
+    word : numpy.ndarray
+        ``(n,)`` voltage of each cell's word-line node per volt on its own input line.
+    """
+    sources, sign = output_probes(layer)
+    names, cells, D, K, word = _solve_sensitivities(build_layer_circuit(layer, probes=True), ("Rcp", "Rcn"),
+                                                    layer.input_sources(), sources, sign)
+    g = np.where(np.array([name.startswith("Rcp") for name in names], dtype=bool),
+                 layer.g_pos[cells[:, 0], cells[:, 1]], layer.g_neg[cells[:, 0], cells[:, 1]])
+    return cells, g, D, combine_readings(K.T, layer).T, word
 
 
 class ReadNoise:
@@ -110,43 +150,84 @@ class ReadNoise:
     def __init__(self, tile: Tile, relative: float):
         self.rows, self.cols = tile.shape
         self._sigma_matrix = relative * tile.conductances
+        self._layer = False  # a tile: single-column outputs, summing lines at a virtual ground
         self.exact = tile.r_row == 0 and tile.r_col == 0 and tile.r_driver == 0 and tile.tia is None
         if not self.exact:
             cells, self.D, self.K = sensitivities(tile)
-            self._rows, self._cols = cells[:, 0], cells[:, 1]
-            self._sigma = self._sigma_matrix[self._rows, self._cols]
-            self._own = self.D[np.arange(len(cells)), self._rows]
+            self._set_cells(cells, relative * tile.conductances[cells[:, 0], cells[:, 1]])
+
+    @classmethod
+    def of_layer(cls, layer: LayerCircuit, relative: float) -> "ReadNoise":
+        """The read noise of a layer circuit's outputs (:func:`layer_sensitivities`): every
+        output's own cells are its ``G+`` and ``G-`` cells; :meth:`law` takes
+        ``differential=False`` (the outputs are differential already)."""
+        noise = cls.__new__(cls)
+        noise.rows, noise.cols = layer.n_rows, layer.n_out
+        noise._layer, noise.exact = True, False
+        cells, g, noise.D, noise.K, word = layer_sensitivities(layer)
+        noise._set_cells(cells, relative * g)
+        noise._word = word
+        return noise
+
+    def _set_cells(self, cells: np.ndarray, sigma: np.ndarray) -> None:
+        """Cells' rows, the output columns they belong to, their σ and own-row voltage."""
+        self._rows, self._cols = cells[:, 0], cells[:, 1]
+        self._sigma = sigma
+        self._own = self.D[np.arange(len(cells)), self._rows]
 
     def _outputs(self, differential: bool) -> tuple[np.ndarray, list[np.ndarray]]:
         """Output sensitivities (outs × cells) and each output's own columns."""
         if differential:
+            if self._layer:
+                raise ValueError("a layer circuit's outputs are differential already: use differential=False")
             return self.K[0::2] - self.K[1::2], [np.array([2 * j, 2 * j + 1]) for j in range(self.cols // 2)]
         return self.K, [np.array([j]) for j in range(self.cols)]
 
     def law(self, differential: bool = False) -> NoiseLaw:
         """The drawn law of the output currents (A per V), or of the pairs' differences."""
-        var = np.square(self._sigma_matrix)
         if self.exact:
+            var = np.square(self._sigma_matrix)
             diagonal = var[:, 0::2] + var[:, 1::2] if differential else var
             return NoiseLaw(diagonal)
         k_out, own_columns = self._outputs(differential)
         weight = np.square(k_out) * np.square(self._sigma)  # outs × cells
-        outs, rank = len(k_out), min(RANK, self.rows - 1)
-        diagonal = np.zeros((self.rows, outs))
-        directions, weights, residual = np.zeros((rank, self.rows, outs)), np.zeros((rank, outs)), np.zeros(outs)
+        outs = len(k_out)
+        diagonal, residual, spectra = np.zeros((self.rows, outs)), np.zeros(outs), []
         for j, columns in enumerate(own_columns):
             near = np.isin(self._cols, columns)
-            far = weight[j] * np.square(self._own) * ~near  # elsewhere: the own row's voltage only
-            np.add.at(diagonal[:, j], self._rows, far)
             form = (self.D[near].T * weight[j, near]) @ self.D[near]
-            diagonal[:, j] += np.diag(form)
-            lam, vectors = np.linalg.eigh(form - np.diag(np.diag(form)))
+            if self._layer:  # far cells left out (bounded); the near cells' word-line coefficients on the diagonal
+                residual[j] = float(weight[j, ~near] @ np.sum(np.square(self.D[~near]), axis=1))
+                split = np.zeros(self.rows)
+                np.add.at(split, self._rows[near], weight[j, near] * np.square(self._word[near]))
+            else:  # far cells with their own row's voltage only
+                np.add.at(diagonal[:, j], self._rows, weight[j] * np.square(self._own) * ~near)
+                split = np.diag(form)
+            diagonal[:, j] += split
+            lam, vectors = np.linalg.eigh(form - np.diag(split))
             order = np.argsort(-np.abs(lam))
-            kept = lam[order[:rank]]
-            directions[:, :, j], weights[:, j] = vectors[:, order[:rank]].T * np.sqrt(np.abs(kept)), np.sign(kept)
-            residual[j] = abs(lam[order[rank]]) if len(order) > rank else 0.0
+            spectra.append((lam[order], vectors[:, order]))
+        rank = self._enough_rank(diagonal, spectra) if self._layer else min(RANK, self.rows - 1)
+        directions, weights = np.zeros((rank, self.rows, outs)), np.zeros((rank, outs))
+        for j, (lam, vectors) in enumerate(spectra):
+            kept = lam[:rank]
+            directions[:, :, j], weights[:, j] = vectors[:, :rank].T * np.sqrt(np.abs(kept))[:, None], np.sign(kept)
+            residual[j] += abs(lam[rank]) if len(lam) > rank else 0.0
         own = ((slice(0, self.rows), directions, weights),) if rank > 0 else ()
         return NoiseLaw(diagonal, own, residual)
+
+    def _enough_rank(self, diagonal: np.ndarray, spectra) -> int:
+        """The fewest eigenpairs with which no output's σ changes by more than ``TOLERANCE``
+        on probe inputs (every row at 1, and ``_PROBES`` uniform in [0, 1])."""
+        probes = np.vstack([np.ones(self.rows), np.random.default_rng(0).uniform(0.0, 1.0, (_PROBES, self.rows))])
+        squares, rank = np.square(probes), 0
+        for j, (lam, vectors) in enumerate(spectra):
+            terms = lam * np.square(probes @ vectors)  # probes × eigenpairs, largest |λ| first
+            partial = (squares @ diagonal[:, j])[:, None] + np.cumsum(np.hstack([np.zeros((len(probes), 1)), terms]), axis=1)
+            std = np.sqrt(np.maximum(partial, 0.0))
+            within = np.all(np.abs(std - std[:, -1:]) <= TOLERANCE * std[:, -1:], axis=0)
+            rank = max(rank, int(np.argmax(within)))
+        return rank
 
     def first_order_std(self, volts, differential: bool = False) -> np.ndarray:
         """σ of the full first-order law for input voltages ``volts`` (N × rows), A."""
@@ -174,7 +255,7 @@ class ReadNoise:
         own = np.abs(volts[:, self._rows] * self._own)
         weight = np.square(k_out) * np.square(self._sigma)
         for j, columns in enumerate(own_columns):
-            weight[j, np.isin(self._cols, columns)] = 0.0
+            weight[j, np.isin(self._cols, columns) | self._layer] = 0.0  # a layer's far cells: in residual
         gap = law.residual * np.sum(np.square(volts), axis=1, keepdims=True) + (cross * (2 * own + cross)) @ weight.T
         drawn = np.sqrt(law.variance(volts))  # |√a − √b| = |a − b| / (√a + √b)
         with np.errstate(divide="ignore", invalid="ignore"):

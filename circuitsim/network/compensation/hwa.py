@@ -201,7 +201,22 @@ def _cache_key(net: Network | MLP, partitions, circuit: CircuitConfig, config: C
     if not circuit.device.statistics.is_exact:  # the training realizations' seeds are spawned since issue 21
         head += "spawned-training-seeds|"
     parts = [dataclasses.astuple(p) for p in partitions]
-    return cache_key(head, [parts, dataclasses.asdict(circuit), config.to_dict()], (x_train, y_train))
+    return cache_key(head, [parts, _circuit_fields(circuit), config.to_dict()], (x_train, y_train))
+
+
+def _circuit_fields(circuit: CircuitConfig) -> dict:
+    """The circuit as plain data, without the architecture fields of issue 26 at their defaults
+    (the keys of networks cached before them stay the same)."""
+    fields = dataclasses.asdict(circuit)
+    if circuit.dac.kind == "none" and circuit.dac == type(circuit.dac)():
+        del fields["dac"]
+    if circuit.weight_bits is None:
+        del fields["weight_bits"]
+    if fields.get("adc") is not None and fields["adc"]["columns_per_adc"] == 1:
+        del fields["adc"]["columns_per_adc"]
+    if fields["device"]["v_read_max"] is None:
+        del fields["device"]["v_read_max"]
+    return fields
 
 
 def load_or_finetune(net: Network | MLP, partitions, circuit: CircuitConfig, cache: TileCache, x_train, y_train,

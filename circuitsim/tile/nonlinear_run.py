@@ -1,0 +1,120 @@
+"""Running a tile of nonlinear cells: its ngspice deck and operating points, the cells file, and
+the function of ``circuitsim simulate`` (either engine).
+
+Public API
+----------
+nonlinear_deck, ngspice_currents, load_cells, simulate_cells, SPICE_OPTIONS
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ConfigError
+from .cells import CELL_MODELS, CellModel, cell_model
+from .crossbar import Tile, build_circuit, input_source_names, sense_source_names
+from .netlist import write_netlist
+from .nonlinear import NewtonOptions, NonlinearResult, NonlinearSolver, NonlinearTile
+
+SPICE_OPTIONS = (".options reltol=1e-10 abstol=1e-18 vntol=1e-14 gmin=1e-20 itl1=1000",)
+"""ngspice options of the reference runs: tolerances far below the 1e-6 compared."""
+
+
+# -- ngspice ----------------------------------------------------------------------------------------
+
+
+def nonlinear_deck(tile: NonlinearTile, inputs=None) -> str:
+    """The ngspice deck of a tile (inputs 0 V by default), with :data:`SPICE_OPTIONS` and ``.op``."""
+    wires = Tile(np.zeros(tile.shape), r_row=tile.r_row, r_col=tile.r_col)
+    circuit = build_circuit(wires, inputs)
+    rows, cols = tile.shape
+    ii, jj = np.meshgrid(np.arange(rows), np.arange(cols), indexing="ij")
+    wl = ([f"wl{i}_{j}" for i, j in zip(ii.ravel(), jj.ravel())] if tile.r_row > 0
+          else [f"in{i}" for i in ii.ravel()])
+    bl = ([f"bl{i}_{j}" for i, j in zip(ii.ravel(), jj.ravel())] if tile.r_col > 0
+          else [f"blend{j}" for j in jj.ravel()])
+    names = [f"{i}_{j}" for i, j in zip(ii.ravel(), jj.ravel())]
+    lines = [f"* {tile.cells.kind} cells (circuitsim.tile.cells)", *tile.cells.spice_lines(wl, bl, names)]
+    deck = write_netlist(circuit, options=SPICE_OPTIONS + (".op",))
+    head, tail = deck.rsplit("\n.options", 1)
+    return head + "\n" + "\n".join(lines) + "\n\n.options" + tail
+
+
+def ngspice_currents(tile: NonlinearTile, inputs, backend: str = "shared") -> NonlinearResult:
+    """Output currents of input vectors by ngspice: one operating point per vector (``alter`` of
+    the input sources), amperes ``(vectors, cols)``."""
+    from ..spice import get_backend
+
+    v = tile.check_inputs(inputs)
+    start = time.perf_counter()
+    deck = nonlinear_deck(tile).replace("\n.op\n", "\n")
+    sources = [s.lower() for s in input_source_names(tile.rows)]
+    sensed = [f"i({s.lower()})" for s in sense_source_names(tile.cols)]
+    steps = [[f"alter {src} dc = {float(x)!r}" for src, x in zip(sources, row)] + ["op"] for row in v]
+    results = get_backend(backend).run(deck, steps, save=sensed)
+    out = np.array([[r[name][0] for name in sensed] for r in results])
+    return NonlinearResult(out, np.zeros(len(v), np.int64), "ngspice", time.perf_counter() - start)
+
+
+# -- files and the command's function -----------------------------------------------------------------
+
+
+def load_cells(path) -> CellModel:
+    """The cells of a ``CELLS.npz`` file: ``model`` (a string) and the model's named parameters as
+    ``rows × cols`` arrays (or scalars)."""
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"cells file {path} does not exist; give a .npz with 'model' and the model's parameters")
+    try:
+        with np.load(file, allow_pickle=False) as data:
+            content = {k: data[k] for k in data.files}
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read {path} as a numpy .npz file ({exc}); save it with numpy.savez") from None
+    if "model" not in content:
+        raise ConfigError(f"{path} has no 'model' entry; add model='sinh' (one of {', '.join(CELL_MODELS)})")
+    model = content.pop("model")
+    if model.ndim or model.dtype.kind not in "US":
+        raise ConfigError(f"{path}: 'model' must be one string (one of {', '.join(CELL_MODELS)})")
+    try:
+        cells = cell_model(str(model), **content)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    if len(cells.shape) != 2:
+        raise ConfigError(f"{path}: the {cells.kind} parameters must include a rows x cols array, got shape "
+                          f"{cells.shape}")
+    return cells
+
+
+def simulate_cells(cells: CellModel, inputs, r_row: float = 0.0, r_col: float = 0.0, engine: str = "native",
+                   backend: str = "shared", options: NewtonOptions | None = None) -> NonlinearResult:
+    """Output currents of a tile of (nonlinear) cells for a batch of input vectors.
+
+    Parameters
+    ----------
+    cells : CellModel
+        ``rows × cols`` cells.
+    inputs : array_like
+        ``(vectors, rows)`` input volts.
+    r_row, r_col : float
+        Wire resistance per cell segment, ohm.
+    engine : {"native", "ngspice"}
+    backend : {"shared", "subprocess"}
+        ngspice backend (with ``engine="ngspice"``).
+    options : NewtonOptions, optional
+        Native convergence settings.
+
+    Returns
+    -------
+    NonlinearResult
+        ``output_currents`` ``(vectors, cols)`` amperes (outputs at 0 V), iterations per vector.
+    """
+    if engine not in ("native", "ngspice"):
+        raise ConfigError(f"unknown engine {engine!r}; choose native or ngspice")
+    tile = NonlinearTile(cells, r_row=r_row, r_col=r_col)
+    v = tile.check_inputs(inputs)
+    if engine == "ngspice":
+        return ngspice_currents(tile, v, backend)
+    return NonlinearSolver(tile, options).solve(v)

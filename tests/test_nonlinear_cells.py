@@ -1,0 +1,221 @@
+"""Nonlinear cells (issue 25): the cell models, the native Newton solve against ngspice on the
+same deck, conductance mapping, bad parameters, and ``circuitsim simulate``."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from circuitsim.cli import main
+from circuitsim.errors import ConfigError, ConvergenceError
+from circuitsim.tile.cells import (
+    LinearCell,
+    MTJCell,
+    SelectorCell,
+    SinhCell,
+    TransistorCell,
+    cell_model,
+)
+from circuitsim.tile.cell_laws import mos_level1
+from circuitsim.tile.cell_mapping import map_conductance
+from circuitsim.tile.crossbar import Tile
+from circuitsim.tile.native_tile import TileSolver
+from circuitsim.tile.nonlinear import NewtonOptions, NonlinearSolver, NonlinearTile
+from circuitsim.tile.nonlinear_run import load_cells, ngspice_currents, nonlinear_deck, simulate_cells
+
+SHAPE = (5, 4)
+V_READ = 0.3
+
+
+def _models(rng) -> dict:
+    g = rng.uniform(1e-5, 1e-4, SHAPE)
+    r_mixed = np.where(rng.random(SHAPE) < 0.5, 0.0, 2e3)
+    return {
+        "linear": LinearCell(g=g),
+        "sinh": map_conductance(SinhCell(i0=1.0, v0=0.1, r_series=2e3), g, V_READ),
+        "sinh-strong": map_conductance(SinhCell(i0=1.0, v0=0.03, r_series=r_mixed), g, V_READ),
+        "1s1r": map_conductance(SelectorCell(g=1.0, i_s=1e-6, n=2.0), g, V_READ),
+        "1t1r": map_conductance(TransistorCell(g=1.0, v_gate=1.2, vto=0.5, lam=0.05), g, V_READ),
+        "mtj": MTJCell(g_p=g, antiparallel=(rng.random(SHAPE) < 0.5).astype(float), tmr0=1.5, v_h=0.4),
+    }
+
+
+@pytest.fixture(scope="module")
+def models():
+    return _models(np.random.default_rng(25))
+
+
+@pytest.fixture(scope="module")
+def inputs():
+    x = np.random.default_rng(7).uniform(-V_READ, V_READ, (3, SHAPE[0]))
+    x[0] = V_READ  # every row at the read voltage: the strongest drop along the wires
+    return x
+
+
+@pytest.mark.ngspice
+@pytest.mark.parametrize("kind", ["linear", "sinh", "sinh-strong", "1s1r", "1t1r", "mtj"])
+def test_native_newton_agrees_with_ngspice(kind, models, inputs):
+    tile = NonlinearTile(models[kind], r_row=10.0, r_col=10.0)
+    native = NonlinearSolver(tile).solve(inputs)
+    spice = ngspice_currents(tile, inputs)
+    scale = np.abs(spice.output_currents).max(axis=1, keepdims=True)
+    assert np.abs(native.output_currents - spice.output_currents).max() <= 1e-6 * scale.min()
+    assert native.iterations.min() >= 1 and native.engine == "native"
+    if kind != "linear":  # the nonlinearity shows: the linear-at-read-voltage tile is off by more
+        linear = TileSolver(Tile(models[kind].chord_conductance(V_READ), r_row=10.0, r_col=10.0))
+        off = np.abs(linear.output_currents(inputs) - spice.output_currents).max() / scale.min()
+        assert off > 1e-4
+
+
+def test_linear_cells_reproduce_the_linear_engine(models, inputs):
+    cells = models["linear"]
+    result = simulate_cells(cells, inputs, r_row=3.0, r_col=4.0)
+    expected = TileSolver(Tile(np.asarray(cells.g), r_row=3.0, r_col=4.0)).output_currents(inputs)
+    assert np.allclose(result.output_currents, expected, rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("kind", ["sinh", "sinh-strong", "1s1r", "1t1r", "mtj"])
+def test_branch_derivatives_match_finite_differences(kind, models):
+    cells = models[kind]
+    rng = np.random.default_rng(1)
+    n = int(np.prod(SHAPE))
+    va, vb = rng.uniform(-0.4, 0.4, n), rng.uniform(-0.1, 0.1, n)
+    i, da, db, _ = cells.branch(va, vb)
+    h = 1e-7
+    fd_a = (cells.branch(va + h, vb)[0] - cells.branch(va - h, vb)[0]) / (2 * h)
+    fd_b = (cells.branch(va, vb + h)[0] - cells.branch(va, vb - h)[0]) / (2 * h)
+    tol = 1e-5 * np.abs(da).max()
+    assert np.abs(fd_a - da).max() <= tol and np.abs(fd_b - db).max() <= tol
+    assert np.all(i * (va - vb) >= 0)  # passive: current flows down the voltage
+
+
+def test_mos_level1_regions_by_hand():
+    beta, vto, lam = 2e-4, 0.5, 0.1
+    # saturation: vgst = 0.7 <= vds = 1
+    i, dd, ds = mos_level1(1.2, 1.0, 0.0, vto, beta, lam)
+    assert i == pytest.approx(beta * 1.1 * 0.7**2 / 2, rel=1e-14)
+    assert dd == pytest.approx(lam * beta * 0.7**2 / 2, rel=1e-14)
+    assert ds == pytest.approx(-(beta * 1.1 * 0.7 + lam * beta * 0.7**2 / 2), rel=1e-14)
+    # linear: vgst = 0.7 > vds = 0.2
+    i, _, _ = mos_level1(1.2, 0.2, 0.0, vto, beta, lam)
+    assert i == pytest.approx(beta * 1.02 * 0.2 * (0.7 - 0.1), rel=1e-14)
+    # inverse mode: drain below source, the roles swap (gate measured from the drain)
+    i_rev, _, _ = mos_level1(1.2, 0.0, 0.2, vto, beta, lam)
+    assert i_rev == pytest.approx(-beta * 1.02 * 0.2 * (0.7 - 0.1), rel=1e-14)
+    assert mos_level1(0.4, 1.0, 0.0, vto, beta, lam)[0] == 0.0  # cutoff
+
+
+@pytest.mark.parametrize("kind", ["linear", "sinh", "1s1r", "1t1r", "mtj"])
+def test_mapping_sets_the_current_at_the_read_voltage(kind, models):
+    target = np.random.default_rng(3).uniform(2e-5, 8e-5, SHAPE)
+    mapped = map_conductance(models[kind], target, V_READ)
+    assert np.allclose(mapped.current(V_READ) / V_READ, target, rtol=1e-12)
+
+
+def test_unreachable_targets_and_bad_parameters_are_one_line():
+    with pytest.raises(ConfigError, match=r"sinh cell \(0, 1\).*not reachable.*r_series"):
+        map_conductance(SinhCell(i0=1.0, v0=0.1, r_series=1e4), np.array([[1e-5, 2e-4]]), V_READ)
+    with pytest.raises(ConfigError, match=r"1t1r cell \(0, 0\).*transistor"):
+        map_conductance(TransistorCell(g=1.0, v_gate=0.6), np.array([[1e-3]]), V_READ)
+    bad = [(dict(i0=1e-6, v0=np.array([[0.1, -0.1]])), r"v0 of cell \(0, 1\) = -0.1 V.*v0 > 0"),
+           (dict(i0=0.0, v0=0.1), r"i0 = 0 A.*i0 > 0"),
+           (dict(i0=np.nan, v0=0.1), r"i0 = nan A.*finite")]
+    for params, message in bad:
+        with pytest.raises(ConfigError, match=message) as info:
+            SinhCell(**params)
+        assert "\n" not in str(info.value)
+    with pytest.raises(ConfigError, match="antiparallel"):
+        MTJCell(g_p=1e-5, antiparallel=0.5)
+    with pytest.raises(ConfigError, match="unknown cell model 'pcm'"):
+        cell_model("pcm", g=1.0)
+    with pytest.raises(ConfigError, match="sinh cells need the parameter 'v0'"):
+        cell_model("sinh", i0=1e-6)
+
+
+def test_unconverged_solve_raises_naming_tile_and_iterations(models, inputs):
+    tile = NonlinearTile(models["sinh-strong"], r_row=10.0, r_col=10.0, name="tile (0, 1)")
+    with pytest.raises(ConvergenceError, match=r"tile \(0, 1\).*sinh cells.*after 1 Newton iterations"):
+        NonlinearSolver(tile, NewtonOptions(max_iterations=1)).solve(inputs)
+
+
+def test_deck_renders_each_model(models):
+    decks = {k: nonlinear_deck(NonlinearTile(models[k], r_row=1.0, r_col=1.0)) for k in ("sinh", "1t1r", "mtj")}
+    assert "Bcell0_0 wl0_0 cm0_0 I=" in decks["sinh"] and "sinh(V(wl0_0,cm0_0)/0.1)" in decks["sinh"]
+    assert ".model nmos1t0 nmos level=1 vto=0.5" in decks["1t1r"] and "Mcell4_3 wl4_3 gate0 cm4_3" in decks["1t1r"]
+    assert "Bmtj" in decks["mtj"] and "Rmtj" in decks["mtj"]
+    assert all(d.rstrip().endswith(".end") and ".op" in d for d in decks.values())
+
+
+# -- circuitsim simulate ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def files(tmp_path, inputs):
+    cells = tmp_path / "cells.npz"
+    np.savez(cells, model="sinh", i0=np.full(SHAPE, 1e-6), v0=0.1, r_series=1e3)
+    x = tmp_path / "x.npy"
+    np.save(x, inputs)
+    return cells, x
+
+
+@pytest.mark.parametrize("engine", ["native", pytest.param("ngspice", marks=pytest.mark.ngspice)])
+def test_simulate_command_writes_output_currents(engine, files, tmp_path, inputs, capsys):
+    cells, x = files
+    out = tmp_path / "y.npz"
+    assert main(["simulate", "--cells", str(cells), "--inputs", str(x), "--r-row", "2", "--r-col", "3",
+                 "--engine", engine, "--out", str(out)]) == 0
+    with np.load(out) as y:
+        currents = y["output_currents"]
+        assert str(y["engine"]) == engine and str(y["model"]) == "sinh"
+    assert currents.shape == (len(inputs), SHAPE[1])
+    expected = simulate_cells(load_cells(cells), inputs, r_row=2.0, r_col=3.0).output_currents
+    assert np.allclose(currents, expected, rtol=1e-6, atol=0)
+    assert "tile 5x4 sinh cells" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("case, message", [
+    ("missing", "does not exist"),
+    ("no-model", "no 'model' entry"),
+    ("unknown", "unknown cell model 'rram'"),
+    ("negative-v0", "v0 = -0.1 V is not physical"),
+    ("extra", "have no parameter 'g'"),
+    ("shape", "inputs must be vectors x 5 volts"),
+    ("nan-input", "inputs must be finite"),
+    ("r-row", "r_row (ohm) must be a finite value >= 0, got -1.0"),
+])
+def test_simulate_bad_input_is_one_line_and_writes_nothing(case, message, files, tmp_path, capsys):
+    cells, x = files
+    if case == "missing":
+        cells = tmp_path / "nothing.npz"
+    elif case == "no-model":
+        np.savez(cells, i0=1e-6, v0=0.1)
+    elif case == "unknown":
+        np.savez(cells, model="rram", g=np.ones(SHAPE))
+    elif case == "negative-v0":
+        np.savez(cells, model="sinh", i0=np.full(SHAPE, 1e-6), v0=-0.1)
+    elif case == "extra":
+        np.savez(cells, model="sinh", i0=np.full(SHAPE, 1e-6), v0=0.1, g=1.0)
+    elif case == "shape":
+        np.save(x, np.zeros((2, 3)))
+    elif case == "nan-input":
+        np.save(x, np.full((2, SHAPE[0]), np.nan))
+    out = tmp_path / "y.npz"
+    argv = ["simulate", "--cells", str(cells), "--inputs", str(x), "--out", str(out)]
+    if case == "r-row":
+        argv += ["--r-row", "-1"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and message in err and "\n" not in err
+    assert not out.exists()
+
+
+@pytest.mark.ngspice
+def test_docs_example_runs(capsys):
+    page = Path(__file__).resolve().parent.parent / "docs" / "tutorials" / "nonlinear-cells.md"
+    (code,) = re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.S)
+    exec(compile(code, str(page), "exec"), {"__name__": "__example__"})
+    iterations, difference = capsys.readouterr().out.rsplit("]", 1)
+    assert float(difference) < 1e-10 and min(int(k) for k in iterations.strip("[ ").split()) >= 1
