@@ -199,7 +199,8 @@ def test_sklearn_mlp_classifier_tail_is_digital_post_processing(tmp_path, digits
         tail.indices(["ten"])
 
 
-def test_sklearn_binary_classifier_refusal_names_its_nodes(tmp_path, digits):
+def test_sklearn_binary_classifier_imports_its_one_minus_p_column(tmp_path, digits):
+    """skl2onnx writes a binary classifier's probabilities as Concat(1 - p, p) (issue 27's Sub and Concat)."""
     pytest.importorskip("skl2onnx")
     from skl2onnx import to_onnx
     from sklearn.neural_network import MLPClassifier
@@ -210,10 +211,10 @@ def test_sklearn_binary_classifier_refusal_names_its_nodes(tmp_path, digits):
         clf = MLPClassifier((8,), max_iter=20, random_state=0).fit(x[:300], y[:300] % 2)
     path = tmp_path / "binary.onnx"
     onnx.save(to_onnx(clf, x[:1]), str(path))
-    with pytest.raises(ConfigError) as info:
-        circuitsim.load_network(path)
-    message = str(info.value)
-    assert "'Sub'" in message and "'Concat'" in message and "\n" not in message
+    net = circuitsim.load_network(path)
+    out = net.forward(x[300:400].astype(np.float64))
+    _close(out, clf.predict_proba(x[300:400]))
+    assert np.array_equal(net.classifier.label(out), clf.predict(x[300:400]))
 
 
 def test_one_refusal_names_attribute_and_operator_problems_together(tmp_path):
@@ -222,7 +223,7 @@ def test_one_refusal_names_attribute_and_operator_problems_together(tmp_path):
     n = helper.make_node
     nodes = [n("Conv", ["x", "w"], ["c"], group=2, name="grouped"),          # an unsupported attribute
              n("LeakyRelu", ["c"], ["l"], name="leaky"),                      # after it: still named
-             n("Erf", ["l"], ["y"], name="erf")]
+             n("Sin", ["l"], ["y"], name="sin")]
     graph = helper.make_graph(nodes, "bad", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2, 5, 5])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 2, 3, 3])],
                               [numpy_helper.from_array(np.ones((2, 1, 3, 3), np.float32), "w")])
@@ -232,5 +233,5 @@ def test_one_refusal_names_attribute_and_operator_problems_together(tmp_path):
         circuitsim.load_network(tmp_path / "bad.onnx")
     message = str(info.value)
     assert message.startswith("3 ONNX nodes cannot be imported: Conv node 'grouped': group = 2 is not supported")
-    assert "'LeakyRelu' in node 'leaky'" in message and "'Erf' in node 'erf'" in message
+    assert "'LeakyRelu' in node 'leaky'" in message and "'Sin' in node 'sin'" in message
     assert "supported: Gemm" in message and "\n" not in message

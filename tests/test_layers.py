@@ -121,7 +121,7 @@ def test_bad_inputs_are_one_line(rng):
     with pytest.raises(ConfigError, match=r"expects inputs of shape \(16,\); load the dataset with side = 4"):
         net.forward(np.zeros((2, 25)))
     with pytest.raises(ConfigError, match="activation must be one of"):
-        Activation("gelu")
+        Activation("swish")
     with pytest.raises(ConfigError, match="each must be an earlier value"):
         Network([Add(), Add()], (2,), [(0, 2), (1,)])
     with pytest.raises(ConfigError, match="does not fit"):

@@ -17,11 +17,14 @@ crossbar layer towards its input uses the matrix the caller names
 :func:`softmax_cross_entropy` is the classification loss of a network whose last layer
 is a softmax; its gradient is taken with respect to the softmax's *input* (the two
 Jacobians folded into ``p - onehot``), which :func:`backward` accepts with
-``output_is_softmax_grad=True``.
+``output_is_softmax_grad=True``; :func:`classification_gradient` also takes a network that
+ends in logits (an imported classifier), whose loss is the cross-entropy of their softmax.
+The digital tensor layers of a transformer are differentiated by
+:mod:`circuitsim.network.tensor_backprop`, a token-wise Dense layer per token.
 
 Public API
 ----------
-Trace, Gradients, forward_trace, backward, softmax_cross_entropy, weight_gradient
+Trace, Gradients, forward_trace, backward, softmax_cross_entropy, classification_gradient, weight_gradient
 """
 
 from __future__ import annotations
@@ -36,8 +39,10 @@ from .conv import col2im, im2col
 from .layers import (Activation, Add, AvgPool, BatchNorm, Conv2d, Dense, Flatten, GlobalAvgPool, MaxPool,
                      Reshape)
 from .network import Network
+from .tensor_backprop import tensor_grad, unbroadcast
 
 MacFn = Callable[[int, np.ndarray], np.ndarray]
+_OWN_ACTIVATIONS = ("relu", "sigmoid", "tanh", "hardtanh", "softmax")  # the others: tensor_backprop
 
 
 @dataclass
@@ -174,6 +179,27 @@ def softmax_cross_entropy(output, y) -> tuple[float, np.ndarray, int]:
     return loss, grad.reshape(output.shape), correct
 
 
+def classification_gradient(net: Network, output, y) -> tuple[float, np.ndarray, int, bool]:
+    """:func:`softmax_cross_entropy` of a classifier's output, whether it ends in a softmax or in logits.
+
+    Returns
+    -------
+    loss_sum, grad, correct
+        As :func:`softmax_cross_entropy` (of ``softmax(output)`` when the network ends in logits).
+    folded : bool
+        Whether ``grad`` is taken at the final softmax's input (pass it to :func:`backward` as
+        ``output_is_softmax_grad``); otherwise it is the gradient at the logits, the output itself.
+    """
+    output = np.asarray(output, dtype=np.float64)
+    last = net.layers[-1]
+    folded = isinstance(last, Activation) and last.kind == "softmax"
+    if not folded:
+        shifted = np.exp(output - output.max(axis=1, keepdims=True))
+        output = shifted / shifted.sum(axis=1, keepdims=True)
+    loss, grad, correct = softmax_cross_entropy(output, y)
+    return loss, grad, correct, folded
+
+
 def backward(net: Network, trace: Trace, grad_output, matrices: dict[int, np.ndarray | Callable] | None = None,
              output_is_softmax_grad: bool = False, input_grad: bool = True) -> Gradients:
     """Gradients of a scalar loss, given its gradient with respect to the network output.
@@ -255,8 +281,8 @@ def _crossbar(k, layer, trace, g, out, x, result, matrix=None):
     """Record the layer's gradients; return the gradient at its input ``x`` (None: skip it)."""
     if isinstance(layer, Conv2d):
         d_sums = layer.gain * g.transpose(0, 2, 3, 1).reshape(-1, g.shape[1])
-    else:
-        d_sums = layer.gain * g
+    else:  # a token-wise layer's (N, ..., n_out) gradient: one row per token, as its rows
+        d_sums = layer.gain * g.reshape(-1, g.shape[-1])
     rows = trace.rows[k]
     w, b = layer.matrix()
     result.d_sums[k] = d_sums
@@ -273,7 +299,7 @@ def _crossbar(k, layer, trace, g, out, x, result, matrix=None):
             raise ConfigError(f"matrices[{k}] has shape {np.shape(matrix)}, expected {w.shape} for layer {k}")
         d_rows = d_sums @ np.asarray(matrix, dtype=np.float64).T
     if isinstance(layer, Dense):
-        return d_rows
+        return d_rows.reshape(x.shape)
     n, _, ho, wo = out.shape
     return col2im(d_rows.reshape(n, ho, wo, -1), x.shape, layer.kernel, layer.stride, layer.padding)
 
@@ -281,7 +307,7 @@ def _crossbar(k, layer, trace, g, out, x, result, matrix=None):
 def _digital(k, layer, inputs, out, g) -> list:
     """Gradients at a digital layer's inputs from the gradient ``g`` at its output ``out``."""
     x = inputs[0]
-    if isinstance(layer, Activation):
+    if isinstance(layer, Activation) and layer.kind in _OWN_ACTIVATIONS:
         return [_activation_grad(layer, x, out, g)]
     if isinstance(layer, (MaxPool, AvgPool)):
         return [_pool_grad(layer, x, out, g)]
@@ -293,8 +319,8 @@ def _digital(k, layer, inputs, out, g) -> list:
         a, _ = layer.factors()
         return [g * a.reshape((1, -1) + (1,) * (x.ndim - 2))]
     if isinstance(layer, Add):
-        return [_unbroadcast(g, np.shape(v)) for v in inputs]
-    raise ConfigError(f"layer {k} ({type(layer).__name__}) cannot be differentiated by backprop")
+        return [unbroadcast(g, np.shape(v)) for v in inputs]
+    return tensor_grad(k, layer, inputs, out, g)
 
 
 def _activation_grad(layer, z, out, g):
@@ -339,13 +365,6 @@ def _pool_grad(layer, x, out, g):
             count = im2col(ones, layer.kernel, layer.stride, padding).sum(axis=-1).reshape(ho, wo)
         cols = np.broadcast_to((g / count)[..., None], (n, c, ho, wo, kh * kw))
     return col2im(cols.reshape(n * c, ho, wo, kh * kw), flat, layer.kernel, layer.stride, padding).reshape(x.shape)
-
-
-def _unbroadcast(g, shape):
-    """Sum ``g`` down to ``shape`` (the adjoint of numpy broadcasting)."""
-    g = g.sum(axis=tuple(range(g.ndim - len(shape)))) if g.ndim > len(shape) else g
-    axes = tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1)
-    return g.sum(axis=axes, keepdims=True) if axes else g
 
 
 def weight_gradient(layer: Dense | Conv2d, d_weight: np.ndarray) -> np.ndarray:

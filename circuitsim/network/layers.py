@@ -2,7 +2,8 @@
 
 Two layer types hold weights and are mapped onto crossbar tiles:
 
-- :class:`Dense` computes ``gain · (x @ weight + bias)`` on ``(N, n_in)`` inputs;
+- :class:`Dense` computes ``gain · (x @ weight + bias)`` on ``(N, n_in)`` inputs (on
+  ``(N, tokens, n_in)`` inputs token by token, each token one crossbar evaluation);
 - :class:`Conv2d` computes the same product for every output position of an
   ``(N, C, H, W)`` input, with ``weight`` of shape ``(c_out, c_in, k_h, k_w)`` unrolled
   (im2col, :mod:`circuitsim.network.conv`) into a ``(c_in·k_h·k_w) × c_out`` matrix.
@@ -15,7 +16,7 @@ passes its tiles. ``gain`` is the amplifier gain after the crossbar (dimensionle
 The other layers run digitally: :class:`MaxPool`, :class:`AvgPool`, :class:`GlobalAvgPool`,
 :class:`Flatten`, :class:`Reshape`, :class:`BatchNorm` (kept digital when it does not follow
 a crossbar layer; :func:`fold_batchnorm` folds it into the preceding one), :class:`Activation`
-(relu, sigmoid, tanh, hard-tanh, softmax) and :class:`Add` (a residual sum of two values,
+(relu, sigmoid, tanh, hard-tanh, softmax, GELU, erf, square root) and :class:`Add` (a residual sum of two values,
 or a constant added to one).
 
 Public API
@@ -31,11 +32,12 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
+from scipy.special import erf
 
 from ..errors import ConfigError
 from .conv import avg_pool, im2col, max_pool
 
-ACTIVATIONS = ("relu", "sigmoid", "tanh", "hardtanh", "step", "softmax")
+ACTIVATIONS = ("relu", "sigmoid", "tanh", "hardtanh", "step", "softmax", "gelu", "gelu_tanh", "erf", "sqrt")
 """Activation kinds of :class:`Activation`."""
 
 Mac = Callable[[np.ndarray], np.ndarray]
@@ -94,17 +96,21 @@ class Dense:
         return self.weight, self.bias
 
     def rows(self, x: np.ndarray) -> np.ndarray:
-        """Crossbar inputs: the ``(N, n_in)`` input itself."""
-        if x.ndim != 2 or x.shape[1] != self.weight.shape[0]:
+        """Crossbar inputs: the ``(N, n_in)`` input itself; a ``(N, ..., n_in)`` input (a transformer's
+        tokens) gives one row per token, ``(N·..., n_in)``."""
+        if x.ndim < 2 or x.shape[-1] != self.weight.shape[0]:
             raise ConfigError(f"a Dense layer of {self.weight.shape[0]} inputs got input of shape {x.shape}; "
-                              "add a Flatten before it or fix its weights")
-        return x
+                              f"its last axis must have {self.weight.shape[0]} values: add a Flatten before it "
+                              "or fix its weights")
+        return x.reshape(-1, x.shape[-1]) if x.ndim > 2 else x
 
     def apply(self, x: np.ndarray, mac: Mac | None = None) -> np.ndarray:
-        """Run the layer; ``mac(rows)`` replaces ``rows @ weight + bias`` when given."""
+        """Run the layer (token-wise on a ``(N, ..., n_in)`` input); ``mac(rows)`` replaces
+        ``rows @ weight + bias`` when given."""
         rows = self.rows(x)
         sums = mac(rows) if mac is not None else _mac(rows, self.weight, self.bias)
-        return self.gain * sums
+        out = self.gain * sums
+        return out.reshape(x.shape[:-1] + (out.shape[-1],)) if x.ndim > 2 else out
 
     __call__ = apply
 
@@ -336,7 +342,8 @@ class Activation:
 
     kind: str
     """One of :data:`ACTIVATIONS`; hard-tanh clips to [-1, 1]; step is 1 for ``z >= 0``, else 0
-    (the binary activation of the resistance-sum topology)."""
+    (the binary activation of the resistance-sum topology); ``gelu`` is ``x Φ(x)`` (with erf),
+    ``gelu_tanh`` its tanh approximation (ONNX ``Gelu`` with ``approximate = "tanh"``)."""
     axis: int = -1
     """Softmax axis."""
 
@@ -358,8 +365,18 @@ class Activation:
             return np.clip(z, -1.0, 1.0)
         if self.kind == "step":
             return (z >= 0).astype(np.float64)
+        if self.kind in _FUNCTIONS:
+            return _FUNCTIONS[self.kind](z)
         e = np.exp(z - z.max(axis=self.axis, keepdims=True))
         return e / e.sum(axis=self.axis, keepdims=True)
+
+
+_FUNCTIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "gelu": lambda z: 0.5 * z * (1.0 + erf(z / np.sqrt(2.0))),
+    "gelu_tanh": lambda z: 0.5 * z * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (z + 0.044715 * z ** 3))),
+    "erf": erf,
+    "sqrt": np.sqrt,
+}
 
 
 @dataclass(frozen=True, eq=False)

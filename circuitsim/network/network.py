@@ -30,12 +30,16 @@ from ..errors import ConfigError
 from ..files import check_array_file
 from .layers import (Activation, Add, AvgPool, BatchNorm, Conv2d, Dense, Flatten, GlobalAvgPool,
                      MaxPool, Reshape)
+from .tensor_layers import (Binary, Concat, Constant, Embedding, Expand, Gather, LayerNorm, MatMul, Reduce,
+                            Slice, Squeeze, Transpose, Unsqueeze)
 
 if TYPE_CHECKING:
     from .onnx_graph import ClassifierTail
 
 LAYER_TYPES = {cls.__name__: cls for cls in (Dense, Conv2d, MaxPool, AvgPool, GlobalAvgPool, Flatten,
-                                            Reshape, BatchNorm, Activation, Add)}
+                                            Reshape, BatchNorm, Activation, Add, LayerNorm, MatMul, Binary,
+                                            Reduce, Transpose, Squeeze, Unsqueeze, Concat, Slice, Gather,
+                                            Expand, Embedding, Constant)}
 """Layer classes by name, as written in weights files."""
 
 
@@ -118,6 +122,25 @@ class Network:
         return values[-1]
 
     __call__ = forward
+
+    def macs(self) -> dict[str, int]:
+        """Multiply-accumulates per image: ``"crossbar"`` (rows × weights of every crossbar layer,
+        bias rows included) and ``"digital"`` (the :class:`~circuitsim.network.tensor_layers.MatMul`
+        of two computed values, attention's products)."""
+        counts = {"crossbar": 0, "digital": 0}
+
+        def mac(k: int, rows: np.ndarray) -> np.ndarray:
+            w, b = self.layers[k].matrix()
+            counts["crossbar"] += len(rows) * (w.shape[0] + int(b is not None)) * w.shape[1]
+            return np.zeros((len(rows), w.shape[1]))
+
+        values = [self.fit_input(np.zeros((1,) + self.input_shape))]
+        for k, (layer, src) in enumerate(zip(self.layers, self.sources)):
+            args = [values[i] for i in src]
+            if isinstance(layer, MatMul):
+                counts["digital"] += layer.macs(np.shape(args[0]), np.shape(args[1]))
+            values.append(layer.apply(args[0], lambda rows, k=k: mac(k, rows)) if layer.crossbar else layer(*args))
+        return counts
 
     def predict(self, x, batch: int = 1000) -> np.ndarray:
         """Predicted class (argmax of the output) per image, int64."""

@@ -68,8 +68,9 @@ def _node(layer, k: int, inputs: list[str], out: str, const) -> list:
         if layer.kind == "step":
             raise ConfigError(f"layer {k} (step activation) has no ONNX export; export the network before "
                               "binarizing its activations")
-        op = {"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh"}[layer.kind]
-        return [n(op, inputs, [out], name=name)]
+        op = {"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh"}.get(layer.kind)
+        if op is not None:
+            return [n(op, inputs, [out], name=name)]
     raise ConfigError(f"layer {k} ({type(layer).__name__}) has no ONNX equivalent")
 
 

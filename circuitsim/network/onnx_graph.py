@@ -31,7 +31,8 @@ BATCH = 2_147_483_647
 """Stand-in for the batch size in folded shapes (a prime no tensor dimension equals)."""
 
 FOLDABLE_OPS = ("Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Cast", "Slice", "Mul", "Div", "Sub",
-                "Constant", "ConstantOfShape")
+                "Add", "Pow", "Mod", "Sqrt", "Equal", "Where", "Range", "Expand", "Transpose", "Constant",
+                "ConstantOfShape")
 """Operators evaluated at import when all their inputs are constants (``Shape``: of any value)."""
 
 TAIL_OPS = ("ArgMax", "ArrayFeatureExtractor", "ZipMap", "Cast", "Reshape", "Identity", "Squeeze", "Flatten")
@@ -185,14 +186,27 @@ def fold_constant(node: Any, attrs: dict[str, Any], consts: dict[str, np.ndarray
         for start, end, axis, step in zip(starts, ends, where, steps):
             index[int(axis)] = slice(int(start), int(end), int(step))
         return np.asarray(data[tuple(index)])
-    if op in ("Mul", "Div", "Sub"):
+    if op in ("Mul", "Div", "Sub", "Add", "Pow", "Mod", "Equal"):
         left, right = np.asarray(x[0]), np.asarray(x[1])
-        if op == "Mul":
-            return np.asarray(left * right)
-        if op == "Sub":
-            return np.asarray(left - right)
-        integers = left.dtype.kind in "iu" and right.dtype.kind in "iu"
-        return np.asarray(left // right if integers else left / right)
+        if op == "Div":
+            integers = left.dtype.kind in "iu" and right.dtype.kind in "iu"
+            return np.asarray(left // right if integers else left / right)
+        function = {"Mul": np.multiply, "Sub": np.subtract, "Add": np.add, "Pow": np.power, "Equal": np.equal,
+                    "Mod": np.fmod if attrs.get("fmod", 0) else np.mod}[op]
+        return np.asarray(function(left, right)).astype(np.bool_ if op == "Equal" else left.dtype)
+    if op == "Sqrt":
+        return np.asarray(np.sqrt(np.asarray(x[0])))
+    if op == "Where":
+        return np.asarray(np.where(np.asarray(x[0], dtype=bool), x[1], x[2]))
+    if op == "Range":
+        start, limit, delta = (np.asarray(v).ravel()[0] for v in x[:3])
+        return np.arange(start, limit, delta, dtype=np.asarray(x[0]).dtype)
+    if op == "Expand":  # the batch (folded from Shape) stays 1: the value is broadcast where it is used
+        sizes = tuple(1 if v > 0 and v % BATCH == 0 else int(v) for v in np.asarray(x[1]).ravel())
+        data = np.asarray(x[0])
+        return np.asarray(np.broadcast_to(data, np.broadcast_shapes(data.shape, sizes)))
+    if op == "Transpose":
+        return np.transpose(x[0], attrs.get("perm"))
     if op == "ConstantOfShape":
         from onnx import numpy_helper
 

@@ -1,10 +1,12 @@
 """Import an ONNX model as a circuitsim :class:`~circuitsim.network.network.Network`.
 
-Supported operators (:data:`SUPPORTED_OPS`): Gemm, MatMul (with a constant right operand),
-Add, Conv (groups = 1, dilation 1, explicit pads or ``auto_pad`` NOTSET/VALID), Relu,
-Sigmoid, Tanh, MaxPool, AveragePool (``ceil_mode`` 0), GlobalAveragePool, ReduceMean over
-the pixels, Flatten, Reshape, BatchNormalization (inference), Softmax, Identity, Clip to
-[-1, 1] (hard-tanh) or [0, inf) (relu), and Cast of a value to float. Shape arithmetic on
+Supported operators (:data:`SUPPORTED_OPS`): Gemm, MatMul, Add, Conv (groups = 1, dilation 1,
+explicit pads or ``auto_pad`` NOTSET/VALID), Relu, Sigmoid, Tanh, MaxPool, AveragePool
+(``ceil_mode`` 0), GlobalAveragePool, ReduceMean, Flatten, Reshape, BatchNormalization
+(inference), Softmax, Identity, Clip to [-1, 1] (hard-tanh) or [0, inf) (relu), Cast of a value
+to float, and a transformer's operators (:mod:`circuitsim.network.onnx_tensor_ops`:
+LayerNormalization, Gelu, Erf, Sqrt, Softmax on any axis, Sub/Mul/Div/Pow, Transpose, Squeeze,
+Unsqueeze, Concat, Split, Slice, Gather, Expand). Shape arithmetic on
 constants (``Shape``, ``Gather``, ``Unsqueeze``, ``Concat``, ``Slice``, ...; the list is
 :data:`~circuitsim.network.onnx_graph.FOLDABLE_OPS`) is evaluated at import, and a
 classifier's tail (``ArgMax`` and what follows it, ``ZipMap``) becomes the network's
@@ -12,14 +14,21 @@ classifier's tail (``ArgMax`` and what follows it, ``ZipMap``) becomes the netwo
 an unknown operator or an unsupported attribute — is named, with its operator, in one
 :class:`~circuitsim.errors.ConfigError` line.
 
-**Batch dimension.** The input's first dimension is the batch. A model exported with a fixed batch
-size ``b`` (PyTorch's default exporter writes ``Reshape`` to ``[b, -1]``) keeps the batch where a
-``Reshape`` target starts with ``b``; ``allowzero = 1`` is accepted when the target has no 0.
+**Batch dimension.** The input's first dimension is the batch; later values may hold it on any
+axis (a ``Transpose`` moves it). The importer runs every layer on one image and on two, which
+tells each value's batch axis, and writes every ``Reshape`` target with concrete sizes but the
+one holding the batch, -1 (:func:`~circuitsim.network.onnx_tensor_ops.batch_shape`): in a model
+with a dynamic batch size the entry folded from ``Shape`` (or the -1), in one exported for a
+fixed batch size ``b`` (PyTorch's exporters by default) the first entry holding ``b`` times the
+sizes after it, when the batch is the value's outermost index; anything else is refused as
+ambiguous (export with a dynamic batch). ``allowzero = 1`` is accepted when the target has no 0.
 
 Mapping onto layers:
 
-- Gemm and MatMul become :class:`~circuitsim.network.layers.Dense` (``alpha`` and
-  ``beta`` folded into the weights and bias); an Add of a constant right after a MatMul
+- Gemm and MatMul with a constant matrix become :class:`~circuitsim.network.layers.Dense`
+  (``alpha`` and ``beta`` folded into the weights and bias), applied token-wise to a
+  ``(batch, tokens, features)`` value; a MatMul of two computed values is a digital
+  :class:`~circuitsim.network.tensor_layers.MatMul`; an Add of a constant right after a MatMul
   or a bias-free Conv becomes that layer's bias row; Conv becomes
   :class:`~circuitsim.network.layers.Conv2d`.
 - BatchNormalization directly after a Conv or Gemm/MatMul whose output nothing else uses
@@ -43,14 +52,16 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError
-from .layers import (Activation, Add, AvgPool, BatchNorm, Conv2d, Dense, Flatten, GlobalAvgPool, MaxPool,
-                     Reshape, fold_batchnorm)
+from .layers import (Activation, Add, BatchNorm, Conv2d, Dense, Flatten, GlobalAvgPool, fold_batchnorm)
 from .network import Network
 from .onnx_graph import BATCH, FLOAT_TYPES, FOLDABLE_OPS, classifier_tail, fold_constant
+from .onnx_conv_ops import CONV_HANDLERS
+from .onnx_tensor_ops import TENSOR_HANDLERS
+from .tensor_layers import Constant, MatMul, Reduce
 
 SUPPORTED_OPS = ("Gemm", "MatMul", "Add", "Conv", "Relu", "Sigmoid", "Tanh", "MaxPool", "AveragePool",
                  "GlobalAveragePool", "ReduceMean", "Flatten", "Reshape", "BatchNormalization", "Softmax",
-                 "Identity", "Clip", "Cast")
+                 "Identity", "Clip", "Cast", *(op for op in TENSOR_HANDLERS if op != "Softmax"))
 """ONNX operators :func:`load_network` imports."""
 
 
@@ -121,6 +132,8 @@ class _Builder:
         self.layers, self.sources = [], []
         self.value = {}  # ONNX name -> value index (0 = input, k + 1 = layer k)
         self.examples = []  # one batch-1 example of every value (for shapes)
+        self.examples2 = []  # the same at batch 2 (where the batch is, and that the batch can vary)
+        self.opset = 13
         self.fixed_batch = 0  # the input's batch size when the model fixes it
         self.uses = {}
         for node in graph.node:
@@ -149,15 +162,35 @@ class _Builder:
             self.fail(node, f"constant {name!r} holds {self.consts[name].dtype} values, not numbers")
         return self.consts[name]
 
-    def add(self, node, layer, sources) -> None:
+    def add(self, node, layer, sources, output: str | None = None) -> None:
+        try:
+            example = layer(*[self.examples[i] for i in sources])
+        except ConfigError as exc:
+            self.fail(node, str(exc))
+        try:
+            example2 = layer(*[self.examples2[i] for i in sources])
+        except ConfigError as exc:
+            self.fail(node, f"it works for one image but not for a batch of two ({exc}); export the model with "
+                            "a dynamic batch size")
         self.layers.append(layer)
         self.sources.append(tuple(sources))
-        self.examples.append(layer(*[self.examples[i] for i in sources]))
-        self.value[node.output[0]] = len(self.layers)
+        self.examples.append(example)
+        self.examples2.append(example2)
+        self.value[output or node.output[0]] = len(self.layers)
+
+    def operand(self, node, name: str) -> int:
+        """The value index of input ``name``: a computed value, or a constant made a
+        :class:`~circuitsim.network.tensor_layers.Constant` layer (once per constant)."""
+        if name in self.value:
+            return self.value[name]
+        self.add(node, Constant(self.const(node, name)), [0], output=name)
+        return self.value[name]
 
     def shape_of(self, name: str) -> tuple[int, ...]:
-        """Shape of a computed value, :data:`~circuitsim.network.onnx_graph.BATCH` first."""
-        return (BATCH,) + self.examples[self.value[name]].shape[1:]
+        """Shape of a computed value, its batch axis (the axis whose size grows with the batch)
+        :data:`~circuitsim.network.onnx_graph.BATCH` times its size at batch 1."""
+        one, two = self.examples[self.value[name]].shape, self.examples2[self.value[name]].shape
+        return tuple(BATCH * a if b == 2 * a and a else a for a, b in zip(one, two))
 
     def producer(self, index: int):
         """The layer computing value ``index`` when it may be changed in place (sole consumer)."""
@@ -191,13 +224,15 @@ def network_from_onnx(model, name: str = "onnx") -> Network:
     b.fixed_batch = dims[0].dim_value if dims[0].HasField("dim_value") else 0
     b.value[inputs[0].name] = 0
     b.examples.append(np.zeros([1] + shape))
+    b.examples2.append(np.zeros([2] + shape))
+    b.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 13)
     problems, failed, unsupported = [], set(), False
     for node in graph.node:
         if (node.name or node.output[0]) in skip:
             continue
         if any(i in failed for i in node.input):
             failed.update(node.output)  # its input is already reported; only an unknown operator is news
-            if node.op_type not in _HANDLERS:
+            if node.op_type not in _HANDLERS and node.op_type not in FOLDABLE_OPS:
                 problems.append(f"unsupported ONNX op {node.op_type!r} in node {node.name or node.output[0]!r}")
                 unsupported = True
             continue
@@ -255,11 +290,13 @@ def _gemm(b: _Builder, node, a: dict) -> None:
 
 
 def _matmul(b: _Builder, node, a: dict) -> None:
-    src = b.computed(node, node.input[0])
-    w = b.const(node, node.input[1])
-    if w.ndim != 2:
-        b.fail(node, f"the constant operand must be a matrix, got shape {w.shape}")
-    b.add(node, Dense(w), [src])
+    left, right = node.input[0], node.input[1]
+    if left in b.value and right in b.consts and b.consts[right].ndim == 2:
+        b.add(node, Dense(b.const(node, right)), [b.computed(node, left)])  # on crossbars, token-wise
+        return
+    if left not in b.value and right not in b.value:
+        b.computed(node, left)
+    b.add(node, MatMul(), [b.operand(node, left), b.operand(node, right)])  # digital
 
 
 def _add(b: _Builder, node, a: dict) -> None:
@@ -285,53 +322,14 @@ def _add(b: _Builder, node, a: dict) -> None:
 def _as_bias(constant: np.ndarray, layer) -> np.ndarray | None:
     """The constant as one value per output of ``layer``, or None if it is not that."""
     if isinstance(layer, Dense):
-        n_out, shapes = layer.weight.shape[1], ((layer.weight.shape[1],), (1, layer.weight.shape[1]))
+        n_out = layer.weight.shape[1]
+        fits = constant.ndim >= 1 and constant.shape[-1] == n_out and constant.size == n_out  # (1, ..., n_out)
     else:
         n_out = layer.weight.shape[0]
-        shapes = ((n_out, 1, 1), (1, n_out, 1, 1))
+        fits = constant.shape in ((n_out, 1, 1), (1, n_out, 1, 1))
     if constant.size == 1:
         return np.full(n_out, float(constant.ravel()[0]))
-    return constant.reshape(n_out).astype(np.float64) if constant.shape in shapes else None
-
-
-def _conv(b: _Builder, node, a: dict) -> None:
-    src = b.computed(node, node.input[0])
-    w = b.const(node, node.input[1])
-    if w.ndim != 4:
-        b.fail(node, f"only 2-D convolutions are supported, the kernel has shape {w.shape}")
-    if a.get("group", 1) != 1:
-        b.fail(node, f"group = {a['group']} is not supported (only group = 1)")
-    if any(d != 1 for d in a.get("dilations", [1, 1])):
-        b.fail(node, f"dilations {a['dilations']} are not supported (only 1)")
-    bias = b.const(node, node.input[2]) if len(node.input) > 2 and node.input[2] else None
-    b.add(node, Conv2d(w, bias, tuple(a.get("strides", (1, 1))), _pads(b, node, a)), [src])
-
-
-def _pads(b: _Builder, node, a: dict) -> tuple[int, int, int, int]:
-    auto = a.get("auto_pad", b"NOTSET")
-    auto = auto.decode() if isinstance(auto, bytes) else auto
-    if auto not in ("NOTSET", "VALID"):
-        b.fail(node, f"auto_pad = {auto} is not supported; export with explicit pads")
-    top, left, bottom, right = tuple(a.get("pads", (0, 0, 0, 0))) if auto == "NOTSET" else (0, 0, 0, 0)
-    return (int(top), int(left), int(bottom), int(right))
-
-
-def _pool(b: _Builder, node, a: dict) -> None:
-    if a.get("ceil_mode", 0):
-        b.fail(node, "ceil_mode = 1 is not supported")
-    if any(d != 1 for d in a.get("dilations", [1, 1])):
-        b.fail(node, f"dilations {a['dilations']} are not supported")
-    if len(node.output) > 1 and node.output[1]:
-        b.fail(node, "the Indices output is not supported")
-    kernel = tuple(a["kernel_shape"])
-    if len(kernel) != 2:
-        b.fail(node, f"only 2-D pooling is supported, kernel_shape = {list(kernel)}")
-    stride, pads = tuple(a.get("strides", (1, 1))), _pads(b, node, a)
-    src = b.computed(node, node.input[0])
-    if node.op_type == "MaxPool":
-        b.add(node, MaxPool(kernel, stride, pads), [src])
-    else:
-        b.add(node, AvgPool(kernel, stride, pads, bool(a.get("count_include_pad", 0))), [src])
+    return constant.reshape(n_out).astype(np.float64) if fits else None
 
 
 def _batchnorm(b: _Builder, node, a: dict) -> None:
@@ -374,31 +372,16 @@ def _clip(b: _Builder, node, a: dict):
     b.fail(node, f"only Clip to [-1, 1] (hard-tanh) or [0, inf) (relu) is supported, got [{low}, {high}]")
 
 
-def _reshape(b: _Builder, node, a: dict) -> None:
-    target = [int(v) for v in b.const(node, node.input[1]).ravel()]
-    if node.input[0] in b.consts:  # a constant reshaped: fold it
-        data = b.consts[node.input[0]]
-        b.consts[node.output[0]] = data.reshape([data.shape[i] if v == 0 and not a.get("allowzero", 0) else v
-                                                 for i, v in enumerate(target)])
-        return
-    src = b.computed(node, node.input[0])
-    if a.get("allowzero", 0) and 0 in target:
-        b.fail(node, f"allowzero = 1 with a 0 in the shape {target} is not supported")
-    if target and (target[0] == BATCH or (b.fixed_batch and target[0] == b.fixed_batch)):
-        target[0] = 0  # the batch dimension (folded from Shape, or the size the model was exported with)
-    if any(v != 0 and v % BATCH == 0 for v in target):
-        b.fail(node, f"the shape {target} mixes the batch dimension into others; keep the batch first")
-    b.add(node, Reshape(tuple(target)), [src])
-
-
 def _reduce_mean(b: _Builder, node, a: dict) -> None:
     src = b.computed(node, node.input[0])
     ndim = b.examples[src].ndim
     axes = (b.const(node, node.input[1]).ravel().astype(int).tolist() if len(node.input) > 1 and node.input[1]
             else list(a.get("axes", [])))
+    if not axes:
+        b.fail(node, "a mean over every axis (no axes) would mix the images of a batch; give the axes")
     if ndim != 4 or sorted(v % ndim for v in axes) != [2, 3]:
-        b.fail(node, f"only a mean over the pixels (axes 2, 3 of an (N, C, H, W) value) is supported, got axes "
-                     f"{axes} of a {ndim}-D value")
+        b.add(node, Reduce(tuple(axes), bool(a.get("keepdims", 1))), [src])  # e.g. over a transformer's tokens
+        return
     b.add(node, GlobalAvgPool(), [src])
     if not a.get("keepdims", 1):
         b.layers.append(Flatten(1))
@@ -408,13 +391,13 @@ def _reduce_mean(b: _Builder, node, a: dict) -> None:
 
 
 _HANDLERS = {
-    "Gemm": _gemm, "MatMul": _matmul, "Add": _add, "Conv": _conv, "MaxPool": _pool, "AveragePool": _pool,
-    "BatchNormalization": _batchnorm, "Identity": _identity, "ReduceMean": _reduce_mean, "Reshape": _reshape,
+    "Gemm": _gemm, "MatMul": _matmul, "Add": _add, "BatchNormalization": _batchnorm, "Identity": _identity,
+    "ReduceMean": _reduce_mean, **CONV_HANDLERS,
     "Relu": _simple(lambda b, n, a: Activation("relu")),
     "Sigmoid": _simple(lambda b, n, a: Activation("sigmoid")),
     "Tanh": _simple(lambda b, n, a: Activation("tanh")),
-    "Softmax": _simple(lambda b, n, a: Activation("softmax", int(a.get("axis", -1)))),
     "GlobalAveragePool": _simple(lambda b, n, a: GlobalAvgPool()),
     "Flatten": _simple(lambda b, n, a: Flatten(int(a.get("axis", 1)))),
     "Clip": _simple(_clip),
+    **TENSOR_HANDLERS,
 }

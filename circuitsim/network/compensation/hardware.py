@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..backprop import Trace as LayerTrace
-from ..backprop import backward, forward_trace, softmax_cross_entropy
+from ..backprop import backward, classification_gradient, forward_trace
 from ..mapped import MappedNetwork
 from ..topologies import augment
 
@@ -105,7 +105,7 @@ def hardware_backward(mapped: MappedNetwork, trace: Trace, y, matrices=None, ada
     correct : int
         Images of the batch classified correctly.
     """
-    loss, grad, correct = softmax_cross_entropy(trace.output, np.asarray(y))
+    loss, grad, correct, folded = classification_gradient(mapped.network, trace.output, np.asarray(y))
     crossbars = mapped.crossbars
     d_adapters: list[Pair | None] = [None] * len(crossbars)
 
@@ -126,7 +126,7 @@ def hardware_backward(mapped: MappedNetwork, trace: Trace, y, matrices=None, ada
         return back
 
     carriers = {c.index: carrier(n) for n, c in enumerate(crossbars)}
-    grads = backward(mapped.network, trace.layers, grad, matrices=carriers, output_is_softmax_grad=True,
+    grads = backward(mapped.network, trace.layers, grad, matrices=carriers, output_is_softmax_grad=folded,
                      input_grad=False)
     d_matrices = []
     for n, layer in enumerate(crossbars):
