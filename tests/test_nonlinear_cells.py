@@ -64,6 +64,9 @@ def test_native_newton_agrees_with_ngspice(kind, models, inputs):
     scale = np.abs(spice.output_currents).max(axis=1, keepdims=True)
     assert np.abs(native.output_currents - spice.output_currents).max() <= 1e-6 * scale.min()
     assert native.iterations.min() >= 1 and native.engine == "native"
+    # what each input source delivers (the supply energy of nonlinear tiles in networks)
+    delivered = np.abs(spice.input_currents).max(axis=1, keepdims=True)
+    assert np.abs(native.input_currents - spice.input_currents).max() <= 1e-6 * delivered.min()
     if kind != "linear":  # the nonlinearity shows: the linear-at-read-voltage tile is off by more
         linear = TileSolver(Tile(models[kind].chord_conductance(V_READ), r_row=10.0, r_col=10.0))
         off = np.abs(linear.output_currents(inputs) - spice.output_currents).max() / scale.min()

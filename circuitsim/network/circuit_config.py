@@ -21,6 +21,8 @@ from ..periphery.adc import ADCConfig
 from ..periphery.dac import DACConfig, check_dac
 from ..periphery.energy import ISAAC_32NM, ADCEnergyTable
 from ..spice import BACKENDS, Backend
+from ..tile.cell_mapping import map_conductance
+from ..tile.cells import CellModel
 from ..tile.checks import V_MAX
 from ..tile.extract import ENGINES, Engine
 
@@ -88,6 +90,11 @@ class CircuitConfig:
     neurons' gains: ``"unpartitioned"`` (one tile per layer: fixed neurons for every
     partitioning) or ``"partitioned"`` (the same partitions: only the wires differ)."""
 
+    cells: CellModel | None = None
+    """The model of the canonical tiles' cells (:mod:`circuitsim.tile.cells`; parameters that
+    are not the state, scalars) or None: linear cells. A nonlinear model's tiles are solved
+    exactly for every image (:mod:`circuitsim.network.nonlinear_tiles`)."""
+
     fet_r_on: float = 500.0
     """``resistance-sum``: on resistance of a cell's bypass FETs, ohm."""
     fet_r_off: float = 1e9
@@ -152,8 +159,44 @@ class CircuitConfig:
             raise ConfigError("[mapping] weight_bits and a [dac] need the canonical topology (imac-sim's analog "
                               "neurons take no digital shift-add, resistance-sum strings take ±1 weights and 0/1 "
                               "inputs); remove them or set circuit.topology = \"canonical\"")
+        self._check_cells()
         if self.amp_gains is not None and not all(0 < g < float("inf") for g in self.amp_gains):
             raise ConfigError(f"circuit.amp_gains must be positive numbers, got {self.amp_gains!r}")
+
+    @property
+    def nonlinear(self) -> bool:
+        """Whether the cells are a nonlinear model (solved exactly per image)."""
+        return self.cells is not None and self.cells.kind != "linear"
+
+    def _check_cells(self) -> None:
+        """Refuse (one line, the physical reason) what nonlinear cells cannot be read with."""
+        if self.cells is not None and not isinstance(self.cells, CellModel):
+            raise ConfigError("circuit.cells must be a cell model (circuitsim.tile.cells.cell_model) or None")
+        if not self.nonlinear:
+            return
+        kind = self.cells.kind  # type: ignore[union-attr]
+        if self.topology != "canonical":
+            raise ConfigError(f"{kind} cells are solved in canonical tiles read at virtual ground; the {self.topology} "
+                              "readout holds its bit lines at voltages that depend on the cells, which this path does "
+                              "not solve yet: use topology = \"canonical\" or linear cells")
+        if self.readout != "current":
+            raise ConfigError(f"{kind} cells are solved at DC (virtual-ground currents); a charge readout integrates a "
+                              "transient: use readout = \"current\" or linear cells")
+        if self.dac.kind != "none":
+            raise ConfigError(f"{kind} cells are mapped and solved at word lines driven at h · v_read; a [dac]'s "
+                              "quantized or bit-serial cycles are not solved yet: remove [dac] or use linear cells")
+        if self.wires.r_driver > 0:
+            raise ConfigError(f"{kind} cells are solved with ideal input drivers; wires.r_driver = "
+                              f"{self.wires.r_driver:g} ohm is not: set r_driver = 0 or use linear cells")
+        if self.cells.shape != ():  # type: ignore[union-attr]
+            raise ConfigError(f"circuit.cells: give the {kind} parameters as scalars (every cell's state is set "
+                              "from its weight)")
+        try:  # the device's whole conductance range must be reachable at the read voltage
+            map_conductance(self.cells, [self.device.g_min, self.device.g_max], self.v_read)  # type: ignore[arg-type]
+        except ConfigError as exc:
+            fix = str(exc).split("; ", 1)[-1]
+            raise ConfigError(f"{kind} cells cannot carry the device's conductances {self.device.g_min:.3g} .. "
+                              f"{self.device.g_max:.3g} S at v_read = {self.v_read:g} V: {fix}") from None
 
 
 READOUTS: tuple[str, ...] = get_args(Readout)

@@ -12,6 +12,7 @@ CrossbarLayer, energy_summary
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -105,7 +106,8 @@ class CrossbarLayer:
             raise ConfigError("compensation with another weight matrix does not take sliced weights yet; "
                               "remove [mapping] weight_bits or the compensation")
         bias, n = self.bias, h.shape[1]
-        if not (use_adc and self.blocks[0].adc is not None):
+        exact = matrix is None and self.exact
+        if not (use_adc and self.blocks[0].adc is not None) and not exact:
             h = self.inputs(h)
             m = (self.weights if self.columns is None else self.columns) if matrix is None else matrix
             weights, offset = (m[:n], m[n]) if bias else (m, 0.0)
@@ -126,9 +128,19 @@ class CrossbarLayer:
                 part = block.partial_sums(v, None if matrix is None else matrix[block.rows, block.outs])
                 if block.read_noise is not None:
                     block.read_noise.add_noise(part, v, self._rng())
-                out = convert(block.adc, part) if block.adc is not None else part
+                out = convert(block.adc, part) if block.adc is not None and use_adc else part
                 sums[:, block.outs] += out if cycle.weight == 1.0 else cycle.weight * out
         return self.combine(sums)
+
+    @property
+    def exact(self) -> bool:
+        """Whether the layer's tiles have nonlinear cells, solved exactly per evaluation."""
+        return any(b.exact is not None for b in self.blocks)
+
+    def linear_at_read(self) -> "CrossbarLayer":
+        """The layer as a linear simulator sees it: every cell its conductance at the read
+        voltage (the tiles' ``T``), no exact solve."""
+        return dataclasses.replace(self, blocks=tuple(dataclasses.replace(b, exact=None) for b in self.blocks))
 
     @property
     def offsets(self) -> np.ndarray | float:
@@ -153,7 +165,10 @@ class CrossbarLayer:
         for block in self.blocks:
             for cycle in cycles:
                 volts = cycle.volts(block.rows)
-                total += float(np.einsum("ni,ij,nj->", volts, block.energy_matrix, volts)) / n_images
+                if block.exact is not None:  # the supply energy at the exact solution
+                    total += block.exact.energy(volts) / n_images
+                else:
+                    total += float(np.einsum("ni,ij,nj->", volts, block.energy_matrix, volts)) / n_images
             total += block.energy_per_read * len(h) * len(cycles) / n_images
         return total
 

@@ -126,6 +126,24 @@ class MappedNetwork:
         out["latency"] = sum(out.values())
         return out
 
+    @property
+    def exact(self) -> bool:
+        """Whether some tiles have nonlinear cells, solved exactly for every image
+        (:mod:`circuitsim.network.nonlinear_tiles`)."""
+        return any(c.exact for c in self.crossbars)
+
+    def linear_at_read(self) -> "MappedNetwork":
+        """The network as a linear simulator predicts it: every nonlinear cell replaced by its
+        conductance at the read voltage (the tiles' ``T``; itself when every cell is linear)."""
+        if not self.exact:
+            return self
+        return dataclasses.replace(self, crossbars=tuple(c.linear_at_read() for c in self.crossbars))
+
+    def newton_iterations(self) -> np.ndarray:
+        """Newton iterations of every exact tile solve so far (empty without nonlinear cells)."""
+        counts = [b.exact.iterations for c in self.crossbars for b in c.blocks if b.exact is not None]
+        return np.array([i for its in counts for i in its], dtype=np.int64)
+
     def reset_dac(self) -> None:
         """Start counting clipped activations anew in every layer's DAC."""
         for c in self.crossbars:

@@ -65,6 +65,7 @@ from ..tile.tile_cache import TileCache
 from ..tile.topology import TopologyConfig, partition_slices
 from .circuit_config import CircuitConfig
 from .mapping import LayerMapping, Partition, _slices, cell_mapping, map_layer, sliced_weights
+from .nonlinear_tiles import ExactTile, exact_tile
 from .realization import realize_conductances, realize_layer, realize_tile
 from .resistance_sum import mtj_resistances, string_cell
 
@@ -103,10 +104,18 @@ class Block:
     energy_per_read: float = 0.0
     """Energy of one evaluation that the quadratic form leaves out (a resistance-sum string's
     read current), joules."""
+    exact: ExactTile | None = None
+    """A tile of nonlinear cells: its exact solve (:mod:`circuitsim.network.nonlinear_tiles`),
+    which its sums and energy come from; ``weights`` and ``energy_matrix`` are then those of
+    the cells linear at the read voltage. None: the tile is linear."""
 
     def partial_sums(self, v: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
-        """Normalized partial sums of rows ``v`` (this tile's inputs), before noise and ADC."""
-        part = np.asarray(v @ (self.weights if weights is None else weights))
+        """Normalized partial sums of rows ``v`` (this tile's inputs), before noise and ADC
+        (solved exactly when the tile has nonlinear cells and no other ``weights`` are given)."""
+        if weights is None and self.exact is not None:
+            part = self.exact.sums(v)
+        else:
+            part = np.asarray(v @ (self.weights if weights is None else weights))
         return part if self.offset is None else part + self.offset
 
 
@@ -180,9 +189,11 @@ def canonical_layer(index: int, weights: np.ndarray, bias: np.ndarray | None, ce
                 progress.update()
             T = real.characterization.T * real.scale
             effective[rows, outs] = (T[0::2] - T[1::2]).T * scale
+            exact = (exact_tile(real.conductances, circuit, real.scale, f"crossbar layer {index + 1} tile ({a}, {c})")
+                     if circuit.nonlinear else None)
             blocks.append(Block(rows, outs, effective[rows, outs], _energy_matrix(real.characterization, circuit),
                                 read_noise=real.read_noise, conductances=real.conductances,
-                                drift_scale=real.scale, tile=(a, c)))
+                                drift_scale=real.scale, tile=(a, c), exact=exact))
     return LayerTiles(tuple(blocks), effective, factors=factors)
 
 

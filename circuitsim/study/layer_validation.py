@@ -4,15 +4,19 @@
 two paths over the first test images:
 
 - **evaluator path**: :func:`~circuitsim.network.mapped.map_network` (tiles as their
-  cached transfer matrices ``T``);
+  cached transfer matrices ``T``; tiles of nonlinear cells, ``[cells]``, solved exactly by the
+  native Newton engine, :mod:`circuitsim.network.nonlinear_tiles`);
 - **circuit path**: the same network in which the sums of every crossbar layer come from
   ngspice operating points of its tiles (the very circuits whose ``T`` the evaluator uses,
   driven by the layer's actual input voltages ``x · v_read``): for a dense layer every
   image, for a convolution a sample of ``positions`` output positions per image (seeded),
   the other positions from the evaluator. Digital layers (pooling, activations, …) are the
-  same float64 code on both paths. With ``circuit.topology = "resistance-sum"`` (any network,
-  MLPs included) the circuits are the tiles' strings (their realized MTJs, FETs set by the
-  0/1 inputs) and the sums the readout's (:func:`~circuitsim.network.resistance_sum.string_sums`).
+  same float64 code on both paths. Tiles of nonlinear cells are their decks of
+  :func:`~circuitsim.tile.nonlinear_run.nonlinear_deck` (the cells' B-sources, resistors and
+  MOSFETs; ngspice at tight tolerances); an MLP of nonlinear cells is validated this way.
+  With ``circuit.topology = "resistance-sum"`` (any network, MLPs included) the circuits are
+  the tiles' strings (their realized MTJs, FETs set by the 0/1 inputs) and the sums the
+  readout's (:func:`~circuitsim.network.resistance_sum.string_sums`).
 
 The row reports the share of images both paths classify alike (``agreement``), both
 accuracies, the largest difference of a simulated sum (normalized units, 1 = one unit weight
@@ -37,6 +41,7 @@ from ..network.mapped import map_network
 from ..network.resistance_sum import string_sums
 from ..tile.crossbar import Tile, build_circuit, input_source_names, sense_source_names
 from ..tile.netlist import write_netlist
+from ..tile.nonlinear_run import ngspice_currents
 from .spec import build_circuit_config
 
 
@@ -100,9 +105,13 @@ def validate_layer_point(point, context, n_images: int, positions: int = 4, seed
                                                        target[block.rows, block.outs], circuit)
                     stats["ops"] += len(chosen)
             for block in layer.blocks if circuit.topology == "canonical" else ():  # the realized cells
-                tile = Tile(block.conductances, **dataclasses.asdict(circuit.wires))
-                currents = block.drift_scale * _ngspice_currents(tile, circuit.v_read * rows_aug[:, block.rows],
-                                                                 circuit.backend)
+                volts = circuit.v_read * rows_aug[:, block.rows]
+                if block.exact is not None:  # the same nonlinear cells, their deck's operating points
+                    currents = ngspice_currents(block.exact.tile, volts, circuit.backend).output_currents
+                else:
+                    currents = _ngspice_currents(Tile(block.conductances, **dataclasses.asdict(circuit.wires)), volts,
+                                                 circuit.backend)
+                currents = block.drift_scale * currents
                 circ[:, block.outs] += (currents[:, 0::2] - currents[:, 1::2]) / (circuit.v_read * dg)
                 stats["ops"] += len(chosen)
             stats["seconds"] += time.perf_counter() - t0

@@ -11,7 +11,7 @@ A failure of the environment (:class:`~circuitsim.errors.EnvironmentFailure`, an
 
 Public API
 ----------
-CALIBRATION_IMAGES, PointContext, hwa_network, run_point, column_name
+CALIBRATION_IMAGES, PointContext, hwa_network, run_point, column_name, linear_at_read
 """
 
 from __future__ import annotations
@@ -108,6 +108,8 @@ class environment_failures:
 def column_name(name: str) -> str:
     """The results column of a spec field (``"wires.r_row"`` → ``"r_row"``; the compensation
     method is the column ``compensation``)."""
+    if name == "cells.model":
+        return "cells"
     return "compensation" if name == "compensation.method" else name.split(".")[-1]
 
 
@@ -140,6 +142,18 @@ def _spiking_point(point: Point, context: PointContext, net, digital: float, cir
             "extra_parameters": 0, "extra_macs": 0}
 
 
+def linear_at_read(mapped, x, y) -> dict:
+    """The figures of a network of nonlinear cells that a linear simulator would give (every
+    cell its conductance at the read voltage, no ADC), and the Newton iterations of its exact
+    tile solves so far."""
+    linear = mapped.linear_at_read()
+    iterations = mapped.newton_iterations()
+    return {"accuracy_linear": linear.analog_accuracy(x, y),
+            "crossbar_energy_linear": linear.forward(x, use_adc=False)[1],
+            "newton_iterations_mean": float(iterations.mean()) if iterations.size else 0.0,
+            "newton_iterations_max": int(iterations.max(initial=0))}
+
+
 def run_point(point: Point, context: PointContext) -> dict:
     """Evaluate one point; configuration failures are recorded in ``status``/``error`` (and
     ``deck``, the failing ngspice deck), environment failures raised."""
@@ -156,6 +170,8 @@ def run_point(point: Point, context: PointContext) -> dict:
         row.update(dac_kind=circuit.dac.kind, dac_bits=circuit.dac.bits)
     if circuit.weight_bits is not None:
         row["weight_bits"] = circuit.weight_bits
+    if circuit.cells is not None:
+        row["cells"] = circuit.cells.kind
     method = build_compensation_config(point.config)
     row["compensation"] = method.method
     try:
@@ -191,6 +207,8 @@ def run_point(point: Point, context: PointContext) -> dict:
                 analog = scorer.analog_accuracy(data.x_test, data.y_test)
             else:
                 analog = mapped.analog_accuracy(data.x_test, data.y_test)
+            if mapped.exact:  # nonlinear cells: what a linear simulator would predict, and the solves
+                extra.update(linear_at_read(mapped, data.x_test, data.y_test))
             row.update(accuracy=accuracy, analog_accuracy=analog, digital_accuracy=digital,
                        n_tiles=mapped.n_tiles, n_images=len(data.y_test),
                        conversions_per_inference=mapped.conversions_per_inference,

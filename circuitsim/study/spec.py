@@ -70,6 +70,7 @@ from ..network.random_weights import RANDOM_KEYS, RandomNetworkConfig
 from ..network.spiking import SPIKING_KEYS
 from ..periphery.adc import KINDS, ADCConfig
 from ..periphery.dac import DACConfig
+from .cells_spec import CELL_KEYS, build_cells
 from .compensation_spec import (COMPENSATION_KEYS, check_compensation_entries,
                                 check_compensation_used)
 from .network_spec import (LAYER_KINDS, LAYER_NETWORK_KEYS, check_layer_network, check_network_section, crossbar_count,
@@ -88,7 +89,7 @@ CIRCUIT_KEYS = {"v_read", "engine", "backend", "gains", "t_read", "readout", "t_
 ADC_KEYS = {f.name for f in dataclasses.fields(ADCConfig)} - {"v_min", "v_max"}
 DAC_KEYS = {f.name for f in dataclasses.fields(DACConfig)}
 MAPPING_KEYS = {"weight_bits"}
-OPTIONAL_SECTIONS = ("dac", "mapping", "compensation")
+OPTIONAL_SECTIONS = ("dac", "mapping", "compensation", "cells")
 """Sections a point's configuration holds only when the spec gives them (so that the points of
 specs without them keep their keys)."""
 MAX_POINTS = 10_000
@@ -104,7 +105,7 @@ epochs would otherwise run for ever)."""
 
 SECTIONS = {"title": None, "dataset": DATASET_KEYS, "network": NETWORK_KEYS, "device": DEVICE_KEYS,
             "wires": WIRE_KEYS, "circuit": CIRCUIT_KEYS, "adc": ADC_KEYS, "dac": DAC_KEYS, "mapping": MAPPING_KEYS,
-            "compensation": COMPENSATION_KEYS,
+            "compensation": COMPENSATION_KEYS, "cells": CELL_KEYS,
             "sweep": None}
 
 
@@ -232,7 +233,7 @@ def build_circuit_config(config: dict) -> CircuitConfig:
         if circuit.get(key) is not None:
             circuit[key] = tuple(circuit[key])
     return CircuitConfig(device=device, wires=wires, adc=build_adc_config(config), dac=DACConfig(**config.get("dac", {})),
-                         weight_bits=config.get("mapping", {}).get("weight_bits"), **circuit)
+                         weight_bits=config.get("mapping", {}).get("weight_bits"), cells=build_cells(config), **circuit)
 
 
 def build_adc_config(config: dict) -> ADCConfig | None:
@@ -326,7 +327,8 @@ def parse_spec(text: str, max_points: int | None = None) -> SweepSpec:
         raise ConfigError(f"the spec is not valid TOML: {exc}") from None
     _check_keys("spec", data, set(SECTIONS))
     base = {}
-    for section in ("dataset", "network", "device", "wires", "circuit", "adc", "dac", "mapping", "compensation"):
+    for section in ("dataset", "network", "device", "wires", "circuit", "adc", "dac", "mapping", "compensation",
+                    "cells"):
         table = data.get(section, {})
         _check_keys(section, table, SECTIONS[section])
         check_types(section, table)
@@ -362,7 +364,7 @@ def parse_spec(text: str, max_points: int | None = None) -> SweepSpec:
         grid[name] = values
     if compensations or any(name.startswith("compensation.") for name in grid):
         base.setdefault("compensation", {})
-    for section in ("dac", "mapping"):
+    for section in ("dac", "mapping", "cells"):
         if any(name.startswith(f"{section}.") for name in grid):
             base.setdefault(section, {})
     spec = SweepSpec(base, grid, tuple(partitions), text, str(data.get("title", "")), seeds, compensations)

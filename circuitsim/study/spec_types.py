@@ -26,6 +26,8 @@ from ..periphery.adc import KINDS, ADCConfig
 from ..periphery.dac import DAC_KINDS, DACConfig
 from ..spice import BACKENDS
 from ..tile.extract import ENGINES
+from ..tile.cells import CELL_MODELS
+from .cells_spec import CELL_TYPES
 from .compensation_spec import COMPENSATION_TYPES
 
 
@@ -45,13 +47,15 @@ TYPES = {
     "dac": _field_types(DACConfig),
     "mapping": {"weight_bits": "int"},
     "compensation": COMPENSATION_TYPES,
+    "cells": CELL_TYPES,
 }
 """Declared type of every spec key (the dataclass annotations), by section."""
 
 
 CHOICES = {"Engine": ENGINES, "Backend": BACKENDS, "Readout": READOUTS, "Topology": TOPOLOGIES,
            "NeuronReference": NEURON_REFERENCES, "ADCKind": ("none",) + KINDS, "DACKind": DAC_KINDS,
-           "ProgrammingNoiseModel": PROGRAMMING_NOISE_MODELS, "DriftCompensation": DRIFT_COMPENSATIONS}
+           "ProgrammingNoiseModel": PROGRAMMING_NOISE_MODELS, "DriftCompensation": DRIFT_COMPENSATIONS,
+           "CellKind": tuple(CELL_MODELS)}
 """The string switches of the configurations (``Literal`` types) and their values."""
 
 

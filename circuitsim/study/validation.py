@@ -58,6 +58,7 @@ from .network_spec import LAYER_KINDS, network_kind
 from .compensation_spec import build_compensation_config
 from .points import CALIBRATION_IMAGES, PointContext, column_name, hwa_network
 from .provenance import provenance
+from .spec import build_circuit_config
 from .storage import default_cache_dir, write_atomic
 from .whole_circuit import FullCircuitConfig, simulate_network
 
@@ -157,6 +158,11 @@ def validate_point(point, context, n_images: int, config: FullCircuitConfig = Fu
         if config.scope != "layer":
             raise ConfigError("the resistance-sum topology is validated string by string (each image sets the "
                               "cells' FETs, which one deck cannot show): use --scope layer")
+        return validate_layer_point(point, context, n_images)
+    if "cells" in point.config and build_circuit_config(point.config).nonlinear:
+        if config.scope != "layer":
+            raise ConfigError("a network of nonlinear cells is validated layer by layer (the whole-circuit deck's "
+                              "evaluator path is the network of linear effective weights): use --scope layer")
         return validate_layer_point(point, context, n_images)
     if network_kind(point.config["network"]) in LAYER_KINDS:  # tiles in ngspice, layer by layer
         if config.scope != "layer":

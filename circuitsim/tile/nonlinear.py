@@ -44,6 +44,9 @@ from .native_tile import _blas_threads
 SUPERNODAL = 100_000
 """Free nodes from which CHOLMOD's supernodal factorization is used (simplicial below)."""
 
+ROUNDING = 64
+"""Ulps of a node's largest current term below which its KCL residual is rounding noise."""
+
 CHORD = 1e-6
 """Relative KCL residual below which a vector's last Jacobian factorization is reused."""
 
@@ -149,6 +152,9 @@ class NonlinearResult:
     """``"native"`` or ``"ngspice"``."""
     seconds: float
     """Wall-clock seconds of the solve."""
+    input_currents: np.ndarray | None = None
+    """Amperes ``(vectors, rows)`` delivered by each input source into the tile (the supply
+    power of a vector is ``Σ V_i I_i``), or None."""
 
 
 class NonlinearSolver:
@@ -277,11 +283,11 @@ class NonlinearSolver:
         # vectors in chunks whose factorizations (kept for chord steps) fit in ~100 MB
         chunk = max(1, min(64, 1_000_000 // max(self.pattern.n_free, 1)))
         parts = [self._solve_chunk(v[k:k + chunk], k) for k in range(0, len(v), chunk)]
-        return NonlinearResult(np.concatenate([q[0] for q in parts]), np.concatenate([q[1] for q in parts]),
-                               "native", time.perf_counter() - start)
+        return NonlinearResult(*(np.concatenate([q[j] for q in parts]) for j in (0, 1)), "native",
+                               time.perf_counter() - start, np.concatenate([q[2] for q in parts]))
 
-    def _solve_chunk(self, v: np.ndarray, first: int) -> tuple[np.ndarray, np.ndarray]:
-        """Output currents and iterations of the vectors ``v`` (numbered from ``first``).
+    def _solve_chunk(self, v: np.ndarray, first: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Output currents, iterations and input currents of the vectors ``v`` (numbered from ``first``).
 
         Far from the solution every step refactorizes the Jacobian; once a vector's residual is
         below :data:`CHORD` of its cell currents, its last factorization is reused (a chord step:
@@ -315,7 +321,7 @@ class NonlinearSolver:
                 ti, tpa, tpb, tm, tleave = self._evaluate(trial, m[active])
                 norm = np.linalg.norm(tleave[:, :n], axis=1)
                 # a residual within the tolerance is taken too: at the solution it is rounding noise
-                solved = np.abs(tleave[:, :n]).max(axis=1) <= opt.residual_tol * (np.abs(ti).max(axis=1) + 1e-300)
+                solved = np.abs(tleave[:, :n]).max(axis=1) <= self._tolerance(trial, ti, tpa)
                 ok = pending & ((norm <= (1 - 1e-4 * t) * norm0) | solved | (norm0 == 0))
                 rows_ok = active[ok]
                 x[rows_ok], i[rows_ok], pa[rows_ok], pb[rows_ok], m[rows_ok], leave[rows_ok] = (
@@ -326,10 +332,9 @@ class NonlinearSolver:
                 t = np.where(pending, t / 2, t)
             iterations[active] = it
             scale_v = np.abs(x[active]).max(axis=1)
-            scale_i = np.abs(i[active]).max(axis=1) + 1e-300
             # at the solution the residual is rounding noise that no step lowers: converged all the same
             small_step = (np.abs(step).max(axis=1) <= opt.step_tol * scale_v)
-            small_res = np.abs(leave[active, :n]).max(axis=1) <= opt.residual_tol * scale_i
+            small_res = np.abs(leave[active, :n]).max(axis=1) <= self._tolerance(x[active], i[active], pa[active])
             stuck = pending & ~small_res
             if stuck.any():
                 self._fail(active[stuck][0], first, it, leave, i,
@@ -340,12 +345,24 @@ class NonlinearSolver:
             active = active[~done]
         if len(active) and n:
             self._fail(active[0], first, opt.max_iterations, leave, i, "the iteration limit was reached")
-        return -leave[:, p.end], iterations  # current into each grounded bit-line end
+        inputs = leave[:, n:n + self.tile.rows]  # what each source delivers into the grid
+        return -leave[:, p.end], iterations, inputs  # current into each grounded bit-line end
+
+    def _tolerance(self, x: np.ndarray, i: np.ndarray, pa: np.ndarray) -> np.ndarray:
+        """Largest KCL residual taken as converged, amperes per vector: ``residual_tol`` of the
+        largest cell current, or the rounding noise of the currents that meet at a node
+        (``ROUNDING`` ulps of the largest node voltage times the largest node conductance:
+        with small cell currents, the wires' large canceling currents set it)."""
+        g_node = 2 * (self.wire_g.max() if len(self.wire_g) else 0.0) + np.abs(pa).max(axis=1)
+        noise = ROUNDING * np.finfo(float).eps * np.abs(x).max(axis=1) * g_node
+        return np.maximum(self.options.residual_tol * (np.abs(i).max(axis=1) + 1e-300), noise)
 
     def _fail(self, vec: int, first: int, iterations: int, leave, i, why: str):
         n = self.pattern.n_free
         res = np.abs(leave[vec, :n]).max()
-        raise ConvergenceError(
+        error = ConvergenceError(
             f"native nonlinear solve of {self.tile.describe()} did not converge for input vector {first + vec} after "
             f"{iterations} Newton iterations ({why}; largest KCL residual {res:.3g} A against cell currents up to "
             f"{np.abs(i[vec]).max():.3g} A); check the cell parameters and inputs, or use --engine ngspice")
+        error.vector = first + vec  # type: ignore[attr-defined]  # which input vector (for its deck)
+        raise error

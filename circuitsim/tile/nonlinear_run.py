@@ -53,10 +53,12 @@ def ngspice_currents(tile: NonlinearTile, inputs, backend: str = "shared") -> No
     deck = nonlinear_deck(tile).replace("\n.op\n", "\n")
     sources = [s.lower() for s in input_source_names(tile.rows)]
     sensed = [f"i({s.lower()})" for s in sense_source_names(tile.cols)]
+    driven = [f"i({s})" for s in sources]
     steps = [[f"alter {src} dc = {float(x)!r}" for src, x in zip(sources, row)] + ["op"] for row in v]
-    results = get_backend(backend).run(deck, steps, save=sensed)
+    results = get_backend(backend).run(deck, steps, save=sensed + driven)
     out = np.array([[r[name][0] for name in sensed] for r in results])
-    return NonlinearResult(out, np.zeros(len(v), np.int64), "ngspice", time.perf_counter() - start)
+    delivered = -np.array([[r[name][0] for name in driven] for r in results])  # ngspice: current into the + node
+    return NonlinearResult(out, np.zeros(len(v), np.int64), "ngspice", time.perf_counter() - start, delivered)
 
 
 # -- files and the command's function -----------------------------------------------------------------
