@@ -10,6 +10,8 @@ ngspice at reltol 1e-10): 60 of 60 predictions agree for sinh cells (v0 = 0.1 V 
 from __future__ import annotations
 
 import dataclasses
+import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -23,7 +25,7 @@ from circuitsim.network.mapped import map_network
 from circuitsim.network.mapping import Partition
 from circuitsim.network.mlp import MLP, MLPConfig
 from circuitsim.study.points import PointContext
-from circuitsim.study.spec import build_circuit_config, parse_spec
+from circuitsim.study.spec import build_circuit_config, load_spec, parse_spec
 from circuitsim.study.validation import validate_point
 from circuitsim.study.whole_circuit import FullCircuitConfig
 from circuitsim.tile.cells import SinhCell
@@ -168,3 +170,15 @@ def test_unreachable_realized_cell_names_its_tile():
     with pytest.raises(ConfigError, match=r"crossbar layer 1 tile \(0, 0\): sinh cell \(1, 2\)"):
         exact_tile(g, circuit, name="crossbar layer 1 tile (0, 0)")
     assert dataclasses.replace(circuit, cells=None).cells is None
+
+
+def test_docs_cells_section_is_the_example_spec():
+    """The `[cells]` block the tutorial quotes is examples/nonlinear_cells.toml's (which
+    tests/test_examples.py runs on its smoke run)."""
+    root = Path(__file__).resolve().parent.parent
+    page = (root / "docs" / "tutorials" / "nonlinear-cells.md").read_text()
+    (block,) = re.findall(r"```toml\n(.*?)```", page, flags=re.S)
+    example = (root / "examples" / "nonlinear_cells.toml").read_text().splitlines()
+    assert all(line in example for line in block.splitlines() if line)
+    points = load_spec(root / "examples" / "nonlinear_cells.toml").points()
+    assert {build_circuit_config(p.config).cells.kind for p in points} == {"sinh"}

@@ -32,6 +32,10 @@ runs every point once per device seed (:func:`seed_points`).
 network (:mod:`circuitsim.network.spiking`; its neuron fields, time steps and early stop are
 grid axes too).
 
+``[cells]`` gives the cell model of the canonical tiles and its parameters
+(:mod:`circuitsim.study.cells_spec`; e.g. ``model = "sinh"``, ``v0 = 0.2``), grid axes too
+(``"cells.v0" = [0.05, 1.0]``); its tiles are then solved exactly for every image.
+
 Every point of the sweep is one combination of the grid values and one
 partition entry. Everything is checked before anything runs: TOML types (a boolean
 field takes ``true``/``false``, an integer field an integer, a number field a number
