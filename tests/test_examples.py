@@ -28,7 +28,8 @@ def test_example_spec_parses_and_builds_every_circuit(path):
 
 #: examples whose smoke run still takes long on two cores: ngspice transients of every tile,
 #: IMAC-Sim's loaded difference amplifiers, whole-circuit decks
-SLOW = {"readout", "imacsim", "validate", "validate_variation", "lenet5", "pruning"}
+SLOW = {"readout", "imacsim", "validate", "validate_variation", "lenet5", "pruning",
+        "nonlinear_cells", "nonlinear_1t1r"}  # every tile of nonlinear cells solved for every image
 
 
 def _command(path: Path) -> str:
