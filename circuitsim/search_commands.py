@@ -32,7 +32,7 @@ def add_search_parsers(sub, results, sweep_options, presets: str) -> None:
     se.add_argument("--accuracy-drop", type=float, default=None, metavar="POINTS",
                     help="also print the least energy (latency, area) within POINTS percentage points of the "
                          "digital accuracy")
-    se.add_argument("--seed", type=int, default=0, help="seed of the NSGA-II sampler")
+    se.add_argument("--seed", type=int, default=0, help="seed of the NSGA-II sampler (default 0)")
     sweep_options(se, required=True)
 
 
