@@ -32,9 +32,16 @@ SLOW = {"readout", "imacsim", "validate", "validate_variation", "lenet5", "pruni
 
 
 def _command(path: Path) -> str:
-    """``validate`` for the examples the README runs with ``circuitsim validate``, else ``sweep``."""
+    """``validate`` for the examples the README runs with ``circuitsim validate``, ``search`` for those
+    it runs with ``circuitsim search``, else ``sweep``."""
     text = path.read_text()
+    if "circuitsim search" in text:
+        return "search"
     return "validate" if "circuitsim validate" in text and "circuitsim sweep" not in text else "sweep"
+
+
+SEARCH_TRIALS = 4
+"""Designs the smoke run of a search example evaluates (NSGA-II)."""
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +68,7 @@ def test_example_runs_end_to_end(path, tmp_path, shared_cache):
     command = _command(path)
     extra = ["--images", "1", "--points", str(spec.n_points - 1), "--scope", "layer", "--neuron",
              "behavioural"] if command == "validate" else []
+    extra += ["--trials", str(SEARCH_TRIALS), "--objectives", "accuracy,energy,latency"] if command == "search" else []
     proc = subprocess.run([sys.executable, "-m", "circuitsim.cli", command, str(path), "--smoke", "--out",
                            str(tmp_path / "out"), "--cache", str(shared_cache), *extra],
                           capture_output=True, text=True, timeout=900, cwd=path.parent.parent)
@@ -68,4 +76,9 @@ def test_example_runs_end_to_end(path, tmp_path, shared_cache):
     table = tmp_path / "out" / ("validation.csv" if command == "validate" else "results.csv")
     frame = pd.read_csv(table)
     assert (frame["status"] == "ok").all()
-    assert len(frame) == (1 if command == "validate" else spec.n_points)  # Monte Carlo: one row per point
+    rows = {"validate": 1, "search": SEARCH_TRIALS}.get(command, spec.n_points)  # Monte Carlo: one row per point
+    assert len(frame) == rows
+    if command == "search":  # its front, a subset of the designs evaluated, and its figure
+        front = pd.read_csv(tmp_path / "out" / "pareto.csv")
+        assert 1 <= len(front) <= rows and set(front["point"]) <= set(frame["point"])
+        assert (tmp_path / "out" / "pareto.png").is_file()
