@@ -93,4 +93,7 @@ def test_docs_quote_the_study_and_its_command():
     # the quoted study is the shipped spec's full size
     spec = tomllib.loads(study.SPEC.read_text())
     assert spec["dataset"]["limit"] == 1000 and spec["network"]["time_steps"] == 10
-    assert "(1000 test images)" in tutorial
+    assert "1,000 test images" in tutorial
+    # the README's rows are the tutorial's: one run quoted twice
+    rows = [line for line in readme.splitlines() if line.startswith("| here: ")]
+    assert len(rows) == 6 and all(row in tutorial for row in rows)
