@@ -7,7 +7,7 @@ at random, pruned to the edge-popup mask, fully trained) and early-stop margin, 
 the steps used, the computation saved and the energy per inference; then the pruned networks
 beside PRIME's reported figures::
 
-    python examples/prime2024.py --out results      # the full study (~10 min on 2 busy cores)
+    python examples/prime2024.py --out results      # the full study (~5 min on 2 busy cores)
     python examples/prime2024.py --out /tmp/p --train-images 500 --test-images 60 --epochs 10 \\
         --steps 6 --side 8 --hidden 32              # the test suite's reduced run
 
