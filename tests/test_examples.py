@@ -29,6 +29,9 @@ def test_example_spec_parses_and_builds_every_circuit(path):
 #: examples whose smoke run still takes long on two cores: ngspice transients of every tile,
 #: IMAC-Sim's loaded difference amplifiers, whole-circuit decks
 SLOW = {"readout", "imacsim", "validate", "validate_variation", "lenet5", "pruning"}
+#: examples whose study script's test runs them end to end, every axis kept, on a reduced network
+#: (the smoke run's full-size tiles would draw a read-noise law per network for a minute)
+STUDY_TESTS = {"prime2024": "tests/test_prime2024_study.py"}
 
 
 def _command(path: Path) -> str:
@@ -52,7 +55,8 @@ def shared_cache(tmp_path_factory):
 
 @pytest.mark.ngspice
 @pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.slow) if p.stem in SLOW else p
-                                  for p in EXAMPLES], ids=[p.stem for p in EXAMPLES])
+                                  for p in EXAMPLES if p.stem not in STUDY_TESTS],
+                         ids=[p.stem for p in EXAMPLES if p.stem not in STUDY_TESTS])
 def test_example_runs_end_to_end(path, tmp_path, shared_cache):
     import subprocess
     import sys
