@@ -6,8 +6,9 @@ virtual ground (``R``) or through TIAs (``R+TIA``). For each size and readout, `
 rounds; in each round every variant of the native engine runs in a fresh process (the whole
 ``T`` by ``TileSolver``, then one native ``simulate``), then one ngspice operating point in a
 fresh process (shared library, loaded before the timing) for tiles up to
-``--ngspice-max-cells``. Printed per variant: median CPU and wall seconds of the whole ``T``,
-CPU seconds of one ``simulate``, the process's peak RSS and its prediction
+``--ngspice-max-cells``; ``--large-reps`` rounds above 300,000 cells. Printed per variant:
+median CPU and wall seconds of the whole ``T``, CPU seconds of one ``simulate``, the
+process's peak RSS and its prediction
 (:func:`~circuitsim.tile.checks.estimate_peak_bytes` on top of the RSS before the tile),
 ngspice's median CPU and wall seconds, the median over rounds of ngspice CPU / native CPU
 (each round's pair measured one after the other) and the largest relative difference of
@@ -22,7 +23,7 @@ reference BLAS: ``git archive <rev> circuitsim | tar -x -C DIR``).
 (assembly, factorization, ports' block, transfer) in one more process.
 
 Run: ``OPENBLAS_NUM_THREADS=1 taskset -c 0 .venv/bin/python bench/bench_tile.py
-[--sizes 64x64,...] [--readouts R,R+TIA] [--variants after,before --before DIR] [--reps 3]``
+[--sizes 64x64,...] [--readouts R,R+TIA] [--variants after,refblas,before --before DIR] [--reps 3] [--large-reps 1]``
 """
 
 from __future__ import annotations
@@ -115,7 +116,8 @@ def main() -> None:
     parser.add_argument("--solver", default=None, choices=[None, "cholmod", "superlu"])
     parser.add_argument("--variants", default="after", help="comma-separated: after, refblas, before")
     parser.add_argument("--before", default=None, metavar="DIR", help="folder holding an older circuitsim/")
-    parser.add_argument("--reps", type=int, default=3, help="rounds per size (1 above 300,000 cells)")
+    parser.add_argument("--reps", type=int, default=3, help="rounds per size up to 300,000 cells")
+    parser.add_argument("--large-reps", type=int, default=1, help="rounds per size above 300,000 cells")
     parser.add_argument("--ngspice-max-cells", type=int, default=256 * 256)
     parser.add_argument("--stages", action="store_true", help="memory and time per stage (after variant)")
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
@@ -144,7 +146,7 @@ def main() -> None:
     extra = ["--solver", args.solver] if args.solver else []
     for size in args.sizes.split(","):
         rows, cols = (int(x) for x in size.split("x"))
-        reps = args.reps if rows * cols <= 300_000 else 1
+        reps = args.reps if rows * cols <= 300_000 else args.large_reps
         for readout in args.readouts.split(","):
             runs = {v: [] for v in chosen}
             spice = []
