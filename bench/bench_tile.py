@@ -6,13 +6,15 @@ virtual ground (``R``) or through TIAs (``R+TIA``). For each size and readout, `
 rounds; in each round every variant of the native engine runs in a fresh process (the whole
 ``T`` by ``TileSolver``, then one native ``simulate``), then one ngspice operating point in a
 fresh process (shared library, loaded before the timing) for tiles up to
-``--ngspice-max-cells``. Printed per variant: median CPU and wall seconds of the whole ``T``,
-CPU seconds of one ``simulate``, the process's peak RSS and its prediction
+``--ngspice-max-cells``; ``--large-reps`` rounds above 300,000 cells. Printed per variant:
+median CPU and wall seconds of the whole ``T``, CPU seconds of one ``simulate``, the
+process's peak RSS and its prediction
 (:func:`~circuitsim.tile.checks.estimate_peak_bytes` on top of the RSS before the tile),
 ngspice's median CPU and wall seconds, the median over rounds of ngspice CPU / native CPU
 (each round's pair measured one after the other) and the largest relative difference of
-``T @ v`` and of ``simulate`` from ngspice's outputs. The load average and the BLAS are
-printed before and after the table.
+``T @ v`` and of ``simulate`` from ngspice's outputs; ``/first`` is the median over rounds of
+the variant's CPU / the first variant's CPU (pairs measured one after the other). The load
+average and the BLAS are printed before and after the table.
 
 Variants: ``after`` (this tree, the system's BLAS), ``refblas`` (this tree on netlib's
 reference BLAS, by ``LD_LIBRARY_PATH``), ``before`` (the tree given by ``--before`` on the
@@ -22,7 +24,7 @@ reference BLAS: ``git archive <rev> circuitsim | tar -x -C DIR``).
 (assembly, factorization, ports' block, transfer) in one more process.
 
 Run: ``OPENBLAS_NUM_THREADS=1 taskset -c 0 .venv/bin/python bench/bench_tile.py
-[--sizes 64x64,...] [--readouts R,R+TIA] [--variants after,before --before DIR] [--reps 3]``
+[--sizes 64x64,...] [--readouts R,R+TIA] [--variants after,refblas,before --before DIR] [--reps 3] [--large-reps 1]``
 """
 
 from __future__ import annotations
@@ -115,7 +117,8 @@ def main() -> None:
     parser.add_argument("--solver", default=None, choices=[None, "cholmod", "superlu"])
     parser.add_argument("--variants", default="after", help="comma-separated: after, refblas, before")
     parser.add_argument("--before", default=None, metavar="DIR", help="folder holding an older circuitsim/")
-    parser.add_argument("--reps", type=int, default=3, help="rounds per size (1 above 300,000 cells)")
+    parser.add_argument("--reps", type=int, default=3, help="rounds per size up to 300,000 cells")
+    parser.add_argument("--large-reps", type=int, default=1, help="rounds per size above 300,000 cells")
     parser.add_argument("--ngspice-max-cells", type=int, default=256 * 256)
     parser.add_argument("--stages", action="store_true", help="memory and time per stage (after variant)")
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
@@ -138,13 +141,13 @@ def main() -> None:
     info = find_ngspice()
     print(f"ngspice-{info.version} ({info.solver}, shared backend), numpy {np.__version__}")
     print("start:", benchlib.environment())
-    print(f"{'tile':>9} {'readout':>7} {'variant':>7} {'BLAS':>9} {'T cpu s':>8} {'T wall s':>8} {'sim cpu':>8} "
+    print(f"{'tile':>9} {'readout':>7} {'variant':>7} {'BLAS':>9} {'T cpu s':>8} {'T wall s':>8} {'/first':>6} {'sim cpu':>8} "
           f"{'peak GB':>7} {'pred GB':>7} {'ngspice cpu':>11} {'ngspice wall':>12} {'ngspice/T':>9} {'max rel diff':>12}")
     sys.stdout.flush()
     extra = ["--solver", args.solver] if args.solver else []
     for size in args.sizes.split(","):
         rows, cols = (int(x) for x in size.split("x"))
-        reps = args.reps if rows * cols <= 300_000 else 1
+        reps = args.reps if rows * cols <= 300_000 else args.large_reps
         for readout in args.readouts.split(","):
             runs = {v: [] for v in chosen}
             spice = []
@@ -168,7 +171,9 @@ def main() -> None:
                               f"{ratio:>8.1f}x {max(diffs):>12.2e}") if spice and diffs \
                     else f"{'-':>11} {'-':>12} {'-':>9} {'-':>12}"
                 t_wall, sim_cpu = benchlib.median([r.get('T_wall') for r in ok]), benchlib.median([r.get('sim_cpu') for r in ok])
-                print(f"{size:>9} {readout:>7} {v:>7} {blas:>9} {benchlib.median(cpu):>8.3f} {t_wall:>8.3f} {sim_cpu:>8.3f} "
+                first = benchlib.median_ratio(cpu, [r.get("T_cpu") for r in runs[chosen[0]]])
+                print(f"{size:>9} {readout:>7} {v:>7} {blas:>9} {benchlib.median(cpu):>8.3f} {t_wall:>8.3f} "
+                      f"{first:>5.2f}x {sim_cpu:>8.3f} "
                       f"{max(r['peak_gb'] for r in ok):>7.2f} {ok[0]['predicted_gb']:>7.2f} {spice_text}", flush=True)
     if args.stages:
         for size in args.sizes.split(","):

@@ -5,7 +5,9 @@ matrix of a tile from a conductance file), ``layer`` (one partitioned layer in t
 canonical or IMAC-Sim topology for given inputs), ``simulate`` (one tile of linear or nonlinear
 cells for a batch of inputs), ``sweep`` (a TOML sweep spec;
 ``--workers N`` local processes, default 1, or ``--scheduler`` a Dask cluster),
-``results`` (summary of a results folder),
+``search`` (a design search over a spec's grid: the Pareto front of accuracy and energy, latency,
+area), ``results`` (summary of a results folder; ``--best energy --accuracy-drop 1``: the least
+energy within a point of the digital accuracy),
 ``plot`` (figures of a results folder), ``validate`` (whole-circuit ngspice
 runs of every point of a spec against the evaluator), ``main`` (the default job: the
 partition sweep of ``examples/amin2022.toml``, with its plots), ``export-onnx`` (a network
@@ -29,6 +31,7 @@ from pathlib import Path
 
 from ._version import __version__
 from .circuit_commands import characterize_command, layer_command, simulate_command
+from .search_commands import add_search_parsers, best_answer, check_best_options, search_command
 from .errors import (
     CircuitsimError,
     ConfigError,
@@ -112,6 +115,7 @@ def _print_summary(frame, swept=()) -> None:
 def _results(args) -> int:
     from .study.sweep import read_results
 
+    check_best_options(args)
     frame, meta = read_results(args.dir)
     total = meta.get("points")
     state = "complete" if meta.get("complete") else "incomplete" if total else "total unknown"
@@ -125,7 +129,7 @@ def _results(args) -> int:
         where = ", ".join(f"{c}={best[c]}" for c in dict.fromkeys([*meta.get("swept", ()), "h_partitions",
                                                                   "v_partitions"]) if c in frame)
         print(f"best accuracy: {best['accuracy']:.4f} ({where})")
-    return 0
+    return best_answer(args, frame, meta.get("swept", ())) if args.best is not None else 0
 
 
 def _plot(args) -> int:
@@ -286,6 +290,7 @@ def _parser() -> argparse.ArgumentParser:
 
     rs = sub.add_parser("results", help="summarize the results of a sweep folder")
     rs.add_argument("dir", metavar="DIR", help="results folder of a sweep")
+    add_search_parsers(sub, rs, _sweep_options, _spec_presets())
 
     pl = sub.add_parser("plot", help="plot the results of a sweep into DIR/plots (PDF and PNG)")
     pl.add_argument("dir", metavar="DIR", help="results folder of a sweep")
@@ -354,7 +359,7 @@ def _sweep_options(parser, required: bool) -> None:
 
 
 _COMMANDS = {"doctor": _doctor, "characterize": characterize_command, "layer": layer_command,
-             "simulate": simulate_command, "sweep": _sweep,
+             "simulate": simulate_command, "sweep": _sweep, "search": lambda args: search_command(args, _print_summary),
              "results": _results, "plot": _plot, "main": _main_job, "validate": _validate,
              "export-onnx": _export_onnx}
 

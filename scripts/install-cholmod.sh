@@ -9,10 +9,33 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-sudo=""
-[ "$(id -u)" -eq 0 ] || sudo="sudo"
-apt_install() {
-    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" >/dev/null 2>&1 || true
+# root, or sudo without a password prompt; otherwise nothing is changed and the commands to
+# run as root are printed at the end (the rest of the set-up goes on)
+if [ "$(id -u)" -eq 0 ]; then
+    as_root=()
+elif command -v sudo >/dev/null 2>&1 && sudo -n true >/dev/null 2>&1; then
+    as_root=(sudo -n)
+else
+    as_root=(none)
+fi
+todo=()
+root_run() {  # run "$@" as root, or record it for the note at the end
+    if [ "${as_root[0]:-}" = none ]; then
+        todo+=("$*")
+        return 1
+    fi
+    "${as_root[@]}" "$@"
+}
+apt_install() {  # on a fresh machine the package lists may be empty: update once, retry
+    local install=(env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@")
+    if [ "${as_root[0]:-}" = none ]; then
+        todo+=("apt-get install -y --no-install-recommends $*")
+        return 1
+    fi
+    "${as_root[@]}" "${install[@]}" >/dev/null 2>&1 && return 0
+    "${as_root[@]}" apt-get update -qq >/dev/null 2>&1
+    "${as_root[@]}" "${install[@]}" >/dev/null 2>&1 \
+        || { echo "note: apt-get install $* failed" >&2; return 1; }
 }
 
 if command -v apt-get >/dev/null 2>&1; then
@@ -21,9 +44,13 @@ if command -v apt-get >/dev/null 2>&1; then
     openblas=/usr/lib/$arch/openblas-pthread
     [ -f "$openblas/libblas.so.3" ] || apt_install libopenblas0-pthread
     for lib in libblas.so.3 liblapack.so.3; do
-        if [ -f "$openblas/$lib" ] && [ "$(readlink -f "/usr/lib/$arch/$lib")" != "$(readlink -f "$openblas/$lib")" ]; then
-            $sudo update-alternatives --set "$lib-$arch" "$openblas/$lib" >/dev/null 2>&1 \
-                || echo "note: could not select OpenBLAS as $lib (update-alternatives)" >&2
+        target=$openblas/$lib
+        if [ ! -f "$target" ]; then  # not installed (not root): select it once it is
+            [ "${as_root[0]:-}" != none ] || todo+=("update-alternatives --set $lib-$arch $target")
+        elif [ "$(readlink -f "/usr/lib/$arch/$lib")" != "$(readlink -f "$target")" ]; then
+            root_run update-alternatives --set "$lib-$arch" "$target" >/dev/null 2>&1 \
+                || [ "${as_root[0]:-}" = none ] \
+                || echo "note: could not select OpenBLAS as $lib (update-alternatives --set $lib-$arch $target)" >&2
         fi
     done
     [ -f /usr/include/suitesparse/cholmod.h ] || apt_install libsuitesparse-dev
@@ -36,5 +63,11 @@ if .venv/bin/python -c "import sksparse.cholmod" >/dev/null 2>&1; then
     echo "CHOLMOD (scikit-sparse) installed: the native engine uses it, on ${blas:-an unknown BLAS}"
 else
     echo "note: CHOLMOD (scikit-sparse) not installed; the native engine uses scipy's SuperLU" >&2
+fi
+if [ "${#todo[@]}" -gt 0 ]; then
+    echo "note: not root and no password-less sudo, so OpenBLAS/SuiteSparse were not installed or selected;" \
+         "as root run:" >&2
+    printf '    %s\n' "${todo[@]}" >&2
+    echo "  then: bash scripts/install-cholmod.sh   (circuitsim doctor names the BLAS CHOLMOD uses)" >&2
 fi
 exit 0

@@ -30,12 +30,22 @@ def test_example_spec_parses_and_builds_every_circuit(path):
 #: IMAC-Sim's loaded difference amplifiers, whole-circuit decks
 SLOW = {"readout", "imacsim", "validate", "validate_variation", "lenet5", "pruning",
         "nonlinear_cells", "nonlinear_1t1r"}  # every tile of nonlinear cells solved for every image
+#: examples whose study script's test runs them end to end, every axis kept, on a reduced network
+#: (the smoke run's full-size tiles would draw a read-noise law per network for a minute)
+STUDY_TESTS = {"prime2024": "tests/test_prime2024_study.py"}
 
 
 def _command(path: Path) -> str:
-    """``validate`` for the examples the README runs with ``circuitsim validate``, else ``sweep``."""
+    """``validate`` for the examples the README runs with ``circuitsim validate``, ``search`` for those
+    it runs with ``circuitsim search``, else ``sweep``."""
     text = path.read_text()
+    if "circuitsim search" in text:
+        return "search"
     return "validate" if "circuitsim validate" in text and "circuitsim sweep" not in text else "sweep"
+
+
+SEARCH_TRIALS = 4
+"""Designs the smoke run of a search example evaluates (NSGA-II)."""
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +56,8 @@ def shared_cache(tmp_path_factory):
 
 @pytest.mark.ngspice
 @pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.slow) if p.stem in SLOW else p
-                                  for p in EXAMPLES], ids=[p.stem for p in EXAMPLES])
+                                  for p in EXAMPLES if p.stem not in STUDY_TESTS],
+                         ids=[p.stem for p in EXAMPLES if p.stem not in STUDY_TESTS])
 def test_example_runs_end_to_end(path, tmp_path, shared_cache):
     import subprocess
     import sys
@@ -62,6 +73,7 @@ def test_example_runs_end_to_end(path, tmp_path, shared_cache):
     command = _command(path)
     extra = ["--images", "1", "--points", str(spec.n_points - 1), "--scope", "layer", "--neuron",
              "behavioural"] if command == "validate" else []
+    extra += ["--trials", str(SEARCH_TRIALS), "--objectives", "accuracy,energy,latency"] if command == "search" else []
     proc = subprocess.run([sys.executable, "-m", "circuitsim.cli", command, str(path), "--smoke", "--out",
                            str(tmp_path / "out"), "--cache", str(shared_cache), *extra],
                           capture_output=True, text=True, timeout=900, cwd=path.parent.parent)
@@ -69,4 +81,9 @@ def test_example_runs_end_to_end(path, tmp_path, shared_cache):
     table = tmp_path / "out" / ("validation.csv" if command == "validate" else "results.csv")
     frame = pd.read_csv(table)
     assert (frame["status"] == "ok").all()
-    assert len(frame) == (1 if command == "validate" else spec.n_points)  # Monte Carlo: one row per point
+    rows = {"validate": 1, "search": SEARCH_TRIALS}.get(command, spec.n_points)  # Monte Carlo: one row per point
+    assert len(frame) == rows
+    if command == "search":  # its front, a subset of the designs evaluated, and its figure
+        front = pd.read_csv(tmp_path / "out" / "pareto.csv")
+        assert 1 <= len(front) <= rows and set(front["point"]) <= set(frame["point"])
+        assert (tmp_path / "out" / "pareto.png").is_file()

@@ -42,7 +42,7 @@ STAGES = {  # a module may import only modules of its own stage or of lower ones
     "periphery": 2,
     "network": 3,
     "study": 4,
-    "plots": 5, "cli": 5, "circuit_commands": 5, "__init__": 5,
+    "plots": 5, "cli": 5, "circuit_commands": 5, "search_commands": 5, "__init__": 5,
 }
 
 

@@ -318,3 +318,31 @@ def _piece_of(block, circuit):
     return LayerCircuit(g[:, 0::2], g[:, 1::2], (slice(0, g.shape[0]),), (slice(0, g.shape[1] // 2),),
                         TopologyConfig.imac_sim(imac_amp_gains(circuit, 1)[0], circuit.opamp_gain),
                         circuit.wires.r_row, circuit.wires.r_col)
+
+
+def test_a_tiles_read_noise_law_is_computed_once_per_content_and_sigma(monkeypatch):
+    """``realize_tile`` takes the law from ``TileCache.derived``: the same realized cells and σ
+    (e.g. two points of a sweep that differ only after the crossbar) reuse it, equal to a fresh one."""
+    from circuitsim.device_statistics import DeviceStatistics
+    from circuitsim.devices import wire_preset
+    from circuitsim.network import realization
+    from circuitsim.network.circuit_config import CircuitConfig
+    from circuitsim.tile.tile_cache import TileCache
+
+    calls = []
+    original = ReadNoise.law
+
+    def counted(self, differential=False):
+        calls.append(differential)
+        return original(self, differential)
+
+    monkeypatch.setattr(ReadNoise, "law", counted)
+    g = _tile(6, 8)[0].conductances
+    cache = TileCache()
+    circuits = [CircuitConfig(device=dataclasses.replace(MRAM, statistics=DeviceStatistics(read_noise=s)),
+                              wires=wire_preset("imac-14nm")) for s in (0.02, 0.02, 0.05)]
+    laws = [realization.realize_tile(g, c, cache, 0, (0, 0)).read_noise for c in circuits]
+    assert len(calls) == 2  # the second 2 % tile hit; 5 % is another law
+    fresh = realization.realize_tile(g, circuits[0], TileCache(), 0, (0, 0)).read_noise
+    assert np.array_equal(laws[0].diagonal, fresh.diagonal) and np.array_equal(laws[1].own[0][1], fresh.own[0][1])
+    assert np.allclose(laws[2].diagonal, laws[0].diagonal * (0.05 / 0.02) ** 2, rtol=1e-5)

@@ -18,6 +18,9 @@ from circuitsim.tile.crossbar import TIA, Tile
 from circuitsim.tile.extract import characterize, characterize_many
 from circuitsim.tile.native_tile import TileSolver
 
+REFERENCE_BLAS = "/usr/lib/x86_64-linux-gnu/blas"
+"""Debian's netlib reference BLAS (LAPACK next to it in ``../lapack``)."""
+
 needs_cholmod = pytest.mark.skipif("cholmod" not in factor.available_backends(), reason="needs scikit-sparse")
 
 
@@ -143,3 +146,56 @@ def test_threads_share_the_cached_analysis_safely(rng):
     for tiles, got in zip(groups, results):
         for tile, (T, _) in zip(tiles, got):
             assert _rel(T, TileSolver(tile).transfer()[0]) <= 1e-10
+
+
+_BLAS_CHILD = """
+import json
+import numpy as np
+from circuitsim.tile.crossbar import TIA, Tile
+from circuitsim.tile.extract import simulate
+from circuitsim.tile.factor import blas_kind, cholmod_blas
+from circuitsim.tile.native_tile import TileSolver
+
+rng = np.random.default_rng(7)
+tile = Tile(rng.uniform(1e-6, 1e-4, (96, 64)), r_row=2.5, r_col=2.5, tia=TIA())
+v = rng.uniform(0.0, 0.8, 96)
+T, Y = TileSolver(tile, backend="cholmod").transfer()
+spice, native = simulate(tile, v, engine="ngspice"), simulate(tile, v)
+a = rng.standard_normal((300, 300))
+print(json.dumps({"blas": blas_kind(cholmod_blas()), "T": T.tolist(), "Y": Y.tolist(),
+                  "ngspice": spice.output_voltages.tolist(), "native": native.output_voltages.tolist(),
+                  "solve": np.linalg.solve(a @ a.T + np.eye(300), np.ones(300)).tolist()}))
+"""
+
+
+@needs_cholmod
+@pytest.mark.skipif(not (os.path.isfile(REFERENCE_BLAS + "/libblas.so.3") and "OpenBLAS" in str(factor.blas_kind(
+    factor.cholmod_blas()))), reason="needs OpenBLAS selected and Debian's reference BLAS installed")
+def test_reference_and_openblas_give_the_same_results():
+    """The set-up selects OpenBLAS under CHOLMOD: the whole T, numpy and ngspice give what they
+    gave on netlib's reference BLAS (to 1e-12), and doctor names the reference BLAS and warns."""
+    import json
+    import subprocess
+    import sys
+
+    runs = {}
+    for kind, extra in (("OpenBLAS", None), ("reference", f"{REFERENCE_BLAS}:{REFERENCE_BLAS}/../lapack")):
+        env = dict(os.environ)
+        if extra:
+            env["LD_LIBRARY_PATH"] = os.pathsep.join(filter(None, [extra, env.get("LD_LIBRARY_PATH")]))
+        done = subprocess.run([sys.executable, "-c", _BLAS_CHILD], capture_output=True, text=True, env=env)
+        assert done.returncode == 0, done.stderr
+        runs[kind] = {k: np.asarray(v) if k != "blas" else v
+                      for k, v in json.loads(done.stdout.strip().splitlines()[-1]).items()}
+        assert runs[kind]["blas"] == kind
+        if extra:
+            doctor = subprocess.run([sys.executable, "-m", "circuitsim.cli", "doctor"], capture_output=True,
+                                    text=True, env=env)
+            assert doctor.returncode == 0, doctor.stderr
+            assert "(reference)" in doctor.stdout and "netlib's reference BLAS" in doctor.stdout
+    fast, ref = runs["OpenBLAS"], runs["reference"]
+    for key in ("T", "Y", "native", "solve"):
+        assert _rel(fast[key], ref[key]) <= 1e-12, key
+    assert np.array_equal(fast["ngspice"], ref["ngspice"])  # ngspice does not use the BLAS
+    for run in (fast, ref):  # and the engine agrees with it on either
+        assert _rel(run["native"], run["ngspice"]) <= 1e-9

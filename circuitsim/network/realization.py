@@ -185,6 +185,8 @@ def realize_tile(target, circuit: CircuitConfig, cache: TileCache, layer: int,
                               f"(got {circuit.readout!r}); set read_noise = 0 for charge readouts")
         device = circuit.device
         normalization = scale / (circuit.v_read * (device.g_max - device.g_min))
-        law = ReadNoise(Tile(drifted, **wires), stats.read_noise).law(differential=True)
+        realized = Tile(drifted, **wires)
+        law = cache.derived(("read-noise", realized.content_hash(), stats.read_noise),
+                            lambda: ReadNoise(realized, stats.read_noise).law(differential=True))
         noise = law.scaled((normalization * circuit.v_read) ** 2, np.float32)  # per normalized input
     return RealizedTile(np.asarray(target), programmed, drifted, result, scale, noise)

@@ -16,6 +16,8 @@ sweeps
     Figures of sweep results (one row per point).
 results
     :func:`plot_results`: every figure a results folder allows.
+search
+    :func:`plot_search`: the Pareto front of a design search (``DIR/pareto.pdf``).
 circuits
     Figures of one tile or one ADC.
 
@@ -24,7 +26,7 @@ Public API
 STYLE, COLUMN_WIDTH, PARAMETERS, paper_style, pareto_mask, hidden_axes,
 accuracy_vs_partitions, partition_heatmap, accuracy_vs_wire_resistance,
 accuracy_vs_device, accuracy_vs_adc_bits, pareto_front, energy_breakdown, ir_drop_map, adc_transfer, adc_linearity,
-save_figure, plot_results
+save_figure, plot_results, search_front, plot_search
 """
 
 from .breakdown import energy_breakdown
@@ -42,11 +44,12 @@ from .sweeps import (
     partition_heatmap,
 )
 from .results import plot_results
+from .search import plot_search, search_front
 
 __all__ = [
     "STYLE", "COLUMN_WIDTH", "PARAMETERS", "paper_style", "pareto_mask", "hidden_axes",
     "accuracy_vs_partitions", "partition_heatmap", "accuracy_vs_wire_resistance",
     "accuracy_vs_device", "accuracy_vs_adc_bits", "pareto_front", "energy_breakdown", "ir_drop_map",
     "adc_transfer", "adc_linearity",
-    "save_figure", "plot_results",
+    "save_figure", "plot_results", "search_front", "plot_search",
 ]

@@ -47,6 +47,7 @@ _QUANTITIES = {  # column: (axis name, unit)
     "r_col": ("Bit-line resistance per segment", "Ω"),
     "adc_bits": ("ADC resolution", "bits"), "n_tiles": ("Tiles", ""),
     "energy_per_inference": ("Energy per inference", "J"), "adc_kind": ("ADC", ""),
+    "latency": ("Latency per image", "s"), "area": ("Area", "m²"),
     "readout": ("Readout", ""), "partitions": ("Partitions h / v", ""),
     "programming_noise": ("Programming noise σ", ""), "read_noise": ("Read noise σ / G", ""),
     "stuck_at_gmin": ("Cells stuck at g_min", ""), "stuck_at_gmax": ("Cells stuck at g_max", ""),
@@ -113,6 +114,9 @@ def _scale(col: str, values) -> tuple[float, str]:
     name, unit = _QUANTITIES.get(col, (col.replace("_", " ").capitalize(), ""))
     if unit in ("%", "bits", ""):
         return (0.01 if unit == "%" else 1.0), f"{name} ({unit})" if unit else name
+    if unit == "m²":  # a prefix scales the metre, not the square metre
+        return (1e-6, f"{name} (mm²)") if np.nanmax(np.abs(np.asarray(values, float))) >= 1e-7 else \
+            (1e-12, f"{name} (µm²)")
     factor, unit = si_prefix(values, unit, log=_axis_scale(values)[0] != "linear")
     return factor, f"{name} ({unit})" if unit else name
 
@@ -372,8 +376,8 @@ def _designs(pts: pd.DataFrame, keys: list[str]) -> list[str]:
         if index[c].nunique(dropna=False) > 1 and (
                 not varying or index.groupby(varying, dropna=False)[c].nunique(dropna=False).max() > 1):
             varying.append(c)
-    if "v_partitions" in keys and "h_partitions" in varying and index["v_partitions"].nunique() > 1:
-        varying.append("v_partitions")  # a partitioning is named by both
+    if {"h_partitions", "v_partitions"} <= set(keys) and {"h_partitions", "v_partitions"} & set(varying):
+        varying += [c for c in ("h_partitions", "v_partitions") if c not in varying]  # a partitioning is named by both
     labels = []
     for _, row in index.iterrows():
         parts = []

@@ -15,7 +15,11 @@ points
 workers
     Where points run: this process, local worker processes, a Dask cluster.
 sweep
-    ``run_sweep`` (the results folder) and ``read_results``.
+    ``run_sweep`` (the results folder), ``sweep_session`` (points chosen as a run goes) and
+    ``read_results``.
+search
+    ``run_search``: a design search over a spec's grid (every point or NSGA-II), its Pareto front
+    and the least cost within an accuracy drop.
 storage
     Atomic writes and the cache folder.
 provenance
@@ -29,19 +33,20 @@ validation
 
 Public API
 ----------
-SweepSpec, Point, load_spec, parse_spec, run_sweep, read_results, Runner,
+SweepSpec, Point, load_spec, parse_spec, run_sweep, read_results, run_search, Runner,
 default_cache_dir, provenance, FullCircuitConfig, simulate_network, run_validation
 """
 
 from .provenance import provenance
 from .spec import Point, SweepSpec, load_spec, parse_spec
 from .storage import default_cache_dir
+from .search import run_search
 from .sweep import read_results, run_sweep
 from .validation import run_validation
 from .whole_circuit import FullCircuitConfig, simulate_network
 from .workers import Runner
 
 __all__ = [
-    "SweepSpec", "Point", "load_spec", "parse_spec", "run_sweep", "read_results", "Runner",
+    "SweepSpec", "Point", "load_spec", "parse_spec", "run_sweep", "read_results", "run_search", "Runner",
     "default_cache_dir", "provenance", "FullCircuitConfig", "simulate_network", "run_validation",
 ]

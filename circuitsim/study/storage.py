@@ -16,8 +16,9 @@ from pathlib import Path
 
 from ..files import TEMP_PREFIX, write_atomic  # noqa: F401 - re-exported (Public API)
 
-OWN_FILES = ("results.csv", "results.parquet", "provenance.json", "spec.toml")
-"""Files of a results folder that a sweep writes (besides ``points/``)."""
+OWN_FILES = ("results.csv", "results.parquet", "provenance.json", "spec.toml", "pareto.csv", "pareto.pdf",
+             "pareto.png", "search.json")
+"""Files of a results folder that a sweep or a design search writes (besides ``points/``)."""
 
 _POINT_FILE = re.compile(r"^[0-9a-f]{16}\.(json|cir)$")
 _log = logging.getLogger("circuitsim")

@@ -23,7 +23,7 @@ out, and this process alone writes the results folder.
 
 Public API
 ----------
-run_sweep, read_results
+run_sweep, sweep_session, read_results
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ import json
 import logging
 import sys
 import time
-from contextlib import closing
+from collections.abc import Callable, Collection, Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -132,12 +133,28 @@ def run_sweep(spec: SweepSpec, out: str | Path, cache_dir: str | Path | None = N
     EnvironmentFailure
         Another run holds ``out``, or the machine failed (the finished points are kept).
     """
-    _require_parquet()
-    out = _check_out(out)
     runs = spec.n_points * (spec.seeds or 1)
     if runs > MAX_POINTS and not yes:
         raise ConfigError(f"the spec has {runs} {'runs (points × seeds)' if spec.seeds else 'points'} "
                           f"(more than {MAX_POINTS}); pass --yes (yes=True) to run them all, or sweep fewer values")
+    with sweep_session(spec, out, cache_dir, force, log, workers, scheduler, retry_failed) as run:
+        return run(None)
+
+
+@contextmanager
+def sweep_session(spec: SweepSpec, out: str | Path, cache_dir: str | Path | None = None, force: bool = False,
+                  log=print, workers: int = 1, scheduler: str | None = None,
+                  retry_failed: bool = False) -> Iterator[Callable[[Collection[int] | None], pd.DataFrame]]:
+    """Hold ``out`` for a run of ``spec``'s points chosen as it goes (:func:`run_sweep` runs them all).
+
+    Checks the input, takes the folder's lock, prepares it and yields ``run(indices)``: it
+    computes the points of those indices (all with None) not yet in ``out``, exactly as a sweep
+    does (cache, point files, tables, workers), and returns every finished point of the folder.
+    A design search (:mod:`circuitsim.study.search`) calls it once per batch of designs.
+    Parameters as :func:`run_sweep`'s.
+    """
+    _require_parquet()
+    out = _check_out(out)
     context = PointContext(Path(cache_dir or default_cache_dir()).resolve())
     points = spec.points()
     for point in points:  # a missing dataset or a layer mismatch stops the sweep before anything is written
@@ -145,7 +162,14 @@ def run_sweep(spec: SweepSpec, out: str | Path, cache_dir: str | Path | None = N
     with Runner(context.cache_dir, workers, scheduler) as runner:  # so does a bad --workers/--scheduler
         with FolderLock(out):
             _prepare(out, spec, force)
-            return _run(spec, points, out, context, runner, log, retry_failed)
+            computed = [0]  # runs computed by this session (provenance's "computed")
+
+            def run(indices: Collection[int] | None) -> pd.DataFrame:
+                frame, computed[0] = _run(spec, points, out, context, runner, log, retry_failed,
+                                          None if indices is None else set(indices), computed[0])
+                return frame
+
+            yield run
 
 
 def _task(point_or_row, monte_carlo: bool):
@@ -158,7 +182,9 @@ def _task(point_or_row, monte_carlo: bool):
 
 
 def _run(spec: SweepSpec, points: list[Point], out: Path, context: PointContext, runner, log,
-         retry_failed: bool) -> pd.DataFrame:
+         retry_failed: bool, only: set[int] | None = None, computed: int = 0) -> tuple[pd.DataFrame, int]:
+    """Compute the points of ``only`` (all with None) not yet in ``out``; every finished point of the
+    folder, and the runs computed so far (``computed`` before)."""
     rows, todo, mc = {}, [], bool(spec.seeds)
     for point in points:
         file = out / "points" / f"{point.key}.json"
@@ -167,8 +193,10 @@ def _run(spec: SweepSpec, points: list[Point], out: Path, context: PointContext,
             row = read_point_file(file, point.index, {column_name(k): v for k, v in point.values.items()})
         if row is not None and not (retry_failed and row["status"] != "ok"):
             rows[_task(point, mc)] = row
-        else:
+        elif only is None or point.index in only:
             todo.append(point)
+        elif row is not None:  # a failed point the caller did not choose: kept as it is
+            rows[_task(point, mc)] = row
     for point in todo:  # train here, once: workers only load the networks from the cache
         context.train(point.config)
     by_task = {_task(point, mc): point for point in todo}
@@ -182,10 +210,11 @@ def _run(spec: SweepSpec, points: list[Point], out: Path, context: PointContext,
     if models:  # the content of every model file the points read (a model replaced at its path is new points)
         meta["model_sha256"] = models
     tables = _Tables(out, meta)
+    tables.computed = computed
     if not todo and tables.current(rows):
-        return tables.frame(rows)  # nothing to do, nothing rewritten (a read-only folder is fine)
+        return tables.frame(rows), computed  # nothing to do, nothing rewritten (a read-only folder is fine)
     tables.write_provenance(rows)  # what is being run, before any new point
-    bar = _progress(len(points), len(rows))
+    bar = _progress(len(points), len(rows)) if only is None else None
     try:
         with closing(runner.map(todo, context)) as results:
             for row in results:
@@ -218,7 +247,7 @@ def _run(spec: SweepSpec, points: list[Point], out: Path, context: PointContext,
     finally:
         if bar is not None:
             bar.close()
-    return tables.write(rows)
+    return tables.write(rows), tables.computed
 
 
 class _Tables:

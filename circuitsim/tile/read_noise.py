@@ -45,6 +45,7 @@ from ..errors import ConvergenceError
 from .crossbar import Tile, build_circuit, input_source_names, sense_source_names
 from .layer_circuit import LayerCircuit, build_layer_circuit, combine_readings, output_probes
 from .native import assemble
+from .native_tile import _blas_threads
 from .noise_law import _PROBES, TOLERANCE, NoiseLaw
 
 RANK = 1
@@ -192,7 +193,23 @@ class ReadNoise:
         k_out, own_columns = self._outputs(differential)
         weight = np.square(k_out) * np.square(self._sigma)  # outs × cells
         outs = len(k_out)
-        diagonal, residual, spectra = np.zeros((self.rows, outs)), np.zeros(outs), []
+        diagonal, residual = np.zeros((self.rows, outs)), np.zeros(outs)
+        with _blas_threads(self.rows):  # one small eigendecomposition per output: one BLAS thread
+            spectra = self._spectra(own_columns, weight, diagonal, residual)
+        rank = self._enough_rank(diagonal, spectra) if self._layer else min(RANK, self.rows - 1)
+        directions, weights = np.zeros((rank, self.rows, outs)), np.zeros((rank, outs))
+        for j, (lam, vectors) in enumerate(spectra):
+            kept = lam[:rank]
+            directions[:, :, j], weights[:, j] = vectors[:, :rank].T * np.sqrt(np.abs(kept))[:, None], np.sign(kept)
+            residual[j] += abs(lam[rank]) if len(lam) > rank else 0.0
+        own = ((slice(0, self.rows), directions, weights),) if rank > 0 else ()
+        return NoiseLaw(diagonal, own, residual)
+
+    def _spectra(self, own_columns: list[np.ndarray], weight: np.ndarray, diagonal: np.ndarray,
+                 residual: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Every output's cross-row quadratic form's eigenpairs, largest ``|λ|`` first; adds the
+        output's diagonal part to ``diagonal`` (and, for a layer circuit, its far cells to ``residual``)."""
+        spectra = []
         for j, columns in enumerate(own_columns):
             near = np.isin(self._cols, columns)
             form = (self.D[near].T * weight[j, near]) @ self.D[near]
@@ -207,14 +224,7 @@ class ReadNoise:
             lam, vectors = np.linalg.eigh(form - np.diag(split))
             order = np.argsort(-np.abs(lam))
             spectra.append((lam[order], vectors[:, order]))
-        rank = self._enough_rank(diagonal, spectra) if self._layer else min(RANK, self.rows - 1)
-        directions, weights = np.zeros((rank, self.rows, outs)), np.zeros((rank, outs))
-        for j, (lam, vectors) in enumerate(spectra):
-            kept = lam[:rank]
-            directions[:, :, j], weights[:, j] = vectors[:, :rank].T * np.sqrt(np.abs(kept))[:, None], np.sign(kept)
-            residual[j] += abs(lam[rank]) if len(lam) > rank else 0.0
-        own = ((slice(0, self.rows), directions, weights),) if rank > 0 else ()
-        return NoiseLaw(diagonal, own, residual)
+        return spectra
 
     def _enough_rank(self, diagonal: np.ndarray, spectra) -> int:
         """The fewest eigenpairs with which no output's σ changes by more than ``TOLERANCE``

@@ -19,7 +19,7 @@ import math
 import zipfile
 import zlib
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Callable, Protocol
 
 import numpy as np
 
@@ -66,6 +66,7 @@ class TileCache:
         self.folder = Path(folder) if folder else None
         self._memory: dict[str, Characterization] = {}
         self._pending: dict[str, Characterization] = {}
+        self._derived: dict[tuple, Any] = {}
         self.hits = 0
         self.misses = 0
 
@@ -90,6 +91,14 @@ class TileCache:
                 missing[key] = tile
         if len(missing) > 1:
             self._pending.update(zip(missing, characterize_many(list(missing.values()))))
+
+    def derived(self, key: tuple, compute: Callable[[], Any]) -> Any:
+        """What ``compute()`` derives from a tile's content alone, kept in memory under ``key``
+        (e.g. ``("read-noise", tile.content_hash(), sigma)``: a tile's read-noise law, the same
+        for every point of a sweep that realizes the same cells): computed once per key."""
+        if key not in self._derived:
+            self._derived[key] = compute()
+        return self._derived[key]
 
     def lookup(self, key: str, compute, verify) -> Characterization:
         """Return the entry ``key``, calling ``compute()`` (a ``Characterization``) only when
