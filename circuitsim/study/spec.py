@@ -32,9 +32,8 @@ runs every point once per device seed (:func:`seed_points`).
 network (:mod:`circuitsim.network.spiking`; its neuron fields, time steps and early stop are
 grid axes too).
 
-``[cells]`` gives the cell model of the canonical tiles and its parameters
-(:mod:`circuitsim.study.cells_spec`; e.g. ``model = "sinh"``, ``v0 = 0.2``), grid axes too
-(``"cells.v0" = [0.05, 1.0]``); its tiles are then solved exactly for every image.
+``[cells]`` gives the canonical tiles' cell model and parameters (:mod:`circuitsim.study.cells_spec`;
+``model = "sinh"``, ``v0 = 0.2``; grid axes too); its tiles are then solved exactly for every image.
 
 Every point of the sweep is one combination of the grid values and one
 partition entry. Everything is checked before anything runs: TOML types (a boolean
@@ -331,8 +330,7 @@ def parse_spec(text: str, max_points: int | None = None) -> SweepSpec:
         raise ConfigError(f"the spec is not valid TOML: {exc}") from None
     _check_keys("spec", data, set(SECTIONS))
     base = {}
-    for section in ("dataset", "network", "device", "wires", "circuit", "adc", "dac", "mapping", "compensation",
-                    "cells"):
+    for section in (name for name in SECTIONS if name not in ("title", "sweep")):
         table = data.get(section, {})
         _check_keys(section, table, SECTIONS[section])
         check_types(section, table)
