@@ -140,6 +140,12 @@ class CellModel:
         """Which flat cells are two elements in series (an internal node)."""
         return np.full(int(np.prod(self.shape)), len(self.elements(slice(0, 1))) == 2)
 
+    def series_resistance(self) -> np.ndarray | None:
+        """Ohm of the resistor behind the first element of every flat cell (0 where the cell is
+        one element), or None when the second element is not a resistor: with it, a cell is
+        its first element, a two-terminal law of its own voltage, in series with a resistor."""
+        return np.zeros(int(np.prod(self.shape))) if not self.series().any() else None
+
     def branch(self, va: np.ndarray, vb: np.ndarray, m: np.ndarray | None = None):
         """Current of every cell and its derivatives, for terminal voltages ``(..., cells)``.
 
@@ -245,6 +251,9 @@ class SinhCell(CellModel):
     def series(self) -> np.ndarray:
         return self.flat("r_series") > 0
 
+    def series_resistance(self) -> np.ndarray | None:
+        return self.flat("r_series")
+
     def spice_lines(self, a, b, names) -> list[str]:
         lines = []
         for n, p, q, i0, v0, r in zip(names, a, b, self.flat("i0"), self.flat("v0"), self.flat("r_series")):
@@ -277,6 +286,9 @@ class SelectorCell(CellModel):
     def elements(self, select=slice(None)):
         i_s, nvt = self.flat("i_s")[select], (self.flat("n") * self.flat("v_t"))[select]
         return [sinh_law(2 * i_s, nvt), resistor(self.flat("g")[select])]
+
+    def series_resistance(self) -> np.ndarray | None:
+        return 1 / self.flat("g")
 
     def spice_lines(self, a, b, names) -> list[str]:
         lines = []

@@ -47,8 +47,17 @@ SUPERNODAL = 100_000
 ROUNDING = 64
 """Ulps of a node's largest current term below which its KCL residual is rounding noise."""
 
+CHUNK = 8
+
 CHORD = 1e-6
 """Relative KCL residual below which a vector's last Jacobian factorization is reused."""
+
+FORCING = 1e-2
+"""Relative residual to which conjugate gradients solve a cell-space Newton step."""
+
+CG_ITERATIONS = 100
+"""Conjugate-gradient iterations of a cell-space Newton step before the vector is left to the
+exact Newton steps (a tile whose wires the cells load heavily)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -191,12 +200,14 @@ class NonlinearSolver:
         self._indptr = np.searchsorted(unique // n, np.arange(n + 1)).astype(np.int32)
         self._scatter = sp.csr_matrix((np.ones(len(where)), (np.arange(len(where)), where)),
                                       shape=(len(where), len(unique)))
-        self._analysis = None
+        self._analysis = None  # made on the first factorization (the cell-space solve needs none)
         self._slots: list = []
-        if self.symmetric and "cholmod" in available_backends() and n:
-            # simplicial L D L^T is the faster below ~10^5 nodes (measured: 128², 36 against 47 ms)
-            self._analysis = analyze(self._jacobian(np.ones(n_cells), -np.ones(n_cells)),
-                                     supernodal=n >= SUPERNODAL)
+        # cells of one element, or one before a series resistor, are solved in cell space
+        self._r_series = tile.cells.series_resistance()
+        if self._r_series is not None:  # Z' = Z + diag(r_series): its diagonal, ohm
+            self._ramp_c = np.arange(1.0, cols + 1)  # word-line segments from the input to cell c
+            self._ramp_r = np.arange(rows, 0.0, -1)[:, None]  # bit-line segments from cell r to the output
+            self._z_diag = (tile.r_row * self._ramp_c + tile.r_col * self._ramp_r).ravel() + self._r_series
 
     # -- pieces -----------------------------------------------------------------------------------
 
@@ -213,6 +224,9 @@ class NonlinearSolver:
         """The solve ``rhs -> jac^-1 rhs`` of a factorization of ``jac``; with CHOLMOD, into the
         symbolic analysis of ``slot`` (a copy of the shared one, kept while its vector is solved)."""
         if self.symmetric:
+            if self._analysis is None and "cholmod" in available_backends():
+                # simplicial L D L^T is the faster below ~10^5 nodes (measured: 128², 36 against 47 ms)
+                self._analysis = analyze(jac, supernodal=jac.shape[0] >= SUPERNODAL)
             analysis = self._analysis
             if analysis is not None and slot is not None:
                 while len(self._slots) <= slot:
@@ -235,13 +249,33 @@ class NonlinearSolver:
         for node voltages ``x`` ``(k, n_all)``."""
         i, pa, pb, m = (np.array(z, dtype=float) for z in self.tile.cells.branch(x[:, self.cell_a],
                                                                                   x[:, self.cell_b], m))
-        wire_i = self.wire_g * (x[:, self.pattern.a[:len(self.wire_g)]] - x[:, self.pattern.b[:len(self.wire_g)]])
-        current = np.concatenate([wire_i, i], axis=1)
+        return i, pa, pb, m, self._leave(x, i, i)
+
+    def _leave(self, x: np.ndarray, out_a: np.ndarray, in_b: np.ndarray) -> np.ndarray:
+        """KCL currents leaving every node ``(k, n_all)``, amperes, for node voltages ``x`` with
+        cell currents ``out_a`` leaving the cells' word-line nodes and ``in_b`` entering their
+        bit-line nodes (the same unless a cell's internal node is off balance)."""
+        p, nw = self.pattern, len(self.wire_g)
+        wire_i = self.wire_g * (x[:, p.a[:nw]] - x[:, p.b[:nw]])
         k, n_all = x.shape
         offset = (np.arange(k) * n_all)[:, None]
-        leave = (np.bincount((self.pattern.a + offset).ravel(), current.ravel(), k * n_all)
-                 - np.bincount((self.pattern.b + offset).ravel(), current.ravel(), k * n_all)).reshape(k, n_all)
-        return i, pa, pb, m, leave
+        return (np.bincount((p.a + offset).ravel(), np.concatenate([wire_i, out_a], axis=1).ravel(), k * n_all)
+                - np.bincount((p.b + offset).ravel(), np.concatenate([wire_i, in_b], axis=1).ravel(), k * n_all)
+                ).reshape(k, n_all)
+
+    def _check_cells(self, x: np.ndarray, m: np.ndarray):
+        """The true residual of a cell-space answer: every KCL equation of the grid's nodes and
+        of the cells' internal nodes ``m`` (the element's current against the series
+        resistor's), at node voltages ``x``. Returns the elements' currents and derivatives,
+        the KCL currents leaving the grid's nodes and which vectors are within the tolerance."""
+        j, gj, _ = self.tile.cells.elements()[0](x[:, self.cell_a] - m, 0.0)
+        vb, r = x[:, self.cell_b], self._r_series
+        with np.errstate(divide="ignore", invalid="ignore"):
+            through = np.where(r > 0, (m - vb) / np.where(r > 0, r, 1.0), j)  # the series resistor's current
+        leave = self._leave(x, j, through)
+        n = self.pattern.n_free
+        residual = np.maximum(np.abs(leave[:, :n]).max(axis=1), np.abs(j - through).max(axis=1))
+        return j, gj, leave, residual <= self._tolerance(x, j, gj)
 
     def _start(self, v: np.ndarray) -> np.ndarray:
         """Node voltages ``(k, n_all)`` of the linear tile at the cells' chord conductance."""
@@ -281,7 +315,7 @@ class NonlinearSolver:
         start = time.perf_counter()
         v = self.tile.check_inputs(inputs)
         # vectors in chunks whose factorizations (kept for chord steps) fit in ~100 MB
-        chunk = max(1, min(64, 1_000_000 // max(self.pattern.n_free, 1)))
+        chunk = max(1, min(CHUNK, 1_000_000 // max(self.pattern.n_free, 1)))
         parts = [self._solve_chunk(v[k:k + chunk], k) for k in range(0, len(v), chunk)]
         return NonlinearResult(*(np.concatenate([q[j] for q in parts]) for j in (0, 1)), "native",
                                time.perf_counter() - start, np.concatenate([q[2] for q in parts]))
@@ -289,21 +323,35 @@ class NonlinearSolver:
     def _solve_chunk(self, v: np.ndarray, first: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Output currents, iterations and input currents of the vectors ``v`` (numbered from ``first``).
 
-        Far from the solution every step refactorizes the Jacobian; once a vector's residual is
-        below :data:`CHORD` of its cell currents, its last factorization is reused (a chord step:
-        the Jacobian has changed by about that much, so the step is Newton's to ~1e-6 of itself).
+        Cells of a two-terminal element (behind a resistor) are solved in cell space first
+        (:meth:`_cell_newton`, no factorization);
+        every answer is then checked on the grid's KCL equations, and a vector that fails the
+        check (or any vector of a ``1t1r`` tile, from the linear solution) takes exact Newton steps
+        on the grid: far from the solution every step refactorizes the Jacobian; once a vector's
+        residual is below :data:`CHORD` of its cell currents, its last factorization is reused (a
+        chord step: the Jacobian has changed by about that much, so the step is Newton's to ~1e-6
+        of itself).
         """
         p, opt = self.pattern, self.options
         k, n = len(v), p.n_free
         factors: dict = {}
-        x = self._start(v)
-        m = None
-        iterations = np.zeros(k, dtype=np.int64)
-        i, pa, pb, m, leave = self._evaluate(x, m)
-        active = np.arange(k)
-        for it in range(1, opt.max_iterations + 1):
-            if not len(active) or not n:
-                break
+        if self._r_series is not None and n:
+            x, m, iterations, done = self._cell_newton(v)
+            i, pa, leave, ok = self._check_cells(x, m)
+            pb = -pa
+            done &= ok
+            active = np.flatnonzero(~done)
+            if len(active):  # the exact steps from where the cell-space solve ended
+                i[active], pa[active], pb[active], m[active], leave[active] = self._evaluate(x[active], m[active])
+        else:
+            x, iterations = self._start(v), np.zeros(k, dtype=np.int64)
+            i, pa, pb, m, leave = self._evaluate(x, None)
+            active = np.arange(k)
+        while len(active) and n:
+            over = iterations[active] >= opt.max_iterations
+            if over.any():
+                self._fail(active[over][0], first, int(iterations[active[over][0]]), leave, i,
+                           "the iteration limit was reached")
             f = leave[active, :n]
             step = np.empty_like(f)
             for r, vec in enumerate(active):
@@ -311,42 +359,173 @@ class NonlinearSolver:
                 if not (near and vec in factors):
                     factors[vec] = self._factor(self._jacobian(pa[vec], pb[vec]), vec)
                 step[r] = factors[vec](-f[r])
-            # backtracking line search on the residual norm, per vector
-            norm0 = np.linalg.norm(f, axis=1)
-            t = np.ones(len(active))
-            pending = np.ones(len(active), bool)
-            for _ in range(opt.max_halvings + 1):
-                trial = x[active].copy()
-                trial[:, :n] += t[:, None] * step
-                ti, tpa, tpb, tm, tleave = self._evaluate(trial, m[active])
-                norm = np.linalg.norm(tleave[:, :n], axis=1)
-                # a residual within the tolerance is taken too: at the solution it is rounding noise
-                solved = np.abs(tleave[:, :n]).max(axis=1) <= self._tolerance(trial, ti, tpa)
-                ok = pending & ((norm <= (1 - 1e-4 * t) * norm0) | solved | (norm0 == 0))
-                rows_ok = active[ok]
-                x[rows_ok], i[rows_ok], pa[rows_ok], pb[rows_ok], m[rows_ok], leave[rows_ok] = (
-                    trial[ok], ti[ok], tpa[ok], tpb[ok], tm[ok], tleave[ok])
-                pending &= ~ok
-                if not pending.any():
-                    break
-                t = np.where(pending, t / 2, t)
-            iterations[active] = it
+            pending = self._line_search(active, step, x, i, pa, pb, m, leave)
+            iterations[active] += 1
             scale_v = np.abs(x[active]).max(axis=1)
             # at the solution the residual is rounding noise that no step lowers: converged all the same
             small_step = (np.abs(step).max(axis=1) <= opt.step_tol * scale_v)
             small_res = np.abs(leave[active, :n]).max(axis=1) <= self._tolerance(x[active], i[active], pa[active])
             stuck = pending & ~small_res
             if stuck.any():
-                self._fail(active[stuck][0], first, it, leave, i,
+                vec = active[stuck][0]
+                self._fail(vec, first, int(iterations[vec]), leave, i,
                            "the line search found no step that lowers the residual")
-            done = small_step & small_res
-            for vec in active[done]:
+            finished = small_step & small_res
+            for vec in active[finished]:
                 factors.pop(vec, None)
-            active = active[~done]
-        if len(active) and n:
-            self._fail(active[0], first, opt.max_iterations, leave, i, "the iteration limit was reached")
+            active = active[~finished]
         inputs = leave[:, n:n + self.tile.rows]  # what each source delivers into the grid
         return -leave[:, p.end], iterations, inputs  # current into each grounded bit-line end
+
+    def _line_search(self, active, step, x, i, pa, pb, m, leave) -> np.ndarray:
+        """Take the damped steps ``x[active] += t step`` (``t`` halved until the KCL residual norm
+        falls, or is within the tolerance), updating the state arrays in place; which vectors
+        found no such ``t``."""
+        n = self.pattern.n_free
+        norm0 = np.linalg.norm(leave[active, :n], axis=1)
+        t = np.ones(len(active))
+        pending = np.ones(len(active), bool)
+        for _ in range(self.options.max_halvings + 1):
+            trial = x[active].copy()
+            trial[:, :n] += t[:, None] * step
+            ti, tpa, tpb, tm, tleave = self._evaluate(trial, m[active])
+            norm = np.linalg.norm(tleave[:, :n], axis=1)
+            # a residual within the tolerance is taken too: at the solution it is rounding noise
+            solved = np.abs(tleave[:, :n]).max(axis=1) <= self._tolerance(trial, ti, tpa)
+            ok = pending & ((norm <= (1 - 1e-4 * t) * norm0) | solved | (norm0 == 0))
+            rows_ok = active[ok]
+            x[rows_ok], i[rows_ok], pa[rows_ok], pb[rows_ok], m[rows_ok], leave[rows_ok] = (
+                trial[ok], ti[ok], tpa[ok], tpb[ok], tm[ok], tleave[ok])
+            pending &= ~ok
+            if not pending.any():
+                break
+            t = np.where(pending, t / 2, t)
+        return pending
+
+    # -- cell space -------------------------------------------------------------------------------
+
+    def _wire_drops(self, i: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The word lines' drop and the bit lines' rise of voltage at every cell, volts
+        ``(k, cells)``, for cell currents ``i`` ``(k, cells)`` amperes (their sum is ``Z i``,
+        ``Z`` the wires' impedance seen by the cells). Cells ``c`` and ``c'`` of a word line
+        share the ``min(c, c') + 1`` segments from its input, cells ``r`` and ``r'`` of a bit line
+        the ``rows - max(r, r')`` segments to its output: ``Σ_c' i_c' (min(c, c') + 1)`` is
+        ``Σ_{c' <= c} (c' + 1) i_c' + (c + 1) Σ_{c' > c} i_c'``, two cumulative sums."""
+        rows, cols = self.tile.shape
+        c = i.reshape(len(i), rows, cols)
+        word = bit = 0.0
+        if self.tile.r_row > 0:
+            below, weighted = np.cumsum(c, axis=2), np.cumsum(c * self._ramp_c, axis=2)
+            word = self.tile.r_row * (weighted + self._ramp_c * (below[:, :, -1:] - below))
+        if self.tile.r_col > 0:
+            # np.cumsum along a middle axis is slow (measured: 4.3 ms at 30 x 128², 0.75 ms so)
+            sums = np.empty((2, *c.shape))
+            sums[0] = c
+            np.multiply(c, self._ramp_r, out=sums[1])
+            for r in range(1, rows):
+                sums[:, :, r] += sums[:, :, r - 1]
+            above, weighted = sums
+            bit = self.tile.r_col * (self._ramp_r * above + weighted[:, -1:, :] - weighted)
+        return (np.reshape(word, i.shape) if self.tile.r_row > 0 else np.zeros_like(i),
+                np.reshape(bit, i.shape) if self.tile.r_col > 0 else np.zeros_like(i))
+
+    def _drop(self, i: np.ndarray) -> np.ndarray:
+        """``Z' i = Z i + r_series i``, volts (:meth:`_wire_drops`, :meth:`_cell_newton`)."""
+        word, bit = self._wire_drops(i)
+        return word + bit + self._r_series * i
+
+    def _cg(self, g: np.ndarray, f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The Newton step ``δu`` of ``(I + Z' G) δu = -f`` for every vector ``(k, cells)``
+        (:meth:`_cell_newton`), and which vectors' conjugate gradients reached :data:`FORCING`
+        of the right-hand side. CG solves ``(I + S Z' S) w = -S f`` (``S = G^½``), preconditioned
+        by its diagonal; then ``δu = -f - Z' S w`` (``S w = G δu``, the currents' change: no
+        division by ``S``)."""
+        s = np.sqrt(g)
+        b = -s * f
+        precond = 1 + g * self._z_diag
+        w = np.zeros_like(b)
+        r = b.copy()
+        z = r / precond
+        p = z.copy()
+        rz = np.einsum("ij,ij->i", r, z)
+        goal = FORCING * np.linalg.norm(b, axis=1)
+        solved = np.linalg.norm(r, axis=1) <= goal
+        for _ in range(CG_ITERATIONS):
+            if solved.all():
+                break
+            q = p + s * self._drop(s * p)
+            pq = np.einsum("ij,ij->i", p, q)
+            alpha = np.where(solved | (pq <= 0), 0.0, rz / np.where(pq > 0, pq, 1.0))
+            w += alpha[:, None] * p
+            r -= alpha[:, None] * q
+            solved |= np.linalg.norm(r, axis=1) <= goal
+            z = r / precond
+            rz_new = np.einsum("ij,ij->i", r, z)
+            p = z + np.where(rz > 0, rz_new / np.where(rz > 0, rz, 1.0), 0.0)[:, None] * p
+            rz = rz_new
+        return -f - self._drop(s * w), solved
+
+    def _cell_newton(self, v: np.ndarray):
+        """Newton's method on the voltages ``u`` ``(k, cells)`` across the cells' first element
+        (the whole cell for one-element cells, the junction before a series resistor):
+        ``F(u) = u + Z' f(u) - v = 0``, ``f`` the element's law, ``Z' = Z + diag(r_series)``
+        (``Z`` the wires' impedance seen by the cells, :meth:`_wire_drops`), from ``u = v`` (no
+        drop at all). The Jacobian ``I + Z' G`` (``G = diag f' > 0``) is solved by conjugate
+        gradients on ``I + S Z' S`` (``S = G^½``: symmetric positive definite, eigenvalues in
+        ``[1, 1 + max g · λ_max(Z')]``); every product is two cumulative sums per wire
+        direction, so no vector needs a factorization and no internal node a solve of its own.
+
+        Returns the grid's node voltages ``(k, n_all)`` and the cells' internal nodes (volts),
+        the iterations and which vectors converged; the others stopped where CG or the line
+        search stalled and are left to the exact Newton steps.
+        """
+        opt, rows, cols = self.options, *self.tile.shape
+        k = len(v)
+        law = self.tile.cells.elements()[0]
+        target = np.repeat(v, cols, axis=1)  # cell (r, c) sees input r with the wires ideal
+        u = target.copy()
+        i, g = (np.array(z, dtype=float) for z in law(u, 0.0)[:2])  # writable (a linear law's g is a view)
+        f = u + self._drop(i) - target
+        iterations = np.zeros(k, np.int64)
+        done = np.zeros(k, bool)
+        active = np.arange(k)
+        scale = np.abs(v).max(axis=1)
+        floor = ROUNDING * np.finfo(float).eps * scale * np.sqrt(rows * cols)  # rounding noise of |F|
+        for _ in range(opt.max_iterations):
+            if not len(active):
+                break
+            step, solved = self._cg(g[active], f[active])
+            norm0 = np.linalg.norm(f[active], axis=1)
+            t = np.ones(len(active))
+            pending = np.ones(len(active), bool)
+            for _ in range(opt.max_halvings + 1):
+                trial = u[active] + t[:, None] * step
+                ti, tg, _ = law(trial, 0.0)
+                tf = trial + self._drop(ti) - target[active]
+                norm = np.linalg.norm(tf, axis=1)
+                ok = pending & ((norm <= (1 - 1e-4 * t) * norm0) | (norm0 == 0) | (norm <= floor[active]))
+                rows_ok = active[ok]
+                u[rows_ok], i[rows_ok], g[rows_ok], f[rows_ok] = trial[ok], ti[ok], tg[ok], tf[ok]
+                pending &= ~ok
+                if not pending.any():
+                    break
+                t = np.where(pending, t / 2, t)
+            iterations[active] += 1
+            small_step = np.abs(step).max(axis=1) <= opt.step_tol * scale[active]
+            # a cell's KCL residual on the grid is about g f: the same tolerance, checked on the grid after
+            small_res = (np.abs(g[active] * f[active]).max(axis=1)
+                         <= 0.1 * opt.residual_tol * np.abs(i[active]).max(axis=1))
+            finished = small_step & small_res & ~pending
+            done[active[finished]] = True
+            active = active[~(finished | pending | ~solved)]  # stalled ones go to the exact steps
+        # the grid's node voltages of the cell currents: word line = input - its drop, bit line
+        # = its rise, internal node = bit line + the series resistor's drop
+        x = np.zeros((k, self.pattern.n_all))
+        x[:, self.pattern.n_free:self.pattern.n_free + rows] = v
+        word, bit = self._wire_drops(i)
+        x[:, self.cell_a] = target - word
+        x[:, self.cell_b] = bit
+        return x, bit + self._r_series * i, iterations, done
 
     def _tolerance(self, x: np.ndarray, i: np.ndarray, pa: np.ndarray) -> np.ndarray:
         """Largest KCL residual taken as converged, amperes per vector: ``residual_tol`` of the
