@@ -10,17 +10,32 @@
    CPU ratios and the largest relative difference of the output currents.
 2. ``--vectors`` (1,000) input vectors on a ``--batch-size`` (128×128) tile of the same cells:
    the native solve, CPU and wall seconds, Newton iterations.
+3. ``--images`` (1,000) test images through the network of ``examples/nonlinear_cells.toml``
+   (examples/amin2022.toml's 400-120-84-10 MLP, partition 13-4-3 / 4-3-1, sinh cells with
+   ``v0 = 0.2 V``, ``r_series = 1 kohm``; every tile solved exactly for every image):
+   ``circuitsim sweep --workers 2`` of that one point, after a run on 10 images has trained
+   the network and characterized the tiles into the cache; wall and CPU seconds (the sweep
+   and its workers).
 
-Both in this process, one BLAS thread (the native engine limits itself to one below 200,000
-nodes). The load average and the BLAS are printed before and after.
+1 and 2 in this process, one BLAS thread (the native engine limits itself to one below
+200,000 nodes); 3 in its own processes. The load average and the BLAS are printed before and
+after.
 
 Run: ``OPENBLAS_NUM_THREADS=1 taskset -c 0 .venv/bin/python bench/bench_nonlinear.py
-[--size 256] [--reps 3] [--vectors 1000] [--batch-size 128]``
+[--size 256] [--reps 3] [--vectors 1000] [--batch-size 128] [--images 1000]`` (3 takes the
+two cores: run it without ``taskset``, or with ``--images 0`` under it and alone after)
 """
 
 from __future__ import annotations
 
 import argparse
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
 
 import numpy as np
 
@@ -77,18 +92,43 @@ def batch(n: int, vectors: int) -> None:
           f"(mean {its.mean():.2f})")
 
 
+def network(images: int) -> None:
+    spec = (Path(__file__).resolve().parent.parent / "examples" / "nonlinear_cells.toml").read_text()
+    spec = re.sub(r"(?m)^limit = \d+", "limit = {limit}", spec)
+    spec = spec[:spec.index("[sweep]")]  # the spec's own point: v0 = 0.2 V, the partition 13-4-3 / 4-3-1
+    spec += '[sweep]\npartitions = [{auto = 32}]\n'
+    with tempfile.TemporaryDirectory() as tmp:
+        def sweep(limit: int, out: str) -> tuple[float, float]:
+            path = Path(tmp) / f"{out}.toml"
+            path.write_text(spec.replace("{limit}", str(limit)))
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "circuitsim.cli", "sweep", str(path), "--out", f"{tmp}/{out}",
+                            "--cache", f"{tmp}/cache", "--workers", "2"], check=True, capture_output=True)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            return time.perf_counter() - start, (after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+
+        sweep(10, "warm")  # trains the network, characterizes the tiles into the cache
+        wall, cpu = sweep(images, "timed")
+    print(f"examples/nonlinear_cells.toml network (400-120-84-10, 13-4-3 / 4-3-1, sinh v0 = 0.2 V), {images} images, "
+          f"sweep --workers 2: {wall:.1f} s wall, {cpu:.1f} s CPU")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--vectors", type=int, default=1000)
     parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--images", type=int, default=1000)
     args = parser.parse_args()
     print(benchlib.environment(), flush=True)
     if args.reps:
         single(args.size, args.reps)
     if args.vectors:
         batch(args.batch_size, args.vectors)
+    if args.images:
+        network(args.images)
     print(benchlib.environment())
 
 
