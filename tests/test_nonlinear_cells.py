@@ -23,6 +23,7 @@ from circuitsim.tile.cell_laws import mos_level1
 from circuitsim.tile.cell_mapping import map_conductance
 from circuitsim.tile.crossbar import Tile
 from circuitsim.tile.native_tile import TileSolver
+from circuitsim.tile import nonlinear
 from circuitsim.tile.nonlinear import NewtonOptions, NonlinearSolver, NonlinearTile
 from circuitsim.tile.nonlinear_run import load_cells, ngspice_currents, nonlinear_deck, simulate_cells
 
@@ -136,6 +137,25 @@ def test_unreachable_targets_and_bad_parameters_are_one_line():
         cell_model("pcm", g=1.0)
     with pytest.raises(ConfigError, match="sinh cells need the parameter 'v0'"):
         cell_model("sinh", i0=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["sinh-strong", "1s1r"])
+def test_exact_newton_takes_over_where_cell_space_stalls(kind, models, inputs, monkeypatch):
+    tile = NonlinearTile(models[kind], r_row=10.0, r_col=10.0)
+    fast = NonlinearSolver(tile)
+    factored = []
+    monkeypatch.setattr(fast, "_factor", lambda *a: factored.append(1))
+    reference = fast.solve(inputs)  # cell space only: no factorization
+    assert not factored
+    monkeypatch.setattr(nonlinear, "CG_ITERATIONS", 0)  # CG stalls: every vector goes to the grid's Newton
+    exact = NonlinearSolver(tile)
+    calls = []
+    factor = exact._factor
+    monkeypatch.setattr(exact, "_factor", lambda *a: calls.append(1) or factor(*a))
+    result = exact.solve(inputs)
+    assert calls
+    scale = np.abs(reference.output_currents).max(axis=1, keepdims=True)
+    assert np.all(np.abs(result.output_currents - reference.output_currents) <= 1e-9 * scale)
 
 
 def test_unconverged_solve_raises_naming_tile_and_iterations(models, inputs):

@@ -513,9 +513,10 @@ class NonlinearSolver:
             pending = np.ones(len(active), bool)
             for _ in range(opt.max_halvings + 1):
                 trial = u[active] + t[:, None] * step
-                ti, tg, _ = law(trial, 0.0)
-                tf = trial + self._drop(ti) - target[active]
-                norm = np.linalg.norm(tf, axis=1)
+                with np.errstate(over="ignore", invalid="ignore"):  # a step too long: an infinite norm, halved
+                    ti, tg, _ = law(trial, 0.0)
+                    tf = trial + self._drop(ti) - target[active]
+                    norm = np.linalg.norm(tf, axis=1)
                 ok = pending & ((norm <= (1 - 1e-4 * t) * norm0) | (norm0 == 0) | (norm <= floor[active]))
                 rows_ok = active[ok]
                 u[rows_ok], i[rows_ok], g[rows_ok], f[rows_ok] = trial[ok], ti[ok], tg[ok], tf[ok]
