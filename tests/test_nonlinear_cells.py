@@ -139,7 +139,7 @@ def test_unreachable_targets_and_bad_parameters_are_one_line():
         cell_model("sinh", i0=1e-6)
 
 
-@pytest.mark.parametrize("kind", ["sinh-strong", "1s1r"])
+@pytest.mark.parametrize("kind", ["linear", "sinh-strong", "1s1r", "mtj"])
 def test_exact_newton_takes_over_where_cell_space_stalls(kind, models, inputs, monkeypatch):
     tile = NonlinearTile(models[kind], r_row=10.0, r_col=10.0)
     fast = NonlinearSolver(tile)

@@ -5,18 +5,23 @@ and bit-line segments of ``r_row`` / ``r_col`` ohm (one before every cell, as in
 :class:`~circuitsim.tile.crossbar.Tile`), inputs driven by ideal sources and outputs held at
 0 V (virtual ground); the output current ``I_j`` flows from bit line ``j`` into its output.
 
-Native engine (:class:`NonlinearSolver`): the grid of :func:`~circuitsim.tile.assembly.grid_pattern`
-(the linear engine's nodes, elimination order and elements) with the cells' current laws in
-place of their conductances. Newton's method starts from the linear solution (every cell at its
-chord conductance at the largest input magnitude), each step damped by a backtracking line
-search on the KCL residual. The Jacobian keeps one sparsity pattern: its values are scattered
-into it by one sparse product per iteration for all vectors at once; symmetric Jacobians (every
-model but ``1t1r``) are factorized by :class:`~circuitsim.tile.factor.SPDFactor` in the grid's
+Native engine (:class:`NonlinearSolver`). Cells of a two-terminal element, alone or before a
+series resistor (every model but ``1t1r``), are solved in cell space: the voltages ``u`` across
+the elements satisfy ``u + (Z + R_series) f(u) = v``, ``Z`` the wires' impedance between cells
+(products with it are cumulative sums along the lines); Newton's method from ``u = v``, damped
+by a backtracking line search, each step solved by conjugate gradients on a symmetric positive
+definite system, all input vectors together and no factorization at all. The answer is then
+checked on the grid of :func:`~circuitsim.tile.assembly.grid_pattern` (the linear engine's
+nodes, elimination order and elements), every KCL equation including the cells' internal
+nodes. A vector that fails the check or stalls, and every ``1t1r`` vector (from the linear
+solution: every cell at its chord conductance at the largest input magnitude), takes exact
+Newton steps on that grid, each damped by a backtracking line search on the KCL residual: the
+Jacobian keeps one sparsity pattern, its values scattered into it by one sparse product;
+symmetric Jacobians are factorized by :class:`~circuitsim.tile.factor.SPDFactor` in the grid's
 order, with CHOLMOD's symbolic analysis done once and reused for every iteration and vector;
 ``1t1r`` Jacobians (the gate is referenced to ground, so ``∂I/∂V_b ≠ -∂I/∂V_a``) by SuperLU
-in the same order. Input vectors are solved together (the cell laws evaluated for all at once),
-each converged vector leaving the batch. An unconverged vector raises
-:class:`~circuitsim.errors.ConvergenceError`, never returns.
+in the same order. An unconverged vector raises :class:`~circuitsim.errors.ConvergenceError`,
+never returns.
 
 Public API
 ----------
@@ -270,7 +275,7 @@ class NonlinearSolver:
         of the cells' internal nodes ``m`` (the element's current against the series
         resistor's), at node voltages ``x``. Returns the elements' currents and derivatives,
         the KCL currents leaving the grid's nodes and which vectors are within the tolerance."""
-        j, gj, _ = self.tile.cells.elements()[0](x[:, self.cell_a] - m, 0.0)
+        j, gj = (np.array(z, dtype=float) for z in self.tile.cells.elements()[0](x[:, self.cell_a] - m, 0.0)[:2])
         vb, r = x[:, self.cell_b], self._r_series
         with np.errstate(divide="ignore", invalid="ignore"):
             through = np.where(r > 0, (m - vb) / np.where(r > 0, r, 1.0), j)  # the series resistor's current
@@ -328,13 +333,12 @@ class NonlinearSolver:
         """Output currents, iterations and input currents of the vectors ``v`` (numbered from ``first``).
 
         Cells of a two-terminal element (behind a resistor) are solved in cell space first
-        (:meth:`_cell_newton`, no factorization);
-        every answer is then checked on the grid's KCL equations, and a vector that fails the
-        check (or any vector of a ``1t1r`` tile, from the linear solution) takes exact Newton steps
-        on the grid: far from the solution every step refactorizes the Jacobian; once a vector's
-        residual is below :data:`CHORD` of its cell currents, its last factorization is reused (a
-        chord step: the Jacobian has changed by about that much, so the step is Newton's to ~1e-6
-        of itself).
+        (:meth:`_cell_newton`, no factorization); every answer is then checked on the grid's KCL
+        equations (:meth:`_check_cells`), and a vector that fails the check (or any vector of a
+        ``1t1r`` tile, from the linear solution) takes exact Newton steps on the grid: far from
+        the solution every step refactorizes the Jacobian; once a vector's residual is below
+        :data:`CHORD` of its cell currents, its last factorization is reused (a chord step: the
+        Jacobian has changed by about that much, so the step is Newton's to ~1e-6 of itself).
         """
         p, opt = self.pattern, self.options
         k, n = len(v), p.n_free
