@@ -52,9 +52,14 @@ SUPERNODAL = 100_000
 ROUNDING = 64
 """Ulps of a node's largest current term below which its KCL residual is rounding noise."""
 
-CELL_CHUNK = 2**17
-"""Vectors × cells solved together in cell space (measured at 128², 32 vectors: 8 at a time
-took 12 ms per vector, 32 at a time 17 ms: the arrays leave the cache)."""
+DENSE_LINES = 512
+"""Cells a line up to which the wires' impedance is applied as a dense line matrix (one BLAS
+product; measured at 70 x 31 x 60 cells: 1.0 ms against 10 ms for the cumulative sums, at
+2 x 256²: 3.8 against 9.8 ms); beyond, by cumulative sums (linear in the line's length)."""
+
+CELL_CHUNK = 2**16
+"""Vectors × cells solved together in cell space (arrays that stay in the cache; measured at
+31 x 60 cells: 1.1 ms per vector in chunks of 2^16 cells, 2.2 ms in chunks of 2^18)."""
 
 CHORD = 1e-6
 """Relative KCL residual below which a vector's last Jacobian factorization is reused."""
@@ -215,6 +220,9 @@ class NonlinearSolver:
             self._ramp_c = np.arange(1.0, cols + 1)  # word-line segments from the input to cell c
             self._ramp_r = np.arange(rows, 0.0, -1)[:, None]  # bit-line segments from cell r to the output
             self._z_diag = (tile.r_row * self._ramp_c + tile.r_col * self._ramp_r).ravel() + self._r_series
+            # the wire ohms two cells of a line share (:meth:`_wire_drops`)
+            self._line_word = tile.r_row * np.minimum.outer(self._ramp_c, self._ramp_c)
+            self._line_bit = tile.r_col * np.minimum.outer(self._ramp_r[:, 0], self._ramp_r[:, 0])
 
     # -- pieces -----------------------------------------------------------------------------------
 
@@ -325,7 +333,8 @@ class NonlinearSolver:
             chunk = max(1, CELL_CHUNK // (self.tile.rows * self.tile.cols))
         else:  # vectors in chunks whose factorizations (kept for chord steps) fit in ~100 MB
             chunk = max(1, min(64, 1_000_000 // max(self.pattern.n_free, 1)))
-        parts = [self._solve_chunk(v[k:k + chunk], k) for k in range(0, len(v), chunk)]
+        with _blas_threads(self.pattern.n_free):  # one thread for the cell space's small products too
+            parts = [self._solve_chunk(v[k:k + chunk], k) for k in range(0, len(v), chunk)]
         return NonlinearResult(*(np.concatenate([q[j] for q in parts]) for j in (0, 1)), "native",
                                time.perf_counter() - start, np.concatenate([q[2] for q in parts]))
 
@@ -417,38 +426,33 @@ class NonlinearSolver:
         ``(k, cells)``, for cell currents ``i`` ``(k, cells)`` amperes (their sum is ``Z i``,
         ``Z`` the wires' impedance seen by the cells). Cells ``c`` and ``c'`` of a word line
         share the ``min(c, c') + 1`` segments from its input, cells ``r`` and ``r'`` of a bit line
-        the ``rows - max(r, r')`` segments to its output: ``Σ_c' i_c' (min(c, c') + 1)`` is
-        ``Σ_{c' <= c} (c' + 1) i_c' + (c + 1) Σ_{c' > c} i_c'``, two cumulative sums."""
+        the ``rows - max(r, r')`` segments to its output: a product with that line matrix (up to
+        :data:`DENSE_LINES` cells a line), else two cumulative sums, as ``Σ_c' i_c' (min(c, c') + 1)``
+        is ``Σ_{c' <= c} (c' + 1) i_c' + (c + 1) Σ_{c' > c} i_c'``."""
         rows, cols = self.tile.shape
         c = i.reshape(len(i), rows, cols)
-        word = bit = 0.0
-        if self.tile.r_row > 0:
+        if self.tile.r_row == 0:
+            word = np.zeros_like(c)
+        elif cols <= DENSE_LINES:
+            word = c @ self._line_word
+        else:
             below, weighted = np.cumsum(c, axis=2), np.cumsum(c * self._ramp_c, axis=2)
-            np.subtract(below[:, :, -1:], below, out=below)
-            below *= self._ramp_c
-            below += weighted
-            below *= self.tile.r_row
-            word = below
-        if self.tile.r_col > 0:
-            # np.cumsum along a middle axis is slow (measured: 4.3 ms at 30 x 128², 0.75 ms so)
-            sums = np.empty((2, *c.shape))
-            sums[0] = c
-            np.multiply(c, self._ramp_r, out=sums[1])
-            for r in range(1, rows):
-                sums[:, :, r] += sums[:, :, r - 1]
-            above, weighted = sums
-            above *= self._ramp_r
-            above -= weighted
-            above += weighted[:, -1:, :]
-            above *= self.tile.r_col
-            bit = above
-        return (np.reshape(word, i.shape) if self.tile.r_row > 0 else np.zeros_like(i),
-                np.reshape(bit, i.shape) if self.tile.r_col > 0 else np.zeros_like(i))
+            word = self.tile.r_row * (weighted + self._ramp_c * (below[:, :, -1:] - below))
+        if self.tile.r_col == 0:
+            bit = np.zeros_like(c)
+        elif rows <= DENSE_LINES:
+            bit = self._line_bit @ c
+        else:
+            above, weighted = np.cumsum(c, axis=1), np.cumsum(c * self._ramp_r, axis=1)
+            bit = self.tile.r_col * (self._ramp_r * above + weighted[:, -1:, :] - weighted)
+        return word.reshape(i.shape), bit.reshape(i.shape)
 
     def _drop(self, i: np.ndarray) -> np.ndarray:
         """``Z' i = Z i + r_series i``, volts (:meth:`_wire_drops`, :meth:`_cell_newton`)."""
         word, bit = self._wire_drops(i)
-        return word + bit + self._r_series * i
+        word += bit
+        word += self._r_series * i
+        return word
 
     def _cg(self, g: np.ndarray, f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The Newton step ``δu`` of ``(I + Z' G) δu = -f`` for every vector ``(k, cells)``
