@@ -29,6 +29,7 @@ two cores: run it without ``taskset``, or with ``--images 0`` under it and alone
 from __future__ import annotations
 
 import argparse
+import csv
 import re
 import resource
 import subprocess
@@ -110,8 +111,11 @@ def network(images: int) -> None:
 
         sweep(10, "warm")  # trains the network, characterizes the tiles into the cache
         wall, cpu = sweep(images, "timed")
+        with open(Path(tmp) / "timed" / "results.csv", newline="") as fh:
+            (row,) = csv.DictReader(fh)
     print(f"examples/nonlinear_cells.toml network (400-120-84-10, 13-4-3 / 4-3-1, sinh v0 = 0.2 V), {images} images, "
-          f"sweep --workers 2: {wall:.1f} s wall, {cpu:.1f} s CPU")
+          f"sweep --workers 2: {wall:.1f} s wall, {cpu:.1f} s CPU; status {row['status']}, accuracy "
+          f"{row['accuracy']} (linear at v_read {row.get('accuracy_linear', '?')})")
 
 
 def main() -> None:
