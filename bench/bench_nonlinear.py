@@ -114,7 +114,7 @@ def network(images: int) -> None:
         with open(Path(tmp) / "timed" / "results.csv", newline="") as fh:
             (row,) = csv.DictReader(fh)
     print(f"examples/nonlinear_cells.toml network (400-120-84-10, 13-4-3 / 4-3-1, sinh v0 = 0.2 V), {images} images, "
-          f"sweep --workers 2: {wall:.1f} s wall, {cpu:.1f} s CPU; status {row['status']}, accuracy "
+          f"sweep --workers 2: {wall:.1f} s wall, {cpu:.1f} s CPU; status {row['status']}, {row['n_images']} images, accuracy "
           f"{row['accuracy']} (linear at v_read {row.get('accuracy_linear', '?')})")
 
 
