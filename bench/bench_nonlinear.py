@@ -22,8 +22,9 @@
 after.
 
 Run: ``OPENBLAS_NUM_THREADS=1 taskset -c 0 .venv/bin/python bench/bench_nonlinear.py
-[--size 256] [--reps 3] [--vectors 1000] [--batch-size 128] [--images 1000]`` (3 takes the
-two cores: run it without ``taskset``, or with ``--images 0`` under it and alone after)
+[--size 256] [--reps 3] [--vectors 1000] [--batch-size 128] [--images 1000]`` (3 is the sweep
+with two workers, one of which computes the point: run it without ``taskset``, i.e. 1 and 2
+with ``--images 0`` under it and 3 with ``--reps 0 --vectors 0`` after)
 """
 
 from __future__ import annotations
@@ -104,8 +105,10 @@ def network(images: int) -> None:
             path.write_text(spec.replace("{limit}", str(limit)))
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
             start = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "circuitsim.cli", "sweep", str(path), "--out", f"{tmp}/{out}",
-                            "--cache", f"{tmp}/cache", "--workers", "2"], check=True, capture_output=True)
+            done = subprocess.run([sys.executable, "-m", "circuitsim.cli", "sweep", str(path), "--out", f"{tmp}/{out}",
+                                   "--cache", f"{tmp}/cache", "--workers", "2"], capture_output=True, text=True)
+            if done.returncode:
+                sys.exit(f"the sweep failed: {done.stderr.strip()}")
             after = resource.getrusage(resource.RUSAGE_CHILDREN)
             return time.perf_counter() - start, (after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
 
