@@ -65,7 +65,9 @@ CHORD = 1e-6
 """Relative KCL residual below which a vector's last Jacobian factorization is reused."""
 
 FORCING = 1e-2
-"""Relative residual to which conjugate gradients solve a cell-space Newton step."""
+"""Relative residual to which conjugate gradients solve a cell-space Newton step (an inexact
+Newton step; the answer is checked to the full tolerance all the same. Measured on a 31 x 60
+sinh tile: 6 or 7 Newton iterations from 1e-6 to 1e-2, 4.1 against 2.6 ms per vector)."""
 
 CG_ITERATIONS = 100
 """Conjugate-gradient iterations of a cell-space Newton step before the vector is left to the
