@@ -158,6 +158,20 @@ def test_exact_newton_takes_over_where_cell_space_stalls(kind, models, inputs, m
     assert np.all(np.abs(result.output_currents - reference.output_currents) <= 1e-9 * scale)
 
 
+def test_wire_drops_by_cumulative_sums_match_the_line_matrices(models, monkeypatch):
+    solver = NonlinearSolver(NonlinearTile(models["sinh"], r_row=3.0, r_col=7.0))
+    currents = np.random.default_rng(2).standard_normal((2, int(np.prod(SHAPE))))
+    rows, cols = SHAPE  # Z by its definition: the segments two cells share on a line
+    r, c = np.divmod(np.arange(rows * cols), cols)
+    z = (3.0 * np.where(r[:, None] == r, np.minimum.outer(c, c) + 1, 0)
+         + 7.0 * np.where(c[:, None] == c, rows - np.maximum.outer(r, r), 0))
+    dense = sum(solver._wire_drops(currents))
+    monkeypatch.setattr(nonlinear, "DENSE_LINES", 0)
+    summed = sum(solver._wire_drops(currents))
+    assert np.allclose(dense, currents @ z, rtol=1e-13, atol=1e-13)
+    assert np.allclose(summed, currents @ z, rtol=1e-13, atol=1e-13)
+
+
 def test_unconverged_solve_raises_naming_tile_and_iterations(models, inputs):
     tile = NonlinearTile(models["sinh-strong"], r_row=10.0, r_col=10.0, name="tile (0, 1)")
     with pytest.raises(ConvergenceError, match=r"tile \(0, 1\).*sinh cells.*after 1 Newton iterations"):
