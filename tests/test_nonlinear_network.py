@@ -182,3 +182,45 @@ def test_docs_cells_section_is_the_example_spec():
     assert all(line in example for line in block.splitlines() if line)
     points = load_spec(root / "examples" / "nonlinear_cells.toml").points()
     assert {build_circuit_config(p.config).cells.kind for p in points} == {"sinh"}
+
+
+CNN_SPEC = SPEC.split("[network]")[0].replace("limit = 60", "limit = 12") + """[network]
+kind = "cnn"
+channels = [2]
+kernel = 3
+padding = 1
+dense = [12]
+weights = "ternary"
+epochs = 20
+[device]
+preset = "sot-mram-amin2022"
+[wires]
+r_row = 2.0
+r_col = 2.0
+[cells]
+model = "sinh"
+v0 = 0.3
+r_series = 1000.0
+[sweep]
+partitions = [{h = [2, 1, 1], v = [1, 1, 1]}]
+"""
+
+
+@pytest.mark.ngspice
+def test_cnn_of_sinh_cells_agrees_with_ngspice(cache):
+    """A convolution's tiles with nonlinear cells: every output position one vector of the
+    batched exact solve; ngspice runs the tiles' nonlinear decks at sampled positions."""
+    (point,) = parse_spec(CNN_SPEC).points()
+    context = PointContext(cache)
+    circuit = build_circuit_config(point.config)
+    net, _ = context.network(point.config)
+    mapped = map_network(net, point.partitions, circuit, context.tiles)
+    conv = mapped.crossbars[0]
+    assert conv.exact and conv.positions == 64 and len(conv.blocks) == 2
+    x = context.dataset(point.config).x_test[:3]
+    assert mapped.predict(x).shape == (3,) and len(mapped.newton_iterations()) > 0
+    row = validate_point(point, context, 12, FullCircuitConfig(scope="layer"))
+    assert row["status"] == "ok", row["error"]
+    assert row["agreement"] >= 0.99 and row["max_output_error"] < 1e-6  # measured: 12 of 12, 1.3e-10
+    assert row["accuracy_circuit"] > 0.3  # the network classifies (digital: 8 of 12)
+    assert row["n_operating_points"] == 12 * (4 * 2 + 2)  # 4 positions x 2 conv tiles, 2 dense layers of one tile
