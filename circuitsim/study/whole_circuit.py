@@ -55,6 +55,7 @@ from ..network.mapped import MappedNetwork
 from ..periphery.neurons import NeuronDesign, supply_lines
 from ..tile.crossbar import TIA, Tile, build_circuit
 from ..tile.netlist import format_value as _f
+from ..tile.nonlinear_run import cell_lines, tile_wires
 
 _INPUT = re.compile(r"in(\d+)$")
 
@@ -131,14 +132,19 @@ def _tile_lines(tile: Tile, prefix: str, inputs: list[str], out: list[str]) -> l
     return _circuit_lines(build_circuit(tile), prefix, inputs, out)
 
 
+def _node_name(prefix: str, inputs: list[str]):
+    """The deck's name of a tile circuit's node: ``in<i>`` is ``inputs[i]``, ground stays, the
+    others are made unique by ``prefix``."""
+    def name(node: str) -> str:
+        match = _INPUT.match(node)
+        return inputs[int(match.group(1))] if match else ("0" if node == "0" else f"{prefix}{node}")
+    return name
+
+
 def _circuit_lines(circuit, prefix: str, inputs: list[str], out: list[str]) -> list[str]:
     """Elements of a circuit whose sources ``Vin<i>`` drive ``in<i>``, those nodes renamed
     ``inputs[i]`` (the sources left out), other names made unique by ``prefix``."""
-    names = []
-    for name in circuit.node_names:
-        match = _INPUT.match(name)
-        names.append(inputs[int(match.group(1))] if match else ("0" if name == "0" else f"{prefix}{name}"))
-    names = np.array(names, dtype=object)
+    names = np.array([_node_name(prefix, inputs)(n) for n in circuit.node_names], dtype=object)
     for group in circuit.groups:
         if group.kind == "C" or group.names[0].startswith("Vin"):
             continue
@@ -241,8 +247,13 @@ def layer_sum_lines(mapped: MappedNetwork, k: int, volts_per_unit: float, config
     for block in crossbar.blocks:  # the realized cells the evaluator characterized
         rs, os_, alpha = block.rows, block.outs, block.drift_scale
         prefix = f"{k}_{block.tile[0]}_{block.tile[1]}_"
-        tile = Tile(block.conductances, r_row=wires.r_row, r_col=wires.r_col, r_driver=wires.r_driver, tia=tia)
-        _tile_lines(tile, prefix, [f"x{k}_{i}" for i in range(rs.start, rs.stop)], lines)
+        inputs = [f"x{k}_{i}" for i in range(rs.start, rs.stop)]
+        if block.exact is not None:  # nonlinear cells: the wires, then the cells as the tile's own deck has them
+            _circuit_lines(build_circuit(tile_wires(block.exact.tile, tia=tia)), prefix, inputs, lines)
+            lines.extend(_shared(cell_lines(block.exact.tile, _node_name(prefix, inputs), prefix), lines))
+        else:
+            tile = Tile(block.conductances, r_row=wires.r_row, r_col=wires.r_col, r_driver=wires.r_driver, tia=tia)
+            _tile_lines(tile, prefix, inputs, lines)
         for j, o in enumerate(range(os_.start, os_.stop)):
             term = f"v({prefix}tia{2 * j + 1})-v({prefix}tia{2 * j})"
             terms[o].append(term if alpha == 1.0 else f"{_f(alpha)}*({term})")
@@ -252,6 +263,15 @@ def layer_sum_lines(mapped: MappedNetwork, k: int, volts_per_unit: float, config
         total = "\n+ +".join("+".join(terms[o][i:i + 4]) for i in range(0, len(terms[o]), 4))
         lines.append(f"Bd{k}_{o} d{k}_{o} 0 V = max(-{vmax}, min({vmax}, {_f(scale)}*(\n+ {total})))")
     return [f"d{k}_{o}" for o in range(n_out)]
+
+
+def _shared(cells: list[str], deck: list[str]) -> list[str]:
+    """``cells`` without the lines every tile of a model shares (its gate sources and ``.model``
+    cards: a network's cells share the model's scalar parameters) that ``deck`` already holds."""
+    if not any(line.startswith((".model", "Vgs")) for line in cells):
+        return cells
+    held = set(deck)
+    return [line for line in cells if not (line.startswith((".model", "Vgs")) and line in held)]
 
 
 def _driver_lines(k, n_out, layers, design, v_read, maps, drivers, lines) -> None:

@@ -3,7 +3,7 @@ the function of ``circuitsim simulate`` (either engine).
 
 Public API
 ----------
-nonlinear_deck, ngspice_currents, load_cells, simulate_cells, SPICE_OPTIONS
+nonlinear_deck, tile_wires, cell_lines, ngspice_currents, load_cells, simulate_cells, SPICE_OPTIONS
 """
 
 from __future__ import annotations
@@ -28,19 +28,39 @@ SPICE_OPTIONS = (".options reltol=1e-10 abstol=1e-18 vntol=1e-14 gmin=1e-20 itl1
 
 def nonlinear_deck(tile: NonlinearTile, inputs=None) -> str:
     """The ngspice deck of a tile (inputs 0 V by default), with :data:`SPICE_OPTIONS` and ``.op``."""
-    wires = Tile(np.zeros(tile.shape), r_row=tile.r_row, r_col=tile.r_col)
-    circuit = build_circuit(wires, inputs)
-    rows, cols = tile.shape
-    ii, jj = np.meshgrid(np.arange(rows), np.arange(cols), indexing="ij")
-    wl = ([f"wl{i}_{j}" for i, j in zip(ii.ravel(), jj.ravel())] if tile.r_row > 0
-          else [f"in{i}" for i in ii.ravel()])
-    bl = ([f"bl{i}_{j}" for i, j in zip(ii.ravel(), jj.ravel())] if tile.r_col > 0
-          else [f"blend{j}" for j in jj.ravel()])
-    names = [f"{i}_{j}" for i, j in zip(ii.ravel(), jj.ravel())]
-    lines = [f"* {tile.cells.kind} cells (circuitsim.tile.cells)", *tile.cells.spice_lines(wl, bl, names)]
+    circuit = build_circuit(tile_wires(tile), inputs)
+    lines = cell_lines(tile)
     deck = write_netlist(circuit, options=SPICE_OPTIONS + (".op",))
     head, tail = deck.rsplit("\n.options", 1)
     return head + "\n" + "\n".join(lines) + "\n\n.options" + tail
+
+
+def tile_wires(tile: NonlinearTile, **options) -> Tile:
+    """The linear tile of ``tile``'s wires without cells (every conductance 0: no cell
+    element), ``options`` (e.g. ``tia``) passed to :class:`~circuitsim.tile.crossbar.Tile`;
+    :func:`cell_lines` writes the cells between its nodes."""
+    return Tile(np.zeros(tile.shape), r_row=tile.r_row, r_col=tile.r_col, **options)
+
+
+def cell_lines(tile: NonlinearTile, node=str, prefix: str = "") -> list[str]:
+    """Deck lines of ``tile``'s cells between the word-line and bit-line nodes of
+    :func:`~circuitsim.tile.crossbar.build_circuit` of :func:`tile_wires` (B-sources,
+    resistors, MOSFETs and their cards: :meth:`~circuitsim.tile.cells.CellModel.spice_lines`).
+
+    Parameters
+    ----------
+    tile : NonlinearTile
+    node : callable, optional
+        Maps a node name of the wires' circuit to the deck's (e.g. prefixed, inputs renamed).
+    prefix : str
+        Put in front of every cell's element and internal node names (unique across tiles).
+    """
+    rows, cols = tile.shape
+    ii, jj = (g.ravel() for g in np.meshgrid(np.arange(rows), np.arange(cols), indexing="ij"))
+    wl = [node(f"wl{i}_{j}" if tile.r_row > 0 else f"in{i}") for i, j in zip(ii, jj)]
+    bl = [node(f"bl{i}_{j}" if tile.r_col > 0 else f"blend{j}") for i, j in zip(ii, jj)]
+    names = [f"{prefix}{i}_{j}" for i, j in zip(ii, jj)]
+    return [f"* {tile.cells.kind} cells (circuitsim.tile.cells)", *tile.cells.spice_lines(wl, bl, names)]
 
 
 def ngspice_currents(tile: NonlinearTile, inputs, backend: str = "shared") -> NonlinearResult:
