@@ -278,11 +278,14 @@ def _parser() -> argparse.ArgumentParser:
     si.add_argument("--inputs", required=True, metavar="X.npy", help="vectors x rows input voltages")
     si.add_argument("--r-row", type=float, default=0.0, metavar="OHM", help="word-line resistance per segment")
     si.add_argument("--r-col", type=float, default=0.0, metavar="OHM", help="bit-line resistance per segment")
+    si.add_argument("--r-sense", type=float, default=0.0, metavar="OHM",
+                    help="end every bit line in a sense resistor to ground instead of a virtual ground")
     si.add_argument("--engine", choices=["native", "ngspice"], default="native", help="simulation engine")
     si.add_argument("--backend", choices=["shared", "subprocess"], default="shared",
                     help="ngspice backend (with --engine ngspice)")
     si.add_argument("--out", required=True, metavar="Y.npz",
-                    help="output_currents (vectors x cols, A, outputs at 0 V) and Newton iterations per vector")
+                    help="output_currents (vectors x cols, A, outputs at 0 V or through --r-sense) and Newton "
+                         "iterations per vector")
 
     sw = sub.add_parser("sweep", help="run a sweep spec (TOML) and write DIR/results.csv", epilog=_spec_presets())
     sw.add_argument("spec", metavar="SPEC", help="sweep specification (TOML)")

@@ -18,6 +18,7 @@ from .cells import CELL_MODELS, CellModel, cell_model
 from .crossbar import Tile, build_circuit, input_source_names, sense_source_names
 from .netlist import write_netlist
 from .nonlinear import NewtonOptions, NonlinearResult, NonlinearSolver, NonlinearTile
+from .readout import sense_resistor_circuit
 
 SPICE_OPTIONS = (".options reltol=1e-10 abstol=1e-18 vntol=1e-14 gmin=1e-20 itl1=1000",)
 """ngspice options of the reference runs: tolerances far below the 1e-6 compared."""
@@ -28,7 +29,8 @@ SPICE_OPTIONS = (".options reltol=1e-10 abstol=1e-18 vntol=1e-14 gmin=1e-20 itl1
 
 def nonlinear_deck(tile: NonlinearTile, inputs=None) -> str:
     """The ngspice deck of a tile (inputs 0 V by default), with :data:`SPICE_OPTIONS` and ``.op``."""
-    circuit = build_circuit(tile_wires(tile), inputs)
+    wires = tile_wires(tile)
+    circuit = sense_resistor_circuit(wires, tile.r_sense, inputs) if tile.r_sense > 0 else build_circuit(wires, inputs)
     lines = cell_lines(tile)
     deck = write_netlist(circuit, options=SPICE_OPTIONS + (".op",))
     head, tail = deck.rsplit("\n.options", 1)
@@ -111,7 +113,8 @@ def load_cells(path) -> CellModel:
 
 
 def simulate_cells(cells: CellModel, inputs, r_row: float = 0.0, r_col: float = 0.0, engine: str = "native",
-                   backend: str = "shared", options: NewtonOptions | None = None) -> NonlinearResult:
+                   backend: str = "shared", options: NewtonOptions | None = None,
+                   r_sense: float = 0.0) -> NonlinearResult:
     """Output currents of a tile of (nonlinear) cells for a batch of input vectors.
 
     Parameters
@@ -127,15 +130,18 @@ def simulate_cells(cells: CellModel, inputs, r_row: float = 0.0, r_col: float = 
         ngspice backend (with ``engine="ngspice"``).
     options : NewtonOptions, optional
         Native convergence settings.
+    r_sense : float
+        Ohm; > 0 ends every bit line in a sense resistor to ground instead of a virtual ground.
 
     Returns
     -------
     NonlinearResult
-        ``output_currents`` ``(vectors, cols)`` amperes (outputs at 0 V), iterations per vector.
+        ``output_currents`` ``(vectors, cols)`` amperes (into the virtual grounds, or through the
+        sense resistors), iterations per vector.
     """
     if engine not in ("native", "ngspice"):
         raise ConfigError(f"unknown engine {engine!r}; choose native or ngspice")
-    tile = NonlinearTile(cells, r_row=r_row, r_col=r_col)
+    tile = NonlinearTile(cells, r_row=r_row, r_col=r_col, r_sense=r_sense)
     v = tile.check_inputs(inputs)
     if engine == "ngspice":
         return ngspice_currents(tile, v, backend)
