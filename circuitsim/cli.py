@@ -353,7 +353,7 @@ def _sweep_options(parser, required: bool) -> None:
     parser.add_argument("--yes", action="store_true", help="run a grid of more than 10,000 points")
     parser.add_argument("--smoke", action="store_true",
                         help="a quick run that keeps the spec's structure: the first and last value of every "
-                             "axis, 200 training and 40 test images, one epoch, at most two seeds")
+                             "axis, 200 training and 40 test images (4 with [cells]), one epoch, at most two seeds")
     parser.add_argument("--workers", type=int, default=1, metavar="N",
                         help="local worker processes computing points (1: this process)")
     parser.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",

@@ -31,6 +31,8 @@ from circuitsim.study.whole_circuit import FullCircuitConfig
 from circuitsim.tile.cells import SinhCell
 from test_validate import SPEC as VALIDATE_SPEC
 
+ROOT = Path(__file__).resolve().parent.parent
+
 SPEC = (VALIDATE_SPEC.split("[sweep]")[0].replace("test_fraction = 0.3", "test_fraction = 0.3\nlimit = 60")
         .replace("small whole-circuit validation", "sinh cells on the digits MLP")
         + """[cells]
@@ -143,6 +145,16 @@ def test_sweep_reports_exact_and_linear_at_read_voltage(cache, tmp_path, capsys)
     assert (np.abs(weak["accuracy"] - weak["accuracy_linear"]) <= 0.05).all()
     assert (frame["newton_iterations_max"] >= 1).all() and (frame["crossbar_energy"] > 0).all()
     assert (strong["crossbar_energy"] < strong["crossbar_energy_linear"]).all()
+    # the study's tables and figure (examples/nonlinear_study.py) from this folder
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("nonlinear_study", ROOT / "examples" / "nonlinear_study.py")
+    study = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(study)
+    rows = study.table(study.study_frame([out, tmp_path / "missing"])).splitlines()
+    assert len(rows) == 2 + 4 and rows[2].startswith("| sinh, v0 = 1 V | 1-1 | 1-1 | 2 |")
+    study.plot({"digits MLP": study.study_frame([out])}, tmp_path / "study.png")
+    assert (tmp_path / "study.png").stat().st_size > 10_000
 
 
 @pytest.mark.ngspice
@@ -168,7 +180,8 @@ def test_whole_circuit_agrees_with_the_exact_evaluator(cells, cache):
     row = validate_point(point, PointContext(cache), 60, FullCircuitConfig(scope="network"), "behavioural")
     assert row["status"] == "ok", row["error"]
     assert row["agreement"] >= 0.99 and row["accuracy_circuit"] > 0.3
-    # the deck's supply energy is the exact solution's (linear cells would be off by 8 % to 3x here)
+    # the deck's supply energy is the exact solution's (linear cells give the linear-at-read energy, larger
+    # for these sinh cells: test_sweep_reports_exact_and_linear_at_read_voltage)
     assert abs(row["energy_crossbar"] - row["energy_crossbar_evaluator"]) < 1e-4 * row["energy_crossbar_evaluator"]
 
 

@@ -27,6 +27,9 @@ source currents (``energy_per_inference`` = ``energy_crossbar`` + ``energy_ampli
 ADC sections are ignored (the whole circuit is fully analog); charge readouts are refused.
 CNN and ONNX networks are validated layer by layer (``--scope layer``), their tiles in ngspice
 at a sample of output positions (:mod:`circuitsim.study.layer_validation`).
+With nonlinear cells (``[cells]``) the deck holds the cells as the tiles' own nonlinear decks
+write them (B-sources, MOSFETs) and the evaluator path's sums are the tiles' exact solves
+(:class:`NeuronMLP` with the mapped network); ``--scope layer`` runs the tiles' nonlinear decks.
 A point with ``compensation.method = "hwa"`` validates its fine-tuned network (the sweep's cache
 entry); ``affine`` and ``lora`` are digital and refused (validate their analog circuit with ``none``).
 With device statistics both paths use the same realized conductances (drawn from the point's

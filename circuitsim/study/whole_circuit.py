@@ -3,7 +3,8 @@
 A layer ``k`` of the deck holds, for inputs ``x<k>_<i>`` (node voltages ``v_read·h``):
 
 - every tile of the layer (:func:`circuitsim.tile.crossbar.build_circuit`, the same circuit
-  whose ``T`` the evaluator uses; wire capacitors are left out: they are open at DC), each
+  whose ``T`` the evaluator uses; wire capacitors are left out: they are open at DC; nonlinear
+  cells as the tiles' own decks write them, :func:`~circuitsim.tile.nonlinear_run.cell_lines`), each
   bit line read at virtual ground by a TIA (VCVS op-amp of gain ``tia_gain`` and feedback
   ``r_tia = v_amp / (rows · v_read · g_max)``, so that with inputs up to ``v_read`` no TIA
   output exceeds ``±v_amp``);
@@ -127,24 +128,15 @@ def _pwl(name: str, node: str, values: np.ndarray) -> str:
     return f"{name} {node} 0 V = pwl(v(idx),\n+ {body})"
 
 
-def _tile_lines(tile: Tile, prefix: str, inputs: list[str], out: list[str]) -> list[str]:
-    """Elements of ``tile`` with node and element names made unique by ``prefix``."""
-    return _circuit_lines(build_circuit(tile), prefix, inputs, out)
-
-
 def _node_name(prefix: str, inputs: list[str]):
-    """The deck's name of a tile circuit's node: ``in<i>`` is ``inputs[i]``, ground stays, the
-    others are made unique by ``prefix``."""
-    def name(node: str) -> str:
-        match = _INPUT.match(node)
-        return inputs[int(match.group(1))] if match else ("0" if node == "0" else f"{prefix}{node}")
-    return name
+    """Deck names of a tile circuit's nodes: ``in<i>`` is ``inputs[i]``, the others but ground prefixed."""
+    return lambda node: inputs[int(m.group(1))] if (m := _INPUT.match(node)) else ("0" if node == "0" else prefix + node)
 
 
 def _circuit_lines(circuit, prefix: str, inputs: list[str], out: list[str]) -> list[str]:
     """Elements of a circuit whose sources ``Vin<i>`` drive ``in<i>``, those nodes renamed
     ``inputs[i]`` (the sources left out), other names made unique by ``prefix``."""
-    names = np.array([_node_name(prefix, inputs)(n) for n in circuit.node_names], dtype=object)
+    names = np.array(list(map(_node_name(prefix, inputs), circuit.node_names)), dtype=object)
     for group in circuit.groups:
         if group.kind == "C" or group.names[0].startswith("Vin"):
             continue
@@ -247,13 +239,12 @@ def layer_sum_lines(mapped: MappedNetwork, k: int, volts_per_unit: float, config
     for block in crossbar.blocks:  # the realized cells the evaluator characterized
         rs, os_, alpha = block.rows, block.outs, block.drift_scale
         prefix = f"{k}_{block.tile[0]}_{block.tile[1]}_"
-        inputs = [f"x{k}_{i}" for i in range(rs.start, rs.stop)]
-        if block.exact is not None:  # nonlinear cells: the wires, then the cells as the tile's own deck has them
-            _circuit_lines(build_circuit(tile_wires(block.exact.tile, tia=tia)), prefix, inputs, lines)
-            lines.extend(_shared(cell_lines(block.exact.tile, _node_name(prefix, inputs), prefix), lines))
-        else:
-            tile = Tile(block.conductances, r_row=wires.r_row, r_col=wires.r_col, r_driver=wires.r_driver, tia=tia)
-            _tile_lines(tile, prefix, inputs, lines)
+        inputs, exact = [f"x{k}_{i}" for i in range(rs.start, rs.stop)], block.exact
+        tile = (tile_wires(exact.tile, tia=tia) if exact is not None else
+                Tile(block.conductances, r_row=wires.r_row, r_col=wires.r_col, r_driver=wires.r_driver, tia=tia))
+        _circuit_lines(build_circuit(tile), prefix, inputs, lines)
+        if exact is not None:  # nonlinear cells between the wires' nodes, as the tile's own deck writes them
+            lines.extend(cell_lines(exact.tile, _node_name(prefix, inputs), prefix, held=lines))
         for j, o in enumerate(range(os_.start, os_.stop)):
             term = f"v({prefix}tia{2 * j + 1})-v({prefix}tia{2 * j})"
             terms[o].append(term if alpha == 1.0 else f"{_f(alpha)}*({term})")
@@ -263,15 +254,6 @@ def layer_sum_lines(mapped: MappedNetwork, k: int, volts_per_unit: float, config
         total = "\n+ +".join("+".join(terms[o][i:i + 4]) for i in range(0, len(terms[o]), 4))
         lines.append(f"Bd{k}_{o} d{k}_{o} 0 V = max(-{vmax}, min({vmax}, {_f(scale)}*(\n+ {total})))")
     return [f"d{k}_{o}" for o in range(n_out)]
-
-
-def _shared(cells: list[str], deck: list[str]) -> list[str]:
-    """``cells`` without the lines every tile of a model shares (its gate sources and ``.model``
-    cards: a network's cells share the model's scalar parameters) that ``deck`` already holds."""
-    if not any(line.startswith((".model", "Vgs")) for line in cells):
-        return cells
-    held = set(deck)
-    return [line for line in cells if not (line.startswith((".model", "Vgs")) and line in held)]
 
 
 def _driver_lines(k, n_out, layers, design, v_read, maps, drivers, lines) -> None:

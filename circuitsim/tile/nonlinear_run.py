@@ -44,7 +44,7 @@ def tile_wires(tile: NonlinearTile, **options) -> Tile:
     return Tile(np.zeros(tile.shape), r_row=tile.r_row, r_col=tile.r_col, **options)
 
 
-def cell_lines(tile: NonlinearTile, node=str, prefix: str = "") -> list[str]:
+def cell_lines(tile: NonlinearTile, node=str, prefix: str = "", held=()) -> list[str]:
     """Deck lines of ``tile``'s cells between the word-line and bit-line nodes of
     :func:`~circuitsim.tile.crossbar.build_circuit` of :func:`tile_wires` (B-sources,
     resistors, MOSFETs and their cards: :meth:`~circuitsim.tile.cells.CellModel.spice_lines`).
@@ -56,13 +56,21 @@ def cell_lines(tile: NonlinearTile, node=str, prefix: str = "") -> list[str]:
         Maps a node name of the wires' circuit to the deck's (e.g. prefixed, inputs renamed).
     prefix : str
         Put in front of every cell's element and internal node names (unique across tiles).
+    held : sequence of str
+        Lines the deck holds already: the gate sources and ``.model`` cards among them are not
+        written again (every tile of a network shares the model's scalar parameters).
     """
     rows, cols = tile.shape
     ii, jj = (g.ravel() for g in np.meshgrid(np.arange(rows), np.arange(cols), indexing="ij"))
     wl = [node(f"wl{i}_{j}" if tile.r_row > 0 else f"in{i}") for i, j in zip(ii, jj)]
     bl = [node(f"bl{i}_{j}" if tile.r_col > 0 else f"blend{j}") for i, j in zip(ii, jj)]
     names = [f"{prefix}{i}_{j}" for i, j in zip(ii, jj)]
-    return [f"* {tile.cells.kind} cells (circuitsim.tile.cells)", *tile.cells.spice_lines(wl, bl, names)]
+    lines = tile.cells.spice_lines(wl, bl, names)
+    shared = [line for line in lines if line.startswith((".model", "Vgs"))]
+    if shared and held:
+        written = set(held).intersection(shared)
+        lines = [line for line in lines if line not in written]
+    return [f"* {tile.cells.kind} cells (circuitsim.tile.cells)", *lines]
 
 
 def ngspice_currents(tile: NonlinearTile, inputs, backend: str = "shared") -> NonlinearResult:
