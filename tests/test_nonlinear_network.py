@@ -130,6 +130,15 @@ def test_cells_are_grid_axes_and_specs_without_cells_keep_their_points():
     assert "cells" not in plain.points()[0].config and build_circuit_config(plain.points()[0].config).cells is None
 
 
+def test_smoke_run_of_cells_tests_on_a_few_images():
+    """Every tile of nonlinear cells is solved for every image: a smoke run takes 4 of them."""
+    from circuitsim.study.smoke import EXACT_TEST_IMAGES, TEST_IMAGES, smoke_text
+
+    assert parse_spec(smoke_text(SPEC)).points()[0].config["dataset"]["limit"] == EXACT_TEST_IMAGES == 4
+    plain = SPEC.split("[cells]")[0] + "[sweep]\npartitions = [{h = [1, 1], v = [1, 1]}]\n"
+    assert parse_spec(smoke_text(plain)).points()[0].config["dataset"]["limit"] == TEST_IMAGES
+
+
 def test_sweep_reports_exact_and_linear_at_read_voltage(cache, tmp_path, capsys):
     spec_file = tmp_path / "sinh.toml"
     spec_file.write_text(SPEC)
