@@ -3,7 +3,8 @@
 A :class:`NonlinearTile` is a grid of cells (:mod:`circuitsim.tile.cells`) with word-line
 and bit-line segments of ``r_row`` / ``r_col`` ohm (one before every cell, as in
 :class:`~circuitsim.tile.crossbar.Tile`), inputs driven by ideal sources and outputs held at
-0 V (virtual ground); the output current ``I_j`` flows from bit line ``j`` into its output.
+0 V (virtual ground) or ending in sense resistors ``r_sense`` to ground (the bit-line ends are
+then free nodes); the output current ``I_j`` flows from bit line ``j`` into its output.
 
 Native engine (:class:`NonlinearSolver`): the grid of :func:`~circuitsim.tile.assembly.grid_pattern`
 (the linear engine's nodes, elimination order and elements) with the cells' current laws in
