@@ -120,10 +120,11 @@ def simulate_command(args) -> int:
 
     cells = load_cells(args.cells)
     x = load_array(args.inputs, "inputs", "vectors x rows input volts")
-    tile = NonlinearTile(cells, r_row=args.r_row, r_col=args.r_col, name=Path(args.cells).name)
+    tile = NonlinearTile(cells, r_row=args.r_row, r_col=args.r_col, name=Path(args.cells).name, r_sense=args.r_sense)
     x = tile.check_inputs(x)
     out = writable_file(args.out, "Y.npz")
-    result = simulate_cells(cells, x, r_row=args.r_row, r_col=args.r_col, engine=args.engine, backend=args.backend)
+    result = simulate_cells(cells, x, r_row=args.r_row, r_col=args.r_col, engine=args.engine, backend=args.backend,
+                            r_sense=args.r_sense)
     buffer = io.BytesIO()  # np.savez(path) would add ".npz" to a path without it
     np.savez(buffer, output_currents=result.output_currents, iterations=result.iterations,
              engine=result.engine, model=cells.kind, unit="A")

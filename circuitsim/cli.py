@@ -278,11 +278,14 @@ def _parser() -> argparse.ArgumentParser:
     si.add_argument("--inputs", required=True, metavar="X.npy", help="vectors x rows input voltages")
     si.add_argument("--r-row", type=float, default=0.0, metavar="OHM", help="word-line resistance per segment")
     si.add_argument("--r-col", type=float, default=0.0, metavar="OHM", help="bit-line resistance per segment")
+    si.add_argument("--r-sense", type=float, default=0.0, metavar="OHM",
+                    help="end every bit line in a sense resistor to ground instead of a virtual ground")
     si.add_argument("--engine", choices=["native", "ngspice"], default="native", help="simulation engine")
     si.add_argument("--backend", choices=["shared", "subprocess"], default="shared",
                     help="ngspice backend (with --engine ngspice)")
     si.add_argument("--out", required=True, metavar="Y.npz",
-                    help="output_currents (vectors x cols, A, outputs at 0 V) and Newton iterations per vector")
+                    help="output_currents (vectors x cols, A, outputs at 0 V or through --r-sense) and Newton "
+                         "iterations per vector")
 
     sw = sub.add_parser("sweep", help="run a sweep spec (TOML) and write DIR/results.csv", epilog=_spec_presets())
     sw.add_argument("spec", metavar="SPEC", help="sweep specification (TOML)")
@@ -350,7 +353,7 @@ def _sweep_options(parser, required: bool) -> None:
     parser.add_argument("--yes", action="store_true", help="run a grid of more than 10,000 points")
     parser.add_argument("--smoke", action="store_true",
                         help="a quick run that keeps the spec's structure: the first and last value of every "
-                             "axis, 200 training and 40 test images, one epoch, at most two seeds")
+                             "axis, 200 training and 40 test images (4 with [cells]), one epoch, at most two seeds")
     parser.add_argument("--workers", type=int, default=1, metavar="N",
                         help="local worker processes computing points (1: this process)")
     parser.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",

@@ -29,7 +29,8 @@ def test_example_spec_parses_and_builds_every_circuit(path):
 #: examples whose smoke run still takes long on two cores: ngspice transients of every tile,
 #: IMAC-Sim's loaded difference amplifiers, whole-circuit decks
 SLOW = {"readout", "imacsim", "validate", "validate_variation", "lenet5", "pruning",
-        "nonlinear_cells", "nonlinear_1t1r"}  # every tile of nonlinear cells solved for every image
+        "nonlinear_cells", "nonlinear_1t1r",  # every tile of nonlinear cells solved for every image
+        "nonlinear_lenet5", "nonlinear_lenet5_1t1r"}
 #: examples whose study script's test runs them end to end, every axis kept, on a reduced network
 #: (the smoke run's full-size tiles would draw a read-noise law per network for a minute)
 STUDY_TESTS = {"prime2024": "tests/test_prime2024_study.py"}

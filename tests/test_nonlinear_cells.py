@@ -74,6 +74,29 @@ def test_native_newton_agrees_with_ngspice(kind, models, inputs):
         assert off > 1e-4
 
 
+@pytest.mark.ngspice
+@pytest.mark.parametrize("kind", ["linear", "sinh", "sinh-strong", "1t1r"])
+@pytest.mark.parametrize("r_col", [10.0, 0.0])
+def test_sense_resistor_readout_agrees_with_ngspice(kind, r_col, models, inputs):
+    """Bit lines ending in a sense resistor to ground (no virtual ground): the bit lines rise with
+    the currents, the cells see less, and the solve still agrees with ngspice's deck (Rsense)."""
+    tile = NonlinearTile(models[kind], r_row=10.0, r_col=r_col, r_sense=2e3)
+    native = NonlinearSolver(tile).solve(inputs)
+    spice = ngspice_currents(tile, inputs)
+    assert "Rsense0" in nonlinear_deck(tile)
+    scale = np.abs(spice.output_currents).max(axis=1, keepdims=True)
+    assert np.abs(native.output_currents - spice.output_currents).max() <= 1e-6 * scale.min()
+    delivered = np.abs(spice.input_currents).max(axis=1, keepdims=True)
+    assert np.abs(native.input_currents - spice.input_currents).max() <= 1e-6 * delivered.min()
+    grounded = NonlinearSolver(NonlinearTile(models[kind], r_row=10.0, r_col=r_col)).solve(inputs)
+    assert np.abs(native.output_currents[0]).sum() < 0.95 * np.abs(grounded.output_currents[0]).sum()
+    if kind == "linear":  # the linear engine's sense-resistor circuit (readout.sense_resistor_circuit)
+        from circuitsim.tile.readout import simulate_readout
+
+        volts = simulate_readout(Tile(models[kind].g, r_row=10.0, r_col=r_col), 2e3, inputs)
+        assert np.allclose(native.output_currents * 2e3, volts, rtol=1e-9, atol=0)
+
+
 def test_linear_cells_reproduce_the_linear_engine(models, inputs):
     cells = models["linear"]
     result = simulate_cells(cells, inputs, r_row=3.0, r_col=4.0)
@@ -211,6 +234,12 @@ def test_simulate_command_writes_output_currents(engine, files, tmp_path, inputs
     expected = simulate_cells(load_cells(cells), inputs, r_row=2.0, r_col=3.0).output_currents
     assert np.allclose(currents, expected, rtol=1e-6, atol=0)
     assert "tile 5x4 sinh cells" in capsys.readouterr().out
+    assert main(["simulate", "--cells", str(cells), "--inputs", str(x), "--r-row", "2", "--r-col", "3",
+                 "--r-sense", "1000", "--engine", engine, "--out", str(out)]) == 0
+    with np.load(out) as y:
+        sensed = simulate_cells(load_cells(cells), inputs, r_row=2.0, r_col=3.0, r_sense=1e3).output_currents
+        assert np.allclose(y["output_currents"], sensed, rtol=1e-6, atol=0)
+    assert not np.allclose(sensed, expected, rtol=1e-3, atol=0)
 
 
 @pytest.mark.parametrize("case, message", [
@@ -222,6 +251,7 @@ def test_simulate_command_writes_output_currents(engine, files, tmp_path, inputs
     ("shape", "inputs must be vectors x 5 volts"),
     ("nan-input", "inputs must be finite"),
     ("r-row", "r_row (ohm) must be a finite value >= 0, got -1.0"),
+    ("r-sense", "r_sense (ohm) must be a finite value >= 0, got -5.0"),
 ])
 def test_simulate_bad_input_is_one_line_and_writes_nothing(case, message, files, tmp_path, capsys):
     cells, x = files
@@ -241,8 +271,8 @@ def test_simulate_bad_input_is_one_line_and_writes_nothing(case, message, files,
         np.save(x, np.full((2, SHAPE[0]), np.nan))
     out = tmp_path / "y.npz"
     argv = ["simulate", "--cells", str(cells), "--inputs", str(x), "--out", str(out)]
-    if case == "r-row":
-        argv += ["--r-row", "-1"]
+    if case in ("r-row", "r-sense"):
+        argv += [f"--{case}", "-1" if case == "r-row" else "-5"]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and message in err and "\n" not in err

@@ -185,11 +185,15 @@ class MLP:
             raise ConfigError(f"inputs must have shape (n, {self.config.layers[0]}), got "
                               f"{h.shape}; load the dataset with a matching side")
         activations, sums = [h], []
-        for k, (w, b) in enumerate(zip(self.weights, self.biases)):
-            sums.append(h @ w + b)
+        for k in range(len(self.weights)):
+            sums.append(self.layer_sums(k, h))
             h = self.activate(k, sums[-1])
             activations.append(h)
         return (activations, sums) if return_preactivations else h
+
+    def layer_sums(self, k: int, h: np.ndarray) -> np.ndarray:
+        """Layer ``k``'s sums ``h @ W_k + b_k`` of its inputs ``h``."""
+        return h @ self.weights[k] + self.biases[k]
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Return the predicted class (argmax of the output) of each input, int64."""

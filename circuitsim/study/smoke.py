@@ -3,14 +3,15 @@
 The reduced spec has every section, every swept axis, the first and last partition entry
 and compensation entry, and the first and last value of every axis; it trains on at most
 :data:`TRAIN_IMAGES` images for one epoch, tests on :data:`TEST_IMAGES` images and runs at
-most two device seeds. It is written out as TOML (the results folder's ``spec.toml``), so a
+most two device seeds; a spec with ``[cells]`` (every tile solved for every image) tests on
+:data:`EXACT_TEST_IMAGES`. It is written out as TOML (the results folder's ``spec.toml``), so a
 smoke run's folder is never mistaken for the full run's, and re-running the same command
 resumes it. The test suite runs every shipped example this way, so that an example the
 README quotes cannot break silently.
 
 Public API
 ----------
-TRAIN_IMAGES, TEST_IMAGES, smoke_text
+TRAIN_IMAGES, TEST_IMAGES, EXACT_TEST_IMAGES, smoke_text
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ TRAIN_IMAGES = 200
 """Training images of a smoke run."""
 TEST_IMAGES = 40
 """Test images of a smoke run."""
+EXACT_TEST_IMAGES = 4
+"""Test images of a smoke run whose tiles have a cell model (``[cells]``: solved for every image)."""
 
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 
@@ -48,8 +51,9 @@ def smoke_text(text: str) -> str:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"the spec is not valid TOML: {exc}") from None
     dataset = data.setdefault("dataset", {})
+    test_images = EXACT_TEST_IMAGES if "cells" in data else TEST_IMAGES
     if isinstance(dataset, dict):
-        dataset["limit"] = min(dataset.get("limit", TEST_IMAGES), TEST_IMAGES)
+        dataset["limit"] = min(dataset.get("limit", test_images), test_images)
         dataset["train_limit"] = min(dataset.get("train_limit", TRAIN_IMAGES), TRAIN_IMAGES)
     network = data.get("network")
     trained = not (isinstance(network, dict) and ("onnx" in network or network.get("kind") == "onnx"))
@@ -67,7 +71,7 @@ def smoke_text(text: str) -> str:
         if isinstance(sweep.get("seeds"), int):
             sweep["seeds"] = min(sweep["seeds"], 2)
     title = data.pop("title", "")
-    lines = [f"# circuitsim sweep --smoke: at most {TRAIN_IMAGES} training and {TEST_IMAGES} test images, one "
+    lines = [f"# circuitsim sweep --smoke: at most {TRAIN_IMAGES} training and {test_images} test images, one "
              "epoch, the first and last value of every swept axis",
              f"title = {_value(f'{title} (smoke)' if title else 'smoke')}"]
     for section, table in data.items():

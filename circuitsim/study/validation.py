@@ -27,6 +27,9 @@ source currents (``energy_per_inference`` = ``energy_crossbar`` + ``energy_ampli
 ADC sections are ignored (the whole circuit is fully analog); charge readouts are refused.
 CNN and ONNX networks are validated layer by layer (``--scope layer``), their tiles in ngspice
 at a sample of output positions (:mod:`circuitsim.study.layer_validation`).
+With nonlinear cells (``[cells]``) the deck holds the cells as the tiles' own nonlinear decks
+write them (B-sources, MOSFETs) and the evaluator path's sums are the tiles' exact solves
+(:class:`NeuronMLP` with the mapped network); ``--scope layer`` runs the tiles' nonlinear decks.
 A point with ``compensation.method = "hwa"`` validates its fine-tuned network (the sweep's cache
 entry); ``affine`` and ``lora`` are digital and refused (validate their analog circuit with ``none``).
 With device statistics both paths use the same realized conductances (drawn from the point's
@@ -66,11 +69,19 @@ _CURVES: dict = {}
 
 
 class NeuronMLP(MLP):
-    """An :class:`MLP` whose activations are circuit neurons (:class:`NeuronDesign` per layer)."""
+    """An :class:`MLP` whose activations are circuit neurons (:class:`NeuronDesign` per layer);
+    with ``mapped`` of nonlinear cells its sums are the tiles' exact solves."""
 
-    def __init__(self, base: MLP, designs: tuple[NeuronDesign, ...]):
+    def __init__(self, base: MLP, designs: tuple[NeuronDesign, ...], mapped: MappedNetwork | None = None):
         super().__init__(base.weights, base.biases, base.config)
         self.designs = tuple(designs)
+        self.mapped = mapped if mapped is not None and mapped.exact else None
+
+    def layer_sums(self, k: int, h: np.ndarray) -> np.ndarray:
+        """Layer ``k``'s sums: the effective weights', or its tiles' exact solves (no ADC)."""
+        if self.mapped is None:
+            return super().layer_sums(k, h)
+        return self.mapped.crossbars[k].sums(h, use_adc=False)
 
     def activate(self, k: int, s: np.ndarray) -> np.ndarray:
         """Layer ``k``'s neuron activation for normalized sums ``s``."""
@@ -113,7 +124,7 @@ def design_network(mapped: MappedNetwork, model: str = "transistor", x_calibrati
     if output_gain is None:
         if x_calibration is None:
             raise ConfigError("give calibration images or an output_gain for the output layer")
-        probe = NeuronMLP(net, designs + [designs[0]])
+        probe = NeuronMLP(net, designs + [designs[0]], mapped)
         _, sums = probe.forward(np.asarray(x_calibration, dtype=float), return_preactivations=True)
         output_gain = 3.0 / max(float(np.percentile(np.abs(sums[-1]).max(axis=1), 95)), 1e-12)
     designs.append(design_neuron(_curve(Neuron(kind="sigmoid", model=model), backend), "sigmoid", output_gain))
@@ -159,11 +170,8 @@ def validate_point(point, context, n_images: int, config: FullCircuitConfig = Fu
             raise ConfigError("the resistance-sum topology is validated string by string (each image sets the "
                               "cells' FETs, which one deck cannot show): use --scope layer")
         return validate_layer_point(point, context, n_images)
-    if "cells" in point.config and build_circuit_config(point.config).nonlinear:
-        if config.scope != "layer":
-            raise ConfigError("a network of nonlinear cells is validated layer by layer (the whole-circuit deck's "
-                              "evaluator path is the network of linear effective weights): use --scope layer")
-        return validate_layer_point(point, context, n_images)
+    if config.scope == "layer" and "cells" in point.config and build_circuit_config(point.config).nonlinear:
+        return validate_layer_point(point, context, n_images)  # the tiles' nonlinear decks, layer by layer
     if network_kind(point.config["network"]) in LAYER_KINDS:  # tiles in ngspice, layer by layer
         if config.scope != "layer":
             raise ConfigError("a CNN or ONNX network is validated layer by layer (its convolutions' tiles serve "
@@ -184,7 +192,7 @@ def validate_point(point, context, n_images: int, config: FullCircuitConfig = Fu
         start = time.perf_counter()
         designs = design_network(mapped, model, data.x_train[:CALIBRATION_IMAGES], backend=circuit.backend)
         design_seconds = time.perf_counter() - start
-        evaluator = NeuronMLP(mapped.mlp, designs)
+        evaluator = NeuronMLP(mapped.mlp, designs, mapped)
         start = time.perf_counter()
         volts_eval = evaluator.output_voltages(x)
         evaluator_seconds = time.perf_counter() - start

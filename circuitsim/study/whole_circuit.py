@@ -3,7 +3,8 @@
 A layer ``k`` of the deck holds, for inputs ``x<k>_<i>`` (node voltages ``v_read·h``):
 
 - every tile of the layer (:func:`circuitsim.tile.crossbar.build_circuit`, the same circuit
-  whose ``T`` the evaluator uses; wire capacitors are left out: they are open at DC), each
+  whose ``T`` the evaluator uses; wire capacitors are left out: they are open at DC; nonlinear
+  cells as the tiles' own decks write them, :func:`~circuitsim.tile.nonlinear_run.cell_lines`), each
   bit line read at virtual ground by a TIA (VCVS op-amp of gain ``tia_gain`` and feedback
   ``r_tia = v_amp / (rows · v_read · g_max)``, so that with inputs up to ``v_read`` no TIA
   output exceeds ``±v_amp``);
@@ -55,6 +56,7 @@ from ..network.mapped import MappedNetwork
 from ..periphery.neurons import NeuronDesign, supply_lines
 from ..tile.crossbar import TIA, Tile, build_circuit
 from ..tile.netlist import format_value as _f
+from ..tile.nonlinear_run import cell_lines, tile_wires
 
 _INPUT = re.compile(r"in(\d+)$")
 
@@ -126,19 +128,15 @@ def _pwl(name: str, node: str, values: np.ndarray) -> str:
     return f"{name} {node} 0 V = pwl(v(idx),\n+ {body})"
 
 
-def _tile_lines(tile: Tile, prefix: str, inputs: list[str], out: list[str]) -> list[str]:
-    """Elements of ``tile`` with node and element names made unique by ``prefix``."""
-    return _circuit_lines(build_circuit(tile), prefix, inputs, out)
+def _node_name(prefix: str, inputs: list[str]):
+    """Deck names of a tile circuit's nodes: ``in<i>`` is ``inputs[i]``, the others but ground prefixed."""
+    return lambda node: inputs[int(m.group(1))] if (m := _INPUT.match(node)) else ("0" if node == "0" else prefix + node)
 
 
 def _circuit_lines(circuit, prefix: str, inputs: list[str], out: list[str]) -> list[str]:
     """Elements of a circuit whose sources ``Vin<i>`` drive ``in<i>``, those nodes renamed
     ``inputs[i]`` (the sources left out), other names made unique by ``prefix``."""
-    names = []
-    for name in circuit.node_names:
-        match = _INPUT.match(name)
-        names.append(inputs[int(match.group(1))] if match else ("0" if name == "0" else f"{prefix}{name}"))
-    names = np.array(names, dtype=object)
+    names = np.array(list(map(_node_name(prefix, inputs), circuit.node_names)), dtype=object)
     for group in circuit.groups:
         if group.kind == "C" or group.names[0].startswith("Vin"):
             continue
@@ -241,8 +239,12 @@ def layer_sum_lines(mapped: MappedNetwork, k: int, volts_per_unit: float, config
     for block in crossbar.blocks:  # the realized cells the evaluator characterized
         rs, os_, alpha = block.rows, block.outs, block.drift_scale
         prefix = f"{k}_{block.tile[0]}_{block.tile[1]}_"
-        tile = Tile(block.conductances, r_row=wires.r_row, r_col=wires.r_col, r_driver=wires.r_driver, tia=tia)
-        _tile_lines(tile, prefix, [f"x{k}_{i}" for i in range(rs.start, rs.stop)], lines)
+        inputs, exact = [f"x{k}_{i}" for i in range(rs.start, rs.stop)], block.exact
+        tile = (tile_wires(exact.tile, tia=tia) if exact is not None else
+                Tile(block.conductances, r_row=wires.r_row, r_col=wires.r_col, r_driver=wires.r_driver, tia=tia))
+        _circuit_lines(build_circuit(tile), prefix, inputs, lines)
+        if exact is not None:  # nonlinear cells between the wires' nodes, as the tile's own deck writes them
+            lines.extend(cell_lines(exact.tile, _node_name(prefix, inputs), prefix, held=lines))
         for j, o in enumerate(range(os_.start, os_.stop)):
             term = f"v({prefix}tia{2 * j + 1})-v({prefix}tia{2 * j})"
             terms[o].append(term if alpha == 1.0 else f"{_f(alpha)}*({term})")

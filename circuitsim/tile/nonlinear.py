@@ -3,7 +3,8 @@
 A :class:`NonlinearTile` is a grid of cells (:mod:`circuitsim.tile.cells`) with word-line
 and bit-line segments of ``r_row`` / ``r_col`` ohm (one before every cell, as in
 :class:`~circuitsim.tile.crossbar.Tile`), inputs driven by ideal sources and outputs held at
-0 V (virtual ground); the output current ``I_j`` flows from bit line ``j`` into its output.
+0 V (virtual ground) or ending in sense resistors ``r_sense`` to ground (the bit-line ends are
+then free nodes); the output current ``I_j`` flows from bit line ``j`` into its output.
 
 Native engine (:class:`NonlinearSolver`). Cells of a two-terminal element, alone or before a
 series resistor (every model but ``1t1r``), are solved in cell space: the voltages ``u`` across
@@ -31,6 +32,7 @@ function: :mod:`circuitsim.tile.nonlinear_run`)
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 
@@ -39,10 +41,10 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from ..errors import ConfigError, ConvergenceError
-from .assembly import grid_pattern
+from .assembly import GridPattern, grid_pattern
 from .cells import CellModel
 from .checks import R_MAX, check_range
-from .crossbar import Tile, _check_nonnegative
+from .crossbar import TIA, Tile, _check_nonnegative
 from .factor import SPDFactor, analyze, available_backends
 from .native_tile import _blas_threads
 
@@ -88,6 +90,10 @@ class NonlinearTile:
         ``(rows, cols)``; by default the cells' parameter shape (which must then be 2-D).
     name : str
         What error messages call the tile.
+    r_sense : float
+        0 (the default): every bit line ends at virtual ground; > 0: every bit line ends in a
+        sense resistor of ``r_sense`` ohm to ground (no virtual ground: the bit lines rise with
+        the currents), the output current flowing through it.
     """
 
     cells: CellModel
@@ -95,6 +101,7 @@ class NonlinearTile:
     r_col: float = 0.0
     shape: tuple[int, int] | None = None
     name: str = "tile"
+    r_sense: float = 0.0
 
     def __post_init__(self):
         if not isinstance(self.cells, CellModel):
@@ -106,7 +113,7 @@ class NonlinearTile:
                               "rows x cols parameter arrays or shape=(rows, cols)")
         object.__setattr__(self, "shape", shape)
         object.__setattr__(self, "cells", self.cells.broadcast(shape))
-        for name in ("r_row", "r_col"):
+        for name in ("r_row", "r_col", "r_sense"):
             value = _check_nonnegative(f"{self.name}: {name} (ohm)", getattr(self, name))
             check_range(name, value, R_MAX, unit="ohm")
             object.__setattr__(self, name, value)
@@ -123,12 +130,14 @@ class NonlinearTile:
 
     def describe(self) -> str:
         """``"tile (4x5 sinh cells, r_row 2 ohm, r_col 2 ohm)"``, for messages."""
+        sense = f", r_sense {self.r_sense:g} ohm" if self.r_sense > 0 else ""
         return (f"{self.name} ({self.rows}x{self.cols} {self.cells.kind} cells, r_row {self.r_row:g} ohm, "
-                f"r_col {self.r_col:g} ohm)")
+                f"r_col {self.r_col:g} ohm{sense})")
 
     def wires(self) -> Tile:
-        """The linear tile of the wires (every cell present, conductance 1 S: the grid's pattern)."""
-        return Tile(np.ones(self.shape), r_row=self.r_row, r_col=self.r_col)
+        """The linear tile of the wires (every cell present, conductance 1 S: the grid's pattern;
+        with a sense resistor, a TIA stands for it: the bit-line ends are free nodes)."""
+        return Tile(np.ones(self.shape), r_row=self.r_row, r_col=self.r_col, tia=TIA() if self.r_sense > 0 else None)
 
     def check_inputs(self, inputs) -> np.ndarray:
         """Input voltages as ``(vectors, rows)`` floats (a ``ConfigError`` otherwise)."""
@@ -192,12 +201,13 @@ class NonlinearSolver:
     def __init__(self, tile: NonlinearTile, options: NewtonOptions | None = None):
         self.tile = tile
         self.options = options or NewtonOptions()
-        p = self.pattern = grid_pattern(tile.wires())
+        p = self.pattern = _sensed(grid_pattern(tile.wires()), tile.r_sense)
         rows, cols = tile.shape
         n_cells = rows * cols
         n_wires = len(p.a) - n_cells
         wire_g = np.concatenate([np.full(rows * cols, 1 / tile.r_row) if tile.r_row > 0 else [],
-                                 np.full(rows * cols, 1 / tile.r_col) if tile.r_col > 0 else []])
+                                 np.full(rows * cols, 1 / tile.r_col) if tile.r_col > 0 else [],
+                                 np.full(cols, 1 / tile.r_sense) if tile.r_sense > 0 else []])
         assert len(wire_g) == n_wires
         self.wire_g = wire_g
         self.cell_a, self.cell_b = p.a[n_wires:], p.b[n_wires:]  # row-major cells, as the parameters
@@ -569,3 +579,15 @@ class NonlinearSolver:
             f"{np.abs(i[vec]).max():.3g} A); check the cell parameters and inputs, or use --engine ngspice")
         error.vector = first + vec  # type: ignore[attr-defined]  # which input vector (for its deck)
         raise error
+
+
+def _sensed(p: GridPattern, r_sense: float) -> GridPattern:
+    """The pattern with every (free) bit-line end wired to its own 0 V node through the sense
+    resistor (elements after the wires, before the cells); those nodes are the new ``end``."""
+    if r_sense <= 0:
+        return p
+    cols, n_cells = p.cols, p.rows * p.cols
+    ground = np.arange(p.n_all, p.n_all + cols)
+    a = np.concatenate([p.a[:len(p.a) - n_cells], p.end, p.a[len(p.a) - n_cells:]])
+    b = np.concatenate([p.b[:len(p.b) - n_cells], ground, p.b[len(p.b) - n_cells:]])
+    return dataclasses.replace(p, n_all=p.n_all + cols, a=a, b=b, end=ground)

@@ -3,7 +3,7 @@ the function of ``circuitsim simulate`` (either engine).
 
 Public API
 ----------
-nonlinear_deck, ngspice_currents, load_cells, simulate_cells, SPICE_OPTIONS
+nonlinear_deck, tile_wires, cell_lines, ngspice_currents, load_cells, simulate_cells, SPICE_OPTIONS
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from .cells import CELL_MODELS, CellModel, cell_model
 from .crossbar import Tile, build_circuit, input_source_names, sense_source_names
 from .netlist import write_netlist
 from .nonlinear import NewtonOptions, NonlinearResult, NonlinearSolver, NonlinearTile
+from .readout import sense_resistor_circuit
 
 SPICE_OPTIONS = (".options reltol=1e-10 abstol=1e-18 vntol=1e-14 gmin=1e-20 itl1=1000",)
 """ngspice options of the reference runs: tolerances far below the 1e-6 compared."""
@@ -28,19 +29,48 @@ SPICE_OPTIONS = (".options reltol=1e-10 abstol=1e-18 vntol=1e-14 gmin=1e-20 itl1
 
 def nonlinear_deck(tile: NonlinearTile, inputs=None) -> str:
     """The ngspice deck of a tile (inputs 0 V by default), with :data:`SPICE_OPTIONS` and ``.op``."""
-    wires = Tile(np.zeros(tile.shape), r_row=tile.r_row, r_col=tile.r_col)
-    circuit = build_circuit(wires, inputs)
-    rows, cols = tile.shape
-    ii, jj = np.meshgrid(np.arange(rows), np.arange(cols), indexing="ij")
-    wl = ([f"wl{i}_{j}" for i, j in zip(ii.ravel(), jj.ravel())] if tile.r_row > 0
-          else [f"in{i}" for i in ii.ravel()])
-    bl = ([f"bl{i}_{j}" for i, j in zip(ii.ravel(), jj.ravel())] if tile.r_col > 0
-          else [f"blend{j}" for j in jj.ravel()])
-    names = [f"{i}_{j}" for i, j in zip(ii.ravel(), jj.ravel())]
-    lines = [f"* {tile.cells.kind} cells (circuitsim.tile.cells)", *tile.cells.spice_lines(wl, bl, names)]
+    wires = tile_wires(tile)
+    circuit = sense_resistor_circuit(wires, tile.r_sense, inputs) if tile.r_sense > 0 else build_circuit(wires, inputs)
+    lines = cell_lines(tile)
     deck = write_netlist(circuit, options=SPICE_OPTIONS + (".op",))
     head, tail = deck.rsplit("\n.options", 1)
     return head + "\n" + "\n".join(lines) + "\n\n.options" + tail
+
+
+def tile_wires(tile: NonlinearTile, **options) -> Tile:
+    """The linear tile of ``tile``'s wires without cells (every conductance 0: no cell
+    element), ``options`` (e.g. ``tia``) passed to :class:`~circuitsim.tile.crossbar.Tile`;
+    :func:`cell_lines` writes the cells between its nodes."""
+    return Tile(np.zeros(tile.shape), r_row=tile.r_row, r_col=tile.r_col, **options)
+
+
+def cell_lines(tile: NonlinearTile, node=str, prefix: str = "", held=()) -> list[str]:
+    """Deck lines of ``tile``'s cells between the word-line and bit-line nodes of
+    :func:`~circuitsim.tile.crossbar.build_circuit` of :func:`tile_wires` (B-sources,
+    resistors, MOSFETs and their cards: :meth:`~circuitsim.tile.cells.CellModel.spice_lines`).
+
+    Parameters
+    ----------
+    tile : NonlinearTile
+    node : callable, optional
+        Maps a node name of the wires' circuit to the deck's (e.g. prefixed, inputs renamed).
+    prefix : str
+        Put in front of every cell's element and internal node names (unique across tiles).
+    held : sequence of str
+        Lines the deck holds already: the gate sources and ``.model`` cards among them are not
+        written again (every tile of a network shares the model's scalar parameters).
+    """
+    rows, cols = tile.shape
+    ii, jj = (g.ravel() for g in np.meshgrid(np.arange(rows), np.arange(cols), indexing="ij"))
+    wl = [node(f"wl{i}_{j}" if tile.r_row > 0 else f"in{i}") for i, j in zip(ii, jj)]
+    bl = [node(f"bl{i}_{j}" if tile.r_col > 0 else f"blend{j}") for i, j in zip(ii, jj)]
+    names = [f"{prefix}{i}_{j}" for i, j in zip(ii, jj)]
+    lines = tile.cells.spice_lines(wl, bl, names)
+    shared = [line for line in lines if line.startswith((".model", "Vgs"))]
+    if shared and held:
+        written = set(held).intersection(shared)
+        lines = [line for line in lines if line not in written]
+    return [f"* {tile.cells.kind} cells (circuitsim.tile.cells)", *lines]
 
 
 def ngspice_currents(tile: NonlinearTile, inputs, backend: str = "shared") -> NonlinearResult:
@@ -91,7 +121,8 @@ def load_cells(path) -> CellModel:
 
 
 def simulate_cells(cells: CellModel, inputs, r_row: float = 0.0, r_col: float = 0.0, engine: str = "native",
-                   backend: str = "shared", options: NewtonOptions | None = None) -> NonlinearResult:
+                   backend: str = "shared", options: NewtonOptions | None = None,
+                   r_sense: float = 0.0) -> NonlinearResult:
     """Output currents of a tile of (nonlinear) cells for a batch of input vectors.
 
     Parameters
@@ -107,15 +138,18 @@ def simulate_cells(cells: CellModel, inputs, r_row: float = 0.0, r_col: float = 
         ngspice backend (with ``engine="ngspice"``).
     options : NewtonOptions, optional
         Native convergence settings.
+    r_sense : float
+        Ohm; > 0 ends every bit line in a sense resistor to ground instead of a virtual ground.
 
     Returns
     -------
     NonlinearResult
-        ``output_currents`` ``(vectors, cols)`` amperes (outputs at 0 V), iterations per vector.
+        ``output_currents`` ``(vectors, cols)`` amperes (into the virtual grounds, or through the
+        sense resistors), iterations per vector.
     """
     if engine not in ("native", "ngspice"):
         raise ConfigError(f"unknown engine {engine!r}; choose native or ngspice")
-    tile = NonlinearTile(cells, r_row=r_row, r_col=r_col)
+    tile = NonlinearTile(cells, r_row=r_row, r_col=r_col, r_sense=r_sense)
     v = tile.check_inputs(inputs)
     if engine == "ngspice":
         return ngspice_currents(tile, v, backend)
