@@ -136,12 +136,11 @@ def calibrated(net: Network, crossbars: Sequence[C], adc: ADCConfig | None, dac:
             parts = [block.partial_sums(cycle.inputs[:, block.rows]) for cycle in cycles]
             if adc is not None:
                 v_min, v_max = adc_range(np.concatenate(parts), adc.bits)
-                columns = block.outs.stop - block.outs.start
                 block = dataclasses.replace(block, adc=ADC(adc.replace(v_min=v_min, v_max=v_max),
-                                                           -(-columns // adc.columns_per_adc),
+                                                           -(-block.n_columns // adc.columns_per_adc),
                                                            instance=(number[k], *block.tile)))
             blocks.append(block)
-            for cycle, part in zip(cycles, parts):
+            for cycle, part in zip(cycles, map(block.subtract_reference, parts)):
                 sums[:, block.outs] += part if cycle.weight == 1.0 else cycle.weight * part
         if layer.dac is not None:
             layer.dac.reset()
