@@ -121,7 +121,7 @@ class Block:
     @property
     def n_columns(self) -> int:
         """Columns the tile's ADCs convert: its outputs, and the reference column when it has one."""
-        return self.outs.stop - self.outs.start + int(self.reference is not None)
+        return int(self.outs.stop - self.outs.start) + int(self.reference is not None)
 
     def partial_sums(self, v: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
         """Normalized partial sums of rows ``v`` (this tile's inputs), before noise and ADC
