@@ -397,11 +397,23 @@ def test_a_bad_negative_scheme_is_one_line_before_anything_runs(extra, message):
     assert message in str(info.value) and "\n" not in str(info.value)
 
 
-def test_negative_is_a_sweep_axis_and_a_tile_keeps_a_column_for_its_reference():
-    text = SPEC.format(extra="[mapping]\nweight_bits = 2\n[sweep]\n\"mapping.negative\" = [\"differential\", "
-                             "\"offset\"]\npartitions = [{auto = 8}]")
-    points = parse_spec(text).points()
+def test_negative_is_a_sweep_and_search_axis_and_a_tile_keeps_a_column_for_its_reference(tmp_path):
+    import pandas as pd
+
+    from circuitsim.study.search import design_axes, run_search
+
+    text = SPEC.format(extra="[mapping]\nweight_bits = 2\n[adc]\nbits = 6\n[sweep]\n"
+                             "\"mapping.negative\" = [\"differential\", \"offset\"]\npartitions = [{auto = 8}]")
+    spec = parse_spec(text)
+    points = spec.points()
     assert [p.config["mapping"]["negative"] for p in points] == ["differential", "offset"]
     # 8 columns: 4 outputs of 2 slices; 3 and the reference column
     assert [(p.h, p.v) for p in points[0].partitions] == [(9, 4), (3, 3)]
     assert [(p.h, p.v) for p in points[1].partitions] == [(9, 6), (3, 4)]
+    assert design_axes(spec) == {"mapping.negative": 2, "partitions": 1}
+    result = run_search(spec, tmp_path / "out", ("accuracy", "area"), cache_dir=tmp_path / "cache", log=lambda s: None)
+    rows = pd.read_csv(tmp_path / "out" / "results.csv").set_index("negative")
+    assert result.method == "exhaustive" and (rows["status"] == "ok").all()
+    # one cell per weight slice instead of two; more ADC conversions (a reference column per tile)
+    assert 0.5 < rows.loc["offset", "area_cells"] / rows.loc["differential", "area_cells"] < 0.7
+    assert rows.loc["offset", "conversions_per_inference"] > rows.loc["differential", "conversions_per_inference"]
