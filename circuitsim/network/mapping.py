@@ -17,12 +17,13 @@ column's ADC code is subtracted from every column's (:func:`offset_weights`).
 
 Public API
 ----------
-Partition, LayerMapping, map_layer, map_offset_layer, weight_slices, sliced_weights, offset_weights, cell_mapping,
-auto_partition, format_partitions, parse_partitions
+Partition, LayerMapping, map_layer, map_sliced_layer, map_offset_layer, weight_slices, sliced_weights,
+offset_weights, cell_mapping, auto_partition, format_partitions, parse_partitions
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -97,6 +98,11 @@ class LayerMapping:
     reference: np.ndarray | None = None
     """The offset scheme: the conductance of the reference column's cell in every row, siemens;
     None: differential pairs."""
+
+    @property
+    def n_columns(self) -> int:
+        """Weight columns of the layer (pairs, or single cells with a reference)."""
+        return int(self.conductances.shape[1] // (1 if self.reference is not None else 2))
 
     def tile_conductances(self, a: int, b: int) -> np.ndarray:
         """Conductances of tile ``(a, b)`` (its reference column last)."""
@@ -268,3 +274,21 @@ def map_offset_layer(weights, bias, device: Device, partition: Partition = Parti
     outs = tuple(slice(o.start * n, o.stop * n) for o in _slices(n_out, partition.v))
     g_ref = np.full(n_rows, device.g_min * (1 - reference) + device.g_max * reference)
     return LayerMapping(g, _slices(n_rows, partition.h), outs, g_ref), factors
+
+
+def map_sliced_layer(weights, bias, device: Device, partition: Partition,
+                     bits: int) -> tuple[LayerMapping, np.ndarray]:
+    """Map one layer's ``bits``-bit weights sliced over pairs of cells (:func:`sliced_weights`),
+    every output's slices in one tile: the mapping (``out_slices`` in slice columns) and the
+    slices' shift-add factors."""
+    w = np.asarray(weights, dtype=float)
+    n_out = w.shape[1]
+    if partition.v > n_out:
+        raise ConfigError(f"{partition.v} vertical partitions but the layer has only {n_out} outputs")
+    expanded, factors = sliced_weights(w, bits, device.levels)
+    sliced_bias = None if bias is None else sliced_weights(np.asarray(bias, dtype=float)[None, :], bits,
+                                                           device.levels)[0][0]
+    n = len(factors)
+    mapping = map_layer(expanded, sliced_bias, device, partition)
+    outs = tuple(slice(o.start * n, o.stop * n) for o in _slices(n_out, partition.v))
+    return dataclasses.replace(mapping, out_slices=outs), factors
