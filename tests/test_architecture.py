@@ -351,6 +351,11 @@ def test_the_offset_scheme_halves_the_cells_and_adds_a_reference_conversion_per_
     assert offset.area()["area_adc"] == pytest.approx(2 * 3 * (16 + 1) * ISAAC_COSTS.adc_area_at(6))
     energy = offset.energy_per_inference(x)
     assert energy["adc_energy"] > pair.energy_per_inference(x)["adc_energy"] > 0
+    for bl in offset.crossbars[0].blocks:  # columns read on their own, currents >= 0: unipolar ADCs
+        config = bl.adc.config
+        assert config.v_min == pytest.approx(-config.lsb / 2) and config.v_max > 0
+    assert all(bl.adc.config.v_min + bl.adc.config.v_max == pytest.approx(bl.adc.config.lsb)
+               for bl in pair.crossbars[0].blocks)  # pairs: mid-tread, symmetric
     # without ADCs both compute the layer within their weight steps: 1/15 (pairs), 2/15 (offset)
     s = max(np.abs(w).max(), np.abs(b).max())
     bound = (0.5 / 15 + 1 / 15) * s * (x.sum(axis=1) + 1)[:, None]

@@ -85,7 +85,8 @@ class CircuitConfig:
     """Input stage of every crossbar layer (:mod:`circuitsim.periphery.dac`); the default drives
     ``h · v_read`` and refuses a word line above ``device.v_read_max``."""
     weight_bits: int | None = None
-    """Bits of weight magnitude (the sign is the differential pair's), sliced over
+    """Bits of weight magnitude (the sign is the differential pair's; with ``negative = "offset"``
+    the bits of the shifted unsigned code, :func:`~circuitsim.network.mapping.offset_weights`), sliced over
     ``ceil(weight_bits / log2(device.levels))`` cells per weight, each slice its own columns
     shift-added after its ADC (:func:`~circuitsim.network.mapping.sliced_weights`); None: each
     weight on one pair, rounded to the device's levels."""

@@ -72,7 +72,8 @@ def auto_partition(layers, max_rows: int, max_cols: int | None = None, bias: boo
         raise ConfigError(f"maximum array size must be >= 1, got {max_rows} x {max_cols}")
     if slices + int(reference) > max_cols:
         what = f"{slices} slice columns per output" + (" and a reference column" if reference else "")
-        raise ConfigError(f"[mapping] weight_bits takes {what}, more than a tile's {max_cols} columns allow; "
+        key = "weight_bits" if slices > 1 else "negative = \"offset\""
+        raise ConfigError(f"[mapping] {key} takes {what}, more than a tile's {max_cols} columns allow; "
                           "use fewer weight_bits, cells with more levels or larger tiles")
     outputs = (max_cols - int(reference)) // slices
     return [

@@ -147,8 +147,8 @@ class LayerTiles:
     gain: float | None = None
     """The gain after the tiles that the topology sets (imac-sim's neurons), or None: the layer's."""
     factors: np.ndarray | None = None
-    """Sliced weights (``circuit.weight_bits``) or the offset scheme: the shift-add factor of each slice; ``effective``
-    and the blocks' outputs are then slice columns (``o · S + k``), else None."""
+    """Sliced weights or the offset scheme: the shift-add factor of each slice; ``effective`` and
+    the blocks' outputs are then slice columns (``o · S + k``), else None."""
 
     def combined(self) -> np.ndarray:
         """Effective weights per layer output (the slices shift-added), ``rows × n_out``."""
