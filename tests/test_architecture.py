@@ -271,3 +271,154 @@ def test_the_architecture_page_spec_runs(tmp_path):
     parts = rows[["crossbar_energy", "adc_energy", "dac_energy", "digital_energy"]].sum(axis=1)
     np.testing.assert_allclose(rows["energy_per_inference"], parts, rtol=1e-12)
     assert (rows["area"] > rows["area_cells"]).all() and (rows["area_dac"] > 0).all()
+
+
+# The offset scheme ([mapping] negative = "offset"): one cell per weight and slice at an offset
+# conductance, a reference column per tile whose ADC code is subtracted from every column's.
+# Reference: u = round((w / s + 1) / 2 · top), the weight (2 u - top) / top; written here from
+# that definition, not from circuitsim's mapping. The test device has g_max = 3 g_min, so that
+# the common-mode current of a column (g_min per unit input) is half a cell step: every column
+# reading is an integer multiple of a unit an ADC can count.
+OFFSET_DEVICE = (10e3, 30e3)
+
+
+def _offset_layer(w: np.ndarray, b: np.ndarray, k: np.ndarray, top: int, dac_bits: int) -> np.ndarray:
+    """Twice the integer products of codes ``k`` with the offset weights ``(2 u - top) / top``,
+    in units of ``1 / top`` (the bias row driven at the full-scale code)."""
+    s = max(np.abs(w).max(), np.abs(b).max())
+    uw, ub = (np.rint((v / s + 1) / 2 * top).astype(np.int64) for v in (w, b))
+    return k @ (2 * uw - top) + ((1 << dac_bits) - 1) * (2 * ub - top)
+
+
+def _unit_adcs(mapped, unit: float):
+    """Every tile's ADC an ideal 16-bit one whose codes are the integer multiples of ``unit``,
+    converting the tile's columns and its reference column."""
+    layer = mapped.crossbars[0]
+    half = 1 << 15
+    config = ADCConfig(bits=16, kind="ideal", v_min=-(half + 0.5) * unit, v_max=(half - 0.5) * unit)
+    blocks = tuple(dataclasses.replace(bl, adc=ADC(config, bl.n_columns)) for bl in layer.blocks)
+    return dataclasses.replace(mapped, crossbars=(dataclasses.replace(layer, blocks=blocks),))
+
+
+@pytest.mark.parametrize("levels, weight_bits, kind", [(2, None, "amplitude"), (2, 4, "amplitude"),
+                                                       (2, 8, "bit-serial"), (4, 8, "amplitude"),
+                                                       (4, 5, "bit-serial"), (16, 4, "bit-serial")])
+def test_an_offset_layer_computes_the_quantized_layer_to_the_last_bit(levels, weight_bits, kind):
+    from fractions import Fraction
+    from math import lcm
+
+    net, w, b = _layer(11)
+    dac_bits = 4
+    circuit = CircuitConfig(device=Device(*OFFSET_DEVICE, levels), weight_bits=weight_bits, negative="offset",
+                            dac=DACConfig(kind, dac_bits), adc=ADCConfig.preset("ideal", bits=14))
+    assert circuit.device.g_min / (circuit.device.g_max - circuit.device.g_min) == pytest.approx(0.5)
+    k = _codes(dac_bits, 300, seed=12)
+    mapped = map_network(net, (Partition(2, 2),), circuit, TileCache(), x_calibration=k / ((1 << dac_bits) - 1))
+    slices = 1 if weight_bits is None else weight_slices(weight_bits, levels)
+    top = levels - 1 if weight_bits is None else (1 << weight_bits) - 1
+    layer = mapped.crossbars[0]
+    assert layer.n_columns == N_OUT * slices and mapped.n_tiles == 4
+    for bl in layer.blocks:  # one cell per slice column, and the reference column
+        assert bl.conductances.shape == (bl.rows.stop - bl.rows.start, bl.outs.stop - bl.outs.start + 1)
+        assert bl.adc.n_columns == bl.n_columns == bl.outs.stop - bl.outs.start + 1
+    exact = _offset_layer(w, b, k, top, dac_bits)
+    # the readings: 1/2 (common mode), d / (levels - 1) and the reference level top / (2 (levels**S - 1))
+    reference = Fraction(top, 2 * (levels ** slices - 1))
+    step = (Fraction(1, (1 << dac_bits) - 1) if kind == "amplitude" else 1) / lcm(2, levels - 1, reference.denominator)
+    s = max(np.abs(w).max(), np.abs(b).max())
+    for use_adc, case in ((False, mapped), (True, _unit_adcs(mapped, float(step)))):
+        out = case.forward(k / ((1 << dac_bits) - 1), use_adc=use_adc, energy=False)[0]
+        got = out / s * top * ((1 << dac_bits) - 1)
+        assert np.abs(got - exact).max() < 1e-9 * np.abs(exact).max(), use_adc
+        np.testing.assert_array_equal(np.rint(got).astype(np.int64), exact)
+    # the calibrated 14-bit ADCs convert the columns' whole currents: close, not exact
+    got = mapped.forward(k / ((1 << dac_bits) - 1), energy=False)[0] / s * top * ((1 << dac_bits) - 1)
+    assert 0 < np.abs(got - exact).max() < 0.01 * np.abs(exact).max()
+
+
+def test_the_offset_scheme_halves_the_cells_and_adds_a_reference_conversion_per_tile():
+    """One Dense layer 40 → 12 on 2 × 3 tiles, 4-bit weights on binary cells, 6-bit ADCs."""
+    net, w, b = _layer(7)
+    x = np.random.default_rng(8).uniform(0, 1, (30, N_IN))
+    adc = ADCConfig.preset("sar", bits=6, noise_sigma=0.0)
+    maps = {negative: map_network(net, (Partition(2, 3),), CircuitConfig(adc=adc, weight_bits=4, negative=negative),
+                                  TileCache(), x_calibration=x) for negative in ("differential", "offset")}
+    pair, offset = maps["differential"], maps["offset"]
+    assert pair.crossbars[0].n_columns == offset.crossbars[0].n_columns == 4 * N_OUT  # slice columns
+    assert pair.area()["area_cells"] == pytest.approx(41 * 2 * 4 * N_OUT * ISAAC_COSTS.cell_area)
+    assert offset.area()["area_cells"] == pytest.approx(41 * (4 * N_OUT + 3) * ISAAC_COSTS.cell_area)  # 3 references
+    assert offset.conversions_per_inference == pair.conversions_per_inference + 2 * 3  # one per tile
+    assert offset.area()["area_adc"] == pytest.approx(2 * 3 * (16 + 1) * ISAAC_COSTS.adc_area_at(6))
+    energy = offset.energy_per_inference(x)
+    assert energy["adc_energy"] > pair.energy_per_inference(x)["adc_energy"] > 0
+    for bl in offset.crossbars[0].blocks:  # columns read on their own, currents >= 0: unipolar ADCs
+        config = bl.adc.config
+        assert config.v_min == pytest.approx(-config.lsb / 2) and config.v_max > 0
+    assert all(bl.adc.config.v_min + bl.adc.config.v_max == pytest.approx(bl.adc.config.lsb)
+               for bl in pair.crossbars[0].blocks)  # pairs: mid-tread, symmetric
+    # without ADCs both compute the layer within their weight steps: 1/15 (pairs), 2/15 (offset)
+    s = max(np.abs(w).max(), np.abs(b).max())
+    bound = (0.5 / 15 + 1 / 15) * s * (x.sum(axis=1) + 1)[:, None]
+    gap = np.abs(offset.forward(x, use_adc=False, energy=False)[0] - pair.forward(x, use_adc=False, energy=False)[0])
+    assert (gap <= bound).all() and gap.max() > 0
+
+
+@pytest.mark.ngspice
+def test_offset_and_differential_tiles_agree_with_ngspice_and_differ_with_wires():
+    """A small layer (6 inputs, 4 outputs, bias) on one tile with wires: its effective weights
+    from the native engine and from ngspice (the reference column is one more column of the
+    deck), offset and differential."""
+    from circuitsim.devices import Wires
+
+    rng = np.random.default_rng(13)
+    w, b = rng.uniform(-1, 1, (6, 4)), rng.uniform(-0.5, 0.5, 4)
+    net = Network([Dense(w, b)], (6,))
+    weights = {}
+    for negative in ("differential", "offset"):
+        for engine in ("native", "ngspice"):
+            circuit = CircuitConfig(device=Device(*OFFSET_DEVICE, 16), wires=Wires(r_row=50.0, r_col=50.0),
+                                    negative=negative, engine=engine)
+            weights[negative, engine] = map_network(net, (Partition(),), circuit, TileCache()).crossbars[0].weights
+        np.testing.assert_allclose(weights[negative, "ngspice"], weights[negative, "native"], rtol=1e-6, atol=1e-9)
+    ideal = {n: map_network(net, (Partition(),), CircuitConfig(device=Device(*OFFSET_DEVICE, 16), negative=n),
+                            TileCache()).crossbars[0].weights for n in ("differential", "offset")}
+    np.testing.assert_allclose(ideal["offset"], ideal["differential"], atol=1 / 15 + 1e-12)  # 16 vs 31 levels
+    errors = {n: np.abs(weights[n, "native"] - ideal[n]).max() for n in ideal}
+    assert errors["offset"] > 1e-3 and errors["differential"] > 1e-3 and errors["offset"] != errors["differential"]
+
+
+@pytest.mark.parametrize("extra, message", [
+    ("[mapping]\nnegative = \"offst\"", "mapping.negative must be one of differential, offset, got 'offst'"),
+    ("[mapping]\nnegative = \"offset\"\n[device]\npreset = \"mram-imac\"\nread_noise = 0.01",
+     "negative = \"offset\" is not modelled with read noise"),
+    ("[mapping]\nnegative = \"offset\"\n[circuit]\ntopology = \"imac-sim\"",
+     "negative = \"offset\" is not modelled with the imac-sim topology"),
+    ("[mapping]\nnegative = \"offset\"\nweight_bits = 7\n[sweep]\npartitions = [{auto = 7}]",
+     "takes 7 slice columns per output and a reference column, more than a tile's 7 columns allow"),
+])
+def test_a_bad_negative_scheme_is_one_line_before_anything_runs(extra, message):
+    with pytest.raises(ConfigError) as info:
+        parse_spec(SPEC.format(extra=extra))
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_negative_is_a_sweep_and_search_axis_and_a_tile_keeps_a_column_for_its_reference(tmp_path):
+    import pandas as pd
+
+    from circuitsim.study.search import design_axes, run_search
+
+    text = SPEC.format(extra="[mapping]\nweight_bits = 2\n[adc]\nbits = 6\n[sweep]\n"
+                             "\"mapping.negative\" = [\"differential\", \"offset\"]\npartitions = [{auto = 8}]")
+    spec = parse_spec(text)
+    points = spec.points()
+    assert [p.config["mapping"]["negative"] for p in points] == ["differential", "offset"]
+    # 8 columns: 4 outputs of 2 slices; 3 and the reference column
+    assert [(p.h, p.v) for p in points[0].partitions] == [(9, 4), (3, 3)]
+    assert [(p.h, p.v) for p in points[1].partitions] == [(9, 6), (3, 4)]
+    assert design_axes(spec) == {"mapping.negative": 2, "partitions": 1}
+    result = run_search(spec, tmp_path / "out", ("accuracy", "area"), cache_dir=tmp_path / "cache", log=lambda s: None)
+    rows = pd.read_csv(tmp_path / "out" / "results.csv").set_index("negative")
+    assert result.method == "exhaustive" and (rows["status"] == "ok").all()
+    # one cell per weight slice instead of two; more ADC conversions (a reference column per tile)
+    assert 0.5 < rows.loc["offset", "area_cells"] / rows.loc["differential", "area_cells"] < 0.7
+    assert rows.loc["offset", "conversions_per_inference"] > rows.loc["differential", "conversions_per_inference"]

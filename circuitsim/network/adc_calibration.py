@@ -60,19 +60,24 @@ C = TypeVar("C", bound=Crossbar)
 CLIP_SIGMAS = {1: 1.6, 2: 1.71, 3: 2.15, 4: 2.55, 5: 2.94, 6: 3.29, 7: 3.61, 8: 3.92}
 
 
-def adc_range(partial_sums: np.ndarray, bits: int) -> tuple[float, float]:
+def adc_range(partial_sums: np.ndarray, bits: int, unipolar: bool = False) -> tuple[float, float]:
     """Input range for a tile's ADC from calibration partial sums.
 
     The half-range ``a`` clips at ``CLIP_SIGMAS[bits]`` standard deviations (RMS) of
     the partial sums, or at their largest magnitude when that is smaller (or beyond 8
     bits). One bit is a sign decision over ``±a``; from 2 bits on the range is
     mid-tread and symmetric: codes centred on ``-a, ..., 0, ..., +a`` (the top code
-    lies beyond ``+a`` and is reached only by clipping).
+    lies beyond ``+a`` and is reached only by clipping). ``unipolar`` (columns read on
+    their own, the offset scheme's) with no negative partial sum: codes centred on
+    ``0, ..., a`` (``a`` as above, the RMS taken about 0).
     """
     peak = float(np.abs(partial_sums).max(initial=0.0))
     rms = float(np.sqrt(np.mean(np.square(partial_sums)))) if partial_sums.size else 0.0
     half = min(peak, CLIP_SIGMAS[bits] * rms) if bits in CLIP_SIGMAS else peak
     half = half or 1e-12
+    if unipolar and bits > 1 and not np.any(partial_sums < 0):
+        lsb = half / ((1 << bits) - 1)
+        return -0.5 * lsb, half + 0.5 * lsb
     if bits == 1:
         return -half, half
     lsb = half / ((1 << (bits - 1)) - 1)
@@ -135,13 +140,12 @@ def calibrated(net: Network, crossbars: Sequence[C], adc: ADCConfig | None, dac:
         for block in layer.blocks:
             parts = [block.partial_sums(cycle.inputs[:, block.rows]) for cycle in cycles]
             if adc is not None:
-                v_min, v_max = adc_range(np.concatenate(parts), adc.bits)
-                columns = block.outs.stop - block.outs.start
+                v_min, v_max = adc_range(np.concatenate(parts), adc.bits, unipolar=block.reference is not None)
                 block = dataclasses.replace(block, adc=ADC(adc.replace(v_min=v_min, v_max=v_max),
-                                                           -(-columns // adc.columns_per_adc),
+                                                           -(-block.n_columns // adc.columns_per_adc),
                                                            instance=(number[k], *block.tile)))
             blocks.append(block)
-            for cycle, part in zip(cycles, parts):
+            for cycle, part in zip(cycles, map(block.subtract_reference, parts)):
                 sums[:, block.outs] += part if cycle.weight == 1.0 else cycle.weight * part
         if layer.dac is not None:
             layer.dac.reset()

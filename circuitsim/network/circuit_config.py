@@ -7,7 +7,7 @@ amplifier gains and the ADC after every tile.
 
 Public API
 ----------
-CircuitConfig, READOUTS
+CircuitConfig, READOUTS, NEGATIVES
 """
 
 from __future__ import annotations
@@ -34,6 +34,10 @@ TOPOLOGIES: tuple[str, ...] = get_args(Topology)
 NeuronReference = Literal["unpartitioned", "partitioned"]
 """The ideal circuit that sets imac-sim's neuron gains."""
 NEURON_REFERENCES: tuple[str, ...] = get_args(NeuronReference)
+Negative = Literal["differential", "offset"]
+"""How a signed weight is held (:mod:`circuitsim.network.mapping`): a pair of cells, or one cell at
+an offset conductance and a reference column per tile subtracted after the ADCs."""
+NEGATIVES: tuple[str, ...] = get_args(Negative)
 
 
 @dataclass(frozen=True)
@@ -81,10 +85,16 @@ class CircuitConfig:
     """Input stage of every crossbar layer (:mod:`circuitsim.periphery.dac`); the default drives
     ``h · v_read`` and refuses a word line above ``device.v_read_max``."""
     weight_bits: int | None = None
-    """Bits of weight magnitude (the sign is the differential pair's), sliced over
+    """Bits of weight magnitude (the sign is the differential pair's; with ``negative = "offset"``
+    the bits of the shifted unsigned code, :func:`~circuitsim.network.mapping.offset_weights`), sliced over
     ``ceil(weight_bits / log2(device.levels))`` cells per weight, each slice its own columns
     shift-added after its ADC (:func:`~circuitsim.network.mapping.sliced_weights`); None: each
     weight on one pair, rounded to the device's levels."""
+    negative: Negative = "differential"
+    """Signed weights: ``"differential"`` (a pair of cells per weight and slice, ``G+ - G-``) or
+    ``"offset"`` (one cell per weight and slice at an offset conductance, weight 0 at the
+    reference level, and one reference column per tile whose ADC code is subtracted from every
+    column's; :func:`~circuitsim.network.mapping.offset_weights`)."""
     neuron_reference: NeuronReference = "unpartitioned"
     """``imac-sim``: the ideal circuit (no wire resistance) whose pre-activation scale sets the
     neurons' gains: ``"unpartitioned"`` (one tile per layer: fixed neurons for every
@@ -159,6 +169,7 @@ class CircuitConfig:
             raise ConfigError("[mapping] weight_bits and a [dac] need the canonical topology (imac-sim's analog "
                               "neurons take no digital shift-add, resistance-sum strings take ±1 weights and 0/1 "
                               "inputs); remove them or set circuit.topology = \"canonical\"")
+        self._check_negative()
         self._check_cells()
         if self.amp_gains is not None and not all(0 < g < float("inf") for g in self.amp_gains):
             raise ConfigError(f"circuit.amp_gains must be positive numbers, got {self.amp_gains!r}")
@@ -167,6 +178,29 @@ class CircuitConfig:
     def nonlinear(self) -> bool:
         """Whether the cells are a nonlinear model (solved exactly per image)."""
         return self.cells is not None and self.cells.kind != "linear"
+
+    def check_own_cells(self, own_cells: bool) -> None:
+        """Refuse (one line) sliced or offset weights for a network that brings its own cells."""
+        if own_cells and (self.weight_bits is not None or self.negative == "offset"):
+            what = "weight_bits slices" if self.weight_bits is not None else "negative = \"offset\" maps"
+            raise ConfigError(f"[mapping] {what} trained weights; a random-conductance network has its own cells: "
+                              "remove it or train the network")
+
+    def _check_negative(self) -> None:
+        """Refuse (one line) an unknown scheme and what the offset scheme is not modelled with."""
+        if self.negative not in NEGATIVES:
+            raise ConfigError(f"[mapping] negative must be one of {', '.join(NEGATIVES)}, got {self.negative!r}")
+        if self.negative == "differential":
+            return
+        stats = self.device.statistics
+        for refused, what in ((self.topology != "canonical", f"the {self.topology} topology (it reads pairs)"),
+                              (self.nonlinear, "nonlinear cells (their exact solve reads pairs)"),
+                              (stats.read_noise > 0, "read noise (its law is drawn per pair)"),
+                              (stats.drifts and stats.drift_compensation == "global",
+                               "global drift compensation (its reference read is of pairs)")):
+            if refused:
+                raise ConfigError(f"[mapping] negative = \"offset\" is not modelled with {what}; "
+                                  "use negative = \"differential\" or remove it")
 
     def _check_cells(self) -> None:
         """Refuse (one line, the physical reason) what nonlinear cells cannot be read with."""

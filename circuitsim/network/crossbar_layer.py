@@ -128,7 +128,7 @@ class CrossbarLayer:
                 part = block.partial_sums(v, None if matrix is None else matrix[block.rows, block.outs])
                 if block.read_noise is not None:
                     block.read_noise.add_noise(part, v, self._rng())
-                out = convert(block.adc, part) if block.adc is not None and use_adc else part
+                out = block.subtract_reference(convert(block.adc, part) if block.adc is not None and use_adc else part)
                 sums[:, block.outs] += out if cycle.weight == 1.0 else cycle.weight * out
         return self.combine(sums)
 
@@ -190,7 +190,7 @@ class CrossbarLayer:
         for b in self.blocks:
             rows, outs = b.rows.stop - b.rows.start, b.outs.stop - b.outs.start
             cells += b.conductances.size if b.conductances is not None else 2 * rows * outs
-            adcs += -(-outs // circuit.adc.columns_per_adc) if circuit.adc is not None else 0
+            adcs += -(-b.n_columns // circuit.adc.columns_per_adc) if circuit.adc is not None else 0
             lines += rows
         return {"area_cells": cells * costs.cell_area,
                 "area_adc": adcs * costs.adc_area_at(circuit.adc.bits) if circuit.adc is not None else 0.0,

@@ -107,10 +107,11 @@ class MappedNetwork:
 
     @property
     def conversions_per_inference(self) -> int:
-        """ADC conversions per image (positions × evaluations × columns of every tile), 0 without ADCs."""
+        """ADC conversions per image (positions × evaluations × columns of every tile, reference
+        columns included), 0 without ADCs."""
         if self.circuit.adc is None:
             return 0
-        return sum(c.positions * c.n_cycles * (b.outs.stop - b.outs.start) for c in self.crossbars for b in c.blocks)
+        return sum(c.positions * c.n_cycles * b.n_columns for c in self.crossbars for b in c.blocks)
 
     def latency(self) -> dict[str, float]:
         """Seconds per image of every crossbar layer and of the whole network (``"latency"``).
@@ -267,14 +268,14 @@ def crossbar_shapes(net: Network) -> list[tuple[int, int, bool]]:
 
 
 def auto_partition_layers(net: Network | MLP, max_rows: int, max_cols: int | None = None,
-                          slices: int = 1) -> list[Partition]:
+                          slices: int = 1, reference: bool = False) -> list[Partition]:
     """Smallest partitions keeping every tile within ``max_rows × max_cols`` (rows count the
-    bias row, columns count outputs, ``slices`` columns each), one per crossbar layer
-    (:func:`~circuitsim.network.mapping.auto_partition`)."""
+    bias row, columns count outputs, ``slices`` columns each, and a ``reference`` column), one
+    per crossbar layer (:func:`~circuitsim.network.mapping.auto_partition`)."""
     net = Network.from_mlp(net) if isinstance(net, MLP) else net
     parts = []
     for n_in, n_out, bias in crossbar_shapes(net):
-        parts += auto_partition([n_in, n_out], max_rows, max_cols, bias, slices)
+        parts += auto_partition([n_in, n_out], max_rows, max_cols, bias, slices, reference)
     return parts
 
 
@@ -285,7 +286,8 @@ def check_columns_per_adc(circuit: CircuitConfig, shapes: Sequence[tuple[int, in
     if circuit.adc is None or circuit.adc.columns_per_adc == 1:
         return
     slices = weight_slices(circuit.weight_bits, circuit.device.levels) if circuit.weight_bits is not None else 1
-    widest = max(math.ceil(n_out / p.v) * slices for (_, n_out, _), p in zip(shapes, partitions))
+    reference = int(circuit.negative == "offset")
+    widest = max(math.ceil(n_out / p.v) * slices + reference for (_, n_out, _), p in zip(shapes, partitions))
     if circuit.adc.columns_per_adc > widest:
         raise ConfigError(f"[adc] columns_per_adc = {circuit.adc.columns_per_adc} is more than the widest tile's "
                           f"{widest} columns; set columns_per_adc <= {widest}")

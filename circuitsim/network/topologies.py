@@ -11,7 +11,10 @@ energy, the network around the layer) is the same for every topology
   notes, realized with the device statistics per tile and characterized exactly (``T``, cached
   by content); its effective weights are ``(T+ - T-) / (v_read (g_max - g_min))`` (with a
   charge readout ``T`` is in V/V and scaled by ``c_int / t_int``), so ideal wires give the
-  weights back. The partial sums of horizontal partitions are added.
+  weights back. The partial sums of horizontal partitions are added. With the offset scheme
+  (``circuit.negative = "offset"``) a tile's columns are single cells, the last its reference,
+  whose reading (converted on its own) every other column's loses (:meth:`Block.subtract_reference`):
+  the effective weights are ``(T_j - T_ref) / (v_read (g_max - g_min))`` per slice column.
 - ``"resistance-sum"`` (:func:`resistance_sum_layer`): Jung et al.'s MRAM strings
   (:mod:`circuitsim.tile.resistance_sum`). Every output of a horizontal partition is one string
   of cells in series (at most ``circuit.string_max``, bias row included), each cell two FET–MTJ
@@ -64,7 +67,7 @@ from ..tile.resistance_sum import check_binary, string_affine
 from ..tile.tile_cache import TileCache
 from ..tile.topology import TopologyConfig, partition_slices
 from .circuit_config import CircuitConfig
-from .mapping import LayerMapping, Partition, _slices, cell_mapping, map_layer, sliced_weights
+from .mapping import LayerMapping, Partition, cell_mapping, map_layer, map_offset_layer, map_sliced_layer
 from .nonlinear_tiles import ExactTile, exact_tile
 from .realization import realize_conductances, realize_layer, realize_tile
 from .resistance_sum import mtj_resistances, string_cell
@@ -108,15 +111,29 @@ class Block:
     """A tile of nonlinear cells: its exact solve (:mod:`circuitsim.network.nonlinear_tiles`),
     which its sums and energy come from; ``weights`` and ``energy_matrix`` are then those of
     the cells linear at the read voltage. None: the tile is linear."""
+    reference: np.ndarray | None = None
+    """The offset scheme: the normalized reading of the tile's reference column per input,
+    ``(rows,)`` (its columns read ``weights + reference``), or None: differential pairs."""
+
+    @property
+    def n_columns(self) -> int:
+        """Columns the tile's ADCs convert: its outputs, and the reference column when it has one."""
+        return int(self.outs.stop - self.outs.start) + int(self.reference is not None)
 
     def partial_sums(self, v: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
-        """Normalized partial sums of rows ``v`` (this tile's inputs), before noise and ADC
-        (solved exactly when the tile has nonlinear cells and no other ``weights`` are given)."""
+        """Normalized partial sums of rows ``v`` (this tile's inputs), before noise and ADC (solved exactly
+        when the tile has nonlinear cells and no other ``weights`` are given; the reference column's last)."""
         if weights is None and self.exact is not None:
             part = self.exact.sums(v)
+        elif weights is None and self.reference is not None:
+            part = np.asarray(v @ np.hstack([self.weights + self.reference[:, None], self.reference[:, None]]))
         else:
             part = np.asarray(v @ (self.weights if weights is None else weights))
         return part if self.offset is None else part + self.offset
+
+    def subtract_reference(self, readings: np.ndarray) -> np.ndarray:
+        """The tile's sums from its (converted) :meth:`partial_sums`: the reference column's subtracted."""
+        return readings if self.reference is None else readings[:, :-1] - readings[:, -1:]
 
 
 @dataclass(frozen=True, eq=False)
@@ -130,8 +147,8 @@ class LayerTiles:
     gain: float | None = None
     """The gain after the tiles that the topology sets (imac-sim's neurons), or None: the layer's."""
     factors: np.ndarray | None = None
-    """Sliced weights (``circuit.weight_bits``): the shift-add factor of each slice; ``effective``
-    and the blocks' outputs are then slice columns (``o · S + k``), else None."""
+    """Sliced weights or the offset scheme: the shift-add factor of each slice; ``effective`` and
+    the blocks' outputs are then slice columns (``o · S + k``), else None."""
 
     def combined(self) -> np.ndarray:
         """Effective weights per layer output (the slices shift-added), ``rows × n_out``."""
@@ -173,11 +190,14 @@ def canonical_layer(index: int, weights: np.ndarray, bias: np.ndarray | None, ce
     if circuit.readout != "current":  # T in V/V: V_out = Q / c_int = I t_int / c_int
         scale *= circuit.c_int / circuit.t_int
     factors = None
-    if circuit.weight_bits is not None:
-        weights, bias, factors, mapping = _sliced_cells(weights, bias, cells, circuit, partition)
+    circuit.check_own_cells(cells is not None)
+    if circuit.negative == "offset":
+        mapping, factors = map_offset_layer(weights, bias, device, partition, circuit.weight_bits)
+    elif circuit.weight_bits is not None:
+        mapping, factors = map_sliced_layer(weights, bias, device, partition, circuit.weight_bits)
     else:
         mapping = layer_cells(weights, bias, cells, circuit, partition)
-    effective = np.zeros((mapping.conductances.shape[0], weights.shape[1]))
+    effective = np.zeros((mapping.conductances.shape[0], mapping.n_columns))
     blocks = []
     wires = dataclasses.asdict(circuit.wires)  # the layer's realized tiles characterized together
     cache.prefetch([Tile(realize_conductances(mapping.tile_conductances(a, c), device, index, (a, c))[1], **wires)
@@ -188,33 +208,14 @@ def canonical_layer(index: int, weights: np.ndarray, bias: np.ndarray | None, ce
             if progress is not None:
                 progress.update()
             T = real.characterization.T * real.scale
-            effective[rows, outs] = (T[0::2] - T[1::2]).T * scale
+            reference = None if mapping.reference is None else T[-1] * scale  # the reference column, last
+            effective[rows, outs] = ((T[0::2] - T[1::2]).T if reference is None else T[:-1].T - T[-1][:, None]) * scale
             exact = (exact_tile(real.conductances, circuit, real.scale, f"crossbar layer {index + 1} tile ({a}, {c})")
                      if circuit.nonlinear else None)
             blocks.append(Block(rows, outs, effective[rows, outs], _energy_matrix(real.characterization, circuit),
                                 read_noise=real.read_noise, conductances=real.conductances,
-                                drift_scale=real.scale, tile=(a, c), exact=exact))
+                                drift_scale=real.scale, tile=(a, c), exact=exact, reference=reference))
     return LayerTiles(tuple(blocks), effective, factors=factors)
-
-
-def _sliced_cells(weights: np.ndarray, bias: np.ndarray | None, cells: np.ndarray | None, circuit: CircuitConfig,
-                  partition: Partition) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, LayerMapping]:
-    """A layer's ``circuit.weight_bits``-bit weights sliced over its cells
-    (:func:`~circuitsim.network.mapping.sliced_weights`): the slice columns, their shift-add
-    factors and the mapping, every output's slices in one tile."""
-    if cells is not None:
-        raise ConfigError("[mapping] weight_bits slices trained weights; a random-conductance network has its own "
-                          "cells: remove weight_bits or train the network")
-    bits, levels = int(circuit.weight_bits or 0), circuit.device.levels
-    n_out = weights.shape[1]
-    if partition.v > n_out:
-        raise ConfigError(f"{partition.v} vertical partitions but the layer has only {n_out} outputs")
-    expanded, factors = sliced_weights(weights, bits, levels)
-    sliced_bias = None if bias is None else sliced_weights(bias[None, :], bits, levels)[0][0]
-    n = len(factors)
-    mapping = map_layer(expanded, sliced_bias, circuit.device, partition)
-    outs = tuple(slice(o.start * n, o.stop * n) for o in _slices(n_out, partition.v))
-    return expanded, sliced_bias, factors, dataclasses.replace(mapping, out_slices=outs)
 
 
 def imac_amp_gains(circuit: CircuitConfig, n_layers: int) -> tuple[float, ...]:

@@ -63,9 +63,9 @@ def validation_inputs(point, context, n_images: int):
     circuit = dataclasses.replace(build_circuit_config(point.config), adc=None)
     if circuit.readout != "current":
         raise ConfigError(f"validate needs circuit.readout = 'current', got {circuit.readout!r}")
-    if circuit.weight_bits is not None or circuit.dac.kind != "none":
+    if circuit.weight_bits is not None or circuit.dac.kind != "none" or circuit.negative != "differential":
         raise ConfigError("validate compares circuits of one cell pair per weight driven at h · v_read; "
-                          "remove [mapping] weight_bits and [dac] from the spec to validate it")
+                          "remove [mapping] weight_bits, negative and [dac] from the spec to validate it")
     net, _ = context.network(point.config)
     data = context.dataset(point.config)
     return circuit, net, data, data.x_test[:n_images], data.y_test[:n_images]

@@ -272,11 +272,12 @@ def network_io(config: dict) -> tuple[int, int]:
     return int(math.prod(net.input_shape)), int(out.size)
 
 
-def layer_partitions(entry: dict, config: dict, slices: int = 1) -> tuple[Partition, ...]:
-    """Partitions of a CNN or ONNX network for one partitions entry (``slices`` columns per output)."""
+def layer_partitions(entry: dict, config: dict, slices: int = 1, reference: bool = False) -> tuple[Partition, ...]:
+    """Partitions of a CNN or ONNX network for one partitions entry (``slices`` columns per output
+    and a ``reference`` column per tile)."""
     net = _skeleton(config)
     if "auto" in entry:
-        return tuple(auto_partition_layers(net, int(entry["auto"]), slices=slices))
+        return tuple(auto_partition_layers(net, int(entry["auto"]), slices=slices, reference=reference))
     if entry.get("h") is None:
         return tuple(Partition() for _ in net.crossbar_layers)
     return tuple(Partition(h, v) for h, v in zip(entry["h"], entry["v"]))

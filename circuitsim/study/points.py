@@ -170,6 +170,8 @@ def run_point(point: Point, context: PointContext) -> dict:
         row.update(dac_kind=circuit.dac.kind, dac_bits=circuit.dac.bits)
     if circuit.weight_bits is not None:
         row["weight_bits"] = circuit.weight_bits
+    if "negative" in point.config.get("mapping", {}):
+        row["negative"] = circuit.negative
     if circuit.cells is not None:
         row["cells"] = circuit.cells.kind
     method = build_compensation_config(point.config)

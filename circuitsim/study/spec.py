@@ -91,7 +91,7 @@ CIRCUIT_KEYS = {"v_read", "engine", "backend", "gains", "t_read", "readout", "t_
                 "mtj_ra_spread", "mtj_tmr_spread"}
 ADC_KEYS = {f.name for f in dataclasses.fields(ADCConfig)} - {"v_min", "v_max"}
 DAC_KEYS = {f.name for f in dataclasses.fields(DACConfig)}
-MAPPING_KEYS = {"weight_bits"}
+MAPPING_KEYS = {"weight_bits", "negative"}
 OPTIONAL_SECTIONS = ("dac", "mapping", "compensation", "cells")
 """Sections a point's configuration holds only when the spec gives them (so that the points of
 specs without them keep their keys)."""
@@ -236,7 +236,7 @@ def build_circuit_config(config: dict) -> CircuitConfig:
         if circuit.get(key) is not None:
             circuit[key] = tuple(circuit[key])
     return CircuitConfig(device=device, wires=wires, adc=build_adc_config(config), dac=DACConfig(**config.get("dac", {})),
-                         weight_bits=config.get("mapping", {}).get("weight_bits"), cells=build_cells(config), **circuit)
+                         **config.get("mapping", {}), cells=build_cells(config), **circuit)
 
 
 def build_adc_config(config: dict) -> ADCConfig | None:
@@ -258,12 +258,13 @@ def slice_count(config: dict) -> int:
 
 
 def _partitions(entry: dict, config: dict) -> tuple[Partition, ...]:
+    columns = dict(slices=slice_count(config), reference=config.get("mapping", {}).get("negative") == "offset")
     if network_kind(config["network"]) in LAYER_KINDS:
-        return layer_partitions(entry, config, slice_count(config))
+        return layer_partitions(entry, config, **columns)
     layers = config["network"].get("layers", MLPConfig().layers)
     bias = config["network"].get("bias", True)
     if "auto" in entry:
-        return tuple(auto_partition(layers, int(entry["auto"]), bias=bias, slices=slice_count(config)))
+        return tuple(auto_partition(layers, int(entry["auto"]), bias=bias, **columns))
     return tuple(Partition(h, v) for h, v in zip(entry["h"], entry["v"]))
 
 
@@ -293,9 +294,7 @@ def _check_architecture(config: dict, entries) -> None:
     network's own cells, more slices than its tiles' columns (``{auto = N}``), an ADC shared by
     more columns than its widest tile has, resistance-sum strings the point cannot have."""
     circuit = build_circuit_config(config)
-    if circuit.weight_bits is not None and network_kind(config["network"]) == "random":
-        raise ConfigError("[mapping] weight_bits slices trained weights; a random-conductance network has its own "
-                          "cells: remove weight_bits or train the network")
+    circuit.check_own_cells(network_kind(config["network"]) == "random")
     shapes = (crossbar_shapes(layer_skeleton(config)) if network_kind(config["network"]) in LAYER_KINDS
               else mlp_shapes(config["network"]))
     for entry in entries:

@@ -18,7 +18,7 @@ from typing import Any
 from ..device_statistics import DRIFT_COMPENSATIONS, PROGRAMMING_NOISE_MODELS
 from ..devices import Device, Wires
 from ..errors import ConfigError
-from ..network.circuit_config import NEURON_REFERENCES, READOUTS, TOPOLOGIES, CircuitConfig
+from ..network.circuit_config import NEGATIVES, NEURON_REFERENCES, READOUTS, TOPOLOGIES, CircuitConfig
 from ..network.mlp import MLPConfig
 from ..network.random_weights import RandomNetworkConfig
 from ..network.spiking import SpikingConfig
@@ -45,7 +45,7 @@ TYPES = {
     "circuit": _field_types(CircuitConfig),
     "adc": _field_types(ADCConfig),
     "dac": _field_types(DACConfig),
-    "mapping": {"weight_bits": "int"},
+    "mapping": {"weight_bits": "int", "negative": "Negative"},
     "compensation": COMPENSATION_TYPES,
     "cells": CELL_TYPES,
 }
@@ -55,7 +55,7 @@ TYPES = {
 CHOICES = {"Engine": ENGINES, "Backend": BACKENDS, "Readout": READOUTS, "Topology": TOPOLOGIES,
            "NeuronReference": NEURON_REFERENCES, "ADCKind": ("none",) + KINDS, "DACKind": DAC_KINDS,
            "ProgrammingNoiseModel": PROGRAMMING_NOISE_MODELS, "DriftCompensation": DRIFT_COMPENSATIONS,
-           "CellKind": tuple(CELL_MODELS)}
+           "CellKind": tuple(CELL_MODELS), "Negative": NEGATIVES}
 """The string switches of the configurations (``Literal`` types) and their values."""
 
 

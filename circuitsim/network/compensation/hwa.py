@@ -212,6 +212,8 @@ def _circuit_fields(circuit: CircuitConfig) -> dict:
         del fields["dac"]
     if circuit.weight_bits is None:
         del fields["weight_bits"]
+    if circuit.negative == "differential":
+        del fields["negative"]
     if fields.get("adc") is not None and fields["adc"]["columns_per_adc"] == 1:
         del fields["adc"]["columns_per_adc"]
     if fields["device"]["v_read_max"] is None:
