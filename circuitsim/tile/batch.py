@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.linalg import solve_triangular
 
 from ..errors import ConvergenceError
 from .assembly import GridPattern, element_conductances, grid_pattern, pattern_key
@@ -42,8 +43,11 @@ from .factor import SPDFactor, analyze, resolve_backend
 from .native_tile import TileSolver, _blas_threads
 from .ordering import LEAF, SMALL_LEAF
 
-BATCH_NODES = 400_000
+BATCH_NODES = 16000
 """Free nodes of one block-diagonal system (bounds a group's factor to ~0.2 GB)."""
+
+LARGE_NODES = 100_000
+"""Tiles with more free nodes go one by one through :class:`~circuitsim.tile.native_tile.TileSolver`."""
 
 SIMPLICIAL_NODES = 50_000
 """Tiles with at most this many free nodes are factorized simplicial (``L D L^T``): for
@@ -155,7 +159,7 @@ def transfer_many(tiles: Sequence[Tile], backend: str | None = None) -> list[tup
         with _lock:
             template = _cached(_patterns, key, lambda: _template(tiles[members[0]]))
         p = template.pattern
-        if backend != "cholmod" or p.ports is None or p.n_free == 0 or p.n_free > BATCH_NODES // 4:
+        if backend != "cholmod" or p.ports is None or p.n_free == 0 or p.n_free > LARGE_NODES:
             for k in members:
                 out[k] = TileSolver(tiles[k], backend=backend).transfer()
             continue
@@ -186,7 +190,7 @@ def _solve_group(t: _Template, key, tiles, big, g, g_tia):
     n, m, rows = p.n_free, len(p.ports), p.rows
     analysis = _cached(_analyses, (key, count), lambda: analyze(big, supernodal=n > SIMPLICIAL_NODES))
     factor = SPDFactor(big, None, "cholmod", analysis=analysis)
-    schur = factor.trailing_schurs(n * np.arange(1, count), m)
+    lower, d = factor.trailing_factors(n * np.arange(1, count), m)  # Schur = lower diag(d) lower^T
     # the ports' couplings to fixed nodes and the fixed nodes' own matrix, dense per tile
     n_fixed = p.n_all - n
     a_pk = np.zeros((count, m, n_fixed))
@@ -196,14 +200,21 @@ def _solve_group(t: _Template, key, tiles, big, g, g_tia):
     first, second, elements = t.kk
     a_kk[:, first, second] -= g[:, elements]
     a_kk[:, second, first] -= g[:, elements]
-    a_pi = a_pk[:, :, :rows]
-    z = np.linalg.solve(schur, a_pi)  # A_ff^-1 A_fI on the ports
+    # T = c^T Schur^-1 a_pi (+ the inputs' direct paths), Y = a_kk - a_pi^T Schur^-1 a_pi: one
+    # triangular solve per tile, w = lower^-1 [a_pi, c], then w_c^T diag(1/d) w_pi
     if p.options[3]:  # TIA: I_j = g_tia v(end_j)
-        T = -g_tia[:, None, None] * z[:, p.end - (n - m), :]
+        c = np.zeros((count, m, p.cols))
+        c[:, p.end - (n - m), np.arange(p.cols)] = -g_tia[:, None]
+        direct = 0.0
     else:  # grounded bit-line ends: I = -(A_kf x + A_kk v) on their rows
         out = p.end - n
-        T = -a_kk[:, out, :rows] + np.swapaxes(a_pk[:, :, out], 1, 2) @ z
-    Y = a_kk[:, :rows, :rows] - np.swapaxes(a_pi, 1, 2) @ z
+        c = a_pk[:, :, out]
+        direct = -a_kk[:, out, :rows]
+    rhs = np.concatenate([a_pk[:, :, :rows], c], 2)
+    w = np.stack([solve_triangular(lower[k], rhs[k], lower=True, check_finite=False) for k in range(count)])
+    w_pi = w[:, :, :rows] / d[:, :, None]
+    T = direct + np.swapaxes(w[:, :, rows:], 1, 2) @ w_pi
+    Y = a_kk[:, :rows, :rows] - np.swapaxes(w[:, :, :rows], 1, 2) @ w_pi
     _verify(big, factor, a_pk, a_kk, g_tia, T, t)
     return [(T[k], Y[k]) for k in range(count)]
 
