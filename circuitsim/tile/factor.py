@@ -255,9 +255,11 @@ def _layout_known() -> bool:
     global _KNOWN
     if _KNOWN is None:
         try:
+            import sksparse
             from importlib.metadata import version
 
-            known = version("scikit-sparse").startswith("0.4.") and ctypes.sizeof(ctypes.c_void_p) == 8
+            release = getattr(sksparse, "__version__", None) or version("scikit-sparse")  # the attribute: no disk
+            known = release.startswith("0.4.") and ctypes.sizeof(ctypes.c_void_p) == 8
             cholmod = ctypes.CDLL(_loaded_library("libcholmod") or "libcholmod.so.3")
             numbers = (ctypes.c_int * 3)()
             cholmod.cholmod_version(numbers)
