@@ -15,7 +15,7 @@ from circuitsim.network.circuit_config import CircuitConfig
 from circuitsim.network.mapped import map_network
 from circuitsim.network.mapping import Partition
 from circuitsim.network.mlp import MLP, MLPConfig
-from circuitsim.network.realization import realize_conductances, realize_tile
+from circuitsim.network.realization import realize_conductances, realize_tile, realized_tile
 from circuitsim.tile.tile_cache import TileCache
 from circuitsim.study.monte_carlo import t_interval
 from circuitsim.study.spec import build_circuit_config, parse_spec
@@ -104,6 +104,21 @@ def test_drift_follows_the_power_law_and_global_compensation_undoes_a_uniform_dr
     # before t0 nothing drifts
     early = _with(MRAM, drift_nu=nu, t_inference=10.0)
     assert realize_conductances(target, early, 0, (0, 0))[1] is target
+
+
+@pytest.mark.parametrize("drift", [False, True])
+def test_cells_realized_once_give_what_realize_tile_draws(drift):
+    """``realize_tile`` with the tile ``realized_tile`` gave (a layer's tiles characterized
+    together first) is ``realize_tile`` realizing the cells itself."""
+    device = _with(MRAM, programming_noise=0.1, drift_nu=0.06 if drift else 0.0, t_inference=86400.0,
+                   drift_compensation="global" if drift else "none")
+    circuit, target = CircuitConfig(device=device), _target(8, 6)
+    realized = realized_tile(target, circuit, 1, (2, 0))
+    assert (realized[0] is realized[1].conductances) is not drift  # no drift: one array
+    given, drawn = (realize_tile(target, circuit, TileCache(), 1, (2, 0), r) for r in (realized, None))
+    for name in ("programmed", "conductances", "scale"):
+        np.testing.assert_array_equal(getattr(given, name), getattr(drawn, name))
+    np.testing.assert_array_equal(given.characterization.T, drawn.characterization.T)
 
 
 def _net(seed=0):

@@ -70,13 +70,30 @@ def test_symbolic_analysis_is_reused_for_new_values(rng, monkeypatch):
 
 
 @needs_cholmod
+def test_a_group_in_chunks_shares_one_analysis_per_chunk_size(rng, monkeypatch):
+    calls = []
+    monkeypatch.setattr(batch, "analyze", lambda m, supernodal: calls.append(m.shape) or factor.analyze(m, supernodal))
+    monkeypatch.setattr(batch, "_analyses", type(batch._analyses)())
+    tiles = _tiles(rng, 5, (12, 10), tia=True)
+    n = batch._template(tiles[0]).pattern.n_free
+    monkeypatch.setattr(batch, "BATCH_NODES", 2 * n)  # chunks of 2, 2 and 1 tiles
+    for (T, Y), tile in zip(batch.transfer_many(tiles), tiles):
+        T_ref, Y_ref = TileSolver(tile).transfer()
+        assert _rel(T, T_ref) <= 1e-10 and _rel(Y, Y_ref) <= 1e-10
+    assert sorted(calls) == [(n, n), (2 * n, 2 * n)]
+
+
+@needs_cholmod
 @pytest.mark.parametrize("supernodal", [True, False])
 def test_ports_block_read_in_place(rng, supernodal):
     systems = [assemble_tile(t) for t in _tiles(rng, 3, (20, 16), tia=True)]
     n, m = systems[0].n_free, len(systems[0].ports)
     big = sp.block_diag([s.a_ff for s in systems]).tocsc()
     f = factor.SPDFactor(big, None, "cholmod", analysis=factor.analyze(big, supernodal))
-    schurs = f.trailing_schurs(n * np.arange(1, 3), m)
+    lower, d = f.trailing_factors(n * np.arange(1, 3), m)
+    assert np.array_equal(lower, np.tril(lower)) and (np.all(d == 1.0) if supernodal else np.all(
+        np.diagonal(lower, axis1=1, axis2=2) == 1.0))  # L L^T, or L D L^T with a unit diagonal
+    schurs = (lower * d[:, None, :]) @ np.swapaxes(lower, 1, 2)
     for s, schur in zip(systems, schurs):
         a = s.a_ff.toarray()
         ref = a[n - m:, n - m:] - a[n - m:, :n - m] @ np.linalg.solve(a[:n - m, :n - m], a[:n - m, n - m:])

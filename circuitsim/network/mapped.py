@@ -386,9 +386,20 @@ def _layer_read_noise(blocks: tuple[Block, ...], shape: tuple[int, int]) -> Nois
     return NoiseLaw.side_by_side([(b.rows, b.outs, b.read_noise) for b in blocks], shape)
 
 
+class _NoProgress:
+    """The progress bar when none shows (tqdm is imported only for one that does: ~15 ms)."""
+
+    def update(self, n: int = 1) -> None:
+        """Nothing to show."""
+
+    def close(self) -> None:
+        """Nothing to close."""
+
+
 def _tile_progress(total: int) -> Any:
     """A progress bar of tile characterization on a terminal (nothing in logs)."""
+    if not sys.stderr.isatty() or total < 2:
+        return _NoProgress()
     from tqdm import tqdm
 
-    return tqdm(total=total, desc="tiles", unit="tile", leave=False, file=sys.stderr,
-                disable=not sys.stderr.isatty() or total < 2)
+    return tqdm(total=total, desc="tiles", unit="tile", leave=False, file=sys.stderr)

@@ -19,7 +19,8 @@ the realized conductances *are* the targets and nothing else changes.
 
 Public API
 ----------
-STREAMS, tile_rng, read_rng, realize_conductances, realize_layer, drift_compensation, RealizedTile, realize_tile
+STREAMS, tile_rng, read_rng, realize_conductances, realize_layer, drift_compensation, RealizedTile, realized_tile,
+realize_tile
 """
 
 from __future__ import annotations
@@ -156,8 +157,17 @@ def drift_compensation(programmed, drifted, circuit: CircuitConfig, cache: TileC
     return baseline / now if now > 0 else 1.0
 
 
+def realized_tile(target, circuit: CircuitConfig, layer: int, tile: tuple[int, int]) -> tuple[np.ndarray, Tile]:
+    """The programmed conductances (siemens) and the tile at the time of inference (drifted
+    conductances and ``circuit.wires``) of one tile (:func:`realize_conductances`); without
+    drift the programmed conductances are the tile's own array."""
+    programmed, drifted = realize_conductances(target, circuit.device, layer, tile)
+    realized = Tile(drifted, **vars(circuit.wires))
+    return (realized.conductances if programmed is drifted else programmed), realized
+
+
 def realize_tile(target, circuit: CircuitConfig, cache: TileCache, layer: int,
-                 tile: tuple[int, int]) -> RealizedTile:
+                 tile: tuple[int, int], realized: tuple[np.ndarray, Tile] | None = None) -> RealizedTile:
     """Realize, characterize and compensate one tile (the evaluator's one call per tile).
 
     Parameters
@@ -172,11 +182,14 @@ def realize_tile(target, circuit: CircuitConfig, cache: TileCache, layer: int,
         Layer index.
     tile : (int, int)
         Horizontal and vertical block of the tile in its layer.
+    realized : (numpy.ndarray, Tile), optional
+        What :func:`realized_tile` gives for this tile, when the caller has it already (e.g.
+        to characterize a layer's tiles together first): the cells are realized once.
     """
     stats = circuit.device.statistics
-    wires = dataclasses.asdict(circuit.wires)
-    programmed, drifted = realize_conductances(target, circuit.device, layer, tile)
-    result = cache.transfer(Tile(drifted, **wires), circuit)
+    programmed, realized_cells = realized_tile(target, circuit, layer, tile) if realized is None else realized
+    drifted = realized_cells.conductances
+    result = cache.transfer(realized_cells, circuit)
     scale = drift_compensation(programmed, drifted, circuit, cache)
     noise = None
     if stats.read_noise > 0:
@@ -185,8 +198,7 @@ def realize_tile(target, circuit: CircuitConfig, cache: TileCache, layer: int,
                               f"(got {circuit.readout!r}); set read_noise = 0 for charge readouts")
         device = circuit.device
         normalization = scale / (circuit.v_read * (device.g_max - device.g_min))
-        realized = Tile(drifted, **wires)
-        law = cache.derived(("read-noise", realized.content_hash(), stats.read_noise),
-                            lambda: ReadNoise(realized, stats.read_noise).law(differential=True))
+        law = cache.derived(("read-noise", realized_cells.content_hash(), stats.read_noise),
+                            lambda: ReadNoise(realized_cells, stats.read_noise).law(differential=True))
         noise = law.scaled((normalization * circuit.v_read) ** 2, np.float32)  # per normalized input
     return RealizedTile(np.asarray(target), programmed, drifted, result, scale, noise)

@@ -58,7 +58,6 @@ import numpy as np
 from ..devices import Wires
 from ..errors import ConfigError
 from ..periphery.adc import ADC
-from ..tile.crossbar import Tile
 from ..tile.extract import Characterization
 from ..tile.layer_circuit import LayerCircuit, layer_admittance, layer_transfer
 from ..tile.noise_law import NoiseLaw
@@ -69,7 +68,7 @@ from ..tile.topology import TopologyConfig, partition_slices
 from .circuit_config import CircuitConfig
 from .mapping import LayerMapping, Partition, cell_mapping, map_layer, map_offset_layer, map_sliced_layer
 from .nonlinear_tiles import ExactTile, exact_tile
-from .realization import realize_conductances, realize_layer, realize_tile
+from .realization import realize_layer, realize_tile, realized_tile
 from .resistance_sum import mtj_resistances, string_cell
 
 
@@ -199,12 +198,12 @@ def canonical_layer(index: int, weights: np.ndarray, bias: np.ndarray | None, ce
         mapping = layer_cells(weights, bias, cells, circuit, partition)
     effective = np.zeros((mapping.conductances.shape[0], mapping.n_columns))
     blocks = []
-    wires = dataclasses.asdict(circuit.wires)  # the layer's realized tiles characterized together
-    cache.prefetch([Tile(realize_conductances(mapping.tile_conductances(a, c), device, index, (a, c))[1], **wires)
-                    for a in range(len(mapping.row_slices)) for c in range(len(mapping.out_slices))], circuit)
+    realized = {(a, c): realized_tile(mapping.tile_conductances(a, c), circuit, index, (a, c))
+                for a in range(len(mapping.row_slices)) for c in range(len(mapping.out_slices))}
+    cache.prefetch([tile for _, tile in realized.values()], circuit)  # the layer's tiles together
     for a, rows in enumerate(mapping.row_slices):
         for c, outs in enumerate(mapping.out_slices):
-            real = realize_tile(mapping.tile_conductances(a, c), circuit, cache, index, (a, c))
+            real = realize_tile(mapping.tile_conductances(a, c), circuit, cache, index, (a, c), realized[a, c])
             if progress is not None:
                 progress.update()
             T = real.characterization.T * real.scale

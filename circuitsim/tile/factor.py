@@ -170,13 +170,15 @@ class SPDFactor:
             if not np.array_equal(self._f.perm_r, self._f.perm_c):
                 raise _singular("SuperLU pivoted")
 
-    def trailing_schurs(self, starts, m: int) -> np.ndarray:
-        """Schur complements (dense, ``(k, m, m)``) of the diagonal blocks of a block-diagonal
-        matrix onto the last ``m`` unknowns of each block; ``starts`` are the first unknowns of
-        the blocks after the first (block ``b`` ends where block ``b + 1`` starts). Needs the
-        cholmod backend; the factor is read in place."""
+    def trailing_factors(self, starts, m: int) -> tuple[np.ndarray, np.ndarray]:
+        """Factors of the Schur complements of the diagonal blocks of a block-diagonal matrix
+        onto the last ``m`` unknowns of each block: ``(C, d)``, lower-triangular ``C`` (dense,
+        ``(k, m, m)``) and ``d`` (``(k, m)``) with block ``b``'s Schur complement
+        ``C[b] diag(d[b]) C[b]^T`` (``L D L^T``: ``C`` has a unit diagonal; ``L L^T``: ``d`` is 1).
+        ``starts`` are the first unknowns of the blocks after the first (block ``b`` ends where
+        block ``b + 1`` starts). Needs the cholmod backend; the factor is read in place."""
         if self.backend != "cholmod":
-            raise ConfigError("trailing_schurs needs the cholmod backend")
+            raise ConfigError("trailing_factors needs the cholmod backend")
         ends = np.append(np.asarray(starts, dtype=np.int64), self.n)
         blocks = _simplicial_blocks(self._f, ends, m, self.n)
         if blocks is not None:
@@ -188,8 +190,8 @@ class SPDFactor:
             if tail is None:  # not readable in place: one copy of L (L of L L^T) for all blocks
                 copy = self._f.L().tocsc() if copy is None else copy
                 tail = copy[end - m:end, end - m:end].toarray()
-            out[b] = tail @ tail.T
-        return out
+            out[b] = tail
+        return out, np.ones((len(ends), m))
 
     def solve(self, rhs: np.ndarray) -> np.ndarray:
         """Solve ``A x = rhs`` for one (``(n,)``) or many (``(n, k)``) right-hand sides."""
@@ -253,9 +255,11 @@ def _layout_known() -> bool:
     global _KNOWN
     if _KNOWN is None:
         try:
+            import sksparse
             from importlib.metadata import version
 
-            known = version("scikit-sparse").startswith("0.4.") and ctypes.sizeof(ctypes.c_void_p) == 8
+            release = getattr(sksparse, "__version__", None) or version("scikit-sparse")  # the attribute: no disk
+            known = release.startswith("0.4.") and ctypes.sizeof(ctypes.c_void_p) == 8
             cholmod = ctypes.CDLL(_loaded_library("libcholmod") or "libcholmod.so.3")
             numbers = (ctypes.c_int * 3)()
             cholmod.cholmod_version(numbers)
@@ -326,10 +330,10 @@ def _supernodal_block(factor, start: int, stop: int, n: int) -> np.ndarray | Non
     return np.tril(block)
 
 
-def _simplicial_blocks(factor, ends: np.ndarray, m: int, n: int) -> np.ndarray | None:
-    """Schur complements ``L22 D22 L22^T`` (``(k, m, m)``) onto the last ``m`` unknowns before
-    each of ``ends``, read in place from a simplicial CHOLMOD factor (``L D L^T`` or
-    ``L L^T``), or None when the factor is not simplicial.
+def _simplicial_blocks(factor, ends: np.ndarray, m: int, n: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(L22, D22)`` of the last ``m`` unknowns before each of ``ends`` (as
+    :meth:`SPDFactor.trailing_factors` gives them), read in place from a simplicial CHOLMOD
+    factor (``L D L^T``, or ``L L^T`` with ``D = 1``), or None when the factor is not simplicial.
 
     Column ``j`` holds ``nz[j]`` entries from ``p[j]``: row indices in ``i``, values in
     ``x``, the diagonal first (``D_jj`` of ``L D L^T``). The blocks must be diagonal
@@ -358,7 +362,7 @@ def _simplicial_blocks(factor, ends: np.ndarray, m: int, n: int) -> np.ndarray |
     lower = np.zeros((len(ends), m, m))
     lower[which, rows, np.repeat(cols, counts) - base] = values[at]
     if ll:
-        return lower @ np.swapaxes(lower, 1, 2)
+        return lower, np.ones((len(ends), m))
     d = np.diagonal(lower, axis1=1, axis2=2).copy()
     lower[:, np.arange(m), np.arange(m)] = 1.0
-    return (lower * d[:, None, :]) @ np.swapaxes(lower, 1, 2)
+    return lower, d

@@ -23,6 +23,7 @@ TileSolver, TileOperatingPoint
 from __future__ import annotations
 
 import contextlib
+import os
 
 import numpy as np
 from scipy.linalg import cho_solve
@@ -42,12 +43,15 @@ SMALL = 200_000
 too small to share, and on a busy machine waiting threads cost ten times the work."""
 
 _controller = None
+_ONE_THREAD = "1" in (os.environ.get("OPENBLAS_NUM_THREADS"), os.environ.get("OMP_NUM_THREADS"))
+"""BLAS runs one thread already (the environment at start-up says so): nothing to limit, and
+threadpoolctl's scan of the loaded libraries (~20 ms, once per process) is not paid."""
 
 
 def _blas_threads(n_free: int):
     """Context limiting BLAS to one thread for small systems (a no-op for large ones)."""
     global _controller
-    if n_free >= SMALL:
+    if n_free >= SMALL or _ONE_THREAD:
         return contextlib.nullcontext()
     if _controller is None:
         from threadpoolctl import ThreadpoolController
