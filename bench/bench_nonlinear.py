@@ -47,7 +47,7 @@ import benchlib
 def _tile(n: int):
     from circuitsim.tile.cell_mapping import map_conductance
     from circuitsim.tile.cells import SinhCell
-    from circuitsim.tile.nonlinear import NonlinearTile
+    from circuitsim.tile.nonlinear_tile import NonlinearTile
 
     rng = np.random.default_rng(0)
     cells = map_conductance(SinhCell(i0=1.0, v0=0.1, r_series=1e3), rng.uniform(1e-6, 10e-6, (n, n)), 0.2)

@@ -115,7 +115,7 @@ def layer_command(args) -> int:
 
 def simulate_command(args) -> int:
     """``circuitsim simulate``: output currents of a tile of (nonlinear) cells for a batch of inputs."""
-    from .tile.nonlinear import NonlinearTile
+    from .tile.nonlinear_tile import NonlinearTile
     from .tile.nonlinear_run import load_cells, simulate_cells
 
     cells = load_cells(args.cells)

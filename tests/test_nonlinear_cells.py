@@ -23,8 +23,9 @@ from circuitsim.tile.cell_laws import mos_level1
 from circuitsim.tile.cell_mapping import map_conductance
 from circuitsim.tile.crossbar import Tile
 from circuitsim.tile.native_tile import TileSolver
-from circuitsim.tile import nonlinear
-from circuitsim.tile.nonlinear import NewtonOptions, NonlinearSolver, NonlinearTile
+from circuitsim.tile import cell_space
+from circuitsim.tile.nonlinear import NonlinearSolver
+from circuitsim.tile.nonlinear_tile import NewtonOptions, NonlinearTile
 from circuitsim.tile.nonlinear_run import load_cells, ngspice_currents, nonlinear_deck, simulate_cells
 
 SHAPE = (5, 4)
@@ -81,7 +82,11 @@ def test_sense_resistor_readout_agrees_with_ngspice(kind, r_col, models, inputs)
     """Bit lines ending in a sense resistor to ground (no virtual ground): the bit lines rise with
     the currents, the cells see less, and the solve still agrees with ngspice's deck (Rsense)."""
     tile = NonlinearTile(models[kind], r_row=10.0, r_col=r_col, r_sense=2e3)
-    native = NonlinearSolver(tile).solve(inputs)
+    solver, factored = NonlinearSolver(tile), []
+    factor = solver._factor
+    solver._factor = lambda *a: factored.append(1) or factor(*a)
+    native = solver.solve(inputs)
+    assert bool(factored) == (kind == "1t1r")  # the sense resistors are in the cell space's Z too
     spice = ngspice_currents(tile, inputs)
     assert "Rsense0" in nonlinear_deck(tile)
     scale = np.abs(spice.output_currents).max(axis=1, keepdims=True)
@@ -170,7 +175,7 @@ def test_exact_newton_takes_over_where_cell_space_stalls(kind, models, inputs, m
     monkeypatch.setattr(fast, "_factor", lambda *a: factored.append(1))
     reference = fast.solve(inputs)  # cell space only: no factorization
     assert not factored
-    monkeypatch.setattr(nonlinear, "CG_ITERATIONS", 0)  # CG stalls: every vector goes to the grid's Newton
+    monkeypatch.setattr(cell_space, "CG_ITERATIONS", 0)  # CG stalls: every vector goes to the grid's Newton
     exact = NonlinearSolver(tile)
     calls = []
     factor = exact._factor
@@ -188,9 +193,9 @@ def test_wire_drops_by_cumulative_sums_match_the_line_matrices(models, monkeypat
     r, c = np.divmod(np.arange(rows * cols), cols)
     z = (3.0 * np.where(r[:, None] == r, np.minimum.outer(c, c) + 1, 0)
          + 7.0 * np.where(c[:, None] == c, rows - np.maximum.outer(r, r), 0))
-    dense = sum(solver._wire_drops(currents))
-    monkeypatch.setattr(nonlinear, "DENSE_LINES", 0)
-    summed = sum(solver._wire_drops(currents))
+    dense = sum(solver.cell_space.wire_drops(currents))
+    monkeypatch.setattr(cell_space, "DENSE_LINES", 0)
+    summed = sum(solver.cell_space.wire_drops(currents))
     assert np.allclose(dense, currents @ z, rtol=1e-13, atol=1e-13)
     assert np.allclose(summed, currents @ z, rtol=1e-13, atol=1e-13)
 

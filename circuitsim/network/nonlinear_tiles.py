@@ -27,7 +27,8 @@ import numpy as np
 
 from ..errors import ConfigError, ConvergenceError
 from ..tile.cell_mapping import map_conductance
-from ..tile.nonlinear import NonlinearResult, NonlinearSolver, NonlinearTile
+from ..tile.nonlinear import NonlinearSolver
+from ..tile.nonlinear_tile import NonlinearResult, NonlinearTile
 from ..tile.nonlinear_run import ngspice_currents, nonlinear_deck
 from .circuit_config import CircuitConfig
 

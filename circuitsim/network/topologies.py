@@ -46,7 +46,6 @@ resistance_sum_layer
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import time

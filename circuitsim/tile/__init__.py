@@ -21,9 +21,10 @@ assembly, ordering, factor, native_tile
 cells, cell_laws, cell_mapping
     Cell models as data (linear, sinh RRAM, 1S1R, 1T1R, MTJ), their element laws, and the
     mapping of a target conductance onto a cell's state.
-nonlinear, nonlinear_run
-    Tiles of nonlinear cells: the native Newton solve on the tile grid; their ngspice deck,
-    the cells file and ``circuitsim simulate``'s function.
+nonlinear_tile, nonlinear, cell_space, nonlinear_run
+    Tiles of nonlinear cells: the tile, options and result; the native Newton solve (in cell
+    space, then on the tile grid); their ngspice deck, the cells file and ``circuitsim
+    simulate``'s function.
 batch
     Many tiles of one shape characterized together (one block-diagonal factorization).
 operating_point

@@ -1,17 +1,9 @@
-"""Tiles of nonlinear cells, solved exactly: native Newton on the tile grid, or ngspice.
+"""The native engine of a :class:`~circuitsim.tile.nonlinear_tile.NonlinearTile`: Newton's method,
+in cell space or on the tile grid.
 
-A :class:`NonlinearTile` is a grid of cells (:mod:`circuitsim.tile.cells`) with word-line
-and bit-line segments of ``r_row`` / ``r_col`` ohm (one before every cell, as in
-:class:`~circuitsim.tile.crossbar.Tile`), inputs driven by ideal sources and outputs held at
-0 V (virtual ground) or ending in sense resistors ``r_sense`` to ground (the bit-line ends are
-then free nodes); the output current ``I_j`` flows from bit line ``j`` into its output.
-
-Native engine (:class:`NonlinearSolver`). Cells of a two-terminal element, alone or before a
-series resistor (every model but ``1t1r``), are solved in cell space: the voltages ``u`` across
-the elements satisfy ``u + (Z + R_series) f(u) = v``, ``Z`` the wires' impedance between cells
-(products with it are cumulative sums along the lines); Newton's method from ``u = v``, damped
-by a backtracking line search, each step solved by conjugate gradients on a symmetric positive
-definite system, all input vectors together and no factorization at all. The answer is then
+Cells of a two-terminal element, alone or before a series resistor (every model but
+``1t1r``), are solved in cell space first (:mod:`circuitsim.tile.cell_space`: no
+factorization, all input vectors together). The answer is then
 checked on the grid of :func:`~circuitsim.tile.assembly.grid_pattern` (the linear engine's
 nodes, elimination order and elements), every KCL equation including the cells' internal
 nodes. A vector that fails the check or stalls, and every ``1t1r`` vector (from the linear
@@ -26,38 +18,28 @@ never returns.
 
 Public API
 ----------
-NonlinearTile, NonlinearSolver, NewtonOptions, NonlinearResult (the deck, ngspice and the command's
-function: :mod:`circuitsim.tile.nonlinear_run`)
+NonlinearSolver (the tile, options and result: :mod:`circuitsim.tile.nonlinear_tile`; the deck,
+ngspice and the command's function: :mod:`circuitsim.tile.nonlinear_run`)
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
-from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from ..errors import ConfigError, ConvergenceError
+from ..errors import ConvergenceError
 from .assembly import GridPattern, grid_pattern
-from .cells import CellModel
-from .checks import R_MAX, check_range
-from .crossbar import TIA, Tile, _check_nonnegative
+from .cell_space import ROUNDING, CellSpace
 from .factor import SPDFactor, analyze, available_backends
 from .native_tile import _blas_threads
+from .nonlinear_tile import NewtonOptions, NonlinearResult, NonlinearTile
 
 SUPERNODAL = 100_000
 """Free nodes from which CHOLMOD's supernodal factorization is used (simplicial below)."""
-
-ROUNDING = 64
-"""Ulps of a node's largest current term below which its KCL residual is rounding noise."""
-
-DENSE_LINES = 512
-"""Cells a line up to which the wires' impedance is applied as a dense line matrix (one BLAS
-product; measured at 70 x 31 x 60 cells: 1.0 ms against 10 ms for the cumulative sums, at
-2 x 256²: 3.8 against 9.8 ms); beyond, by cumulative sums (linear in the line's length)."""
 
 CELL_CHUNK = 2**16
 """Vectors × cells solved together in cell space (arrays that stay in the cache; measured at
@@ -65,129 +47,6 @@ CELL_CHUNK = 2**16
 
 CHORD = 1e-6
 """Relative KCL residual below which a vector's last Jacobian factorization is reused."""
-
-FORCING = 1e-2
-"""Relative residual to which conjugate gradients solve a cell-space Newton step (an inexact
-Newton step; the answer is checked to the full tolerance all the same. Measured on a 31 x 60
-sinh tile: 6 or 7 Newton iterations from 1e-6 to 1e-2, 4.1 against 2.6 ms per vector)."""
-
-CG_ITERATIONS = 100
-"""Conjugate-gradient iterations of a cell-space Newton step before the vector is left to the
-exact Newton steps (a tile whose wires the cells load heavily)."""
-
-
-@dataclass(frozen=True, eq=False)
-class NonlinearTile:
-    """A crossbar tile of nonlinear cells with wire resistance.
-
-    Parameters
-    ----------
-    cells : CellModel
-        The cells; their parameters broadcast to ``shape``.
-    r_row, r_col : float
-        Word-line and bit-line resistance per cell segment, ohm, >= 0.
-    shape : tuple of int, optional
-        ``(rows, cols)``; by default the cells' parameter shape (which must then be 2-D).
-    name : str
-        What error messages call the tile.
-    r_sense : float
-        0 (the default): every bit line ends at virtual ground; > 0: every bit line ends in a
-        sense resistor of ``r_sense`` ohm to ground (no virtual ground: the bit lines rise with
-        the currents), the output current flowing through it.
-    """
-
-    cells: CellModel
-    r_row: float = 0.0
-    r_col: float = 0.0
-    shape: tuple[int, int] | None = None
-    name: str = "tile"
-    r_sense: float = 0.0
-
-    def __post_init__(self):
-        if not isinstance(self.cells, CellModel):
-            raise ConfigError(f"{self.name}: cells must be a cell model (circuitsim.tile.cells), "
-                              f"got {type(self.cells).__name__}")
-        shape = self.cells.shape if self.shape is None else tuple(int(n) for n in self.shape)
-        if len(shape) != 2 or min(shape) < 1:
-            raise ConfigError(f"{self.name}: cells must form a rows x cols grid, got shape {shape}; give "
-                              "rows x cols parameter arrays or shape=(rows, cols)")
-        object.__setattr__(self, "shape", shape)
-        object.__setattr__(self, "cells", self.cells.broadcast(shape))
-        for name in ("r_row", "r_col", "r_sense"):
-            value = _check_nonnegative(f"{self.name}: {name} (ohm)", getattr(self, name))
-            check_range(name, value, R_MAX, unit="ohm")
-            object.__setattr__(self, name, value)
-
-    @property
-    def rows(self) -> int:
-        """Inputs."""
-        return self.shape[0]
-
-    @property
-    def cols(self) -> int:
-        """Outputs."""
-        return self.shape[1]
-
-    def describe(self) -> str:
-        """``"tile (4x5 sinh cells, r_row 2 ohm, r_col 2 ohm)"``, for messages."""
-        sense = f", r_sense {self.r_sense:g} ohm" if self.r_sense > 0 else ""
-        return (f"{self.name} ({self.rows}x{self.cols} {self.cells.kind} cells, r_row {self.r_row:g} ohm, "
-                f"r_col {self.r_col:g} ohm{sense})")
-
-    def wires(self) -> Tile:
-        """The linear tile of the wires (every cell present, conductance 1 S: the grid's pattern;
-        with a sense resistor, a TIA stands for it: the bit-line ends are free nodes)."""
-        return Tile(np.ones(self.shape), r_row=self.r_row, r_col=self.r_col, tia=TIA() if self.r_sense > 0 else None)
-
-    def check_inputs(self, inputs) -> np.ndarray:
-        """Input voltages as ``(vectors, rows)`` floats (a ``ConfigError`` otherwise)."""
-        x = np.asarray(inputs, dtype=float) if np.ndim(inputs) else np.array([])
-        if x.ndim == 1:
-            x = x[None, :]
-        if x.ndim != 2 or x.shape[1] != self.rows or x.shape[0] == 0:
-            raise ConfigError(f"inputs must be vectors x {self.rows} volts for {self.describe()}, "
-                              f"got shape {np.shape(inputs)}")
-        if not np.all(np.isfinite(x)):
-            raise ConfigError(f"inputs must be finite volts; vector {int(np.argwhere(~np.isfinite(x))[0][0])} is not")
-        return x
-
-
-@dataclass(frozen=True)
-class NewtonOptions:
-    """Convergence settings of the native nonlinear solve."""
-
-    max_iterations: int = 50
-    """Newton iterations before a vector is declared unconverged."""
-    step_tol: float = 1e-8
-    """Converged when the last Newton step is below ``step_tol`` times the largest node
-    voltage (volts/volts) ..."""
-    residual_tol: float = 1e-9
-    """... and every KCL residual below ``residual_tol`` times the largest cell current."""
-    max_halvings: int = 40
-    """Line-search halvings of a step before the iteration is declared stuck."""
-
-    def __post_init__(self):
-        if self.max_iterations < 1 or self.max_halvings < 0 or not (0 < self.step_tol < 1) \
-                or not (0 < self.residual_tol < 1):
-            raise ConfigError(f"Newton options out of range: {self}")
-
-
-@dataclass(frozen=True, eq=False)
-class NonlinearResult:
-    """Output currents of a batch of input vectors."""
-
-    output_currents: np.ndarray
-    """Amperes, ``(vectors, cols)``."""
-    iterations: np.ndarray
-    """Newton iterations per vector (0 for ngspice)."""
-    engine: str
-    """``"native"`` or ``"ngspice"``."""
-    seconds: float
-    """Wall-clock seconds of the solve."""
-    input_currents: np.ndarray | None = None
-    """Amperes ``(vectors, rows)`` delivered by each input source into the tile (the supply
-    power of a vector is ``Σ V_i I_i``), or None."""
-
 
 class NonlinearSolver:
     """The native engine of one :class:`NonlinearTile` (pattern and symbolic analysis made once).
@@ -228,13 +87,7 @@ class NonlinearSolver:
         self._slots: list = []
         # cells of one element, or one before a series resistor, are solved in cell space
         self._r_series = tile.cells.series_resistance()
-        if self._r_series is not None:  # Z' = Z + diag(r_series): its diagonal, ohm
-            self._ramp_c = np.arange(1.0, cols + 1)  # word-line segments from the input to cell c
-            self._ramp_r = np.arange(rows, 0.0, -1)[:, None]  # bit-line segments from cell r to the output
-            self._z_diag = (tile.r_row * self._ramp_c + tile.r_col * self._ramp_r).ravel() + self._r_series
-            # the wire ohms two cells of a line share (:meth:`_wire_drops`)
-            self._line_word = tile.r_row * np.minimum.outer(self._ramp_c, self._ramp_c)
-            self._line_bit = tile.r_col * np.minimum.outer(self._ramp_r[:, 0], self._ramp_r[:, 0])
+        self.cell_space = None if self._r_series is None else CellSpace(tile, self._r_series, self.options)
 
     # -- pieces -----------------------------------------------------------------------------------
 
@@ -354,7 +207,7 @@ class NonlinearSolver:
         """Output currents, iterations and input currents of the vectors ``v`` (numbered from ``first``).
 
         Cells of a two-terminal element (behind a resistor) are solved in cell space first
-        (:meth:`_cell_newton`, no factorization); every answer is then checked on the grid's KCL
+        (:mod:`~circuitsim.tile.cell_space`, no factorization); every answer is then checked on the grid's KCL
         equations (:meth:`_check_cells`), and a vector that fails the check (or any vector of a
         ``1t1r`` tile, from the linear solution) takes exact Newton steps on the grid: far from
         the solution every step refactorizes the Jacobian; once a vector's residual is below
@@ -365,7 +218,7 @@ class NonlinearSolver:
         k, n = len(v), p.n_free
         factors: dict = {}
         if self._r_series is not None and n:
-            x, m, iterations, done = self._cell_newton(v)
+            x, m, iterations, done = self._cell_nodes(v)
             i, pa, leave, ok = self._check_cells(x, m)
             pb = -pa
             done &= ok
@@ -431,134 +284,21 @@ class NonlinearSolver:
             t = np.where(pending, t / 2, t)
         return pending
 
-    # -- cell space -------------------------------------------------------------------------------
-
-    def _wire_drops(self, i: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The word lines' drop and the bit lines' rise of voltage at every cell, volts
-        ``(k, cells)``, for cell currents ``i`` ``(k, cells)`` amperes (their sum is ``Z i``,
-        ``Z`` the wires' impedance seen by the cells). Cells ``c`` and ``c'`` of a word line
-        share the ``min(c, c') + 1`` segments from its input, cells ``r`` and ``r'`` of a bit line
-        the ``rows - max(r, r')`` segments to its output: a product with that line matrix (up to
-        :data:`DENSE_LINES` cells a line), else two cumulative sums, as ``Σ_c' i_c' (min(c, c') + 1)``
-        is ``Σ_{c' <= c} (c' + 1) i_c' + (c + 1) Σ_{c' > c} i_c'``."""
-        rows, cols = self.tile.shape
-        c = i.reshape(len(i), rows, cols)
-        if self.tile.r_row == 0:
-            word = np.zeros_like(c)
-        elif cols <= DENSE_LINES:
-            word = c @ self._line_word
-        else:
-            below, weighted = np.cumsum(c, axis=2), np.cumsum(c * self._ramp_c, axis=2)
-            word = self.tile.r_row * (weighted + self._ramp_c * (below[:, :, -1:] - below))
-        if self.tile.r_col == 0:
-            bit = np.zeros_like(c)
-        elif rows <= DENSE_LINES:
-            bit = self._line_bit @ c
-        else:
-            above, weighted = np.cumsum(c, axis=1), np.cumsum(c * self._ramp_r, axis=1)
-            bit = self.tile.r_col * (self._ramp_r * above + weighted[:, -1:, :] - weighted)
-        return word.reshape(i.shape), bit.reshape(i.shape)
-
-    def _drop(self, i: np.ndarray) -> np.ndarray:
-        """``Z' i = Z i + r_series i``, volts (:meth:`_wire_drops`, :meth:`_cell_newton`)."""
-        word, bit = self._wire_drops(i)
-        word += bit
-        word += self._r_series * i
-        return word
-
-    def _cg(self, g: np.ndarray, f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The Newton step ``δu`` of ``(I + Z' G) δu = -f`` for every vector ``(k, cells)``
-        (:meth:`_cell_newton`), and which vectors' conjugate gradients reached :data:`FORCING`
-        of the right-hand side. CG solves ``(I + S Z' S) w = -S f`` (``S = G^½``), preconditioned
-        by its diagonal; then ``δu = -f - Z' S w`` (``S w = G δu``, the currents' change: no
-        division by ``S``; ``Z' S w`` is summed along from the products CG makes)."""
-        s = np.sqrt(g)
-        b = -s * f
-        precond = 1 + g * self._z_diag
-        zsw = np.zeros_like(b)  # Z' S w, kept along (the step needs it)
-        r = b.copy()
-        z = r / precond
-        p = z.copy()
-        rz = np.einsum("ij,ij->i", r, z)
-        goal = FORCING * np.linalg.norm(b, axis=1)
-        solved = np.linalg.norm(r, axis=1) <= goal
-        for _ in range(CG_ITERATIONS):
-            if solved.all():
-                break
-            zsp = self._drop(s * p)
-            q = p + s * zsp
-            pq = np.einsum("ij,ij->i", p, q)
-            alpha = np.where(solved | (pq <= 0), 0.0, rz / np.where(pq > 0, pq, 1.0))[:, None]
-            zsw += alpha * zsp
-            r -= alpha * q
-            solved |= np.linalg.norm(r, axis=1) <= goal
-            np.divide(r, precond, out=z)
-            rz_new = np.einsum("ij,ij->i", r, z)
-            p = z + np.where(rz > 0, rz_new / np.where(rz > 0, rz, 1.0), 0.0)[:, None] * p
-            rz = rz_new
-        return -f - zsw, solved
-
-    def _cell_newton(self, v: np.ndarray):
-        """Newton's method on the voltages ``u`` ``(k, cells)`` across the cells' first element
-        (the whole cell for one-element cells, the junction before a series resistor):
-        ``F(u) = u + Z' f(u) - v = 0``, ``f`` the element's law, ``Z' = Z + diag(r_series)``
-        (``Z`` the wires' impedance seen by the cells, :meth:`_wire_drops`), from ``u = v`` (no
-        drop at all). The Jacobian ``I + Z' G`` (``G = diag f' > 0``) is solved by conjugate
-        gradients on ``I + S Z' S`` (``S = G^½``: symmetric positive definite, eigenvalues in
-        ``[1, 1 + max g · λ_max(Z')]``); every product is two cumulative sums per wire
-        direction, so no vector needs a factorization and no internal node a solve of its own.
-
-        Returns the grid's node voltages ``(k, n_all)`` and the cells' internal nodes (volts),
-        the iterations and which vectors converged; the others stopped where CG or the line
-        search stalled and are left to the exact Newton steps.
-        """
-        opt, rows, cols = self.options, *self.tile.shape
-        k = len(v)
-        law = self.tile.cells.elements()[0]
-        target = np.repeat(v, cols, axis=1)  # cell (r, c) sees input r with the wires ideal
-        u = target.copy()
-        i, g = (np.array(z, dtype=float) for z in law(u, 0.0)[:2])  # writable (a linear law's g is a view)
-        f = u + self._drop(i) - target
-        iterations = np.zeros(k, np.int64)
-        done = np.zeros(k, bool)
-        active = np.arange(k)
-        scale = np.abs(v).max(axis=1)
-        floor = ROUNDING * np.finfo(float).eps * scale * np.sqrt(rows * cols)  # rounding noise of |F|
-        for _ in range(opt.max_iterations):
-            if not len(active):
-                break
-            step, solved = self._cg(g[active], f[active])
-            norm0 = np.linalg.norm(f[active], axis=1)
-            t = np.ones(len(active))
-            pending = np.ones(len(active), bool)
-            for _ in range(opt.max_halvings + 1):
-                trial = u[active] + t[:, None] * step
-                with np.errstate(over="ignore", invalid="ignore"):  # a step too long: an infinite norm, halved
-                    ti, tg, _ = law(trial, 0.0)
-                    tf = trial + self._drop(ti) - target[active]
-                    norm = np.linalg.norm(tf, axis=1)
-                ok = pending & ((norm <= (1 - 1e-4 * t) * norm0) | (norm0 == 0) | (norm <= floor[active]))
-                rows_ok = active[ok]
-                u[rows_ok], i[rows_ok], g[rows_ok], f[rows_ok] = trial[ok], ti[ok], tg[ok], tf[ok]
-                pending &= ~ok
-                if not pending.any():
-                    break
-                t = np.where(pending, t / 2, t)
-            iterations[active] += 1
-            small_step = np.abs(step).max(axis=1) <= opt.step_tol * scale[active]
-            # a cell's KCL residual on the grid is about g f: the same tolerance, checked on the grid after
-            small_res = (np.abs(g[active] * f[active]).max(axis=1)
-                         <= 0.1 * opt.residual_tol * np.abs(i[active]).max(axis=1))
-            finished = small_step & small_res & ~pending
-            done[active[finished]] = True
-            active = active[~(finished | pending | ~solved)]  # stalled ones go to the exact steps
-        # the grid's node voltages of the cell currents: word line = input - its drop, bit line
-        # = its rise, internal node = bit line + the series resistor's drop
-        x = np.zeros((k, self.pattern.n_all))
-        x[:, self.pattern.n_free:self.pattern.n_free + rows] = v
-        word, bit = self._wire_drops(i)
-        x[:, self.cell_a] = target - word
+    def _cell_nodes(self, v: np.ndarray):
+        """The cell-space solve of input vectors ``v`` as the grid's node voltages ``(k, n_all)``
+        (word line = input - its drop, bit line = its rise, a sense resistor's end = its
+        column's current times ``r_sense``), the cells' internal nodes (the bit line + the
+        series resistor's drop), the iterations and which vectors converged."""
+        i, iterations, done = self.cell_space.newton(v)
+        p, (rows, cols) = self.pattern, self.tile.shape
+        x = np.zeros((len(v), p.n_all))
+        x[:, p.n_free:p.n_free + rows] = v
+        word, bit = self.cell_space.wire_drops(i)
+        x[:, self.cell_a] = np.repeat(v, cols, axis=1) - word
         x[:, self.cell_b] = bit
+        if self.tile.r_sense > 0:  # the sense resistors are the last wires, from each bit line's end
+            ends = p.a[len(self.wire_g) - cols:len(self.wire_g)]
+            x[:, ends] = self.tile.r_sense * i.reshape(len(v), rows, cols).sum(axis=1)
         return x, bit + self._r_series * i, iterations, done
 
     def _tolerance(self, x: np.ndarray, i: np.ndarray, pa: np.ndarray) -> np.ndarray:

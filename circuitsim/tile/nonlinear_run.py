@@ -17,7 +17,8 @@ from ..errors import ConfigError
 from .cells import CELL_MODELS, CellModel, cell_model
 from .crossbar import Tile, build_circuit, input_source_names, sense_source_names
 from .netlist import write_netlist
-from .nonlinear import NewtonOptions, NonlinearResult, NonlinearSolver, NonlinearTile
+from .nonlinear import NonlinearSolver
+from .nonlinear_tile import NewtonOptions, NonlinearResult, NonlinearTile
 from .readout import sense_resistor_circuit
 
 SPICE_OPTIONS = (".options reltol=1e-10 abstol=1e-18 vntol=1e-14 gmin=1e-20 itl1=1000",)
