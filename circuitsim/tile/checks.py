@@ -71,10 +71,11 @@ def check_residual(matrix, x: np.ndarray, rhs: np.ndarray, what: str = "native e
     entries spread over more than :data:`SPREAD_MAX` (a small residual means nothing then)."""
     if np.size(x) == 0:  # nothing left to solve (every node fixed)
         return 0.0
-    _check_spread(matrix, what)
+    magnitudes = _magnitudes(matrix)
+    _check_spread(magnitudes, what)
     x = np.asarray(x).reshape(len(rhs), -1) if np.ndim(x) == 1 else np.asarray(x)
     rhs = np.asarray(rhs).reshape(x.shape)
-    norm_a = float(abs(matrix).sum(axis=1).max()) if matrix.shape[0] else 0.0
+    norm_a = float(_row_sums(matrix, magnitudes).max()) if matrix.shape[0] else 0.0
     residual = np.abs(matrix @ x - rhs).max(axis=0) if x.size else np.zeros(0)
     scale = norm_a * np.abs(x).max(axis=0) + np.abs(rhs).max(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -87,9 +88,23 @@ def check_residual(matrix, x: np.ndarray, rhs: np.ndarray, what: str = "native e
     return worst
 
 
-def _check_spread(matrix, what: str) -> None:
-    values = np.abs(getattr(matrix, "data", np.asarray(matrix).ravel()))
-    values = values[values > 0]
+def _magnitudes(matrix) -> np.ndarray:
+    """``|a_ij|`` of the stored entries of a sparse matrix (of every entry of a dense one)."""
+    return np.abs(matrix.data if hasattr(matrix, "format") else np.asarray(matrix).ravel())
+
+
+def _row_sums(matrix, magnitudes: np.ndarray) -> np.ndarray:
+    """``Σ_j |a_ij|`` per row, without a copy of ``|A|``."""
+    if getattr(matrix, "format", None) == "csc":  # the stored entries' rows are its indices
+        return np.bincount(matrix.indices, magnitudes, minlength=matrix.shape[0])
+    if getattr(matrix, "format", None) == "csr":
+        return np.bincount(np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr)), magnitudes,
+                           minlength=matrix.shape[0])
+    return np.asarray(abs(matrix).sum(axis=1)).ravel()
+
+
+def _check_spread(magnitudes: np.ndarray, what: str) -> None:
+    values = magnitudes[magnitudes > 0]
     if values.size and values.max() > SPREAD_MAX * values.min():
         raise ConvergenceError(f"{what}: circuit values span {values.max() / values.min():.1g} "
                                f"(more than {SPREAD_MAX:g}), beyond what double precision solves; "
