@@ -4,6 +4,7 @@ same deck, conductance mapping, bad parameters, and ``circuitsim simulate``."""
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -291,3 +292,22 @@ def test_docs_example_runs(capsys):
     exec(compile(code, str(page), "exec"), {"__name__": "__example__"})
     iterations, difference = capsys.readouterr().out.rsplit("]", 1)
     assert float(difference) < 1e-10 and min(int(k) for k in iterations.strip("[ ").split()) >= 1
+
+
+@pytest.mark.parametrize("cell_iterations", [0, 2])
+def test_vectors_stopped_early_in_cell_space_finish_on_the_grid(cell_iterations, monkeypatch):
+    """Strongly nonlinear cells (v0 = 0.05 V at 0.8 V inputs) stopped in cell space before they
+    converge continue with exact steps from the nearer of where they stopped and the linear
+    solution, and reach the answer the cell space gives alone."""
+    rng = np.random.default_rng(3)
+    cells = map_conductance(SinhCell(i0=1.0, v0=0.05, r_series=1e3), rng.uniform(1e-5, 2e-5, (60, 40)), 0.8)
+    tile = NonlinearTile(cells, r_row=10.0, r_col=10.0)
+    x = 0.8 * (rng.random((3, 60)) < 0.6)
+    reference = NonlinearSolver(tile).solve(x)
+    monkeypatch.setattr(cell_space, "CELL_ITERATIONS", cell_iterations)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow warnings from a state far off
+        result = NonlinearSolver(tile).solve(x)
+    scale = np.abs(reference.output_currents).max()
+    assert np.abs(result.output_currents - reference.output_currents).max() <= 1e-9 * scale
+    assert np.all(result.iterations > cell_iterations)

@@ -38,6 +38,13 @@ FORCING = 1e-2
 Newton step; the answer is checked to the full tolerance all the same. Measured on a 31 x 60
 sinh tile: 6 or 7 Newton iterations from 1e-6 to 1e-2, 4.1 against 2.6 ms per vector)."""
 
+CELL_ITERATIONS = 15
+"""Newton iterations in cell space before a vector is left to the exact Newton steps. From
+``u = v`` the first steps of strongly nonlinear cells on long lines are damped hard and crawl: a
+401 x 240 tile of sinh cells (``v0`` 0.05 or 0.2 V, 0.8 V inputs, ~10 ohm segments) had not
+converged after 25, where the exact steps from the linear solution take 5 to 7; the tiles of
+the tests, benchmarks and studies converge in cell space in 3 to 11."""
+
 CG_ITERATIONS = 100
 """Conjugate-gradient iterations of a cell-space Newton step before the vector is left to the
 exact Newton steps (a tile whose wires the cells load heavily)."""
@@ -157,7 +164,7 @@ class CellSpace:
         active = np.arange(k)
         scale = np.abs(v).max(axis=1)
         floor = ROUNDING * np.finfo(float).eps * scale * np.sqrt(rows * cols)  # rounding noise of |F|
-        for _ in range(opt.max_iterations):
+        for _ in range(min(opt.max_iterations, CELL_ITERATIONS)):
             if not len(active):
                 break
             step, solved = self._cg(g[active], f[active])

@@ -6,8 +6,9 @@ Cells of a two-terminal element, alone or before a series resistor (every model 
 factorization, all input vectors together). The answer is then
 checked on the grid of :func:`~circuitsim.tile.assembly.grid_pattern` (the linear engine's
 nodes, elimination order and elements), every KCL equation including the cells' internal
-nodes. A vector that fails the check or stalls, and every ``1t1r`` vector (from the linear
-solution: every cell at its chord conductance at the largest input magnitude), takes exact
+nodes. A vector that fails the check (from its cell-space answer), one that stalls and every
+``1t1r`` vector (from the linear solution: every cell at its chord conductance at the largest
+input magnitude), takes exact
 Newton steps on that grid, each damped by a backtracking line search on the KCL residual: the
 Jacobian keeps one sparsity pattern, its values scattered into it by one sparse product;
 symmetric Jacobians are factorized by :class:`~circuitsim.tile.factor.SPDFactor` in the grid's
@@ -208,8 +209,9 @@ class NonlinearSolver:
 
         Cells of a two-terminal element (behind a resistor) are solved in cell space first
         (:mod:`~circuitsim.tile.cell_space`, no factorization); every answer is then checked on the grid's KCL
-        equations (:meth:`_check_cells`), and a vector that fails the check (or any vector of a
-        ``1t1r`` tile, from the linear solution) takes exact Newton steps on the grid: far from
+        equations (:meth:`_check_cells`), and a vector that fails the check (from its cell-space
+        answer) or stalled in cell space (or any vector of a ``1t1r`` tile; both from the linear
+        solution) takes exact Newton steps on the grid: far from
         the solution every step refactorizes the Jacobian; once a vector's residual is below
         :data:`CHORD` of its cell currents, its last factorization is reused (a chord step: the
         Jacobian has changed by about that much, so the step is Newton's to ~1e-6 of itself).
@@ -218,13 +220,23 @@ class NonlinearSolver:
         k, n = len(v), p.n_free
         factors: dict = {}
         if self._r_series is not None and n:
-            x, m, iterations, done = self._cell_nodes(v)
-            i, pa, leave, ok = self._check_cells(x, m)
+            x, m, iterations, ended = self._cell_nodes(v)
+            with np.errstate(over="ignore", invalid="ignore"):  # a stalled vector may be far off: inf, not ok
+                i, pa, leave, ok = self._check_cells(x, m)
             pb = -pa
-            done &= ok
-            active = np.flatnonzero(~done)
-            if len(active):  # the exact steps from where the cell-space solve ended
-                i[active], pa[active], pb[active], m[active], leave[active] = self._evaluate(x[active], m[active])
+            near, stalled = np.flatnonzero(ended & ~ok), np.flatnonzero(~ended)
+            if len(near):  # converged in cell space, not on the grid: the exact steps from there
+                i[near], pa[near], pb[near], m[near], leave[near] = self._evaluate(x[near], m[near])
+            if len(stalled):  # CG or the line search stalled, maybe far off: from there or from the
+                start = self._start(v[stalled])  # linear solution, whichever has the smaller KCL residual
+                with np.errstate(over="ignore", invalid="ignore"):
+                    here = self._evaluate(x[stalled], m[stalled])
+                linear = self._evaluate(start, None)
+                nearer = np.abs(linear[4][:, :n]).max(axis=1) < np.abs(here[4][:, :n]).max(axis=1)
+                x[stalled[nearer]] = start[nearer]
+                for array, a, b in zip((i, pa, pb, m, leave), here, linear):
+                    array[stalled] = np.where(nearer[:, None], b, a)
+            active = np.flatnonzero(~(ended & ok))
         else:
             x, iterations = self._start(v), np.zeros(k, dtype=np.int64)
             i, pa, pb, m, leave = self._evaluate(x, None)
