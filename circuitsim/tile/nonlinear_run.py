@@ -66,11 +66,8 @@ def cell_lines(tile: NonlinearTile, node=str, prefix: str = "", held=()) -> list
     wl = [node(f"wl{i}_{j}" if tile.r_row > 0 else f"in{i}") for i, j in zip(ii, jj)]
     bl = [node(f"bl{i}_{j}" if tile.r_col > 0 else f"blend{j}") for i, j in zip(ii, jj)]
     names = [f"{prefix}{i}_{j}" for i, j in zip(ii, jj)]
-    lines = tile.cells.spice_lines(wl, bl, names)
-    shared = [line for line in lines if line.startswith((".model", "Vgs"))]
-    if shared and held:
-        written = set(held).intersection(shared)
-        lines = [line for line in lines if line not in written]
+    lines = [line for line in tile.cells.spice_lines(wl, bl, names)
+             if not (line.startswith((".model", "Vgs")) and line in held)]
     return [f"* {tile.cells.kind} cells (circuitsim.tile.cells)", *lines]
 
 
