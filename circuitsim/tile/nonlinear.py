@@ -87,8 +87,8 @@ class NonlinearSolver:
         self._analysis = None  # made on the first factorization (the cell-space solve needs none)
         self._slots: list = []
         # cells of one element, or one before a series resistor, are solved in cell space
-        self._r_series = tile.cells.series_resistance()
-        self.cell_space = None if self._r_series is None else CellSpace(tile, self._r_series, self.options)
+        r_series = tile.cells.series_resistance()
+        self.cell_space = None if r_series is None else CellSpace(tile, r_series, self.options)
 
     # -- pieces -----------------------------------------------------------------------------------
 
@@ -150,7 +150,7 @@ class NonlinearSolver:
         resistor's), at node voltages ``x``. Returns the elements' currents and derivatives,
         the KCL currents leaving the grid's nodes and which vectors are within the tolerance."""
         j, gj = (np.array(z, dtype=float) for z in self.tile.cells.elements()[0](x[:, self.cell_a] - m, 0.0)[:2])
-        vb, r = x[:, self.cell_b], self._r_series
+        vb, r = x[:, self.cell_b], self.cell_space.r_series
         with np.errstate(divide="ignore", invalid="ignore"):
             through = np.where(r > 0, (m - vb) / np.where(r > 0, r, 1.0), j)  # the series resistor's current
         leave = self._leave(x, j, through)
@@ -195,7 +195,7 @@ class NonlinearSolver:
         """Output currents of input vectors ``(vectors, rows)`` volts (or one ``(rows,)``)."""
         start = time.perf_counter()
         v = self.tile.check_inputs(inputs)
-        if self._r_series is not None:  # cell space: chunks of arrays that stay in the cache
+        if self.cell_space is not None:  # cell space: chunks of arrays that stay in the cache
             chunk = max(1, CELL_CHUNK // (self.tile.rows * self.tile.cols))
         else:  # vectors in chunks whose factorizations (kept for chord steps) fit in ~100 MB
             chunk = max(1, min(64, 1_000_000 // max(self.pattern.n_free, 1)))
@@ -219,7 +219,7 @@ class NonlinearSolver:
         p, opt = self.pattern, self.options
         k, n = len(v), p.n_free
         factors: dict = {}
-        if self._r_series is not None and n:
+        if self.cell_space is not None and n:
             x, m, iterations, ended = self._cell_nodes(v)
             with np.errstate(over="ignore", invalid="ignore"):  # a stalled vector may be far off: inf, not ok
                 i, pa, leave, ok = self._check_cells(x, m)
@@ -311,7 +311,7 @@ class NonlinearSolver:
         if self.tile.r_sense > 0:  # the sense resistors are the last wires, from each bit line's end
             ends = p.a[len(self.wire_g) - cols:len(self.wire_g)]
             x[:, ends] = self.tile.r_sense * i.reshape(len(v), rows, cols).sum(axis=1)
-        return x, bit + self._r_series * i, iterations, done
+        return x, bit + self.cell_space.r_series * i, iterations, done
 
     def _tolerance(self, x: np.ndarray, i: np.ndarray, pa: np.ndarray) -> np.ndarray:
         """Largest KCL residual taken as converged, amperes per vector: ``residual_tol`` of the
