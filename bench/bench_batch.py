@@ -10,10 +10,10 @@ together), ``serial`` (this tree, tile by tile: ``TileCache.prefetch`` disabled)
 under its CHOLMOD). Printed: median CPU and wall seconds, and the median over rounds of
 variant CPU / ``after`` CPU.
 
-Part 2: ``--tiles`` tiles of 64² (2.5 ohm segments, G uniform in [1 uS, 100 uS]) in a fresh
-process: tile by tile (``TileSolver``), together the first time (pattern and symbolic analysis
-built) and together again with other conductances (the analysis reused, as for another device
-realization); CPU and wall milliseconds per tile.
+Part 2: ``--tiles`` tiles of 64² (2.5 ohm segments, G uniform in [1 uS, 100 uS]) in ``--reps``
+fresh processes (medians and the range printed): tile by tile (``TileSolver``), together the
+first time (pattern and symbolic analysis built) and together again with other conductances
+(the analysis reused, as for another device realization); CPU and wall milliseconds per tile.
 
 Run: ``OPENBLAS_NUM_THREADS=1 taskset -c 0 .venv/bin/python bench/bench_batch.py
 [--reps 5] [--before DIR] [--cache DIR]``
@@ -116,15 +116,20 @@ def main() -> None:
               f"wall {benchlib.median([r['wall'] for r in rs]):6.3f} s, "
               f"CPU / after's CPU {benchlib.median_ratio([r['cpu'] for r in rs], after_cpu):5.2f} "
               f"(median of pairs); |W0| sum {rs[0]['w0']:.6f}", flush=True)
-    r = benchlib.worker(__file__, ["tiles", "--tiles", str(args.tiles), "--size", str(args.size)])
-    if "error" in r:
-        print(f"{args.tiles} tiles of {args.size}²: failed: {r['error']}")
+    rounds = [benchlib.worker(__file__, ["tiles", "--tiles", str(args.tiles), "--size", str(args.size)])
+              for _ in range(args.reps)]
+    bad = [r["error"] for r in rounds if "error" in r]
+    if bad:
+        print(f"{args.tiles} tiles of {args.size}²: failed: {bad[0]}")
     else:
-        print(f"{args.tiles} tiles of {args.size}², whole T, ms per tile (CPU / wall): "
-              f"one by one {r['serial'][0]:.2f} / {r['serial'][1]:.2f}; "
-              f"together, first {r['cold'][0]:.2f} / {r['cold'][1]:.2f}; "
-              f"together, analysis reused {r['warm'][0]:.2f} / {r['warm'][1]:.2f}; "
-              f"max rel diff {r['max_rel_diff']:.1e}")
+        def ms(kind: str) -> str:
+            return " / ".join(f"{benchlib.median([r[kind][i] for r in rounds]):.2f}" for i in (0, 1))
+
+        warm = sorted(r["warm"][0] for r in rounds)
+        print(f"{args.tiles} tiles of {args.size}², whole T, ms per tile (CPU / wall), medians of {args.reps} "
+              f"fresh processes: one by one {ms('serial')}; together, first {ms('cold')}; together, "
+              f"analysis reused {ms('warm')} (CPU {warm[0]:.2f}-{warm[-1]:.2f}); "
+              f"max rel diff {max(r['max_rel_diff'] for r in rounds):.1e}")
     print("end:  ", benchlib.environment())
 
 

@@ -100,6 +100,13 @@ def test_ports_block_read_in_place(rng, supernodal):
         assert np.abs(schur - ref).max() <= 1e-10 * np.abs(ref).max()
     single = factor.SPDFactor(systems[0].a_ff, None, "cholmod")
     assert np.abs(single.trailing_schur(m) - schurs[0]).max() <= 1e-10 * np.abs(schurs[0]).max()
+    # a right-hand side on the ports only: its forward substitution is D22^-1 L22^-1 b there
+    b = np.zeros((3, n))
+    b[:, n - m:] = rng.normal(size=(3, m))
+    z = np.stack([np.linalg.solve(lower[k], b[k, n - m:]) for k in range(3)]) / d
+    x = f.solve_from_ports(z, n * np.arange(1, 4), m)
+    assert np.abs(big @ x - b.ravel()).max() <= 1e-12 * np.abs(b).max() * np.abs(big).sum(axis=1).max()
+    assert np.abs(x - f.solve(b.ravel())).max() <= 1e-10 * np.abs(x).max()
 
 
 def test_superlu_goes_tile_by_tile(rng):

@@ -218,23 +218,26 @@ def _solve_group(t: _Template, key, tiles, big, g, g_tia):
         c = a_pk[:, :, out]
         direct = -a_kk[:, out, :rows]
     rhs = np.concatenate([a_pk[:, :, :rows], c], 2)
-    w = np.stack([dtrsm(1.0, lower[k], rhs[k], lower=1) for k in range(count)])  # lower^-1 rhs
+    # lower^-1 rhs; lower[k].T is a Fortran-ordered upper^T: LAPACK reads it without a copy
+    w = np.stack([dtrsm(1.0, lower[k].T, rhs[k], lower=0, trans_a=1) for k in range(count)])
     w_pi = w[:, :, :rows] / d[:, :, None]
     T = direct + np.swapaxes(w[:, :, rows:], 1, 2) @ w_pi
     Y = a_kk[:, :rows, :rows] - np.swapaxes(w[:, :, :rows], 1, 2) @ w_pi
-    _verify(big, factor, a_pk, a_kk, g_tia, T, t)
+    # the probe's right-hand side, L22^-1 of it and D22^-1: -w_pi summed over the inputs
+    _verify(big, factor, -w_pi.sum(axis=2), a_pk, a_kk, g_tia, T, t)
     return [(T[k], Y[k]) for k in range(count)]
 
 
-def _verify(big, factor: SPDFactor, a_pk, a_kk, g_tia, T, t: _Template) -> None:
+def _verify(big, factor: SPDFactor, z, a_pk, a_kk, g_tia, T, t: _Template) -> None:
     """One probe (every input at 1 V) of the whole group: the solve must meet the residual
-    tolerance and give every tile's ``T @ 1``."""
+    tolerance and give every tile's ``T @ 1``. ``z`` is ``D22^-1 L22^-1`` of the probe's
+    right-hand side on each tile's ports (only the back substitution is left to do)."""
     p = t.pattern
     count, m, rows = a_pk.shape[0], len(p.ports), p.rows
     n = p.n_free
     rhs = np.zeros((count, n))
     rhs[:, n - m:] = -a_pk[:, :, :rows].sum(axis=2)
-    x = factor.solve(rhs.ravel()[:, None])
+    x = factor.solve_from_ports(z, n * np.arange(1, count + 1), m)[:, None]
     check_residual(big, x, rhs.ravel()[:, None], "native engine (batch)")
     x_ports = x.reshape(count, n)[:, n - m:]
     if p.options[3]:

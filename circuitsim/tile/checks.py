@@ -104,9 +104,11 @@ def _row_sums(matrix, magnitudes: np.ndarray) -> np.ndarray:
 
 
 def _check_spread(magnitudes: np.ndarray, what: str) -> None:
-    values = magnitudes[magnitudes > 0]
-    if values.size and values.max() > SPREAD_MAX * values.min():
-        raise ConvergenceError(f"{what}: circuit values span {values.max() / values.min():.1g} "
+    if not magnitudes.size:
+        return
+    high, low = magnitudes.max(), magnitudes.min(where=magnitudes > 0, initial=np.inf)  # no copy
+    if high > SPREAD_MAX * low:
+        raise ConvergenceError(f"{what}: circuit values span {high / low:.1g} "
                                f"(more than {SPREAD_MAX:g}), beyond what double precision solves; "
                                "bring conductances and wire resistances closer in range")
 

@@ -193,6 +193,18 @@ class SPDFactor:
             out[b] = tail
         return out, np.ones((len(ends), m))
 
+    def solve_from_ports(self, z: np.ndarray, ends, m: int) -> np.ndarray:
+        """Solve ``A x = b`` (block-diagonal ``A`` as in :meth:`trailing_factors`) when ``b`` is
+        zero but on the last ``m`` unknowns of each block, given there ``z = D22^-1 L22^-1 b``
+        from :meth:`trailing_factors`' factors (``(k, m)``): the forward substitution through
+        the zeros leaves ``z`` unchanged, so only the back substitution ``L^T x = z`` runs.
+        ``ends`` are the blocks' ends; needs the cholmod backend and no ``order``."""
+        if self.backend != "cholmod" or self.order is not None:
+            raise ConfigError("solve_from_ports needs the cholmod backend in the matrix's own order")
+        y = np.zeros(self.n)
+        y[(np.asarray(ends, dtype=np.int64)[:, None] - m + np.arange(m)[None, :]).ravel()] = np.ravel(z)
+        return self._f.solve_Lt(y, use_LDLt_decomposition=not _is_ll(self._f, self.n))
+
     def solve(self, rhs: np.ndarray) -> np.ndarray:
         """Solve ``A x = rhs`` for one (``(n,)``) or many (``(n, k)``) right-hand sides."""
         b = np.asarray(rhs, dtype=float)
@@ -328,6 +340,13 @@ def _supernodal_block(factor, start: int, stop: int, n: int) -> np.ndarray | Non
         block[rows[keep] - start, c0 + k1 - start:c1 + k1 - start] = x[keep, c0:c1]
         s += 1
     return np.tril(block)
+
+
+def _is_ll(factor, n: int) -> bool:
+    """Whether a CHOLMOD factor is ``L L^T`` (supernodal, or simplicial ``L L^T``; also when
+    its structure is not readable: :meth:`SPDFactor.trailing_factors` then made it ``L L^T``)."""
+    address = _factor_struct(factor, n, supernodal=False)
+    return address is None or ctypes.c_int.from_address(address + _IS_LL).value == 1
 
 
 def _simplicial_blocks(factor, ends: np.ndarray, m: int, n: int) -> tuple[np.ndarray, np.ndarray] | None:
