@@ -168,7 +168,7 @@ class CrossbarLayer:
                 if block.exact is not None:  # the supply energy at the exact solution
                     total += block.exact.energy(volts) / n_images
                 else:
-                    total += float(np.einsum("ni,ij,nj->", volts, block.energy_matrix, volts)) / n_images
+                    total += float(np.vdot(volts @ block.energy_matrix, volts)) / n_images  # BLAS, not einsum
             total += block.energy_per_read * len(h) * len(cycles) / n_images
         return total
 
