@@ -55,8 +55,8 @@ import numpy as np
 from ..errors import ConfigError, SimulationError
 from ..network.mapped import MappedNetwork
 from ..periphery.neurons import NeuronDesign, supply_lines
-from ..tile.crossbar import TIA, Tile, build_circuit
 from ..spice.base import kept_deck, run_deck
+from ..tile.crossbar import TIA, Tile, build_circuit
 from ..tile.netlist import format_value as _f
 from ..tile.nonlinear_run import cell_lines, tile_wires
 from ..tile.readout import sense_resistor_circuit
@@ -240,8 +240,9 @@ def layer_sum_lines(mapped: MappedNetwork, k: int, volts_per_unit: float, config
     rows = max(b.rows.stop - b.rows.start for b in crossbar.blocks)
     r_tia = config.v_amp / (rows * v_read * device.g_max)
     tia = None if sense else TIA(config.tia_gain, r_tia)
-    # volts per ampere of a bit line at its output, and which output of a pair is subtracted (TIAs invert)
-    r_out, node, minus = (circuit.r_sense, "sns", 1) if sense else (r_tia * config.tia_gain / (1 + config.tia_gain), "tia", 0)
+    # volts per ampere of a bit line at its output node, and which column of a pair is added: TIAs invert
+    # (V_tia- - V_tia+), sense resistors do not (V_sns+ - V_sns-)
+    r_out, node, plus = (circuit.r_sense, "sns", 0) if sense else (r_tia * config.tia_gain / (1 + config.tia_gain), "tia", 1)
     terms: list[list[str]] = [[] for _ in range(n_out)]
     for block in crossbar.blocks:  # the realized cells the evaluator characterized
         rs, os_, alpha = block.rows, block.outs, block.drift_scale
@@ -254,7 +255,7 @@ def layer_sum_lines(mapped: MappedNetwork, k: int, volts_per_unit: float, config
         if exact is not None:  # nonlinear cells between the wires' nodes, as the tile's own deck writes them
             lines.extend(cell_lines(exact.tile, _node_name(prefix, inputs), prefix, held=lines))
         for j, o in enumerate(range(os_.start, os_.stop)):
-            term = f"v({prefix}{node}{2 * j + 1 - minus})-v({prefix}{node}{2 * j + minus})"
+            term = f"v({prefix}{node}{2 * j + plus})-v({prefix}{node}{2 * j + 1 - plus})"
             terms[o].append(term if alpha == 1.0 else f"{_f(alpha)}*({term})")
     scale = volts_per_unit / (r_out * v_read * (device.g_max - device.g_min))
     lines.append(f"* layer {k}: difference amplifiers (V = k*s, clipped at the rails)")
