@@ -23,11 +23,13 @@ from ..periphery.energy import ISAAC_32NM, ADCEnergyTable
 from ..spice import BACKENDS, Backend
 from ..tile.cell_mapping import map_conductance
 from ..tile.cells import CellModel
-from ..tile.checks import V_MAX
+from ..tile.checks import R_MAX, V_MAX
+from ..tile.crossbar import TIA, Tile
 from ..tile.extract import ENGINES, Engine
 
-Readout = Literal["current", "charge", "charge-passive"]
-"""How a tile is read: virtual-ground currents, an op-amp integrator or a sampling capacitor."""
+Readout = Literal["current", "charge", "charge-passive", "sense"]
+"""How a tile is read: virtual-ground currents, an op-amp integrator, a sampling capacitor, or the
+currents through sense resistors to ground (no virtual ground)."""
 Topology = Literal["canonical", "imac-sim", "resistance-sum"]
 """A layer topology (:mod:`circuitsim.network.topologies`)."""
 TOPOLOGIES: tuple[str, ...] = get_args(Topology)
@@ -64,8 +66,12 @@ class CircuitConfig:
     adc_energy: ADCEnergyTable = ISAAC_32NM
     """Energy per conversion by ADC resolution."""
     readout: Readout = "current"
-    """``"current"`` (virtual ground, tiles by ``engine``), ``"charge"`` (op-amp integrator)
-    or ``"charge-passive"`` (sampling capacitor); charge readouts run ngspice transients."""
+    """``"current"`` (virtual ground, tiles by ``engine``), ``"charge"`` (op-amp integrator),
+    ``"charge-passive"`` (sampling capacitor; charge readouts run ngspice transients) or
+    ``"sense"`` (every bit line ends in ``r_sense`` to ground and the output is the current
+    through it, ``V / r_sense``: the bit lines rise with the currents; tiles by ``engine``)."""
+    r_sense: float = 100.0
+    """``readout = "sense"``: the sense resistor from every bit line's end to ground, ohm."""
     t_int: float = 10e-9
     """Charge-mode integration window, seconds."""
     c_int: float = 1e-12
@@ -122,6 +128,7 @@ class CircuitConfig:
     def __post_init__(self):
         if self.readout not in READOUTS:
             raise ConfigError(f"circuit.readout must be one of {', '.join(READOUTS)}, got {self.readout!r}")
+        self._check_sense()
         for name in ("t_int", "c_int"):
             if not (0 < getattr(self, name) < float("inf")):
                 raise ConfigError(f"circuit.{name} must be > 0, got {getattr(self, name)!r}")
@@ -175,6 +182,18 @@ class CircuitConfig:
             raise ConfigError(f"circuit.amp_gains must be positive numbers, got {self.amp_gains!r}")
 
     @property
+    def charge_mode(self) -> bool:
+        """Whether tiles are read by charge (a transient; ``T`` in V/V) rather than at DC (``T`` in siemens)."""
+        return self.readout in ("charge", "charge-passive")
+
+    def tile(self, conductances) -> Tile:
+        """The canonical tile of ``conductances`` (``rows × cols`` siemens) on these wires, its bit lines
+        ending as the DC readout takes them: at virtual ground, or in the sense resistors (the port
+        :meth:`~circuitsim.tile.crossbar.TIA.sense_resistor`, so that its ``T`` gives the sensed currents)."""
+        return Tile(conductances, **vars(self.wires), tia=TIA.sense_resistor(self.r_sense) if self.readout == "sense"
+                    else None)
+
+    @property
     def nonlinear(self) -> bool:
         """Whether the cells are a nonlinear model (solved exactly per image)."""
         return self.cells is not None and self.cells.kind != "linear"
@@ -202,6 +221,16 @@ class CircuitConfig:
                 raise ConfigError(f"[mapping] negative = \"offset\" is not modelled with {what}; "
                                   "use negative = \"differential\" or remove it")
 
+    def _check_sense(self) -> None:
+        """Refuse (one line, the physical reason) a sense resistor that is none, and what reads its own way."""
+        if not (isinstance(self.r_sense, int | float) and 0 < self.r_sense <= R_MAX / 2):
+            raise ConfigError(f"circuit.r_sense must be a resistance > 0 and <= {R_MAX / 2:g} ohm, got {self.r_sense!r} "
+                              "(0 ohm is the virtual ground: readout = \"current\"); give e.g. r_sense = 100.0")
+        if self.readout == "sense" and self.topology == "imac-sim":
+            raise ConfigError("readout = \"sense\" ends canonical tiles' bit lines in resistors; the imac-sim topology "
+                              "reads its bit lines with its own difference amplifiers: use topology = \"canonical\" "
+                              "or readout = \"current\"")
+
     def _check_cells(self) -> None:
         """Refuse (one line, the physical reason) what nonlinear cells cannot be read with."""
         if self.cells is not None and not isinstance(self.cells, CellModel):
@@ -213,9 +242,9 @@ class CircuitConfig:
             raise ConfigError(f"{kind} cells are solved in canonical tiles read at virtual ground; the {self.topology} "
                               "readout holds its bit lines at voltages that depend on the cells, which this path does "
                               "not solve yet: use topology = \"canonical\" or linear cells")
-        if self.readout != "current":
-            raise ConfigError(f"{kind} cells are solved at DC (virtual-ground currents); a charge readout integrates a "
-                              "transient: use readout = \"current\" or linear cells")
+        if self.charge_mode:
+            raise ConfigError(f"{kind} cells are solved at DC (virtual-ground or sense-resistor currents); a charge "
+                              "readout integrates a transient: use readout = \"current\" or \"sense\", or linear cells")
         if self.dac.kind != "none":
             raise ConfigError(f"{kind} cells are mapped and solved at word lines driven at h · v_read; a [dac]'s "
                               "quantized or bit-serial cycles are not solved yet: remove [dac] or use linear cells")

@@ -6,7 +6,8 @@ drawn, drifted) mapped onto the model's state at the read voltage
 (:func:`~circuitsim.tile.cell_mapping.map_conductance`: each cell alone at ``v_read`` carries
 ``G · v_read``), so a linear simulator, which takes every cell as its conductance at the read
 voltage, sees the very tile of linear cells whose ``T`` the canonical topology characterizes.
-The evaluator instead solves the tile (wires included, bit lines at virtual ground) for the
+The evaluator instead solves the tile (wires included, bit lines at virtual ground, or ending in
+``circuit.r_sense`` to ground with ``circuit.readout = "sense"``) for the
 word-line voltages ``h · v_read`` of every image and output position: the batched Newton
 solve of :class:`~circuitsim.tile.nonlinear.NonlinearSolver` (``circuit.engine = "native"``)
 or one ngspice operating point per image (``"ngspice"``). Its normalized partial sums are
@@ -104,7 +105,8 @@ def exact_tile(conductances: np.ndarray, circuit: CircuitConfig, drift_scale: fl
     except ConfigError as exc:
         raise ConfigError(f"{name}: {exc}") from None
     wires = circuit.wires
-    tile = NonlinearTile(cells, r_row=wires.r_row, r_col=wires.r_col, name=name)
+    r_sense = circuit.r_sense if circuit.readout == "sense" else 0.0
+    tile = NonlinearTile(cells, r_row=wires.r_row, r_col=wires.r_col, name=name, r_sense=r_sense)
     device = circuit.device
     return ExactTile(tile, circuit.v_read, device.g_max - device.g_min, circuit.t_read, drift_scale, circuit.engine,
                      circuit.backend)

@@ -25,7 +25,6 @@ realize_tile
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -151,18 +150,18 @@ def drift_compensation(programmed, drifted, circuit: CircuitConfig, cache: TileC
     """
     if circuit.device.statistics.drift_compensation != "global" or drifted is programmed:
         return 1.0
-    wires = dataclasses.asdict(circuit.wires)
-    baseline = _reference_read(cache.transfer(Tile(programmed, **wires), circuit).T)
-    now = _reference_read(cache.transfer(Tile(drifted, **wires), circuit).T)
+    baseline = _reference_read(cache.transfer(circuit.tile(programmed), circuit).T)
+    now = _reference_read(cache.transfer(circuit.tile(drifted), circuit).T)
     return baseline / now if now > 0 else 1.0
 
 
 def realized_tile(target, circuit: CircuitConfig, layer: int, tile: tuple[int, int]) -> tuple[np.ndarray, Tile]:
     """The programmed conductances (siemens) and the tile at the time of inference (drifted
-    conductances and ``circuit.wires``) of one tile (:func:`realize_conductances`); without
-    drift the programmed conductances are the tile's own array."""
+    conductances, ``circuit.wires`` and the readout's bit-line ends: :meth:`CircuitConfig.tile`)
+    of one tile (:func:`realize_conductances`); without drift the programmed conductances are
+    the tile's own array."""
     programmed, drifted = realize_conductances(target, circuit.device, layer, tile)
-    realized = Tile(drifted, **vars(circuit.wires))
+    realized = circuit.tile(drifted)
     return (realized.conductances if programmed is drifted else programmed), realized
 
 
@@ -193,8 +192,8 @@ def realize_tile(target, circuit: CircuitConfig, cache: TileCache, layer: int,
     scale = drift_compensation(programmed, drifted, circuit, cache)
     noise = None
     if stats.read_noise > 0:
-        if circuit.readout != "current":
-            raise ConfigError("device.read_noise needs circuit.readout = 'current' "
+        if circuit.charge_mode:
+            raise ConfigError("device.read_noise needs a DC readout, circuit.readout = 'current' or 'sense' "
                               f"(got {circuit.readout!r}); set read_noise = 0 for charge readouts")
         device = circuit.device
         normalization = scale / (circuit.v_read * (device.g_max - device.g_min))

@@ -174,7 +174,7 @@ def layer_cells(weights: np.ndarray, bias: np.ndarray | None, cells: np.ndarray 
 
 def _energy_matrix(result: Characterization, circuit: CircuitConfig) -> np.ndarray:
     """Energy of one evaluation as a quadratic form of the input voltages."""
-    if circuit.readout == "current" and result.input_admittance is not None:
+    if not circuit.charge_mode and result.input_admittance is not None:
         return circuit.t_read * np.asarray(result.input_admittance)
     return np.asarray(result.metadata["energy_matrix_J"])
 
@@ -185,7 +185,7 @@ def canonical_layer(index: int, weights: np.ndarray, bias: np.ndarray | None, ce
     optional) advances by one per tile."""
     device = circuit.device
     scale = 1.0 / (device.g_max - device.g_min)
-    if circuit.readout != "current":  # T in V/V: V_out = Q / c_int = I t_int / c_int
+    if circuit.charge_mode:  # T in V/V: V_out = Q / c_int = I t_int / c_int
         scale *= circuit.c_int / circuit.t_int
     factors = None
     circuit.check_own_cells(cells is not None)

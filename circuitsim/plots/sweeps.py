@@ -48,7 +48,7 @@ _QUANTITIES = {  # column: (axis name, unit)
     "adc_bits": ("ADC resolution", "bits"), "n_tiles": ("Tiles", ""),
     "energy_per_inference": ("Energy per inference", "J"), "adc_kind": ("ADC", ""),
     "latency": ("Latency per image", "s"), "area": ("Area", "m²"),
-    "readout": ("Readout", ""), "partitions": ("Partitions h / v", ""),
+    "readout": ("Readout", ""), "r_sense": ("Sense resistance", "Ω"), "partitions": ("Partitions h / v", ""),
     "programming_noise": ("Programming noise σ", ""), "read_noise": ("Read noise σ / G", ""),
     "stuck_at_gmin": ("Cells stuck at g_min", ""), "stuck_at_gmax": ("Cells stuck at g_max", ""),
     "t_inference": ("Time after programming", "s"), "drift_nu": ("Drift exponent ν", ""),

@@ -6,14 +6,16 @@ with an analysis (``op``, ``tran ...``), and gives one plot of vectors.
 
 Public API
 ----------
-SpiceBackend, check_output, normalize_vector_name, with_options
+SpiceBackend, check_output, normalize_vector_name, with_options, run_deck, kept_deck
 """
 
 from __future__ import annotations
 
 import re
+import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -104,3 +106,25 @@ class SpiceBackend(ABC):
     @abstractmethod
     def version(self) -> str:
         """ngspice version string."""
+
+
+def run_deck(text: str, steps, save, backend: SpiceBackend, keep_dir: Path | None,
+             tag: str) -> list[dict[str, np.ndarray]]:
+    """Run ``text`` on ``backend`` (``steps``, ``save`` and the vectors returned as
+    :meth:`SpiceBackend.run`). A :class:`SimulationError` (ngspice's message, deck and output)
+    keeps the deck as ``failed-<tag>.cir`` in ``keep_dir`` (else a new temporary folder) and
+    names that file."""
+    try:
+        return backend.run(text, steps, save=save)
+    except SimulationError as exc:  # ConvergenceError included: keep the deck for inspection
+        raise kept_deck(exc, text, keep_dir, tag) from None
+
+
+def kept_deck(exc: SimulationError, text: str, keep_dir: Path | None, tag: str) -> SimulationError:
+    """``exc`` (its type) naming the file its deck (or ``text``) is now kept in: ``failed-<tag>.cir`` in
+    ``keep_dir``, else in a new temporary folder."""
+    folder = Path(keep_dir) if keep_dir else Path(tempfile.mkdtemp(prefix="circuitsim-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"failed-{tag}.cir"
+    path.write_text(exc.deck or text)
+    return type(exc)(f"{exc}; deck kept in {path}", exc.deck or text, exc.output, exc.version)

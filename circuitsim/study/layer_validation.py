@@ -11,9 +11,11 @@ two paths over the first test images:
   driven by the layer's actual input voltages ``x · v_read``): for a dense layer every
   image, for a convolution a sample of ``positions`` output positions per image (seeded),
   the other positions from the evaluator. Digital layers (pooling, activations, …) are the
-  same float64 code on both paths. Tiles of nonlinear cells are their decks of
-  :func:`~circuitsim.tile.nonlinear_run.nonlinear_deck` (the cells' B-sources, resistors and
-  MOSFETs; ngspice at tight tolerances); an MLP of nonlinear cells is validated this way.
+  same float64 code on both paths. With ``circuit.readout = "sense"`` the tiles' bit lines end
+  in their sense resistors (:func:`~circuitsim.tile.readout.sense_resistor_circuit`). Tiles of
+  nonlinear cells are their decks of :func:`~circuitsim.tile.nonlinear_run.nonlinear_deck` (the
+  cells' B-sources, resistors and MOSFETs; ngspice at tight tolerances); an MLP of nonlinear
+  cells is validated this way.
   With ``circuit.topology = "resistance-sum"`` (any network, MLPs included) the circuits are
   the tiles' strings (their realized MTJs, FETs set by the 0/1 inputs) and the sums the
   readout's (:func:`~circuitsim.network.resistance_sum.string_sums`).
@@ -42,14 +44,16 @@ from ..network.resistance_sum import string_sums
 from ..tile.crossbar import Tile, build_circuit, input_source_names, sense_source_names
 from ..tile.netlist import write_netlist
 from ..tile.nonlinear_run import ngspice_currents
+from ..tile.readout import sense_resistor_circuit
 from .spec import build_circuit_config
 
 
-def _ngspice_currents(tile: Tile, volts: np.ndarray, backend: str) -> np.ndarray:
-    """Output currents of ``tile`` for each row of input voltages, one operating point each."""
+def _ngspice_currents(tile: Tile, volts: np.ndarray, backend: str, r_sense: float = 0.0) -> np.ndarray:
+    """Output currents of ``tile`` for each row of input voltages, one operating point each (through
+    sense resistors of ``r_sense`` ohm to ground when > 0, else into virtual grounds)."""
     from ..spice import get_backend
 
-    deck = write_netlist(build_circuit(tile))
+    deck = write_netlist(sense_resistor_circuit(tile, r_sense) if r_sense > 0 else build_circuit(tile))
     sources = [s.lower() for s in input_source_names(tile.rows)]
     sensed = [f"i({s.lower()})" for s in sense_source_names(tile.cols)]
     steps = [[f"alter {src} dc = {v:.12g}" for src, v in zip(sources, row)] + ["op"] for row in volts]
@@ -59,10 +63,11 @@ def _ngspice_currents(tile: Tile, volts: np.ndarray, backend: str) -> np.ndarray
 
 def validation_inputs(point, context, n_images: int):
     """``(circuit without ADC, network, dataset, x, y)`` of a point to validate on its first
-    ``n_images`` test images (current readout only)."""
+    ``n_images`` test images (DC readouts: current or sense)."""
     circuit = dataclasses.replace(build_circuit_config(point.config), adc=None)
-    if circuit.readout != "current":
-        raise ConfigError(f"validate needs circuit.readout = 'current', got {circuit.readout!r}")
+    if circuit.charge_mode:
+        raise ConfigError(f"validate runs DC decks; circuit.readout = {circuit.readout!r} integrates a transient: "
+                          "validate the point with readout = 'current' or 'sense'")
     if circuit.weight_bits is not None or circuit.dac.kind != "none" or circuit.negative != "differential":
         raise ConfigError("validate compares circuits of one cell pair per weight driven at h · v_read; "
                           "remove [mapping] weight_bits, negative and [dac] from the spec to validate it")
@@ -110,7 +115,7 @@ def validate_layer_point(point, context, n_images: int, positions: int = 4, seed
                     currents = ngspice_currents(block.exact.tile, volts, circuit.backend).output_currents
                 else:
                     currents = _ngspice_currents(Tile(block.conductances, **dataclasses.asdict(circuit.wires)), volts,
-                                                 circuit.backend)
+                                                 circuit.backend, circuit.r_sense if circuit.readout == "sense" else 0.0)
                 currents = block.drift_scale * currents
                 circ[:, block.outs] += (currents[:, 0::2] - currents[:, 1::2]) / (circuit.v_read * dg)
                 stats["ops"] += len(chosen)

@@ -162,8 +162,10 @@ def run_point(point: Point, context: PointContext) -> dict:
     adc = circuit.adc
     row.update(dataset=point.config["dataset"].get("name", "mnist"), device=circuit.device.name,
                r_row=circuit.wires.r_row, r_col=circuit.wires.r_col, engine=circuit.engine,
-               readout=circuit.readout, t_int=circuit.t_int if circuit.readout != "current" else 0.0,
+               readout=circuit.readout, t_int=circuit.t_int if circuit.charge_mode else 0.0,
                adc_kind=adc.kind if adc else "none", adc_bits=adc.bits if adc else 0)
+    if circuit.readout == "sense":
+        row["r_sense"] = circuit.r_sense
     if not circuit.device.statistics.is_exact:
         row["statistics"] = circuit.device.statistics.name
     if circuit.dac.kind != "none":

@@ -34,14 +34,16 @@ grid axes too).
 
 ``[cells]`` gives the canonical tiles' cell model and parameters (:mod:`circuitsim.study.cells_spec`;
 ``model = "sinh"``, ``v0 = 0.2``; grid axes too); its tiles are then solved exactly for every image.
+``[circuit] readout = "sense"`` ends every canonical tile's bit lines in ``r_sense`` ohm to ground
+(linear or nonlinear cells; ``"circuit.r_sense"`` a grid axis too).
 
 Every point of the sweep is one combination of the grid values and one
 partition entry. Everything is checked before anything runs: TOML types (a boolean
 field takes ``true``/``false``, an integer field an integer, a number field a number
 that is not a boolean), keys that no point would use (``[adc]`` options without an
-ADC, charge-mode options when no point reads out charge, ``threshold`` without
-``binarize``), partitions, and (:func:`~.network_spec.check_dataset`) the network's layers against the
-dataset.
+ADC, charge-mode options when no point reads out charge, ``r_sense`` without the sense
+readout, ``threshold`` without ``binarize``: :func:`~.spec_types.check_used`), partitions,
+and (:func:`~.network_spec.check_dataset`) the network's layers against the dataset.
 
 Public API
 ----------
@@ -79,14 +81,14 @@ from .compensation_spec import (COMPENSATION_KEYS, check_compensation_entries,
 from .network_spec import (LAYER_KINDS, LAYER_NETWORK_KEYS, check_layer_network, check_network_section, crossbar_count,
                            layer_partitions, layer_skeleton, model_sha256, network_kind,
                            check_partition_entry, check_resistance_sum, check_spiking, mlp_shapes)
-from .spec_types import check_types
+from .spec_types import check_types, check_used
 
 DATASET_KEYS = {"name", "path", "side", "crop", "binarize", "threshold", "test_fraction", "limit", "seed",
                 "train_limit"}
 NETWORK_KEYS = {f.name for f in dataclasses.fields(MLPConfig)} | LAYER_NETWORK_KEYS | RANDOM_KEYS | SPIKING_KEYS
 DEVICE_KEYS = {"preset", "r_low", "r_high", "levels", "v_read_max", "statistics", *STATISTICS_FIELDS}
 WIRE_KEYS = {"preset"} | {f.name for f in dataclasses.fields(Wires)}
-CIRCUIT_KEYS = {"v_read", "engine", "backend", "gains", "t_read", "readout", "t_int", "c_int",
+CIRCUIT_KEYS = {"v_read", "engine", "backend", "gains", "t_read", "readout", "r_sense", "t_int", "c_int",
                 "topology", "amp_gains", "opamp_gain", "neuron_reference", "fet_r_on", "fet_r_off", "string_max",
                 "mtj_ra_spread", "mtj_tmr_spread"}
 ADC_KEYS = {f.name for f in dataclasses.fields(ADCConfig)} - {"v_min", "v_max"}
@@ -268,27 +270,6 @@ def _partitions(entry: dict, config: dict) -> tuple[Partition, ...]:
     return tuple(Partition(h, v) for h, v in zip(entry["h"], entry["v"]))
 
 
-def _check_used(spec: "SweepSpec") -> None:
-    """Refuse keys that no point of the spec uses."""
-    configs = [config for _, config in spec.configs()]
-    adc_options = {k for config in configs for k in config.get("adc", {}) if k != "kind"}
-    if adc_options and all(config.get("adc", {}).get("kind", "sar" if config.get("adc") else "none") == "none"
-                           for config in configs):
-        raise ConfigError(f"[adc] {sorted(adc_options)[0]} is ignored with kind = \"none\"; "
-                          "remove it or choose an ADC kind")
-    for key in ("t_int", "c_int"):
-        if any(key in c["circuit"] for c in configs) and all(
-                c["circuit"].get("readout", "current") == "current" for c in configs):
-            raise ConfigError(f"circuit.{key} is ignored with readout = \"current\"; "
-                              "remove it or choose a charge readout")
-    dac_options = {k for config in configs for k in config.get("dac", {}) if k != "kind"}
-    if dac_options and all(config.get("dac", {}).get("kind", "none") == "none" for config in configs):
-        raise ConfigError(f"[dac] {sorted(dac_options)[0]} is ignored with kind = \"none\"; "
-                          "remove it or choose kind = \"amplitude\" or \"bit-serial\"")
-    if any("threshold" in c["dataset"] for c in configs) and not any(c["dataset"].get("binarize") for c in configs):
-        raise ConfigError("dataset.threshold is ignored without binarize = true; remove it or binarize")
-
-
 def _check_architecture(config: dict, entries) -> None:
     """Refuse (one line) a point's impossible design: sliced weights on a random-conductance
     network's own cells, more slices than its tiles' columns (``{auto = N}``), an ADC shared by
@@ -394,7 +375,7 @@ def parse_spec(text: str, max_points: int | None = None) -> SweepSpec:
         for entry in spec.partitions:
             check_partition_entry(entry, mlp_shapes(config["network"]))
         _check_architecture(config, spec.partitions)
-    _check_used(spec)
+    check_used([config for _, config in spec.configs()])
     check_compensation_used([config for _, config in spec.configs()], network_kind)
     if spec.partitions == ({"h": None, "v": None},):
         n = crossbar_count(base)

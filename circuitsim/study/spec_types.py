@@ -1,13 +1,17 @@
-"""The declared type of every spec key, and the one-line refusal of a value that does not fit.
+"""The declared type of every spec key, and the one-line refusals of a value that does not fit
+and of a key that no point uses.
 
 Every key of a spec's sections has the type its configuration dataclass declares (``int``,
 ``float``, ``bool``, ``str``, ``tuple[...]``, or a string switch: a ``Literal`` type whose
 values :data:`CHOICES` lists); a value of another type is refused before anything runs, in one
-line naming the key, what it must be and what it got.
+line naming the key, what it must be and what it got. A key that only some setting uses
+(``[adc]`` options with ``kind = "none"``, ``t_int`` without a charge readout, ``r_sense``
+without the sense readout ...) is refused when no point of the spec has that setting
+(:func:`check_used`).
 
 Public API
 ----------
-TYPES, CHOICES, check_types
+TYPES, CHOICES, check_types, check_used
 """
 
 from __future__ import annotations
@@ -89,3 +93,27 @@ def check_types(section: str, table: dict) -> None:
         problem = _type_error(f"{section}.{key}", value, declared) if declared else None
         if problem:
             raise ConfigError(problem)
+
+
+def check_used(configs: list[dict]) -> None:
+    """Refuse (one line) keys that no point's configuration (``configs``: every point's sections) uses."""
+    adc_options = {k for config in configs for k in config.get("adc", {}) if k != "kind"}
+    if adc_options and all(config.get("adc", {}).get("kind", "sar" if config.get("adc") else "none") == "none"
+                           for config in configs):
+        raise ConfigError(f"[adc] {sorted(adc_options)[0]} is ignored with kind = \"none\"; "
+                          "remove it or choose an ADC kind")
+    readouts = {c["circuit"].get("readout", "current") for c in configs}
+    named = " or ".join(f'"{r}"' for r in sorted(readouts))
+    for key in ("t_int", "c_int"):
+        if any(key in c["circuit"] for c in configs) and not readouts & {"charge", "charge-passive"}:
+            raise ConfigError(f"circuit.{key} is ignored with readout = {named}; "
+                              "remove it or choose a charge readout")
+    if any("r_sense" in c["circuit"] for c in configs) and "sense" not in readouts:
+        raise ConfigError(f"circuit.r_sense is ignored with readout = {named} "
+                          "(only sense resistors have it); remove it or set readout = \"sense\"")
+    dac_options = {k for config in configs for k in config.get("dac", {}) if k != "kind"}
+    if dac_options and all(config.get("dac", {}).get("kind", "none") == "none" for config in configs):
+        raise ConfigError(f"[dac] {sorted(dac_options)[0]} is ignored with kind = \"none\"; "
+                          "remove it or choose kind = \"amplitude\" or \"bit-serial\"")
+    if any("threshold" in c["dataset"] for c in configs) and not any(c["dataset"].get("binarize") for c in configs):
+        raise ConfigError("dataset.threshold is ignored without binarize = true; remove it or binarize")

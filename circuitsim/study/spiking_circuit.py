@@ -43,8 +43,9 @@ from ..errors import ConfigError
 from ..network.mapped import MappedNetwork
 from ..network.spiking import SpikingConfig, SpikingNetwork, encode
 from ..periphery.lif import LIFCircuit, LIFSchedule
+from ..spice.base import run_deck
 from ..tile.netlist import format_value as _f
-from .whole_circuit import FullCircuitConfig, layer_sum_lines, run_deck
+from .whole_circuit import FullCircuitConfig, layer_sum_lines
 
 HEADROOM = 0.9
 """Fraction of the amplifier rails the largest possible sum of a layer reaches."""

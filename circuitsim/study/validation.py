@@ -24,7 +24,8 @@ source currents (``energy_per_inference`` = ``energy_crossbar`` + ``energy_ampli
 ``energy_neurons``: the mean ``power`` in W over the images, times ``circuit.t_read``; see
 :mod:`circuitsim.study.whole_circuit`) and ``energy_crossbar_evaluator`` (the evaluator's
 ``V·Y·V·t_read``, which ``energy_crossbar`` should equal).
-ADC sections are ignored (the whole circuit is fully analog); charge readouts are refused.
+ADC sections are ignored (the whole circuit is fully analog); charge readouts are refused; with
+``circuit.readout = "sense"`` every bit line ends in its sense resistor in the deck as in the tiles.
 CNN and ONNX networks are validated layer by layer (``--scope layer``), their tiles in ngspice
 at a sample of output positions (:mod:`circuitsim.study.layer_validation`).
 With nonlinear cells (``[cells]``) the deck holds the cells as the tiles' own nonlinear decks

@@ -7,9 +7,10 @@ A layer ``k`` of the deck holds, for inputs ``x<k>_<i>`` (node voltages ``v_read
   cells as the tiles' own decks write them, :func:`~circuitsim.tile.nonlinear_run.cell_lines`), each
   bit line read at virtual ground by a TIA (VCVS op-amp of gain ``tia_gain`` and feedback
   ``r_tia = v_amp / (rows · v_read · g_max)``, so that with inputs up to ``v_read`` no TIA
-  output exceeds ``±v_amp``);
+  output exceeds ``±v_amp``), or with ``circuit.readout = "sense"`` ending in its sense resistor
+  ``Rsense<j>`` (``circuit.r_sense`` to ground, :func:`~circuitsim.tile.readout.sense_resistor_circuit`);
 - per output ``o`` a summing difference amplifier ``Bd<k>_<o>`` (B-source) adding the
-  ``V_tia- - V_tia+`` of every horizontal partition: ``V_amp = clip(A·Σ, ±v_amp)`` with
+  ``V_tia- - V_tia+`` (or ``V_sns+ - V_sns-``) of every horizontal partition: ``V_amp = clip(A·Σ, ±v_amp)`` with
   ``A`` such that ``V_amp = k·s`` for the normalized sum ``s`` (:mod:`circuitsim.periphery.neurons`);
 - the neuron (:class:`~circuitsim.periphery.neurons.Neuron`) with its offset source;
 - the next layer's input drivers ``Ex<k+1>_<o>`` (VCVS): ``v_read·(V_o - v_zero)/(v_one -
@@ -31,20 +32,20 @@ layer drivers); neurons ``Σ -V·I`` of their supplies and offset sources; ampli
 and difference amplifiers, behavioural) ``v_amp·Σ|I_out|`` — each output current drawn
 from the rail on its side, no quiescent current. A TIA's output current is its bit line's
 current, and every bit-line current flows from word lines at ``>= 0 V`` into a virtual
-ground, so their sum is the drivers' total current (KCL); a difference amplifier's output
-current is its neuron's offset-source current. Only those source currents are saved:
+ground, so their sum is the drivers' total current (KCL; sense resistors draw nothing from the
+rails: their power is the drivers'); a difference amplifier's output current is its neuron's
+offset-source current. Only those source currents are saved:
 ngspice 46 looks every saved vector up by a linear search over all nodes when an analysis
 starts, so thousands of saved TIA currents would cost minutes. Energy = power × ``t_read``.
 
 Public API
 ----------
-FullCircuitConfig, Deck, FullCircuitResult, network_deck, simulate_network, layer_sum_lines, run_deck
+FullCircuitConfig, Deck, FullCircuitResult, network_deck, simulate_network, layer_sum_lines
 """
 
 from __future__ import annotations
 
 import re
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,9 +55,11 @@ import numpy as np
 from ..errors import ConfigError, SimulationError
 from ..network.mapped import MappedNetwork
 from ..periphery.neurons import NeuronDesign, supply_lines
+from ..spice.base import kept_deck, run_deck
 from ..tile.crossbar import TIA, Tile, build_circuit
 from ..tile.netlist import format_value as _f
 from ..tile.nonlinear_run import cell_lines, tile_wires
+from ..tile.readout import sense_resistor_circuit
 
 _INPUT = re.compile(r"in(\d+)$")
 
@@ -106,6 +109,8 @@ class Deck:
     currents), with their DC voltages."""
     n_elements: int
     """Element lines in the deck."""
+    tias: bool = True
+    """Whether TIAs read the bit lines (their currents drawn from the rails); False: sense resistors."""
 
     @property
     def save(self) -> list[str]:
@@ -211,7 +216,7 @@ def network_deck(mapped: MappedNetwork, designs: tuple[NeuronDesign, ...], input
     lines += supply_lines(*(designs[k].neuron for k in layers))
     lines += list(config.extra_lines) + [".end", ""]
     n_elements = sum(1 for ln in lines if ln[:1].isalpha() and not ln.startswith("circuitsim"))
-    return Deck("\n".join(lines), outputs, drivers, inputs, maps, sources, n_elements)
+    return Deck("\n".join(lines), outputs, drivers, inputs, maps, sources, n_elements, circuit.readout != "sense")
 
 
 def layer_sum_lines(mapped: MappedNetwork, k: int, volts_per_unit: float, config: FullCircuitConfig,
@@ -231,10 +236,13 @@ def layer_sum_lines(mapped: MappedNetwork, k: int, volts_per_unit: float, config
     if circuit.topology != "canonical":
         _imac_layer_lines(mapped, k, volts_per_unit, config, lines)
         return [f"d{k}_{o}" for o in range(n_out)]
-    device, wires, v_read = circuit.device, circuit.wires, circuit.v_read
+    device, wires, v_read, sense = circuit.device, circuit.wires, circuit.v_read, circuit.readout == "sense"
     rows = max(b.rows.stop - b.rows.start for b in crossbar.blocks)
     r_tia = config.v_amp / (rows * v_read * device.g_max)
-    tia = TIA(config.tia_gain, r_tia)
+    tia = None if sense else TIA(config.tia_gain, r_tia)
+    # volts per ampere of a bit line at its output node, and which column of a pair is added: TIAs invert
+    # (V_tia- - V_tia+), sense resistors do not (V_sns+ - V_sns-)
+    r_out, node, plus = (circuit.r_sense, "sns", 0) if sense else (r_tia * config.tia_gain / (1 + config.tia_gain), "tia", 1)
     terms: list[list[str]] = [[] for _ in range(n_out)]
     for block in crossbar.blocks:  # the realized cells the evaluator characterized
         rs, os_, alpha = block.rows, block.outs, block.drift_scale
@@ -242,13 +250,14 @@ def layer_sum_lines(mapped: MappedNetwork, k: int, volts_per_unit: float, config
         inputs, exact = [f"x{k}_{i}" for i in range(rs.start, rs.stop)], block.exact
         tile = (tile_wires(exact.tile, tia=tia) if exact is not None else
                 Tile(block.conductances, r_row=wires.r_row, r_col=wires.r_col, r_driver=wires.r_driver, tia=tia))
-        _circuit_lines(build_circuit(tile), prefix, inputs, lines)
+        _circuit_lines(sense_resistor_circuit(tile, circuit.r_sense) if sense else build_circuit(tile), prefix, inputs,
+                       lines)
         if exact is not None:  # nonlinear cells between the wires' nodes, as the tile's own deck writes them
             lines.extend(cell_lines(exact.tile, _node_name(prefix, inputs), prefix, held=lines))
         for j, o in enumerate(range(os_.start, os_.stop)):
-            term = f"v({prefix}tia{2 * j + 1})-v({prefix}tia{2 * j})"
+            term = f"v({prefix}{node}{2 * j + plus})-v({prefix}{node}{2 * j + 1 - plus})"
             terms[o].append(term if alpha == 1.0 else f"{_f(alpha)}*({term})")
-    scale = volts_per_unit / (r_tia * config.tia_gain / (1 + config.tia_gain) * v_read * (device.g_max - device.g_min))
+    scale = volts_per_unit / (r_out * v_read * (device.g_max - device.g_min))
     lines.append(f"* layer {k}: difference amplifiers (V = k*s, clipped at the rails)")
     for o in range(n_out):
         total = "\n+ +".join("+".join(terms[o][i:i + 4]) for i in range(0, len(terms[o]), 4))
@@ -320,28 +329,9 @@ def _run(deck: Deck, n: int, config: FullCircuitConfig, backend, keep_dir: Path 
     results = run_deck(deck.text, steps, deck.save, backend, keep_dir, tag)
     vectors = {k: np.concatenate([r[k] for r in results]) for k in results[0]}
     if any(len(v) != n for v in vectors.values()):
-        raise _kept(SimulationError(f"ngspice returned {len(next(iter(vectors.values())))} points for "
+        raise kept_deck(SimulationError(f"ngspice returned {len(next(iter(vectors.values())))} points for "
                                     f"{n} images", deck.text), deck.text, keep_dir, tag)
     return vectors
-
-
-def run_deck(text: str, steps, save, backend, keep_dir: Path | None, tag: str) -> list[dict[str, np.ndarray]]:
-    """Run ``text`` on ``backend`` (``steps``, ``save`` and the vectors returned as
-    :meth:`SpiceBackend.run`). A :class:`SimulationError` (ngspice's message, deck and output)
-    keeps the deck as ``failed-<tag>.cir`` in ``keep_dir`` (else a new temporary folder) and
-    names that file."""
-    try:
-        return backend.run(text, steps, save=save)
-    except SimulationError as exc:  # ConvergenceError included: keep the deck for inspection
-        raise _kept(exc, text, keep_dir, tag) from None
-
-
-def _kept(exc: SimulationError, text: str, keep_dir: Path | None, tag: str) -> SimulationError:
-    folder = Path(keep_dir) if keep_dir else Path(tempfile.mkdtemp(prefix="circuitsim-"))
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"failed-{tag}.cir"
-    path.write_text(exc.deck or text)
-    return type(exc)(f"{exc}; deck kept in {path}", exc.deck or text, exc.output, exc.version)
 
 
 def _power(deck: Deck, r: dict, v_amp: float) -> dict[str, np.ndarray]:
@@ -357,7 +347,7 @@ def _power(deck: Deck, r: dict, v_amp: float) -> dict[str, np.ndarray]:
         return gain * (r[f"v(o{spec[1]}_{spec[2]})"] - zero)
 
     crossbar = -sum(volts(v) * cur(s) for s, v in deck.drivers)
-    tias = -sum(cur(s) for s, _ in deck.drivers)  # = sum of the bit-line currents (all >= 0)
+    tias = -sum(cur(s) for s, _ in deck.drivers) if deck.tias else 0.0  # = sum of the bit-line currents (all >= 0)
     amps = v_amp * (np.abs(tias) + sum(np.abs(cur(s)) for s in deck.neuron_sources if s.startswith("Voff")))
     neurons = -sum((v * cur(s) for s, v in deck.neuron_sources.items()), np.zeros_like(crossbar))
     return {"crossbar": crossbar, "amplifiers": amps, "neurons": neurons, "total": crossbar + amps + neurons}

@@ -64,6 +64,23 @@ class TIA:
         check_range("TIA r_feedback", float(self.r_feedback), R_MAX, R_MIN, "ohm", zero_ok=False)
         check_range("TIA gain", float(self.gain), 1e12, 1e-3, "V/V", zero_ok=False)
 
+    @classmethod
+    def sense_resistor(cls, r_sense: float) -> "TIA":
+        """The port that a passive sense resistor of ``r_sense`` ohm to ground presents to its bit line.
+
+        A TIA's input is the conductance ``(1 + gain) / r_feedback`` to ground, and the bit line's
+        current flows into it through the sense source; gain 1 and ``r_feedback = 2 r_sense``
+        make it ``1 / r_sense`` exactly (a factor of two is exact in floating point). A tile with
+        this port is the tile whose bit lines end in the resistor: its ``T`` (siemens) gives the
+        currents through the resistors (the bit-line ends at ``r_sense · I``) and its ``Y`` the
+        power the inputs deliver; its "TIA output" voltage is not the sense voltage (decks that
+        show the resistor: :func:`circuitsim.tile.readout.sense_resistor_circuit`).
+        """
+        r_sense = _check_nonnegative("r_sense", r_sense)
+        if not 0 < r_sense <= R_MAX / 2:
+            raise ConfigError(f"r_sense must be > 0 and <= {R_MAX / 2:g} ohm, got {r_sense!r}")
+        return cls(gain=1.0, r_feedback=2.0 * r_sense)
+
 
 @dataclass(frozen=True, eq=False)
 class Tile:

@@ -1,6 +1,7 @@
 """Tile transfer matrices cached by tile content, in memory and on disk.
 
-A tile is identified by its content hash (conductances, wires, readout options) and
+A tile is identified by its content hash (conductances, wires, readout options: a TIA, or the
+port of sense resistors, :meth:`~circuitsim.tile.crossbar.TIA.sense_resistor`) and
 the way it was characterized (engine, or charge-mode window and capacitor); each entry
 is one ``Characterization`` file, ``<key>.npz``. An entry is verified when it is read:
 it must be a readable ``.npz`` whose metadata names this tile's content hash and this
@@ -34,11 +35,12 @@ class ReadoutSettings(Protocol):
 
     @property
     def readout(self) -> str:
-        """``"current"`` (virtual ground), ``"charge"`` (integrator) or ``"charge-passive"``."""
+        """``"current"`` (virtual ground), ``"sense"`` (the tile's bit lines end in its sense port: read at
+        DC as ``"current"``), ``"charge"`` (integrator) or ``"charge-passive"``."""
 
     @property
     def engine(self) -> str:
-        """``"native"`` or ``"ngspice"`` (current readout)."""
+        """``"native"`` or ``"ngspice"`` (DC readouts)."""
 
     @property
     def backend(self) -> str:
@@ -81,7 +83,7 @@ class TileCache:
         readout: :func:`~circuitsim.tile.extract.characterize_many`). The results wait for
         :meth:`transfer`, which takes each as if it computed it then (a miss, written to disk).
         Other engines and readouts do nothing here."""
-        if circuit.readout != "current" or circuit.engine != "native":
+        if _charge(circuit) or circuit.engine != "native":
             return
         missing = {}
         for tile in tiles:
@@ -128,9 +130,14 @@ class TileCache:
         return result
 
 
+def _charge(circuit: ReadoutSettings) -> bool:
+    """Whether ``circuit`` reads tiles by charge (a transient), else at DC (the tile's own bit-line ends)."""
+    return circuit.readout in ("charge", "charge-passive")
+
+
 def _key(tile: Tile, circuit: ReadoutSettings) -> str:
     """The cache key of a tile under a circuit's readout and engine."""
-    if circuit.readout == "current":
+    if not _charge(circuit):
         return f"{tile.content_hash()}-{circuit.engine}"
     return f"{tile.content_hash()}-{circuit.readout}-{circuit.t_int:.6g}-{circuit.c_int:.6g}"
 
@@ -153,9 +160,9 @@ def _mismatch(result: Characterization, tile: Tile, circuit: ReadoutSettings) ->
     meta = result.metadata
     if not isinstance(meta, dict) or meta.get("content_hash") != tile.content_hash():
         return "its content hash is not this tile's"
-    if circuit.readout == "current" and meta.get("engine") != circuit.engine:
+    if not _charge(circuit) and meta.get("engine") != circuit.engine:
         return f"extracted by {meta.get('engine')!r}, not {circuit.engine!r}"
-    if circuit.readout != "current" and not (
+    if _charge(circuit) and not (
             meta.get("readout") == f"charge-{'integrator' if circuit.readout == 'charge' else 'passive'}"
             and math.isclose(meta.get("t_int", -1), circuit.t_int, rel_tol=1e-6)
             and math.isclose(meta.get("c_int", -1), circuit.c_int, rel_tol=1e-6)):
@@ -169,7 +176,7 @@ def _mismatch(result: Characterization, tile: Tile, circuit: ReadoutSettings) ->
 
 
 def _characterize(tile: Tile, circuit: ReadoutSettings) -> Characterization:
-    if circuit.readout == "current":
+    if not _charge(circuit):
         return characterize(tile, engine=circuit.engine, backend=circuit.backend)
     from .charge import characterize_charge
 

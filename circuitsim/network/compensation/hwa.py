@@ -205,9 +205,11 @@ def _cache_key(net: Network | MLP, partitions, circuit: CircuitConfig, config: C
 
 
 def _circuit_fields(circuit: CircuitConfig) -> dict:
-    """The circuit as plain data, without the architecture fields of issue 26 at their defaults
-    (the keys of networks cached before them stay the same)."""
+    """The circuit as plain data, without the architecture fields of issue 26 at their defaults and
+    the sense resistor of other readouts (the keys of networks cached before them stay the same)."""
     fields = dataclasses.asdict(circuit)
+    if circuit.readout != "sense":
+        del fields["r_sense"]
     if circuit.dac.kind == "none" and circuit.dac == type(circuit.dac)():
         del fields["dac"]
     if circuit.weight_bits is None:
