@@ -209,10 +209,9 @@ class CircuitConfig:
         if not self.nonlinear:
             return
         kind = self.cells.kind  # type: ignore[union-attr]
-        if self.topology != "canonical":
-            raise ConfigError(f"{kind} cells are solved in canonical tiles read at virtual ground; the {self.topology} "
-                              "readout holds its bit lines at voltages that depend on the cells, which this path does "
-                              "not solve yet: use topology = \"canonical\" or linear cells")
+        if self.topology == "resistance-sum":
+            raise ConfigError(f"{kind} cells are not modelled in resistance-sum strings (each cell is two FET-MTJ "
+                              "pairs of its own model): use topology = \"canonical\" or \"imac-sim\", or linear cells")
         if self.readout != "current":
             raise ConfigError(f"{kind} cells are solved at DC (virtual-ground currents); a charge readout integrates a "
                               "transient: use readout = \"current\" or linear cells")
