@@ -18,7 +18,8 @@ cells' stamps), its values summed into it by one ``bincount``; its fill-reducing
 computed once (SuperLU's ``MMD_AT_PLUS_A`` on the first factorization) and every later
 factorization, of every iteration and vector, runs in that order (threshold pivoting: the
 amplifiers' VCVS rows have no diagonal). Input vectors are evaluated together (cells, residual,
-line search); each takes its own factorizations. A vector converges when every node's KCL
+line search); each takes its own factorizations, and once its KCL residual is below
+:data:`CHORD` of its cell currents it reuses its last one (a chord step). A vector converges when every node's KCL
 residual is within ``residual_tol`` of the largest cell current (or the rounding noise of the
 currents that meet there) and the last step within ``step_tol`` of the largest node voltage; one
 that does not raises :class:`~circuitsim.errors.ConvergenceError` (the layer, the vector, the
@@ -49,6 +50,10 @@ from .nonlinear_tile import NewtonOptions, backtrack
 
 CHUNK = 64
 """Input vectors evaluated together (their factorizations are made one by one)."""
+
+CHORD = 1e-6
+"""KCL residual, relative to the largest cell current, below which a vector's last Jacobian
+factorization is reused (a chord step: the Jacobian has changed by about that much)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -116,7 +121,7 @@ class LayerSolver:
         self.options = options or NewtonOptions()
         circuit = build_layer_circuit(wires_only(layer))
         s = self.system = assemble(circuit)
-        index = {name: k - 1 for k, name in enumerate(circuit.node_names)}  # unknown index (ground -1)
+        index = {node: k - 1 for k, node in enumerate(circuit.node_names)}  # unknown index (ground -1)
         word, bit = cell_nodes(layer)
         self.a, self.b = (np.array([index[n] for n in t.ravel()]) for t in (word, bit))
         n, n_cells = len(s.rhs), word.size
@@ -236,13 +241,17 @@ class LayerSolver:
         i, pa, pb, m, leave = self._evaluate(x, None)
         iterations = np.zeros(len(v), np.int64)
         active = np.arange(len(v))
+        factors: dict = {}
         while len(active) and len(free):
             over = iterations[active] >= opt.max_iterations
             if over.any():
                 self._fail(active[over][0], first, iterations, leave, i, "the iteration limit was reached")
             step = np.empty((len(active), len(free)))
             for r, vec in enumerate(active):
-                step[r] = self._factor(self._values(pa[vec], pb[vec]))(-leave[vec, free][None, :])[0]
+                near = np.abs(leave[vec, free[:self.n_node]]).max(initial=0.0) <= CHORD * np.abs(i[vec]).max()
+                if not (near and vec in factors):  # far from the solution: Newton's own Jacobian
+                    factors[vec] = self._factor(self._values(pa[vec], pb[vec]))
+                step[r] = factors[vec](-leave[vec, free][None, :])[0]
             stuck = self._line_search(active, step, x, i, pa, pb, m, leave)
             iterations[active] += 1
             scale = np.abs(x[active, :self.system.n_voltages]).max(axis=1)
@@ -251,6 +260,8 @@ class LayerSolver:
             if (stuck & ~ok).any():
                 self._fail(active[stuck & ~ok][0], first, iterations, leave, i,
                            "the line search found no step that lowers the residual")
+            for vec in active[small & ok]:
+                factors.pop(vec, None)
             active = active[~(small & ok)]
         return x, leave, iterations
 
