@@ -56,17 +56,20 @@ def layer_cell_lines(layer: LayerCircuit, cells: CellModel, node: Callable[[str]
             *(line for line in lines if not (line.startswith((".model", "Vgs")) and line in held))]
 
 
-def nonlinear_layer_deck(layer: LayerCircuit, cells: CellModel, inputs=None) -> str:
-    """The ngspice deck of ``layer`` with ``cells`` (inputs 0 V by default), with
-    :data:`~circuitsim.tile.nonlinear_run.SPICE_OPTIONS` and ``.op``."""
-    deck = write_netlist(build_layer_circuit(wires_only(layer), inputs), options=SPICE_OPTIONS + (".op",))
+def nonlinear_layer_deck(layer: LayerCircuit, cells: CellModel, inputs=None,
+                         options: tuple[str, ...] = SPICE_OPTIONS) -> str:
+    """The ngspice deck of ``layer`` with ``cells`` (inputs 0 V by default), with ``options``
+    (:data:`~circuitsim.tile.nonlinear_run.SPICE_OPTIONS` by default) and ``.op``."""
+    deck = write_netlist(build_layer_circuit(wires_only(layer), inputs), options=tuple(options) + (".op",))
     head, tail = deck.rsplit("\n.options", 1)
     return head + "\n" + "\n".join(layer_cell_lines(layer, cells)) + "\n\n.options" + tail
 
 
-def ngspice_layer(layer: LayerCircuit, cells: CellModel, inputs, backend: str = "shared") -> LayerResult:
+def ngspice_layer(layer: LayerCircuit, cells: CellModel, inputs, backend: str = "shared",
+                  options: tuple[str, ...] = SPICE_OPTIONS) -> LayerResult:
     """The layer's outputs for input-line voltage vectors ``(vectors, n_rows)`` by ngspice: one
-    operating point per vector (``alter`` of the input sources)."""
+    operating point per vector (``alter`` of the input sources), the deck's ``options`` as
+    :func:`nonlinear_layer_deck`."""
     from ..spice import get_backend
 
     v = np.atleast_2d(np.asarray(inputs, dtype=float))
@@ -78,7 +81,7 @@ def ngspice_layer(layer: LayerCircuit, cells: CellModel, inputs, backend: str = 
     sources = [s.lower() for s in layer.input_sources()]
     driven = [f"i({s})" for s in sources]
     steps = [[f"alter {s} dc = {float(x)!r}" for s, x in zip(sources, row)] + ["op"] for row in v]
-    deck = nonlinear_layer_deck(layer, cells).replace("\n.op\n", "\n")
+    deck = nonlinear_layer_deck(layer, cells, options=options).replace("\n.op\n", "\n")
     results = get_backend(backend).run(deck, steps, save=read + driven)
     raw = np.array([[r[name][0] for name in read] for r in results])
     delivered = -np.array([[r[name][0] for name in driven] for r in results])  # ngspice: current into the + node
