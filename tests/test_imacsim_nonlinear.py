@@ -141,18 +141,25 @@ partitions = [{h = [2, 1], v = [2, 1]}]
 """)
 
 
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("cache")
+
+
 @pytest.mark.ngspice
-def test_whole_circuit_agrees_with_the_exact_pieces(tmp_path):
-    """The digits MLP (64-16-10, 2-1 / 2-1) in one ngspice deck, each layer its whole imac-sim
-    layer circuit with the sinh cells between its nodes, against the evaluator's exact pieces
-    behind the same neurons. Measured: 30 of 30 predictions agree, crossbar energies within 1e-6."""
+@pytest.mark.parametrize("scope", ["network", "layer"])
+def test_whole_circuit_agrees_with_the_exact_pieces(scope, cache):
+    """The digits MLP (64-16-10, 2-1 / 2-1) in one ngspice deck (or one per layer), each layer its
+    whole imac-sim layer circuit with the sinh cells between its nodes, against the evaluator's
+    exact pieces behind the same neurons. Measured: 30 of 30 predictions agree, crossbar energies
+    within 1e-6."""
     from circuitsim.study.points import PointContext
     from circuitsim.study.spec import parse_spec
     from circuitsim.study.validation import validate_point
     from circuitsim.study.whole_circuit import FullCircuitConfig
 
     (point,) = parse_spec(SPEC).points()
-    row = validate_point(point, PointContext(tmp_path), 30, FullCircuitConfig(), "behavioural")
+    row = validate_point(point, PointContext(cache), 30, FullCircuitConfig(scope=scope), "behavioural")
     assert row["status"] == "ok", row["error"]
-    assert row["agreement"] >= 0.99 and row["n_images"] == 30
+    assert row["agreement"] >= 0.99 and row["n_images"] == 30 and row["scope"] == scope
     assert abs(row["energy_crossbar"] - row["energy_crossbar_evaluator"]) < 1e-4 * row["energy_crossbar_evaluator"]

@@ -101,9 +101,9 @@ class CircuitConfig:
     partitioning) or ``"partitioned"`` (the same partitions: only the wires differ)."""
 
     cells: CellModel | None = None
-    """The model of the canonical tiles' cells (:mod:`circuitsim.tile.cells`; parameters that
-    are not the state, scalars) or None: linear cells. A nonlinear model's tiles are solved
-    exactly for every image (:mod:`circuitsim.network.nonlinear_tiles`)."""
+    """The model of the tiles' cells (:mod:`circuitsim.tile.cells`; parameters that are not the
+    state, scalars) or None: linear cells. A nonlinear model's tiles are solved exactly for every
+    image (canonical: :mod:`~circuitsim.network.nonlinear_tiles`; imac-sim: :mod:`~circuitsim.network.nonlinear_layers`)."""
 
     fet_r_on: float = 500.0
     """``resistance-sum``: on resistance of a cell's bypass FETs, ohm."""
