@@ -87,6 +87,11 @@ def test_unconverged_solve_is_refused_in_one_line():
     message = str(info.value)
     assert "layer 1 did not converge for input vector" in message and "after 1 Newton iterations" in message
     assert "\n" not in message
+    # in a network the piece's deck at the failing vector comes with the error (a sweep keeps it)
+    piece = ExactLayer(LayerSolver(layer, cells, NewtonOptions(max_iterations=1), name="piece"), V_READ, 1.0, 1e-8)
+    with pytest.raises(ConvergenceError) as info:
+        piece.sums(x / V_READ)
+    assert "Bcell0_0 wl0_0 cm0_0 I=" in info.value.deck and ".op" in info.value.deck
 
 
 def _network(v0: float, r_series: float = 0.0) -> tuple:
