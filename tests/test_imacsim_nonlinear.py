@@ -160,7 +160,7 @@ def cache(tmp_path_factory):
 
 
 @pytest.mark.ngspice
-@pytest.mark.parametrize("scope", ["network", "layer"])
+@pytest.mark.parametrize("scope", ["network", pytest.param("layer", marks=pytest.mark.slow)])
 def test_whole_circuit_agrees_with_the_exact_pieces(scope, cache):
     """The digits MLP (64-16-10, 2-1 / 2-1) in one ngspice deck (or one per layer), each layer its
     whole imac-sim layer circuit with the sinh cells between its nodes, against the evaluator's
