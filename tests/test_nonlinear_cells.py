@@ -288,10 +288,12 @@ def test_simulate_bad_input_is_one_line_and_writes_nothing(case, message, files,
 @pytest.mark.ngspice
 def test_docs_example_runs(capsys):
     page = Path(__file__).resolve().parent.parent / "docs" / "tutorials" / "nonlinear-cells.md"
-    (code,) = re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.S)
-    exec(compile(code, str(page), "exec"), {"__name__": "__example__"})
-    iterations, difference = capsys.readouterr().out.rsplit("]", 1)
-    assert float(difference) < 1e-10 and min(int(k) for k in iterations.strip("[ ").split()) >= 1
+    blocks = re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.S)
+    assert len(blocks) == 2  # a tile, and an imac-sim layer circuit
+    for code in blocks:
+        exec(compile(code, str(page), "exec"), {"__name__": "__example__"})
+        iterations, difference = capsys.readouterr().out.rsplit("]", 1)
+        assert float(difference) < 1e-10 and min(int(k) for k in iterations.strip("[ ").split()) >= 1
 
 
 @pytest.mark.parametrize("cell_iterations", [0, 2])

@@ -110,7 +110,7 @@ def test_bad_cells_are_refused_in_one_line(section, message):
 
 
 @pytest.mark.parametrize("extra, message", [
-    ('[circuit]\ntopology = "imac-sim"', "the imac-sim readout holds its bit lines"),
+    ('[circuit]\ntopology = "resistance-sum"', "cells are not modelled in resistance-sum strings"),
     ('[circuit]\nreadout = "charge"', "a charge readout integrates a transient"),
     ('[dac]\nkind = "bit-serial"\nbits = 4', "a [dac]'s quantized or bit-serial cycles"),
 ])

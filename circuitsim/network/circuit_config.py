@@ -107,9 +107,9 @@ class CircuitConfig:
     partitioning) or ``"partitioned"`` (the same partitions: only the wires differ)."""
 
     cells: CellModel | None = None
-    """The model of the canonical tiles' cells (:mod:`circuitsim.tile.cells`; parameters that
-    are not the state, scalars) or None: linear cells. A nonlinear model's tiles are solved
-    exactly for every image (:mod:`circuitsim.network.nonlinear_tiles`)."""
+    """The model of the tiles' cells (:mod:`circuitsim.tile.cells`; parameters that are not the
+    state, scalars) or None: linear cells. A nonlinear model's tiles are solved exactly for every
+    image (canonical: :mod:`~circuitsim.network.nonlinear_tiles`; imac-sim: :mod:`~circuitsim.network.nonlinear_layers`)."""
 
     fet_r_on: float = 500.0
     """``resistance-sum``: on resistance of a cell's bypass FETs, ohm."""
@@ -238,10 +238,9 @@ class CircuitConfig:
         if not self.nonlinear:
             return
         kind = self.cells.kind  # type: ignore[union-attr]
-        if self.topology != "canonical":
-            raise ConfigError(f"{kind} cells are solved in canonical tiles read at virtual ground; the {self.topology} "
-                              "readout holds its bit lines at voltages that depend on the cells, which this path does "
-                              "not solve yet: use topology = \"canonical\" or linear cells")
+        if self.topology == "resistance-sum":
+            raise ConfigError(f"{kind} cells are not modelled in resistance-sum strings (each cell is two FET-MTJ "
+                              "pairs of its own model): use topology = \"canonical\" or \"imac-sim\", or linear cells")
         if self.charge_mode:
             raise ConfigError(f"{kind} cells are solved at DC (virtual-ground or sense-resistor currents); a charge "
                               "readout integrates a transient: use readout = \"current\" or \"sense\", or linear cells")

@@ -22,10 +22,10 @@ tiles' laws (:mod:`circuitsim.tile.read_noise`): without ADCs from the layer's l
 side by side, drawn in passes over the images), with ADCs from each tile's law before its
 conversion; one generator per crossbar layer.
 
-**Nonlinear cells** (``circuit.cells``): a canonical tile of nonlinear cells has no ``T``; its
-partial sums and supply energy come from an exact solve of the tile for every image and output
-position (:mod:`circuitsim.network.nonlinear_tiles`), the effective weights being those of its
-cells linear at the read voltage (:meth:`MappedNetwork.linear_at_read`).
+**Nonlinear cells** (``circuit.cells``): a tile of nonlinear cells has no ``T``; its partial
+sums and supply energy come from an exact solve of the tile for every image and output position
+(:mod:`circuitsim.network.nonlinear_tiles`; an imac-sim piece: :mod:`~circuitsim.network.nonlinear_layers`),
+the effective weights being those of its cells linear at the read voltage (:meth:`MappedNetwork.linear_at_read`).
 
 **Energy per inference** adds the crossbar's supply energy over a read pulse (``v @ M @ v``
 per evaluation, ``M = t_read · Y`` from each tile's input admittance; with a charge readout,

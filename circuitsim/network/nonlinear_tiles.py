@@ -17,7 +17,7 @@ input sources at the solution.
 
 Public API
 ----------
-ExactTile, exact_tile
+ExactTile, exact_tile, mapped_cells, distinct_rows
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import numpy as np
 
 from ..errors import ConfigError, ConvergenceError
 from ..tile.cell_mapping import map_conductance
+from ..tile.cells import CellModel
 from ..tile.nonlinear import NonlinearSolver
 from ..tile.nonlinear_tile import NonlinearResult, NonlinearTile
 from ..tile.nonlinear_run import ngspice_currents, nonlinear_deck
@@ -60,13 +61,9 @@ class ExactTile:
     def solve(self, volts: np.ndarray) -> NonlinearResult:
         """The tile's currents for word-line voltages ``(vectors, rows)`` (the last batch is
         kept: the energy and the sums of one evaluation solve it once)."""
-        volts = np.ascontiguousarray(volts, dtype=float)
-        key = volts.tobytes() + repr(volts.shape).encode()
+        key, unique, inverse = distinct_rows(volts)
         if self._last is not None and self._last[0] == key:
             return self._last[1]
-        # images that drive the tile alike (binary inputs, blank image borders) are solved once
-        unique, inverse = np.unique(volts, axis=0, return_inverse=True)
-        inverse = inverse.reshape(-1)
         if self.engine == "ngspice":
             solved = ngspice_currents(self.tile, unique, self.backend)
         else:
@@ -99,14 +96,29 @@ def exact_tile(conductances: np.ndarray, circuit: CircuitConfig, drift_scale: fl
                name: str = "tile") -> ExactTile:
     """The :class:`ExactTile` of a canonical tile's realized conductances (``rows × 2 outs``,
     siemens) with ``circuit.cells`` mapped onto them at ``circuit.v_read``."""
-    assert circuit.cells is not None
-    try:
-        cells = map_conductance(circuit.cells, conductances, circuit.v_read)
-    except ConfigError as exc:
-        raise ConfigError(f"{name}: {exc}") from None
     wires = circuit.wires
     r_sense = circuit.r_sense if circuit.readout == "sense" else 0.0
-    tile = NonlinearTile(cells, r_row=wires.r_row, r_col=wires.r_col, name=name, r_sense=r_sense)
+    tile = NonlinearTile(mapped_cells(conductances, circuit, name), r_row=wires.r_row, r_col=wires.r_col, name=name,
+                         r_sense=r_sense)
     device = circuit.device
     return ExactTile(tile, circuit.v_read, device.g_max - device.g_min, circuit.t_read, drift_scale, circuit.engine,
                      circuit.backend)
+
+
+def mapped_cells(conductances: np.ndarray, circuit: CircuitConfig, name: str) -> CellModel:
+    """``circuit.cells`` with their state set so that each carries its conductance (siemens) at
+    ``circuit.v_read`` alone (a ``ConfigError`` naming ``name`` when one cannot)."""
+    assert circuit.cells is not None
+    try:
+        return map_conductance(circuit.cells, conductances, circuit.v_read)
+    except ConfigError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
+
+
+def distinct_rows(volts: np.ndarray) -> tuple[bytes, np.ndarray, np.ndarray]:
+    """``(key, unique, inverse)`` of a batch of input vectors ``(vectors, rows)``: a key of the
+    batch (the last one solved is kept), its distinct vectors and where each vector is among them
+    (images that drive a tile alike, binary inputs or blank image borders, are solved once)."""
+    volts = np.ascontiguousarray(volts, dtype=float)
+    unique, inverse = np.unique(volts, axis=0, return_inverse=True)
+    return volts.tobytes() + repr(volts.shape).encode(), unique, inverse.reshape(-1)

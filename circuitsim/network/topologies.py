@@ -66,6 +66,7 @@ from ..tile.tile_cache import TileCache
 from ..tile.topology import TopologyConfig, partition_slices
 from .circuit_config import CircuitConfig
 from .mapping import LayerMapping, Partition, cell_mapping, map_layer, map_offset_layer, map_sliced_layer
+from .nonlinear_layers import ExactLayer, exact_layer
 from .nonlinear_tiles import ExactTile, exact_tile
 from .realization import realize_layer, realize_tile, realized_tile
 from .resistance_sum import mtj_resistances, string_cell
@@ -105,8 +106,9 @@ class Block:
     energy_per_read: float = 0.0
     """Energy of one evaluation that the quadratic form leaves out (a resistance-sum string's
     read current), joules."""
-    exact: ExactTile | None = None
-    """A tile of nonlinear cells: its exact solve (:mod:`circuitsim.network.nonlinear_tiles`),
+    exact: ExactTile | ExactLayer | None = None
+    """A tile of nonlinear cells: its exact solve (:mod:`~circuitsim.network.nonlinear_tiles`, imac-sim's
+    pieces :mod:`~circuitsim.network.nonlinear_layers`),
     which its sums and energy come from; ``weights`` and ``energy_matrix`` are then those of
     the cells linear at the read voltage. None: the tile is linear."""
     reference: np.ndarray | None = None
@@ -340,9 +342,10 @@ def imac_sim_layer(index: int, weights: np.ndarray, bias: np.ndarray | None, cel
         if stats.read_noise > 0:
             law = ReadNoise.of_layer(piece, stats.read_noise).law()
             noise = law.scaled((circuit.v_read * share * scales[c]) ** 2, np.float32)  # per unit activation
+        cells = realized[rows, 2 * outs.start:2 * outs.stop]
+        exact = exact_layer(piece, cells, circuit, share * scales[c], f"crossbar layer {index + 1} tile ({a}, {c})")
         blocks.append(Block(rows, outs, effective[rows, outs], _energy_matrix(result, circuit), read_noise=noise,
-                            conductances=realized[rows, 2 * outs.start:2 * outs.stop], drift_scale=scales[c],
-                            tile=(a, c)))
+                            conductances=cells, drift_scale=scales[c], tile=(a, c), exact=exact))
     if circuit.neuron_reference == "partitioned":
         ideal = _effective(_pieces(g, mapping, topology, Wires(), cache), effective.shape, share, circuit.v_read)
     else:

@@ -28,9 +28,10 @@ ADC sections are ignored (the whole circuit is fully analog); charge readouts ar
 ``circuit.readout = "sense"`` every bit line ends in its sense resistor in the deck as in the tiles.
 CNN and ONNX networks are validated layer by layer (``--scope layer``), their tiles in ngspice
 at a sample of output positions (:mod:`circuitsim.study.layer_validation`).
-With nonlinear cells (``[cells]``) the deck holds the cells as the tiles' own nonlinear decks
-write them (B-sources, MOSFETs) and the evaluator path's sums are the tiles' exact solves
-(:class:`NeuronMLP` with the mapped network); ``--scope layer`` runs the tiles' nonlinear decks.
+With nonlinear cells (``[cells]``) the deck holds the cells as the tiles' (imac-sim: the layer
+circuits') own nonlinear decks write them (B-sources, MOSFETs) and the evaluator path's sums are
+the tiles' exact solves (:class:`NeuronMLP` with the mapped network); ``--scope layer`` runs the
+tiles' nonlinear decks (imac-sim: one whole-circuit deck per layer).
 A point with ``compensation.method = "hwa"`` validates its fine-tuned network (the sweep's cache
 entry); ``affine`` and ``lora`` are digital and refused (validate their analog circuit with ``none``).
 With device statistics both paths use the same realized conductances (drawn from the point's
@@ -171,7 +172,8 @@ def validate_point(point, context, n_images: int, config: FullCircuitConfig = Fu
             raise ConfigError("the resistance-sum topology is validated string by string (each image sets the "
                               "cells' FETs, which one deck cannot show): use --scope layer")
         return validate_layer_point(point, context, n_images)
-    if config.scope == "layer" and "cells" in point.config and build_circuit_config(point.config).nonlinear:
+    if (config.scope == "layer" and "cells" in point.config and point.config["circuit"].get("topology") != "imac-sim"
+            and build_circuit_config(point.config).nonlinear):
         return validate_layer_point(point, context, n_images)  # the tiles' nonlinear decks, layer by layer
     if network_kind(point.config["network"]) in LAYER_KINDS:  # tiles in ngspice, layer by layer
         if config.scope != "layer":

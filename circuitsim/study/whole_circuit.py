@@ -45,7 +45,6 @@ FullCircuitConfig, Deck, FullCircuitResult, network_deck, simulate_network, laye
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,8 +59,7 @@ from ..tile.crossbar import TIA, Tile, build_circuit
 from ..tile.netlist import format_value as _f
 from ..tile.nonlinear_run import cell_lines, tile_wires
 from ..tile.readout import sense_resistor_circuit
-
-_INPUT = re.compile(r"in(\d+)$")
+from .layer_decks import circuit_lines, imac_layer_lines, node_namer
 
 
 @dataclass(frozen=True)
@@ -131,25 +129,6 @@ def _pwl(name: str, node: str, values: np.ndarray) -> str:
         pts += [f"{s}, {_f(values[s])}"] + ([f"{e}, {_f(values[e])}"] if e > s else [])
     body = ",\n+ ".join(", ".join(pts[i:i + 8]) for i in range(0, len(pts), 8))
     return f"{name} {node} 0 V = pwl(v(idx),\n+ {body})"
-
-
-def _node_name(prefix: str, inputs: list[str]):
-    """Deck names of a tile circuit's nodes: ``in<i>`` is ``inputs[i]``, the others but ground prefixed."""
-    return lambda node: inputs[int(m.group(1))] if (m := _INPUT.match(node)) else ("0" if node == "0" else prefix + node)
-
-
-def _circuit_lines(circuit, prefix: str, inputs: list[str], out: list[str]) -> list[str]:
-    """Elements of a circuit whose sources ``Vin<i>`` drive ``in<i>``, those nodes renamed
-    ``inputs[i]`` (the sources left out), other names made unique by ``prefix``."""
-    names = np.array(list(map(_node_name(prefix, inputs), circuit.node_names)), dtype=object)
-    for group in circuit.groups:
-        if group.kind == "C" or group.names[0].startswith("Vin"):
-            continue
-        dc = "DC " if group.kind == "V" else ""
-        nodes = [" ".join(row) for row in names[group.nodes]]
-        out.append(f"* {prefix}: {group.comment}")
-        out.extend(f"{n[0]}{prefix}{n[1:]} {nd} {dc}{_f(v)}" for n, nd, v in zip(group.names, nodes, group.values))
-    return out
 
 
 def _mlp(mapped: MappedNetwork):
@@ -234,7 +213,7 @@ def layer_sum_lines(mapped: MappedNetwork, k: int, volts_per_unit: float, config
     circuit, crossbar = mapped.circuit, mapped.crossbars[k]
     n_out, vmax = crossbar.n_out, _f(config.v_amp)
     if circuit.topology != "canonical":
-        _imac_layer_lines(mapped, k, volts_per_unit, config, lines)
+        imac_layer_lines(mapped, k, volts_per_unit, config.v_amp, lines)
         return [f"d{k}_{o}" for o in range(n_out)]
     device, wires, v_read, sense = circuit.device, circuit.wires, circuit.v_read, circuit.readout == "sense"
     rows = max(b.rows.stop - b.rows.start for b in crossbar.blocks)
@@ -250,10 +229,10 @@ def layer_sum_lines(mapped: MappedNetwork, k: int, volts_per_unit: float, config
         inputs, exact = [f"x{k}_{i}" for i in range(rs.start, rs.stop)], block.exact
         tile = (tile_wires(exact.tile, tia=tia) if exact is not None else
                 Tile(block.conductances, r_row=wires.r_row, r_col=wires.r_col, r_driver=wires.r_driver, tia=tia))
-        _circuit_lines(sense_resistor_circuit(tile, circuit.r_sense) if sense else build_circuit(tile), prefix, inputs,
-                       lines)
+        circuit_lines(sense_resistor_circuit(tile, circuit.r_sense) if sense else build_circuit(tile), prefix, inputs,
+                      lines)
         if exact is not None:  # nonlinear cells between the wires' nodes, as the tile's own deck writes them
-            lines.extend(cell_lines(exact.tile, _node_name(prefix, inputs), prefix, held=lines))
+            lines.extend(cell_lines(exact.tile, node_namer(prefix, inputs), prefix, held=lines))
         for j, o in enumerate(range(os_.start, os_.stop)):
             term = f"v({prefix}{node}{2 * j + plus})-v({prefix}{node}{2 * j + 1 - plus})"
             terms[o].append(term if alpha == 1.0 else f"{_f(alpha)}*({term})")
@@ -276,35 +255,6 @@ def _driver_lines(k, n_out, layers, design, v_read, maps, drivers, lines) -> Non
     for o in range(n_out):
         lines.append(f"Ex{k + 1}_{o} x{k + 1}_{o} 0 o{k}_{o} z{k} {_f(gain)}")
         drivers.append((f"Ex{k + 1}_{o}", ("neuron", k, o)))
-
-
-def _imac_layer_lines(mapped: MappedNetwork, k: int, volts_per_unit: float, config, lines) -> None:
-    """Layer ``k`` in the imac-sim topology: its whole partitioned layer circuit (difference
-    amplifiers, 1 mΩ ties) of the realized cells, then per output a buffer
-    ``V = clip(volts_per_unit·α·V(nin), ±v_amp)`` (``α``: the global drift compensation of the
-    output's vertical partition, 1 without; ``V(nin)`` is the effective network's sum ``s``)."""
-    from ..network.topologies import imac_amp_gains
-    from ..tile.layer_circuit import LayerCircuit, build_layer_circuit
-    from ..tile.topology import TopologyConfig
-
-    circuit, crossbar = mapped.circuit, mapped.crossbars[k]
-    topology = TopologyConfig.imac_sim(imac_amp_gains(circuit, len(mapped.crossbars))[k], circuit.opamp_gain)
-    g = np.zeros((crossbar.weights.shape[0], 2 * crossbar.n_out))
-    alpha = np.ones(crossbar.n_out)  # global drift compensation, one factor per vertical partition
-    for block in crossbar.blocks:
-        g[block.rows, 2 * block.outs.start:2 * block.outs.stop] = block.conductances
-        alpha[block.outs] = block.drift_scale
-    row_slices = tuple(slice(a, b) for a, b in sorted({(b.rows.start, b.rows.stop) for b in crossbar.blocks}))
-    out_slices = tuple(slice(a, b) for a, b in sorted({(b.outs.start, b.outs.stop) for b in crossbar.blocks}))
-    layer = LayerCircuit(g[:, 0::2], g[:, 1::2], row_slices, out_slices, topology, circuit.wires.r_row,
-                         circuit.wires.r_col)
-    prefix = f"{k}_"
-    _circuit_lines(build_layer_circuit(layer), prefix, [f"x{k}_{i}" for i in range(layer.n_rows)], lines)
-    lines.append(f"* layer {k}: buffers (V = k*V(nin), clipped at the rails)")
-    vmax = _f(config.v_amp)
-    for o in range(crossbar.n_out):
-        lines.append(f"Bd{k}_{o} d{k}_{o} 0 V = max(-{vmax}, min({vmax}, "
-                     f"{_f(volts_per_unit * alpha[o])}*v({prefix}nin{o})))")
 
 
 @dataclass(frozen=True, eq=False)

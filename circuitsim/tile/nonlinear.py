@@ -37,7 +37,7 @@ from .assembly import GridPattern, grid_pattern
 from .cell_space import ROUNDING, CellSpace
 from .factor import SPDFactor, analyze, available_backends
 from .native_tile import _blas_threads
-from .nonlinear_tile import NewtonOptions, NonlinearResult, NonlinearTile
+from .nonlinear_tile import NewtonOptions, NonlinearResult, NonlinearTile, backtrack
 
 SUPERNODAL = 100_000
 """Free nodes from which CHOLMOD's supernodal factorization is used (simplicial below)."""
@@ -276,25 +276,16 @@ class NonlinearSolver:
         falls, or is within the tolerance), updating the state arrays in place; which vectors
         found no such ``t``."""
         n = self.pattern.n_free
-        norm0 = np.linalg.norm(leave[active, :n], axis=1)
-        t = np.ones(len(active))
-        pending = np.ones(len(active), bool)
-        for _ in range(self.options.max_halvings + 1):
+
+        def try_step(t):
             trial = x[active].copy()
             trial[:, :n] += t[:, None] * step
             ti, tpa, tpb, tm, tleave = self._evaluate(trial, m[active])
-            norm = np.linalg.norm(tleave[:, :n], axis=1)
             # a residual within the tolerance is taken too: at the solution it is rounding noise
             solved = np.abs(tleave[:, :n]).max(axis=1) <= self._tolerance(trial, ti, tpa)
-            ok = pending & ((norm <= (1 - 1e-4 * t) * norm0) | solved | (norm0 == 0))
-            rows_ok = active[ok]
-            x[rows_ok], i[rows_ok], pa[rows_ok], pb[rows_ok], m[rows_ok], leave[rows_ok] = (
-                trial[ok], ti[ok], tpa[ok], tpb[ok], tm[ok], tleave[ok])
-            pending &= ~ok
-            if not pending.any():
-                break
-            t = np.where(pending, t / 2, t)
-        return pending
+            return trial, (ti, tpa, tpb, tm, tleave), np.linalg.norm(tleave[:, :n], axis=1), solved
+        return backtrack(active, x, (i, pa, pb, m, leave), np.linalg.norm(leave[active, :n], axis=1), try_step,
+                         self.options.max_halvings)
 
     def _cell_nodes(self, v: np.ndarray):
         """The cell-space solve of input vectors ``v`` as the grid's node voltages ``(k, n_all)``

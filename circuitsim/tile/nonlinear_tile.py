@@ -10,7 +10,7 @@ solved by :class:`~circuitsim.tile.nonlinear.NonlinearSolver` (native) or in ngs
 
 Public API
 ----------
-NonlinearTile, NewtonOptions, NonlinearResult
+NonlinearTile, NewtonOptions, NonlinearResult, backtrack
 """
 
 from __future__ import annotations
@@ -136,3 +136,28 @@ class NonlinearResult:
     input_currents: np.ndarray | None = None
     """Amperes ``(vectors, rows)`` delivered by each input source into the tile (the supply
     power of a vector is ``Σ V_i I_i``), or None."""
+
+
+def backtrack(active: np.ndarray, x: np.ndarray, state, norm0: np.ndarray, try_step, halvings: int) -> np.ndarray:
+    """The damped Newton steps of vectors ``active``: ``t`` (1 at first) halved per vector until
+    ``try_step(t)`` lowers its residual norm below ``(1 - 1e-4 t) norm0`` or solves it.
+
+    ``try_step(t)`` returns the trial unknowns ``(len(active), ...)``, the new values of the
+    ``state`` arrays there, the residual norms and which are within the tolerance; ``x`` and
+    ``state`` (arrays indexed by vector) take the accepted ones in place. Returns which vectors
+    found no such ``t``.
+    """
+    t = np.ones(len(active))
+    pending = np.ones(len(active), bool)
+    for _ in range(halvings + 1):
+        trial, values, norm, solved = try_step(t)
+        ok = pending & ((norm <= (1 - 1e-4 * t) * norm0) | solved | (norm0 == 0))
+        rows = active[ok]
+        x[rows] = trial[ok]
+        for array, value in zip(state, values):
+            array[rows] = value[ok]
+        pending &= ~ok
+        if not pending.any():
+            break
+        t = np.where(pending, t / 2, t)
+    return pending
