@@ -130,19 +130,28 @@ class NoiseLaw:
     @staticmethod
     def side_by_side(blocks, shape) -> "NoiseLaw":
         """One :meth:`compressed` law for single-tile laws (of ``own`` blocks) placed at
-        ``(rows, outs)`` slices of a ``shape`` layer."""
+        ``(rows, outs)`` slices of a ``shape`` layer.
+
+        The laws of tiles that share rows may keep different numbers of directions (a layer
+        circuit's piece keeps as many as its own outputs need, :meth:`.ReadNoise.law`): their
+        block holds the most of them, the others' missing directions at zero (sign 0), which
+        adds nothing to any variance.
+        """
         dtype = blocks[0][2].diagonal.dtype
         diagonal, residual = np.zeros(shape, dtype), np.zeros(shape[1])
-        by_rows: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+        ranks: dict[tuple[int, int], int] = {}
+        for rows, _, law in blocks:
+            for _, u, _ in law.own:
+                key = (rows.start, rows.stop)
+                ranks[key] = max(ranks.get(key, 0), len(u))
+        by_rows = {key: (np.zeros((rank, key[1] - key[0], shape[1]), dtype), np.zeros((rank, shape[1]), dtype))
+                   for key, rank in ranks.items()}
         for rows, outs, law in blocks:
             diagonal[rows, outs] = law.diagonal
             residual[outs] += law.residual
             for _, u, sign in law.own:
-                key = (rows.start, rows.stop)
-                if key not in by_rows:
-                    by_rows[key] = (np.zeros((len(u), rows.stop - rows.start, shape[1]), dtype),
-                                    np.zeros((len(u), shape[1]), dtype))
-                by_rows[key][0][:, :, outs], by_rows[key][1][:, outs] = u, sign
+                directions, signs = by_rows[(rows.start, rows.stop)]
+                directions[: len(u), :, outs], signs[: len(u), outs] = u, sign
         return NoiseLaw.compressed(diagonal, [(slice(*key), u, s) for key, (u, s) in by_rows.items()], residual)
 
     def scaled(self, factor: float, dtype=np.float64) -> "NoiseLaw":
