@@ -313,3 +313,21 @@ def test_vectors_stopped_early_in_cell_space_finish_on_the_grid(cell_iterations,
     scale = np.abs(reference.output_currents).max()
     assert np.abs(result.output_currents - reference.output_currents).max() <= 1e-9 * scale
     assert np.all(result.iterations > cell_iterations)
+
+
+def test_strongly_nonlinear_inputs_above_v_read_converge_in_cell_space():
+    """ReLU activations above 1 drive sinh cells (v0 = 0.05 V) far beyond the read voltage, as
+    on LeNet-5's convolution tiles: from the linear solution every vector converges in cell space
+    (none is left to the grid's steps), to the answer of the grid's steps alone."""
+    rng = np.random.default_rng(5)
+    cells = map_conductance(SinhCell(i0=1.0, v0=0.05, r_series=1e3), rng.uniform(1e-6, 1e-5, (76, 32)), 0.8)
+    tile = NonlinearTile(cells, r_row=4.9, r_col=4.9)
+    x = 0.8 * rng.uniform(0.0, 2.5, (24, 76)) * (rng.random((24, 76)) < 0.5)
+    solver = NonlinearSolver(tile)
+    _, _, converged = solver.cell_space.newton(x)
+    assert converged.all()
+    grid = NonlinearSolver(tile)
+    grid.cell_space = None  # the exact grid steps alone
+    expected = grid.solve(x).output_currents
+    got = solver.solve(x).output_currents
+    assert np.abs(got - expected).max() <= 1e-9 * np.abs(expected).max()

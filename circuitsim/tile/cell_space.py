@@ -5,11 +5,11 @@ Cells of a two-terminal element, alone or before a series resistor (every model 
 elements: ``u + (Z + R_series) f(u) = v``, ``f`` the element's law, ``v`` the input each cell
 sees with ideal wires and ``Z`` the impedance of the wires between cells (the segments two cells
 share on a word line from its input, on a bit line down to its output, and the sense resistor
-that ends a bit line). Newton's method from ``u = v``, damped by a backtracking line search,
-each step solved by conjugate gradients on a symmetric positive definite system, all input
-vectors together and no factorization at all. :class:`~circuitsim.tile.nonlinear.NonlinearSolver`
-checks every answer on the grid's KCL equations and finishes a vector that stalls with exact
-Newton steps.
+that ends a bit line). Newton's method from ``u = v`` or the linear tile's solution (whichever
+is nearer), damped by a backtracking line search, each step solved by conjugate gradients on a
+symmetric positive definite system, all input vectors together and no factorization at all.
+:class:`~circuitsim.tile.nonlinear.NonlinearSolver` checks every answer on the grid's KCL
+equations and finishes a vector that stalls with exact Newton steps.
 
 Public API
 ----------
@@ -138,12 +138,34 @@ class CellSpace:
             rz = rz_new
         return -f - zsw, solved
 
+    def _linear_start(self, v: np.ndarray, target: np.ndarray, law, state: tuple) -> tuple:
+        """The starting point of every vector: ``u = v`` (``state``: ``u, i, g, F``) or the
+        linear tile's solution, every cell at its chord conductance at the largest input
+        (the grid's start; one CG solve), whichever has the smaller ``|F|``. From ``u = v``
+        alone, strongly nonlinear cells crawl: on LeNet-5's second convolution's tiles (30 to 76 x
+        32 cells, ``v0 = 0.05 V``, ReLU inputs up to 2.5 ``v_read``) 568 of 1,000 vectors left
+        the cell space for the grid's steps; from the nearer start none did, 1.2 against 13.8 ms
+        CPU a vector (the grid's steps alone: 9.6 ms)."""
+        v_ref = float(np.abs(v).max())
+        if not v_ref:
+            return state
+        g_cell = self.tile.cells.chord_conductance(v_ref).ravel()
+        # the element alone at that chord: i = g_cell (u + r i)
+        g_el = g_cell / np.maximum(1 - g_cell * self.r_series, 1e-12)
+        u0, _ = self._cg(np.broadcast_to(g_el, target.shape), -target)
+        with np.errstate(over="ignore", invalid="ignore"):
+            i0, g0 = (np.array(z, dtype=float) for z in law(u0, 0.0)[:2])
+            f0 = u0 + self._drop(i0) - target
+            better = np.linalg.norm(f0, axis=1) < np.linalg.norm(state[3], axis=1)
+        return tuple(np.where(better[:, None], b, a) for a, b in zip(state, (u0, i0, g0, f0)))
+
     def newton(self, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Newton's method on the voltages ``u`` ``(k, cells)`` across the cells' first element
         (the whole cell for one-element cells, the junction before a series resistor):
         ``F(u) = u + Z' f(u) - v = 0``, ``f`` the element's law, ``Z' = Z + diag(r_series)``
         (``Z`` the wires' impedance seen by the cells, :meth:`wire_drops`), from ``u = v`` (no
-        drop at all). The Jacobian ``I + Z' G`` (``G = diag f' > 0``) is solved by conjugate
+        drop at all) or the linear tile's solution, whichever is nearer (:meth:`_linear_start`).
+        The Jacobian ``I + Z' G`` (``G = diag f' > 0``) is solved by conjugate
         gradients on ``I + S Z' S`` (``S = G^½``: symmetric positive definite, eigenvalues in
         ``[1, 1 + max g · λ_max(Z')]``); every product is two cumulative sums per wire
         direction, so no vector needs a factorization and no internal node a solve of its own.
@@ -159,6 +181,7 @@ class CellSpace:
         u = target.copy()
         i, g = (np.array(z, dtype=float) for z in law(u, 0.0)[:2])  # writable (a linear law's g is a view)
         f = u + self._drop(i) - target
+        u, i, g, f = self._linear_start(v, target, law, (u, i, g, f))
         iterations = np.zeros(k, np.int64)
         done = np.zeros(k, bool)
         active = np.arange(k)
