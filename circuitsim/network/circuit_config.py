@@ -186,6 +186,11 @@ class CircuitConfig:
         """Whether tiles are read by charge (a transient; ``T`` in V/V) rather than at DC (``T`` in siemens)."""
         return self.readout in ("charge", "charge-passive")
 
+    @property
+    def sense_ohms(self) -> float:
+        """The resistance at every bit line's end, ohm: ``r_sense`` with the sense readout, else 0 (virtual ground)."""
+        return self.r_sense if self.readout == "sense" else 0.0
+
     def tile(self, conductances) -> Tile:
         """The canonical tile of ``conductances`` (``rows × cols`` siemens) on these wires, its bit lines
         ending as the DC readout takes them: at virtual ground, or in the sense resistors (the port

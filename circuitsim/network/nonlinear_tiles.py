@@ -97,9 +97,8 @@ def exact_tile(conductances: np.ndarray, circuit: CircuitConfig, drift_scale: fl
     """The :class:`ExactTile` of a canonical tile's realized conductances (``rows × 2 outs``,
     siemens) with ``circuit.cells`` mapped onto them at ``circuit.v_read``."""
     wires = circuit.wires
-    r_sense = circuit.r_sense if circuit.readout == "sense" else 0.0
     tile = NonlinearTile(mapped_cells(conductances, circuit, name), r_row=wires.r_row, r_col=wires.r_col, name=name,
-                         r_sense=r_sense)
+                         r_sense=circuit.sense_ohms)
     device = circuit.device
     return ExactTile(tile, circuit.v_read, device.g_max - device.g_min, circuit.t_read, drift_scale, circuit.engine,
                      circuit.backend)

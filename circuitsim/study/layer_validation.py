@@ -115,7 +115,7 @@ def validate_layer_point(point, context, n_images: int, positions: int = 4, seed
                     currents = ngspice_currents(block.exact.tile, volts, circuit.backend).output_currents
                 else:
                     currents = _ngspice_currents(Tile(block.conductances, **dataclasses.asdict(circuit.wires)), volts,
-                                                 circuit.backend, circuit.r_sense if circuit.readout == "sense" else 0.0)
+                                                 circuit.backend, circuit.sense_ohms)
                 currents = block.drift_scale * currents
                 circ[:, block.outs] += (currents[:, 0::2] - currents[:, 1::2]) / (circuit.v_read * dg)
                 stats["ops"] += len(chosen)

@@ -39,6 +39,10 @@ class ReadoutSettings(Protocol):
         DC as ``"current"``), ``"charge"`` (integrator) or ``"charge-passive"``."""
 
     @property
+    def charge_mode(self) -> bool:
+        """Whether tiles are read by charge (a transient), else at DC (the tile's own bit-line ends)."""
+
+    @property
     def engine(self) -> str:
         """``"native"`` or ``"ngspice"`` (DC readouts)."""
 
@@ -83,7 +87,7 @@ class TileCache:
         readout: :func:`~circuitsim.tile.extract.characterize_many`). The results wait for
         :meth:`transfer`, which takes each as if it computed it then (a miss, written to disk).
         Other engines and readouts do nothing here."""
-        if _charge(circuit) or circuit.engine != "native":
+        if circuit.charge_mode or circuit.engine != "native":
             return
         missing = {}
         for tile in tiles:
@@ -130,14 +134,9 @@ class TileCache:
         return result
 
 
-def _charge(circuit: ReadoutSettings) -> bool:
-    """Whether ``circuit`` reads tiles by charge (a transient), else at DC (the tile's own bit-line ends)."""
-    return circuit.readout in ("charge", "charge-passive")
-
-
 def _key(tile: Tile, circuit: ReadoutSettings) -> str:
     """The cache key of a tile under a circuit's readout and engine."""
-    if not _charge(circuit):
+    if not circuit.charge_mode:
         return f"{tile.content_hash()}-{circuit.engine}"
     return f"{tile.content_hash()}-{circuit.readout}-{circuit.t_int:.6g}-{circuit.c_int:.6g}"
 
@@ -160,9 +159,9 @@ def _mismatch(result: Characterization, tile: Tile, circuit: ReadoutSettings) ->
     meta = result.metadata
     if not isinstance(meta, dict) or meta.get("content_hash") != tile.content_hash():
         return "its content hash is not this tile's"
-    if not _charge(circuit) and meta.get("engine") != circuit.engine:
+    if not circuit.charge_mode and meta.get("engine") != circuit.engine:
         return f"extracted by {meta.get('engine')!r}, not {circuit.engine!r}"
-    if _charge(circuit) and not (
+    if circuit.charge_mode and not (
             meta.get("readout") == f"charge-{'integrator' if circuit.readout == 'charge' else 'passive'}"
             and math.isclose(meta.get("t_int", -1), circuit.t_int, rel_tol=1e-6)
             and math.isclose(meta.get("c_int", -1), circuit.c_int, rel_tol=1e-6)):
@@ -176,7 +175,7 @@ def _mismatch(result: Characterization, tile: Tile, circuit: ReadoutSettings) ->
 
 
 def _characterize(tile: Tile, circuit: ReadoutSettings) -> Characterization:
-    if not _charge(circuit):
+    if not circuit.charge_mode:
         return characterize(tile, engine=circuit.engine, backend=circuit.backend)
     from .charge import characterize_charge
 
